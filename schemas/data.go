@@ -1,0 +1,305 @@
+package schemas
+
+// Data of each event type. Numbers are integers only (durations in microseconds, sizes in bytes), so the
+// canonical encoding never has to format a float. Optional members carry omitempty; the JSON Schema files
+// in json/ say which members are required.
+
+// Identity is who a session acts for, as verified from the OIDC token (PCI DSS 10.2.2 "user id").
+type Identity struct {
+	Issuer  string            `json:"issuer"`
+	Subject string            `json:"subject"`
+	Claims  map[string]string `json:"claims,omitempty"` // workload claims kept for evidence: repository, workflow, service_account, email, azp…
+	Groups  []string          `json:"groups,omitempty"`
+	// Human marks a session whose identity is a person using a workload account (PCI DSS 10.2.1.2).
+	Human bool `json:"human,omitempty"`
+}
+
+// Client is where a connection came from (PCI DSS 10.2.2 "origination").
+type Client struct {
+	Addr        string `json:"addr"` // host:port as seen by the gateway
+	TLS         bool   `json:"tls"`
+	Application string `json:"application,omitempty"` // startup application_name, masked
+}
+
+// Clock records the time source of a process at start (PCI DSS 10.6).
+type Clock struct {
+	Source   string `json:"source"`           // e.g. "system", "chrony", "ntp:pool.example"
+	Synced   bool   `json:"synced"`           // whether the OS reports the clock synchronised
+	OffsetUS int64  `json:"offset_us"`        // measured offset to the source, 0 when unknown
+	Detail   string `json:"detail,omitempty"` // how it was measured
+}
+
+// GatewayStarted is the first event of a gateway run.
+type GatewayStarted struct {
+	Instance             string   `json:"instance"`
+	Version              string   `json:"version"`
+	Listen               string   `json:"listen"`
+	Targets              []string `json:"targets,omitempty"`
+	ConfigHash           string   `json:"config_hash,omitempty"`
+	PolicyHash           string   `json:"policy_hash,omitempty"`
+	MaskShape            string   `json:"mask_shape"`
+	CheckpointIntervalMS int64    `json:"checkpoint_interval_ms"`
+	KeyID                string   `json:"key_id"` // fingerprint of the checkpoint signing key (KeyID)
+	Clock                Clock    `json:"clock"`
+}
+
+// GatewayStopped is the last event of a gateway run.
+type GatewayStopped struct {
+	Reason         string `json:"reason"` // "signal", "error: …"
+	SessionsServed int64  `json:"sessions_served"`
+	UptimeMS       int64  `json:"uptime_ms"`
+}
+
+// SessionHead is the newest event of one session as a checkpoint saw it.
+type SessionHead struct {
+	Session string `json:"session"`
+	Seq     uint64 `json:"seq"`
+	Hash    string `json:"hash"`
+	Ended   bool   `json:"ended,omitempty"`
+}
+
+// Checkpoint is a gateway's signed digest of the session heads it wrote during one interval. Empty
+// checkpoints are emitted too, so a silent gateway is visible as a gap. Checkpoints of one run chain through
+// Prev (the SHA-256 of the previous checkpoint's canonical data, signature included). See SignCheckpoint.
+type Checkpoint struct {
+	Instance   string        `json:"instance"`
+	Run        string        `json:"run"`    // the gateway run's session id
+	Number     uint64        `json:"number"` // 0, 1, 2… within the run
+	Prev       string        `json:"prev"`   // GenesisPrev for number 0
+	From       string        `json:"from"`   // interval start (TimeLayout)
+	To         string        `json:"to"`     // interval end (TimeLayout)
+	IntervalMS int64         `json:"interval_ms"`
+	Sessions   []SessionHead `json:"sessions"` // sorted by session id; may be empty
+	KeyID      string        `json:"key_id"`
+	Signature  string        `json:"signature"` // base64 Ed25519 over the canonical data without "signature"
+}
+
+// AuthSucceeded records a verified login.
+type AuthSucceeded struct {
+	Identity      Identity `json:"identity"`
+	Client        Client   `json:"client"`
+	Target        string   `json:"target"`
+	Database      string   `json:"database,omitempty"`
+	RequestedRole string   `json:"requested_role"`
+	TokenID       string   `json:"token_id,omitempty"` // jti if present (never the token)
+	TokenExpiry   string   `json:"token_expiry,omitempty"`
+}
+
+// AuthFailed records a refused login (PCI DSS 10.2.1.4). Issuer and Subject are unverified claims, if the
+// token could be read at all; they help an auditor and must not be trusted.
+type AuthFailed struct {
+	Client        Client `json:"client"`
+	Target        string `json:"target,omitempty"`
+	User          string `json:"user,omitempty"` // startup user as sent
+	RequestedRole string `json:"requested_role,omitempty"`
+	Issuer        string `json:"issuer,omitempty"`
+	Subject       string `json:"subject,omitempty"`
+	Reason        string `json:"reason"` // machine word: expired, not_yet_valid, wrong_audience, unknown_issuer, bad_signature, bad_algorithm, malformed, no_password, plaintext, policy, …
+	Message       string `json:"message"`
+	SQLState      string `json:"sqlstate"`
+}
+
+// SessionStarted opens a client session after a successful login and credential issue.
+type SessionStarted struct {
+	Identity      Identity `json:"identity"`
+	Client        Client   `json:"client"`
+	Target        string   `json:"target"`
+	Database      string   `json:"database"`
+	RequestedRole string   `json:"requested_role"`
+	Role          string   `json:"role"` // the JIT role the session runs as
+	Granted       []string `json:"granted"`
+	MaskShape     string   `json:"mask_shape"`
+	PolicyHash    string   `json:"policy_hash,omitempty"`
+}
+
+// SessionEnded closes a session.
+type SessionEnded struct {
+	Reason     string `json:"reason"` // client_terminate, client_gone, idle_timeout, shutdown, error, audit_unavailable
+	Statements int64  `json:"statements"`
+	Blocked    int64  `json:"blocked"`
+	DurationUS int64  `json:"duration_us"`
+	BytesIn    int64  `json:"bytes_in"`
+	BytesOut   int64  `json:"bytes_out"`
+}
+
+// CredentialIssued records a just-in-time role (PCI DSS 10.2.1.5, 8.6.3).
+type CredentialIssued struct {
+	Role       string   `json:"role"`
+	Target     string   `json:"target"`
+	Granted    []string `json:"granted"`
+	ValidUntil string   `json:"valid_until"` // TimeLayout
+	TTLMS      int64    `json:"ttl_ms"`
+	ForSession string   `json:"for_session,omitempty"`
+}
+
+// CredentialRevoked records a JIT role dropped at session end, by the reaper, or at shutdown.
+type CredentialRevoked struct {
+	Role     string `json:"role"`
+	Target   string `json:"target"`
+	Reason   string `json:"reason"` // session_end, reaped, shutdown
+	IssuedAt string `json:"issued_at,omitempty"`
+	Error    string `json:"error,omitempty"` // non-empty if the drop failed
+}
+
+// Statement describes one SQL statement as classified and redacted. SQL and Params never hold a full PAN.
+type Statement struct {
+	SQL         string   `json:"sql"`         // redacted text
+	Fingerprint string   `json:"fingerprint"` // pg_query fingerprint (literal-independent)
+	Params      []string `json:"params,omitempty"`
+	Kind        string   `json:"kind"` // read, write, ddl, role, copy, utility, transaction, unparseable
+	Tables      []string `json:"tables,omitempty"`
+	Columns     []string `json:"columns,omitempty"`
+	Cardholder  bool     `json:"cardholder"` // touched a table or column tagged as cardholder data
+	RiskTags    []string `json:"risk_tags,omitempty"`
+	RiskScore   int64    `json:"risk_score"`
+	Protocol    string   `json:"protocol"` // simple, extended
+	Index       int64    `json:"index"`    // statement number within the session, from 0
+}
+
+// ColumnCount is a masked-value count for one column (or "error", "notice", "copy", "notification").
+type ColumnCount struct {
+	Column string `json:"column"`
+	Count  int64  `json:"count"`
+}
+
+// Sample is a capped sample of a masked result.
+type Sample struct {
+	Columns   []string   `json:"columns"`
+	Rows      [][]string `json:"rows"`
+	Truncated bool       `json:"truncated,omitempty"`
+}
+
+// ApprovalRef links a statement to the approval that let it run.
+type ApprovalRef struct {
+	ID       string `json:"id"`
+	Decision string `json:"decision"` // approved, denied, expired, withdrawn
+	By       string `json:"by,omitempty"`
+	ByEmail  string `json:"by_email,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// QueryExecuted records a statement that was sent upstream, with its outcome. It is written and
+// acknowledged before any result byte reaches the client (invariant 1).
+type QueryExecuted struct {
+	Statement  Statement     `json:"statement"`
+	Role       string        `json:"role"`
+	Outcome    string        `json:"outcome"` // ok, error
+	SQLState   string        `json:"sqlstate,omitempty"`
+	Error      string        `json:"error,omitempty"` // masked
+	CommandTag string        `json:"command_tag,omitempty"`
+	Rows       int64         `json:"rows"`
+	DurationUS int64         `json:"duration_us"`
+	MaskShape  string        `json:"mask_shape"`
+	Masked     []ColumnCount `json:"masked,omitempty"`
+	Sample     *Sample       `json:"sample,omitempty"`
+	Rule       string        `json:"rule,omitempty"`
+	Approval   *ApprovalRef  `json:"approval,omitempty"`
+}
+
+// QueryBlocked records a statement that never reached the database (PCI DSS 10.2.1.4).
+type QueryBlocked struct {
+	Statement Statement    `json:"statement"`
+	Role      string       `json:"role,omitempty"`
+	Reason    string       `json:"reason"` // policy_deny, approval_denied, approval_expired, approval_withdrawn, audit_unavailable, parse_error, limit
+	Message   string       `json:"message"`
+	SQLState  string       `json:"sqlstate"`
+	Rule      string       `json:"rule,omitempty"`
+	Approval  *ApprovalRef `json:"approval,omitempty"`
+}
+
+// ApprovalRequested opens an approval for a held statement. It is written into the session's chain on the
+// audit topic and, as an unchained event with the same data, to the approvals topic for the approver.
+type ApprovalRequested struct {
+	ApprovalID     string    `json:"approval_id"`
+	Session        string    `json:"session"`
+	Identity       Identity  `json:"identity"`
+	Target         string    `json:"target"`
+	Role           string    `json:"role"`
+	Statement      Statement `json:"statement"`
+	Rule           string    `json:"rule"`
+	Reason         string    `json:"reason"` // why the policy holds it
+	ApproverGroup  string    `json:"approver_group,omitempty"`
+	ReasonRequired bool      `json:"reason_required,omitempty"`
+	Expires        string    `json:"expires"` // TimeLayout
+	GatewayInst    string    `json:"gateway_instance"`
+}
+
+// ApprovalNotified records that the approver posted the request to Slack; a restarted approver that finds
+// it in the log never posts again.
+type ApprovalNotified struct {
+	ApprovalID string `json:"approval_id"`
+	Channel    string `json:"channel"`
+	MessageTS  string `json:"message_ts"`
+}
+
+// ApprovalDecided is a decision. Only the first decided/expired event of an approval in the log applies.
+type ApprovalDecided struct {
+	ApprovalID string `json:"approval_id"`
+	Decision   string `json:"decision"` // approved, denied, withdrawn
+	By         string `json:"by"`       // Slack user id, or "client" for withdrawn, or "terminal:<user>"
+	ByName     string `json:"by_name,omitempty"`
+	ByEmail    string `json:"by_email,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	LatencyMS  int64  `json:"latency_ms"` // from request to decision
+}
+
+// ApprovalExpired closes an approval nobody decided in time.
+type ApprovalExpired struct {
+	ApprovalID string `json:"approval_id"`
+	Expires    string `json:"expires"`
+}
+
+// PolicyLoaded records the policy in force after a start or a successful reload.
+type PolicyLoaded struct {
+	Hash   string `json:"hash"` // hex SHA-256 of the policy file bytes
+	Source string `json:"source"`
+	Rules  int64  `json:"rules"`
+}
+
+// RetentionDropped records monthly partitions removed from the audit store by the retention job.
+type RetentionDropped struct {
+	Table      string   `json:"table"`
+	Partitions []string `json:"partitions"`
+	KeepMonths int64    `json:"keep_months"`
+}
+
+// ReportGenerated records a reporter run (it reads the audit store: PCI DSS 10.2.1.3).
+type ReportGenerated struct {
+	Kind         string `json:"kind"` // package, daily_review, transcript
+	From         string `json:"from"`
+	To           string `json:"to"`
+	Location     string `json:"location"`
+	ManifestHash string `json:"manifest_hash"`
+	Events       int64  `json:"events"`
+}
+
+// dataTypes maps each event type to a zero value of its data struct, for validation and samples.
+var dataTypes = map[string]func() any{
+	TypeGatewayStarted:    func() any { return new(GatewayStarted) },
+	TypeGatewayStopped:    func() any { return new(GatewayStopped) },
+	TypeGatewayCheckpoint: func() any { return new(Checkpoint) },
+	TypeAuthSucceeded:     func() any { return new(AuthSucceeded) },
+	TypeAuthFailed:        func() any { return new(AuthFailed) },
+	TypeSessionStarted:    func() any { return new(SessionStarted) },
+	TypeSessionEnded:      func() any { return new(SessionEnded) },
+	TypeCredentialIssued:  func() any { return new(CredentialIssued) },
+	TypeCredentialRevoked: func() any { return new(CredentialRevoked) },
+	TypeQueryExecuted:     func() any { return new(QueryExecuted) },
+	TypeQueryBlocked:      func() any { return new(QueryBlocked) },
+	TypeApprovalRequested: func() any { return new(ApprovalRequested) },
+	TypeApprovalNotified:  func() any { return new(ApprovalNotified) },
+	TypeApprovalDecided:   func() any { return new(ApprovalDecided) },
+	TypeApprovalExpired:   func() any { return new(ApprovalExpired) },
+	TypePolicyLoaded:      func() any { return new(PolicyLoaded) },
+	TypeRetentionDropped:  func() any { return new(RetentionDropped) },
+	TypeReportGenerated:   func() any { return new(ReportGenerated) },
+}
+
+// NewData returns a pointer to a zero data struct for typ, or ErrUnknownType.
+func NewData(typ string) (any, error) {
+	f, ok := dataTypes[typ]
+	if !ok {
+		return nil, ErrUnknownType
+	}
+	return f(), nil
+}
