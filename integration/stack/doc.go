@@ -1,0 +1,17 @@
+// Package stack connects integration tests to the local stack of real services
+// (PostgreSQL, Kafka, ClickHouse, an S3 bucket server) that `go tool task up` starts.
+//
+// Endpoints come from PANGATE_* environment variables, falling back to the
+// .stack/env file that `go tool task up` writes at the module root (found by
+// walking up from the working directory to go.mod). Every helper takes the test,
+// registers cleanups on it, and fails the test with t.Fatalf — never t.Skip —
+// naming the command that starts the service when a service does not answer:
+// a missing service is a broken environment, not a reason to pass.
+//
+// Tests that stop a service mid-test (StopKafka, StopClickHouse) take that
+// service exclusively: they wait until every other test, in this and in other
+// test processes, that holds the service through Kafka, KafkaAdmin, Brokers,
+// ClickHouse or ClickHouseAs has finished, and other such tests wait until the
+// stopping test has ended and the service is back. Tests that read raw
+// endpoints from Env are not covered by that coordination; use the helpers.
+package stack
