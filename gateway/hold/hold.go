@@ -1,0 +1,345 @@
+// Package hold is the gateway's side of an approval: it publishes approval.requested for a held statement to
+// the approvals topic and waits for the first decision that the log holds for it.
+//
+//	proxy ──Request(req)──▶ Holder ──approval.requested (acks=all)──▶ pangate.approvals ──▶ approver ──▶ Slack
+//	  ▲                       │ tail (every instance, no group,                │
+//	  └──────Decision─────────┘  from the end offsets at Run start) ◀──────────┘ approval.decided / .expired
+//
+// Approval state is derived from the log only (DESIGN.md invariant 5): the first approval.decided or
+// approval.expired event of an approval in its partition is the decision, whoever wrote it. A Holder
+// therefore never trusts what it published itself: when the expiry passes it publishes approval.expired and
+// when the client goes away it publishes approval.decided{withdrawn, by: "client"}, then returns what the
+// log says came first (normally its own event; an approval that raced ahead wins).
+//
+// The Holder writes only to the approvals topic. Recording approval.requested and the outcome in the
+// session's own chain on the audit topic is the proxy's job.
+package hold
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pangate/pangate/schemas"
+)
+
+// Outcomes of an approval, as in schemas.ApprovalDecided.Decision plus "expired".
+const (
+	Approved  = "approved"
+	Denied    = "denied"
+	Expired   = "expired"
+	Withdrawn = "withdrawn"
+)
+
+// ByClient is ApprovalDecided.By of a withdrawal: the client cancelled or disconnected.
+const ByClient = "client"
+
+var (
+	// ErrNotRunning is returned by Request when Run has not positioned the tail yet and ctx ended while
+	// waiting for it, or when Run has stopped: a decision could not be observed, so nothing is requested.
+	ErrNotRunning = errors.New("hold: the decision tail is not running (call Run first)")
+	// ErrPublish wraps a failure to get an approval event acknowledged by Kafka. The statement must be
+	// refused (fail closed).
+	ErrPublish = errors.New("hold: publish to the approvals topic failed")
+	// ErrInvalidRequest is returned for a request without approval id or with an unreadable expiry.
+	ErrInvalidRequest = errors.New("hold: invalid approval request")
+)
+
+// Config configures a Holder.
+type Config struct {
+	// Topic is the approvals topic; default schemas.TopicApprovals.
+	Topic string
+	// Instance and Version name this gateway in the events it writes (schemas.Source).
+	Instance string
+	Version  string
+	// Brokers are the seed brokers of the Holder's own consumer client.
+	Brokers []string
+	// ConsumerOpts are extra options (TLS, SASL, …) for the consumer client; applied after the Holder's own.
+	ConsumerOpts []kgo.Opt
+	// FetchMaxWait bounds how long an idle fetch waits at the broker; default 250ms. A record is returned
+	// as soon as it is written whatever this value, so it only bounds the idle round trip.
+	FetchMaxWait time.Duration
+	// SettleTimeout bounds how long Request waits, after publishing its own expired/withdrawn event, for the
+	// tail to show which closing event came first; default 5s. If it passes, Request returns its own
+	// outcome (the statement is not run in either case).
+	SettleTimeout time.Duration
+}
+
+// Validate checks the configuration and fills defaults.
+func (c *Config) Validate() error {
+	if c.Topic == "" {
+		c.Topic = schemas.TopicApprovals
+	}
+	if c.Instance == "" {
+		return errors.New("hold: Config.Instance is empty: set it to the gateway instance name written in events")
+	}
+	if len(c.Brokers) == 0 {
+		return errors.New("hold: Config.Brokers is empty: give the Kafka seed brokers for the decision tail")
+	}
+	if c.FetchMaxWait <= 0 {
+		c.FetchMaxWait = 250 * time.Millisecond
+	}
+	if c.SettleTimeout <= 0 {
+		c.SettleTimeout = 5 * time.Second
+	}
+	return nil
+}
+
+// Decision is the outcome of an approval as the log records it.
+type Decision struct {
+	Outcome   string // approved, denied, expired, withdrawn
+	By        string // Slack user id, "terminal:<user>", "client"; empty for expired
+	ByName    string
+	ByEmail   string
+	Reason    string
+	LatencyMS int64  // request to decision, as written by the decider (computed here for expired)
+	EventID   string // id of the deciding event on the approvals topic
+}
+
+// Approved reports whether the statement may run.
+func (d Decision) Approved() bool { return d.Outcome == Approved }
+
+// Holder publishes approval requests and routes decisions from the log to the waiting requests.
+type Holder struct {
+	cfg      Config
+	producer *kgo.Client
+	source   schemas.Source
+
+	ready   chan struct{} // closed once the tail is positioned
+	stopped chan struct{} // closed when Run returns
+
+	mu      sync.Mutex
+	waiters map[string]chan Decision // approval id → first closing event (buffered 1)
+}
+
+// New returns a Holder that publishes with producer (a client with the default acks=all idempotent
+// producer; the gateway's own). Call Run in a goroutine before Request.
+func New(cfg Config, producer *kgo.Client) (*Holder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if producer == nil {
+		return nil, errors.New("hold: producer client is nil")
+	}
+	return &Holder{
+		cfg:      cfg,
+		producer: producer,
+		source:   schemas.Source{Instance: cfg.Instance, Version: cfg.Version},
+		ready:    make(chan struct{}),
+		stopped:  make(chan struct{}),
+		waiters:  make(map[string]chan Decision),
+	}, nil
+}
+
+// Ready is closed once the tail is positioned and Request can publish.
+func (h *Holder) Ready() <-chan struct{} { return h.ready }
+
+// Run tails the approvals topic from its end offsets at start until ctx ends. Every gateway instance sees
+// every decision (no consumer group). It returns ctx's error after a clean stop, or the error that stopped
+// the tail; Requests waiting then return ErrNotRunning.
+func (h *Holder) Run(ctx context.Context) error {
+	defer close(h.stopped)
+	// Record the end offsets before any request is published, so a decision written right after a request
+	// can never fall before the tail's start.
+	opts := append([]kgo.Opt{kgo.SeedBrokers(h.cfg.Brokers...)}, h.cfg.ConsumerOpts...)
+	admCl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("hold: kafka client: %w", err)
+	}
+	ends, err := kadm.NewClient(admCl).ListEndOffsets(ctx, h.cfg.Topic)
+	admCl.Close()
+	if err != nil {
+		return fmt.Errorf("hold: end offsets of %s: %w", h.cfg.Topic, err)
+	}
+	if err := ends.Error(); err != nil {
+		return fmt.Errorf("hold: end offsets of %s (does the topic exist? create it with schemas.EnsureTopics): %w", h.cfg.Topic, err)
+	}
+	parts := map[int32]kgo.Offset{}
+	ends.Each(func(o kadm.ListedOffset) { parts[o.Partition] = kgo.NewOffset().At(o.Offset) })
+	if len(parts) == 0 {
+		return fmt.Errorf("hold: topic %s has no partitions: create it with schemas.EnsureTopics", h.cfg.Topic)
+	}
+	copts := append([]kgo.Opt{
+		kgo.SeedBrokers(h.cfg.Brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{h.cfg.Topic: parts}),
+		kgo.FetchMaxWait(h.cfg.FetchMaxWait),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	}, h.cfg.ConsumerOpts...)
+	cl, err := kgo.NewClient(copts...)
+	if err != nil {
+		return fmt.Errorf("hold: kafka consumer: %w", err)
+	}
+	defer cl.Close()
+	close(h.ready)
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if fs.IsClientClosed() {
+			return ErrNotRunning
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			// Transient fetch errors are retried by the client; nothing to do but go on polling.
+			_ = err
+		})
+		fs.EachRecord(h.apply)
+	}
+}
+
+// apply routes one record of the approvals topic. Records that are not closing events of an approval this
+// instance waits for are ignored; so are forged events whose hash does not verify.
+func (h *Holder) apply(r *kgo.Record) {
+	d, id, ok := closing(r.Value)
+	if !ok {
+		return
+	}
+	h.mu.Lock()
+	ch, waiting := h.waiters[id]
+	if waiting {
+		delete(h.waiters, id) // only the first closing event in the log counts
+	}
+	h.mu.Unlock()
+	if waiting {
+		ch <- d
+	}
+}
+
+// closing decodes a record into a decision if it is a well-formed approval.decided or approval.expired.
+func closing(value []byte) (Decision, string, bool) {
+	e, err := schemas.Parse(value)
+	if err != nil || (e.Type != schemas.TypeApprovalDecided && e.Type != schemas.TypeApprovalExpired) {
+		return Decision{}, "", false
+	}
+	if schemas.VerifyEvent(e) != nil {
+		return Decision{}, "", false
+	}
+	switch e.Type {
+	case schemas.TypeApprovalDecided:
+		var d schemas.ApprovalDecided
+		if e.Decode(&d) != nil || d.ApprovalID == "" {
+			return Decision{}, "", false
+		}
+		switch d.Decision {
+		case Approved, Denied, Withdrawn:
+		default:
+			return Decision{}, "", false
+		}
+		return Decision{Outcome: d.Decision, By: d.By, ByName: d.ByName, ByEmail: d.ByEmail, Reason: d.Reason,
+			LatencyMS: d.LatencyMS, EventID: e.ID}, d.ApprovalID, true
+	default:
+		var x schemas.ApprovalExpired
+		if e.Decode(&x) != nil || x.ApprovalID == "" {
+			return Decision{}, "", false
+		}
+		return Decision{Outcome: Expired, EventID: e.ID}, x.ApprovalID, true
+	}
+}
+
+// Request publishes approval.requested for req (acknowledged by Kafka) and waits for the first
+// approval.decided or approval.expired of req.ApprovalID in the log.
+//
+// When req.Expires passes first, it publishes approval.expired and returns the first closing event in the
+// log (normally that expiry). When ctx ends first (client cancel or disconnect), it publishes
+// approval.decided{withdrawn, by: "client"} and returns the first closing event in the log together with
+// ctx's error: the caller must not run the statement whenever err != nil or !Decision.Approved().
+func (h *Holder) Request(ctx context.Context, req schemas.ApprovalRequested) (Decision, error) {
+	if req.ApprovalID == "" {
+		return Decision{}, fmt.Errorf("%w: approval_id is empty", ErrInvalidRequest)
+	}
+	expires, err := schemas.ParseTime(req.Expires)
+	if err != nil {
+		return Decision{}, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+	}
+	select {
+	case <-h.ready:
+	case <-h.stopped:
+		return Decision{}, ErrNotRunning
+	case <-ctx.Done():
+		return Decision{}, fmt.Errorf("%w: %v", ErrNotRunning, ctx.Err())
+	}
+	if req.GatewayInst == "" {
+		req.GatewayInst = h.cfg.Instance
+	}
+	ch := make(chan Decision, 1)
+	h.mu.Lock()
+	h.waiters[req.ApprovalID] = ch
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.waiters, req.ApprovalID)
+		h.mu.Unlock()
+	}()
+
+	start := time.Now()
+	if err := h.publish(ctx, req.ApprovalID, schemas.TypeApprovalRequested, req); err != nil {
+		return Decision{}, err
+	}
+
+	timer := time.NewTimer(time.Until(expires))
+	defer timer.Stop()
+	select {
+	case d := <-ch:
+		return d, nil
+	case <-h.stopped:
+		return Decision{}, ErrNotRunning
+	case <-timer.C:
+		// Nobody decided in time: close the approval ourselves; first in the log wins, so a decision that
+		// raced ahead still counts.
+		exp := schemas.ApprovalExpired{ApprovalID: req.ApprovalID, Expires: req.Expires}
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.SettleTimeout)
+		defer cancel()
+		if err := h.publish(pctx, req.ApprovalID, schemas.TypeApprovalExpired, exp); err != nil {
+			return Decision{Outcome: Expired, LatencyMS: time.Since(start).Milliseconds()}, err
+		}
+		d := h.settle(ch, Decision{Outcome: Expired})
+		if d.Outcome == Expired {
+			d.LatencyMS = time.Since(start).Milliseconds()
+		}
+		return d, nil
+	case <-ctx.Done():
+		wd := schemas.ApprovalDecided{ApprovalID: req.ApprovalID, Decision: Withdrawn, By: ByClient,
+			Reason: "client cancelled or disconnected", LatencyMS: time.Since(start).Milliseconds()}
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.SettleTimeout)
+		defer cancel()
+		if err := h.publish(pctx, req.ApprovalID, schemas.TypeApprovalDecided, wd); err != nil {
+			return Decision{Outcome: Withdrawn, By: ByClient}, errors.Join(ctx.Err(), err)
+		}
+		return h.settle(ch, Decision{Outcome: Withdrawn, By: ByClient, Reason: wd.Reason, LatencyMS: wd.LatencyMS}), ctx.Err()
+	}
+}
+
+// settle waits for the tail to show the first closing event after this Holder published its own.
+func (h *Holder) settle(ch chan Decision, own Decision) Decision {
+	t := time.NewTimer(h.cfg.SettleTimeout)
+	defer t.Stop()
+	select {
+	case d := <-ch:
+		return d
+	case <-h.stopped:
+	case <-t.C:
+	}
+	return own
+}
+
+// publish writes one unchained approval event and waits for Kafka's acknowledgement.
+func (h *Holder) publish(ctx context.Context, approvalID, typ string, data any) error {
+	e, err := schemas.NewUnchained(approvalID, h.source, typ, data)
+	if err != nil {
+		return fmt.Errorf("%w: build %s: %v", ErrPublish, typ, err)
+	}
+	b, err := schemas.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("%w: encode %s: %v", ErrPublish, typ, err)
+	}
+	rec := &kgo.Record{Topic: h.cfg.Topic, Key: []byte(approvalID), Value: b}
+	if err := h.producer.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		return fmt.Errorf("%w: %s for approval %s on %s: %v", ErrPublish, typ, approvalID, h.cfg.Topic, err)
+	}
+	return nil
+}
