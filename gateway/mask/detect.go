@@ -1,17 +1,64 @@
 package mask
 
-// maxRunDigits bounds the digits of one candidate run handled on the stack.
-const maxRunDigits = 64
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+// Detection is done on "runs": maximal sequences of ASCII digits in which single spaces or dashes may sit
+// between two digits ("4111 1111 1111 1111", "3782-822463-10005"). A run is cheap to reject: fewer than
+// minPANDigits digits cannot hold a PAN. Inside a run, PANs must start and end at a run edge, at a
+// separator, or where another PAN starts or ends. This finds grouped PANs, PANs listed with spaces
+// between them and several PANs concatenated without any separator, while a PAN-looking window in the
+// middle of a longer digit string (an ICCID, a hash, a long id) is left alone. See docs/masking.md.
+
+const (
+	minPANDigits = 12
+	maxPANDigits = 19
+	// maxRunDigits bounds the digits of one run handled with stack arrays; longer runs use the heap.
+	maxRunDigits = 64
+	// maxTrack1 and maxTrack2 bound the track lengths of ISO/IEC 7813 (79 and 40 characters).
+	maxTrack1 = 79
+	maxTrack2 = 40
+)
 
 func isDigit(c byte) bool { return c-'0' < 10 }
 
-// mayHoldPAN is a cheap pre-check: fewer than 12 digits cannot hold a PAN or track data.
+const (
+	lo8 = 0x0101010101010101
+	hi8 = 0x8080808080808080
+)
+
+// digitBits sets the high bit of every byte of x that is an ASCII digit, exactly (no false positives),
+// using the "has between" bit trick on the low seven bits and excluding bytes ≥ 0x80.
+func digitBits(x uint64) uint64 {
+	t := x & (lo8 * 0x7f)
+	return (lo8*(127+'9'+1) - t) & ^x & (t + lo8*(127-('0'-1))) & hi8
+}
+
+// nextDigit returns the index of the first digit in b at or after i, or len(b). It tests eight bytes at
+// a time, which is what keeps PAN-free text above 1 GB/s.
+func nextDigit(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		if m := digitBits(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i < len(b); i++ {
+		if isDigit(b[i]) {
+			return i
+		}
+	}
+	return len(b)
+}
+
+// mayHoldPAN is a cheap pre-check for Text: fewer than 12 digits can hold neither a PAN nor track data.
 func mayHoldPAN(s string) bool {
 	n := 0
 	for i := 0; i < len(s); i++ {
 		if isDigit(s[i]) {
 			n++
-			if n >= 12 {
+			if n >= minPANDigits {
 				return true
 			}
 		}
@@ -19,10 +66,362 @@ func mayHoldPAN(s string) bool {
 	return false
 }
 
-// scan masks b in place with fill for hidden digits; fps, when not nil, collects fingerprints.
+// brandOK reports whether digit values d (len(d) == L) start with an IIN of a brand in PCI.md that issues
+// PANs of length L.
+func brandOK(d []byte) bool {
+	L := len(d)
+	switch d[0] {
+	case 2: // Mastercard 2221–2720
+		p4 := int(d[1])*100 + int(d[2])*10 + int(d[3]) + 2000
+		return L == 16 && p4 >= 2221 && p4 <= 2720
+	case 3:
+		switch d[1] {
+		case 4, 7: // Amex
+			return L == 15
+		case 5: // JCB 3528–3589
+			p := int(d[2])*10 + int(d[3])
+			return L >= 16 && p >= 28 && p <= 89
+		case 0: // Diners 300–305, 3095
+			return L >= 14 && (d[2] <= 5 || (d[2] == 9 && d[3] == 5))
+		case 6, 8, 9: // Diners 36, 38–39
+			return L >= 14
+		}
+		return false
+	case 4: // Visa
+		return L == 13 || L == 16 || L == 19
+	case 5:
+		if d[1] >= 1 && d[1] <= 5 { // Mastercard 51–55
+			return L == 16
+		}
+		return true // Maestro 50, 56–59: 12–19
+	case 6: // Maestro 56–69 covers all of 6x (Discover, UnionPay are subsets): 12–19
+		return true
+	}
+	return false
+}
+
+var luhnDouble = [10]byte{0, 2, 4, 6, 8, 1, 3, 5, 7, 9}
+
+// luhn checks the Luhn checksum of digit values d.
+func luhn(d []byte) bool {
+	sum := 0
+	for i := len(d) - 1; i >= 0; i -= 2 {
+		sum += int(d[i])
+		if i > 0 {
+			sum += int(luhnDouble[d[i-1]])
+		}
+	}
+	return sum%10 == 0
+}
+
+// isPAN reports whether digit values d are a PAN: length, IIN and Luhn.
+func isPAN(d []byte) bool {
+	return len(d) >= minPANDigits && len(d) <= maxPANDigits && brandOK(d) && luhn(d)
+}
+
+// keep returns how many leading and trailing digits of an n-digit PAN the shape leaves visible.
+func (m *Masker) keep(n int) (head, tail int) {
+	switch m.shape {
+	case ShapeLast4:
+		head, tail = 0, 4
+	case ShapeFull:
+		return 0, 0
+	case ShapeFirst8Last4:
+		head, tail = 8, 4
+		if n < 16 {
+			head = 6
+		}
+	default:
+		head, tail = 6, 4
+	}
+	if n < minPANDigits { // a tagged value too short to be a PAN: hide it all
+		return 0, 0
+	}
+	return head, tail
+}
+
+// runBuf is the per-run scratch: digit values, their byte offsets, break points and the DP tables.
+type runBuf struct {
+	d     []byte  // digit values 0–9
+	pos   []int32 // byte offset of each digit in b
+	brk   []bool  // brk[k]: a separator precedes digit k (or k is 0 or n)
+	score []int16 // best number of PAN digits covered reaching k, -1 unreachable
+	from  []int16 // predecessor of k on the best path
+	isPan []bool  // the step into k is a PAN
+}
+
+// scan masks b in place; hidden digits become fill. fps, when not nil, collects fingerprints.
+// fill 0 is a dry run: b is only read (Text uses it on the string's bytes to avoid a copy).
+// It returns the number of PANs and track data masked.
 func (m *Masker) scan(b []byte, fill byte, fps *[]string) int {
-	_ = b
-	_ = fill
-	_ = fps
-	return 0 // TODO: detector
+	count := 0
+	i := 0
+	for {
+		i = nextDigit(b, i)
+		if i >= len(b) {
+			return count
+		}
+		start, digits, seps := i, 0, 0
+		j := i
+		for j < len(b) {
+			c := b[j]
+			if isDigit(c) {
+				digits++
+				j++
+				continue
+			}
+			if (c == ' ' || c == '-') && j+1 < len(b) && isDigit(b[j+1]) {
+				seps++
+				j++
+				continue
+			}
+			break
+		}
+		if digits >= minPANDigits {
+			var k int
+			k, j = m.run(b, start, j, digits, seps, fill, fps)
+			count += k
+		}
+		i = j
+	}
+}
+
+// run handles the candidate run b[start:end] with the given digit and separator counts. It returns the
+// number masked and where scanning continues (past end when track data extends the run).
+func (m *Masker) run(b []byte, start, end, digits, seps int, fill byte, fps *[]string) (int, int) {
+	if seps == 0 && digits <= maxPANDigits {
+		if n, next, ok := m.track(b, start, end, fill, fps); ok {
+			return n, next
+		}
+	}
+	if digits <= maxRunDigits {
+		var (
+			d     [maxRunDigits]byte
+			pos   [maxRunDigits]int32
+			brk   [maxRunDigits + 1]bool
+			score [maxRunDigits + 1]int16
+			from  [maxRunDigits + 1]int16
+			isPan [maxRunDigits + 1]bool
+		)
+		rb := runBuf{d[:digits], pos[:digits], brk[:digits+1], score[:digits+1], from[:digits+1], isPan[:digits+1]}
+		return m.segment(b, start, end, &rb, fill, fps), end
+	}
+	rb := runBuf{make([]byte, digits), make([]int32, digits), make([]bool, digits+1),
+		make([]int16, digits+1), make([]int16, digits+1), make([]bool, digits+1)}
+	if digits > 1<<14 { // beyond int16 bookkeeping: fail closed and hide every digit of the run
+		for k := start; k < end && fill != 0; k++ {
+			if isDigit(b[k]) {
+				b[k] = fill
+			}
+		}
+		return 1, end
+	}
+	return m.segment(b, start, end, &rb, fill, fps), end
+}
+
+// segment finds the best segmentation of a run into PANs and free groups (dynamic programming over digit
+// positions) and masks the PANs.
+func (m *Masker) segment(b []byte, start, end int, rb *runBuf, fill byte, fps *[]string) int {
+	n := 0
+	for k := start; k < end; k++ {
+		c := b[k]
+		if isDigit(c) {
+			rb.d[n] = c - '0'
+			rb.pos[n] = int32(k)
+			n++
+		} else {
+			rb.brk[n] = true
+		}
+	}
+	rb.brk[0], rb.brk[n] = true, true
+	for k := range rb.score {
+		rb.score[k] = -1
+	}
+	rb.score[0] = 0
+	for p := 0; p < n; p++ {
+		sp := rb.score[p]
+		if sp < 0 {
+			continue
+		}
+		if rb.brk[p] { // free step over the group to the next break point
+			q := p + 1
+			for !rb.brk[q] {
+				q++
+			}
+			if sp > rb.score[q] {
+				rb.score[q], rb.from[q], rb.isPan[q] = sp, int16(p), false
+			}
+		}
+		for L := minPANDigits; L <= maxPANDigits && p+L <= n; L++ {
+			if w := rb.d[p : p+L]; brandOK(w) && luhn(w) {
+				q := p + L
+				if s := sp + int16(L); s > rb.score[q] {
+					rb.score[q], rb.from[q], rb.isPan[q] = s, int16(p), true
+				}
+			}
+		}
+	}
+	if rb.score[n] <= 0 {
+		return 0
+	}
+	count := 0
+	first := 0
+	if fps != nil {
+		first = len(*fps)
+	}
+	for q := n; q > 0; {
+		p := int(rb.from[q])
+		if rb.isPan[q] {
+			m.maskPAN(b, rb, p, q, fill, fps)
+			count++
+		}
+		q = p
+	}
+	if fps != nil { // backtracking went right to left: restore order of appearance
+		f := (*fps)[first:]
+		for i, j := 0, len(f)-1; i < j; i, j = i+1, j-1 {
+			f[i], f[j] = f[j], f[i]
+		}
+	}
+	return count
+}
+
+// maskPAN masks digits p..q-1 of the run according to the shape.
+func (m *Masker) maskPAN(b []byte, rb *runBuf, p, q int, fill byte, fps *[]string) {
+	if fps != nil {
+		var a [maxPANDigits]byte
+		for k := p; k < q; k++ {
+			a[k-p] = rb.d[k] + '0'
+		}
+		*fps = append(*fps, m.fingerprintDigits(a[:q-p]))
+	}
+	if fill == 0 { // dry run: count only
+		return
+	}
+	head, tail := m.keep(q - p)
+	if head > 6 && p > 0 {
+		// digits precede this PAN in the same run (another PAN or a group): their visible digits plus eight
+		// would form a new 12-digit candidate, so such a PAN shows at most six leading digits.
+		head = 6
+	}
+	for k := p + head; k < q-tail; k++ {
+		b[rb.pos[k]] = fill
+	}
+}
+
+// track masks track-1 or track-2 data whose PAN is the separator-free run b[start:end]:
+// track 1 "%B<PAN>^<NAME>^<data>?" and track 2 ";<PAN>=<data>?" (also 'D' as in ISO 8583 field 35).
+// With a start sentinel the PAN need not pass the checks; without one it must be a PAN. Everything but
+// sentinels and field separators is overwritten, including the PAN's visible digits (PCI DSS 3.3.1).
+func (m *Masker) track(b []byte, start, end int, fill byte, fps *[]string) (int, int, bool) {
+	if end >= len(b) {
+		return 0, 0, false
+	}
+	var d [maxPANDigits]byte
+	n := end - start
+	for k := 0; k < n; k++ {
+		d[k] = b[start+k] - '0'
+	}
+	switch b[end] {
+	case '^':
+		if start < 1 || b[start-1] != 'B' {
+			return 0, 0, false
+		}
+		sentinel := start >= 2 && b[start-2] == '%'
+		if !sentinel && !isPAN(d[:n]) {
+			return 0, 0, false
+		}
+		// name: up to 26 printable characters, then '^'
+		k := end + 1
+		for k < len(b) && k-end <= 27 && b[k] != '^' && b[k] >= 0x20 && b[k] < 0x7f {
+			k++
+		}
+		if k >= len(b) || b[k] != '^' {
+			return 0, 0, false
+		}
+		limit := start - 1 + maxTrack1
+		k++
+		for k < len(b) && k < limit && trackData(b[k]) {
+			k++
+		}
+		m.fingerprintTrack(d[:n], fps)
+		for x := start; x < k && fill != 0; x++ {
+			if b[x] != '^' {
+				b[x] = fill
+			}
+		}
+		return 1, k, true
+	case '=', 'D':
+		sentinel := start >= 1 && b[start-1] == ';'
+		if !sentinel && !isPAN(d[:n]) {
+			return 0, 0, false
+		}
+		k := end + 1
+		limit := start + maxTrack2
+		for k < len(b) && k < limit && isDigit(b[k]) {
+			k++
+		}
+		if k-end-1 < 4 { // expiry YYMM at least
+			return 0, 0, false
+		}
+		m.fingerprintTrack(d[:n], fps)
+		for x := start; x < k && fill != 0; x++ {
+			if x != end {
+				b[x] = fill
+			}
+		}
+		return 1, k, true
+	}
+	return 0, 0, false
+}
+
+// trackData reports whether c may continue track-1 discretionary data (stops at the end sentinel '?' and
+// at quoting or delimiting characters of the text around it).
+func trackData(c byte) bool {
+	return c > 0x20 && c < 0x7f && c != '?' && c != '"' && c != '\'' && c != ',' && c != '\\' && c != '%' && c != ';'
+}
+
+func (m *Masker) fingerprintTrack(d []byte, fps *[]string) {
+	if fps == nil {
+		return
+	}
+	var a [maxPANDigits]byte
+	for k, v := range d {
+		a[k] = v + '0'
+	}
+	*fps = append(*fps, m.fingerprintDigits(a[:len(d)]))
+}
+
+// maskValue masks a whole value of a column tagged as cardholder data, whatever it holds: detected PANs
+// get the shape; otherwise the value's digits are treated as one PAN (shape over all digits, all hidden
+// when fewer than 12) and, with a text fill, every letter is hidden too.
+func (m *Masker) maskValue(b []byte, fill byte, fps *[]string) int {
+	if n := m.scan(b, fill, fps); n > 0 {
+		return n
+	}
+	digits := 0
+	letters := false
+	for _, c := range b {
+		if isDigit(c) {
+			digits++
+		} else if (c|0x20)-'a' < 26 {
+			letters = true
+		}
+	}
+	if digits == 0 && (!letters || fill == '0') {
+		return 0
+	}
+	head, tail := m.keep(digits)
+	k := 0
+	for i, c := range b {
+		if isDigit(c) {
+			if k >= head && k < digits-tail {
+				b[i] = fill
+			}
+			k++
+		} else if fill != '0' && (c|0x20)-'a' < 26 {
+			b[i] = fill
+		}
+	}
+	return 1
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unsafe"
 )
 
 // Shape is how much of a PAN stays visible after masking.
@@ -158,7 +159,8 @@ func (m *Masker) MaskInPlace(b []byte) int {
 // Text returns s with every PAN and track datum masked, for anything pangate stores or emits (SQL text,
 // bind parameters, errors, logs, Slack). It returns s itself when nothing was found.
 func (m *Masker) Text(s string) (string, Findings) {
-	if !mayHoldPAN(s) {
+	if !mayHoldPAN(s) || m.scan(unsafe.Slice(unsafe.StringData(s), len(s)), 0, nil) == 0 {
+		// the dry run (fill 0) only reads the string's bytes
 		return s, Findings{}
 	}
 	b := []byte(s)
