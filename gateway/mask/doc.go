@@ -10,9 +10,11 @@
 //     formats), CopyData (text, CSV, binary COPY), ErrorResponse, NoticeResponse, NotificationResponse,
 //     ParameterStatus and the column names in RowDescription.
 //
+// Message flow:
+//
 //	upstream PostgreSQL ──backend message──▶ gateway ──typ, body──▶ Stream.Message ──masked in place──▶ client
 //	                                            │                        │
-//	                                            │ RowDescription: table OID + attnum ──▶ Catalog.Column
+//	                                            │   RowDescription: table OID + attnum ──▶ Catalog.Column
 //	                                            ▼                        ▼
 //	                                  query.executed event  ◀── Stream.Counts / Stream.Sample
 //

@@ -292,8 +292,8 @@ func TestPropertyNoPANSurvives(t *testing.T) {
 
 func TestShapes(t *testing.T) {
 	cases := []struct {
-		in                             string
-		first6, first8, last4, full    string
+		in                          string
+		first6, first8, last4, full string
 	}{
 		{"4111111111111111", "411111******1111", "41111111****1111", "************1111", "****************"},
 		{"4111-1111-1111-1111", "4111-11**-****-1111", "4111-1111-****-1111", "****-****-****-1111", "****-****-****-****"},
@@ -317,11 +317,11 @@ func TestDetectorCases(t *testing.T) {
 	m := newMasker(t, Config{})
 	cases := []struct{ in, want string }{
 		{"no digits at all", "no digits at all"},
-		{"order 123456789012", "order 123456789012"},                   // 12 digits, Maestro? starts with 1: no
-		{"4111111111111112", "4111111111111112"},                       // Luhn fails
-		{"41111111111111112", "41111111111111112"},                     // PAN plus a digit, no separator
-		{"89014103211118510720", "89014103211118510720"},               // ICCID
-		{"490154203237518", "490154203237518"},                         // IMEI (15 digits, Visa needs 13/16/19)
+		{"order 123456789012", "order 123456789012"},     // 12 digits, Maestro? starts with 1: no
+		{"4111111111111112", "4111111111111112"},         // Luhn fails
+		{"41111111111111112", "41111111111111112"},       // PAN plus a digit, no separator
+		{"89014103211118510720", "89014103211118510720"}, // ICCID
+		{"490154203237518", "490154203237518"},           // IMEI (15 digits, Visa needs 13/16/19)
 		{"2026-11-27 4111 1111 1111 1111 ok", "2026-11-27 4111 11** **** 1111 ok"},
 		{"a4111111111111111b", "a411111******1111b"},
 		{"-4111111111111111.00", "-411111******1111.00"},
@@ -332,8 +332,8 @@ func TestDetectorCases(t *testing.T) {
 		{"4111111111111111=2512101", "****************=*******"},
 		{"4111111111111111D2512101", "****************D*******"},
 		{";1234567890123=2512?", ";*************=****?"}, // sentinel: masked without Luhn
-		{"4111111111111111=1", "411111******1111=1"},      // not track data
-		{"4111  1111 1111 1111", "4111  1111 1111 1111"},  // double space splits the run
+		{"4111111111111111=1", "411111******1111=1"},     // not track data
+		{"4111  1111 1111 1111", "4111  1111 1111 1111"}, // double space splits the run
 	}
 	for _, c := range cases {
 		b := []byte(c.in)
