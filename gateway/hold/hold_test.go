@@ -1,0 +1,175 @@
+package hold
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pangate/pangate/schemas"
+)
+
+// fakeHolder starts an in-process kfake cluster with the approvals topic and a running Holder.
+func fakeHolder(t *testing.T) (*Holder, *kgo.Client) {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, schemas.TopicApprovals))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic(schemas.TopicApprovals))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	h, err := New(Config{Instance: "gw-test", Brokers: c.ListenAddrs(), FetchMaxWait: 50 * time.Millisecond, SettleTimeout: 2 * time.Second}, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = h.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-h.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("holder not ready")
+	}
+	return h, cl
+}
+
+func publish(t *testing.T, cl *kgo.Client, id, typ string, data any) {
+	t.Helper()
+	e, err := schemas.NewUnchained(id, schemas.Source{Instance: "test"}, typ, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := schemas.Marshal(e)
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Key: []byte(id), Value: b}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitRequested blocks until the approvals topic holds approval.requested for id, as an approver would see it.
+func waitRequested(t *testing.T, brokers []string, id string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(schemas.TopicApprovals), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("approval.requested for %s never appeared", id)
+		}
+		found := false
+		fs.EachRecord(func(r *kgo.Record) {
+			e, err := schemas.Parse(r.Value)
+			if err == nil && e.Type == schemas.TypeApprovalRequested && e.Session == id && schemas.VerifyEvent(e) == nil {
+				found = true
+			}
+		})
+		if found {
+			return
+		}
+	}
+}
+
+func request(id string, expires time.Duration) schemas.ApprovalRequested {
+	return schemas.ApprovalRequested{ApprovalID: id, Session: "s1", Target: "db", Role: "r",
+		Statement: schemas.Statement{SQL: "DELETE FROM cards", Kind: "write"}, Rule: "hold-deletes", Reason: "delete",
+		Expires: schemas.FormatTime(time.Now().Add(expires))}
+}
+
+func TestFirstDecisionInLogWins(t *testing.T) {
+	h, cl := fakeHolder(t)
+	id := schemas.NewID()
+	go func() {
+		waitRequested(t, h.cfg.Brokers, id)
+		publish(t, cl, id, schemas.TypeApprovalDecided, schemas.ApprovalDecided{ApprovalID: id, Decision: Approved, By: "U1", ByEmail: "a@example.com"})
+		publish(t, cl, id, schemas.TypeApprovalDecided, schemas.ApprovalDecided{ApprovalID: id, Decision: Denied, By: "U2"})
+	}()
+	d, err := h.Request(context.Background(), request(id, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Approved() || d.By != "U1" || d.ByEmail != "a@example.com" {
+		t.Fatalf("decision = %+v, want approved by U1", d)
+	}
+}
+
+func TestForgedDecisionIgnored(t *testing.T) {
+	h, cl := fakeHolder(t)
+	id := schemas.NewID()
+	go func() {
+		waitRequested(t, h.cfg.Brokers, id)
+		// An edited event (hash no longer matches) must not decide anything.
+		e, _ := schemas.NewUnchained(id, schemas.Source{Instance: "x"}, schemas.TypeApprovalDecided,
+			schemas.ApprovalDecided{ApprovalID: id, Decision: Denied, By: "U9"})
+		e.Data = []byte(`{"approval_id":"` + id + `","decision":"approved","by":"U9","latency_ms":0}`)
+		b, _ := schemas.Marshal(e)
+		_ = cl.ProduceSync(context.Background(), &kgo.Record{Key: []byte(id), Value: b}).FirstErr()
+		publish(t, cl, id, schemas.TypeApprovalDecided, schemas.ApprovalDecided{ApprovalID: id, Decision: Denied, By: "U1", Reason: "no"})
+	}()
+	d, err := h.Request(context.Background(), request(id, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Outcome != Denied || d.Reason != "no" {
+		t.Fatalf("decision = %+v, want denied by U1 with reason", d)
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	h, _ := fakeHolder(t)
+	d, err := h.Request(context.Background(), request(schemas.NewID(), 300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Outcome != Expired || d.EventID == "" {
+		t.Fatalf("decision = %+v, want expired read back from the log", d)
+	}
+}
+
+func TestWithdrawOnCancel(t *testing.T) {
+	h, _ := fakeHolder(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	id := schemas.NewID()
+	go func() { waitRequested(t, h.cfg.Brokers, id); cancel() }()
+	d, err := h.Request(ctx, request(id, time.Minute))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if d.Outcome != Withdrawn || d.By != ByClient || d.EventID == "" {
+		t.Fatalf("decision = %+v, want withdrawn by client read back from the log", d)
+	}
+}
+
+func TestInvalidRequest(t *testing.T) {
+	h, _ := fakeHolder(t)
+	if _, err := h.Request(context.Background(), schemas.ApprovalRequested{}); !errors.Is(err, ErrInvalidRequest) {
+		t.Fatalf("err = %v, want ErrInvalidRequest", err)
+	}
+	if _, err := h.Request(context.Background(), schemas.ApprovalRequested{ApprovalID: "x", Expires: "tomorrow"}); !errors.Is(err, ErrInvalidRequest) {
+		t.Fatalf("err = %v, want ErrInvalidRequest", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := (&Config{Brokers: []string{"x"}}).Validate(); err == nil {
+		t.Fatal("missing instance accepted")
+	}
+	if err := (&Config{Instance: "g"}).Validate(); err == nil {
+		t.Fatal("missing brokers accepted")
+	}
+	c := Config{Instance: "g", Brokers: []string{"x"}}
+	if err := c.Validate(); err != nil || c.Topic != schemas.TopicApprovals {
+		t.Fatalf("defaults: %v %+v", err, c)
+	}
+}
