@@ -27,6 +27,11 @@ var ErrNotCanonicalizable = errors.New("schemas: value has no canonical encoding
 // For documents of ASCII keys and integer numbers this is exactly RFC 8785 (JCS), so other languages can
 // reproduce a hash with an off-the-shelf JCS library.
 func Canonical(doc []byte) ([]byte, error) {
+	// encoding/json would silently replace invalid UTF-8 with U+FFFD; a hash must never cover bytes that
+	// differ from what was stored.
+	if !utf8.Valid(doc) {
+		return nil, fmt.Errorf("%w: document is not valid UTF-8", ErrNotCanonicalizable)
+	}
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.UseNumber()
 	var v any
