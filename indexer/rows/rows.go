@@ -1,0 +1,392 @@
+// Package rows turns one Kafka record into the ClickHouse rows the indexer writes: the raw events row, the
+// typed row of its event type, or a dead letter that says why the record was refused. It is pure (no I/O),
+// so the mapping is unit-tested without services.
+//
+// A record is accepted only if it is a JSON envelope that passes schemas.Validate (envelope and data JSON
+// Schema), has a known type and envelope version, and its hash matches its contents (schemas.VerifyEvent).
+// Everything else becomes a dead letter with the stage that refused it and the reason.
+package rows
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/pangate/pangate/schemas"
+)
+
+// Table is a ClickHouse table the indexer writes, with the columns in the order Row.Values uses. The names
+// are those of deploy/clickhouse/migrations.
+type Table struct {
+	Name    string
+	Columns []string
+}
+
+// The tables the indexer writes. Their columns are listed in the order of the Values of their rows.
+var (
+	Events = Table{"events", []string{"event_id", "time", "time_us", "envelope_version", "event_type", "session", "seq",
+		"prev", "hash", "source_instance", "source_version", "data", "record", "kafka_topic", "kafka_partition",
+		"kafka_offset", "kafka_key", "kafka_time_us", "ingested_us"}}
+	Sessions = Table{"sessions", []string{"event_id", "time", "time_us", "session", "seq", "gateway_instance",
+		"issuer", "subject", "claim_keys", "claim_values", "groups", "human", "client_addr", "client_tls",
+		"application", "target", "target_database", "requested_role", "role", "granted", "mask_shape", "policy_hash"}}
+	SessionEnds = Table{"session_ends", []string{"event_id", "time", "time_us", "session", "seq", "gateway_instance",
+		"reason", "statements", "blocked", "duration_us", "bytes_in", "bytes_out"}}
+	Statements = Table{"statements", []string{"event_id", "time", "time_us", "session", "seq", "gateway_instance",
+		"event_type", "stmt_index", "sql", "fingerprint", "params", "kind", "tables", "columns", "cardholder",
+		"risk_tags", "risk_score", "protocol", "role", "outcome", "sqlstate", "error", "command_tag", "row_count",
+		"duration_us", "mask_shape", "masked_columns", "masked_counts", "masked_total", "sample", "rule",
+		"block_reason", "approval_id", "approval_decision", "approval_by"}}
+	StatementTables = Table{"statement_tables", []string{"event_id", "time", "time_us", "session", "table_name",
+		"kind", "cardholder", "outcome", "role"}}
+	Approvals = Table{"approvals", []string{"event_id", "time", "time_us", "kafka_topic", "event_type", "approval_id",
+		"session", "source_instance", "issuer", "subject", "target", "role", "sql", "fingerprint", "statement_kind",
+		"tables", "rule", "reason", "approver_group", "expires_us", "decision", "decided_by", "decided_by_name",
+		"decided_by_email", "latency_ms", "channel", "message_ts"}}
+	AuthEvents = Table{"auth_events", []string{"event_id", "time", "time_us", "session", "gateway_instance",
+		"event_type", "outcome", "issuer", "subject", "claim_keys", "claim_values", "groups", "human", "client_addr",
+		"client_tls", "application", "target", "target_database", "startup_user", "requested_role", "token_id",
+		"token_expiry_us", "reason", "message", "sqlstate"}}
+	Credentials = Table{"credentials", []string{"event_id", "time", "time_us", "session", "gateway_instance",
+		"event_type", "role", "target", "granted", "valid_until_us", "ttl_ms", "for_session", "reason",
+		"issued_at_us", "error"}}
+	Checkpoints = Table{"checkpoints", []string{"event_id", "time", "time_us", "session", "seq", "instance", "run",
+		"checkpoint_number", "prev_checkpoint", "from_us", "to_us", "interval_ms", "head_sessions", "head_seqs",
+		"head_hashes", "head_ended", "key_id", "signature", "data"}}
+	Lifecycle = Table{"lifecycle", []string{"event_id", "time", "time_us", "session", "seq", "source_instance",
+		"source_version", "event_type", "listen", "targets", "config_hash", "policy_hash", "mask_shape",
+		"checkpoint_interval_ms", "key_id", "clock_source", "clock_synced", "clock_offset_us", "reason",
+		"sessions_served", "uptime_ms", "policy_source", "policy_rules", "table_name", "partitions", "keep_months",
+		"report_kind", "report_from_us", "report_to_us", "location", "manifest_hash", "report_events"}}
+	DeadLetters = Table{"dead_letters", []string{"kafka_time", "kafka_time_us", "kafka_topic", "kafka_partition",
+		"kafka_offset", "kafka_key", "value", "stage", "reason", "event_id", "event_type", "ingested_us"}}
+)
+
+// All lists every table the indexer writes, in insert order.
+var All = []*Table{&Events, &Sessions, &SessionEnds, &Statements, &StatementTables, &Approvals, &AuthEvents,
+	&Credentials, &Checkpoints, &Lifecycle, &DeadLetters}
+
+// Partitioned lists the tables partitioned by month, which retention prunes.
+var Partitioned = All
+
+// Record is a Kafka record as the indexer consumed it.
+type Record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	Timestamp time.Time
+}
+
+// Row is one row of Table, Values in the order of Table.Columns.
+type Row struct {
+	Table  *Table
+	Values []any
+}
+
+// Dead-letter stages: where a record was refused.
+const (
+	StageParse    = "parse"    // not a JSON envelope
+	StageValidate = "validate" // fails the JSON Schema of the envelope or its data
+	StageType     = "type"     // unknown type or envelope version
+	StageVerify   = "verify"   // hash does not match contents
+	StageMap      = "map"      // accepted by the schema but its data or time could not be mapped
+)
+
+// Validator checks a record value against the event JSON Schema; schemas.Validate in production.
+type Validator func(record []byte) error
+
+// Mapper maps records to rows.
+type Mapper struct {
+	Validate Validator
+	// Now stamps ingested_us; tests replace it.
+	Now func() time.Time
+}
+
+// NewMapper returns a Mapper that validates with schemas.Validate.
+func NewMapper() *Mapper { return &Mapper{Validate: schemas.Validate, Now: time.Now} }
+
+// Map returns the rows for rec: the events row and the typed rows of its type, or exactly one dead-letter
+// row. It never fails: whatever cannot be indexed is a dead letter.
+func (m *Mapper) Map(rec Record) []Row {
+	now := m.Now().UTC()
+	dead := func(stage string, e *schemas.Event, err error) []Row {
+		var id, typ string
+		if e != nil {
+			id, typ = e.ID, e.Type
+		}
+		ts := rec.Timestamp.UTC()
+		return []Row{{&DeadLetters, []any{ts.Truncate(time.Second), micros(ts), rec.Topic, rec.Partition,
+			rec.Offset, string(rec.Key), string(rec.Value), stage, err.Error(), id, typ, micros(now)}}}
+	}
+	e, err := schemas.Parse(rec.Value)
+	if err != nil {
+		return dead(StageParse, nil, err)
+	}
+	if _, err := schemas.NewData(e.Type); err != nil {
+		return dead(StageType, &e, fmt.Errorf("type %q: %w", e.Type, err))
+	}
+	if e.V != schemas.Version {
+		return dead(StageType, &e, fmt.Errorf("envelope version %d: this indexer reads version %d", e.V, schemas.Version))
+	}
+	if m.Validate != nil {
+		if err := m.Validate(rec.Value); err != nil {
+			return dead(StageValidate, &e, err)
+		}
+	}
+	if err := schemas.VerifyEvent(e); err != nil {
+		return dead(StageVerify, &e, err)
+	}
+	t, err := e.Timestamp()
+	if err != nil {
+		return dead(StageMap, &e, err)
+	}
+	ev := &env{Event: e, t: t.Truncate(time.Second), us: micros(t)}
+	typed, err := typedRows(ev, rec)
+	if err != nil {
+		return dead(StageMap, &e, err)
+	}
+	out := make([]Row, 0, 1+len(typed))
+	out = append(out, Row{&Events, []any{e.ID, ev.t, ev.us, uint8(e.V), e.Type, e.Session, e.Seq, e.Prev, e.Hash,
+		e.Gateway.Instance, e.Gateway.Version, string(e.Data), string(rec.Value), rec.Topic, rec.Partition, rec.Offset,
+		string(rec.Key), micros(rec.Timestamp), micros(now)}})
+	return append(out, typed...)
+}
+
+type env struct {
+	schemas.Event
+	t  time.Time
+	us uint64
+}
+
+// micros is t in microseconds since the Unix epoch, 0 for the zero time or times before 1970.
+func micros(t time.Time) uint64 {
+	if t.IsZero() || t.Before(time.Unix(0, 0)) {
+		return 0
+	}
+	return uint64(t.UnixMicro())
+}
+
+// optMicros parses an optional event time ("" → 0).
+func optMicros(s string) (uint64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	t, err := schemas.ParseTime(s)
+	if err != nil {
+		return 0, err
+	}
+	return micros(t), nil
+}
+
+func b2u(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func strs(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func claims(m map[string]string) (keys, values []string) {
+	keys, values = make([]string, 0, len(m)), make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sortStrings(keys)
+	for _, k := range keys {
+		values = append(values, m[k])
+	}
+	return keys, values
+}
+
+func typedRows(e *env, rec Record) ([]Row, error) {
+	data, err := schemas.NewData(e.Type)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(e.Data, data); err != nil {
+		return nil, fmt.Errorf("data of %s: %w", e.Type, err)
+	}
+	switch d := data.(type) {
+	case *schemas.SessionStarted:
+		ck, cv := claims(d.Identity.Claims)
+		return []Row{{&Sessions, []any{e.ID, e.t, e.us, e.Session, e.Seq, e.Gateway.Instance, d.Identity.Issuer,
+			d.Identity.Subject, ck, cv, strs(d.Identity.Groups), b2u(d.Identity.Human), d.Client.Addr, b2u(d.Client.TLS),
+			d.Client.Application, d.Target, d.Database, d.RequestedRole, d.Role, strs(d.Granted), d.MaskShape,
+			d.PolicyHash}}}, nil
+	case *schemas.SessionEnded:
+		return []Row{{&SessionEnds, []any{e.ID, e.t, e.us, e.Session, e.Seq, e.Gateway.Instance, d.Reason,
+			d.Statements, d.Blocked, d.DurationUS, d.BytesIn, d.BytesOut}}}, nil
+	case *schemas.QueryExecuted:
+		return statementRows(e, &d.Statement, d.Role, d.Outcome, d.SQLState, d.Error, d.CommandTag, d.Rows,
+			d.DurationUS, d.MaskShape, d.Masked, d.Sample, d.Rule, "", d.Approval)
+	case *schemas.QueryBlocked:
+		return statementRows(e, &d.Statement, d.Role, "blocked", d.SQLState, d.Message, "", 0, 0, "", nil, nil,
+			d.Rule, d.Reason, d.Approval)
+	case *schemas.ApprovalRequested:
+		exp, err := optMicros(d.Expires)
+		if err != nil {
+			return nil, err
+		}
+		return []Row{approvalRow(e, rec, d.ApprovalID, d.Session, d.Identity.Issuer, d.Identity.Subject, d.Target,
+			d.Role, &d.Statement, d.Rule, d.Reason, d.ApproverGroup, exp, "", "", "", "", 0, "", "")}, nil
+	case *schemas.ApprovalNotified:
+		return []Row{approvalRow(e, rec, d.ApprovalID, e.Session, "", "", "", "", nil, "", "", "", 0, "", "", "", "",
+			0, d.Channel, d.MessageTS)}, nil
+	case *schemas.ApprovalDecided:
+		return []Row{approvalRow(e, rec, d.ApprovalID, e.Session, "", "", "", "", nil, "", d.Reason, "", 0,
+			d.Decision, d.By, d.ByName, d.ByEmail, d.LatencyMS, "", "")}, nil
+	case *schemas.ApprovalExpired:
+		exp, err := optMicros(d.Expires)
+		if err != nil {
+			return nil, err
+		}
+		return []Row{approvalRow(e, rec, d.ApprovalID, e.Session, "", "", "", "", nil, "", "", "", exp, "expired",
+			"", "", "", 0, "", "")}, nil
+	case *schemas.AuthSucceeded:
+		exp, err := optMicros(d.TokenExpiry)
+		if err != nil {
+			return nil, err
+		}
+		ck, cv := claims(d.Identity.Claims)
+		return []Row{{&AuthEvents, []any{e.ID, e.t, e.us, e.Session, e.Gateway.Instance, e.Type, "ok",
+			d.Identity.Issuer, d.Identity.Subject, ck, cv, strs(d.Identity.Groups), b2u(d.Identity.Human),
+			d.Client.Addr, b2u(d.Client.TLS), d.Client.Application, d.Target, d.Database, "", d.RequestedRole,
+			d.TokenID, exp, "", "", ""}}}, nil
+	case *schemas.AuthFailed:
+		return []Row{{&AuthEvents, []any{e.ID, e.t, e.us, e.Session, e.Gateway.Instance, e.Type, "failed",
+			d.Issuer, d.Subject, []string{}, []string{}, []string{}, uint8(0), d.Client.Addr, b2u(d.Client.TLS),
+			d.Client.Application, d.Target, "", d.User, d.RequestedRole, "", uint64(0), d.Reason, d.Message,
+			d.SQLState}}}, nil
+	case *schemas.CredentialIssued:
+		vu, err := optMicros(d.ValidUntil)
+		if err != nil {
+			return nil, err
+		}
+		return []Row{{&Credentials, []any{e.ID, e.t, e.us, e.Session, e.Gateway.Instance, e.Type, d.Role, d.Target,
+			strs(d.Granted), vu, d.TTLMS, d.ForSession, "", uint64(0), ""}}}, nil
+	case *schemas.CredentialRevoked:
+		ia, err := optMicros(d.IssuedAt)
+		if err != nil {
+			return nil, err
+		}
+		return []Row{{&Credentials, []any{e.ID, e.t, e.us, e.Session, e.Gateway.Instance, e.Type, d.Role, d.Target,
+			[]string{}, uint64(0), int64(0), "", d.Reason, ia, d.Error}}}, nil
+	case *schemas.Checkpoint:
+		from, err := optMicros(d.From)
+		if err != nil {
+			return nil, err
+		}
+		to, err := optMicros(d.To)
+		if err != nil {
+			return nil, err
+		}
+		n := len(d.Sessions)
+		hs, hq, hh, he := make([]string, n), make([]uint64, n), make([]string, n), make([]uint8, n)
+		for i, h := range d.Sessions {
+			hs[i], hq[i], hh[i], he[i] = h.Session, h.Seq, h.Hash, b2u(h.Ended)
+		}
+		return []Row{{&Checkpoints, []any{e.ID, e.t, e.us, e.Session, e.Seq, d.Instance, d.Run, d.Number, d.Prev,
+			from, to, d.IntervalMS, hs, hq, hh, he, d.KeyID, d.Signature, string(e.Data)}}}, nil
+	case *schemas.GatewayStarted:
+		l := lifecycle(e)
+		l[8], l[9], l[10], l[11], l[12], l[13], l[14] = d.Listen, strs(d.Targets), d.ConfigHash, d.PolicyHash,
+			d.MaskShape, d.CheckpointIntervalMS, d.KeyID
+		l[15], l[16], l[17] = d.Clock.Source, b2u(d.Clock.Synced), d.Clock.OffsetUS
+		return []Row{{&Lifecycle, l}}, nil
+	case *schemas.GatewayStopped:
+		l := lifecycle(e)
+		l[18], l[19], l[20] = d.Reason, d.SessionsServed, d.UptimeMS
+		return []Row{{&Lifecycle, l}}, nil
+	case *schemas.PolicyLoaded:
+		l := lifecycle(e)
+		l[11], l[21], l[22] = d.Hash, d.Source, d.Rules
+		return []Row{{&Lifecycle, l}}, nil
+	case *schemas.RetentionDropped:
+		l := lifecycle(e)
+		l[23], l[24], l[25] = d.Table, strs(d.Partitions), d.KeepMonths
+		return []Row{{&Lifecycle, l}}, nil
+	case *schemas.ReportGenerated:
+		from, err := optMicros(d.From)
+		if err != nil {
+			return nil, err
+		}
+		to, err := optMicros(d.To)
+		if err != nil {
+			return nil, err
+		}
+		l := lifecycle(e)
+		l[26], l[27], l[28], l[29], l[30], l[31] = d.Kind, from, to, d.Location, d.ManifestHash, d.Events
+		return []Row{{&Lifecycle, l}}, nil
+	}
+	return nil, fmt.Errorf("no typed table for %s", e.Type)
+}
+
+// lifecycle returns a lifecycle row with the envelope columns set and every other column empty.
+func lifecycle(e *env) []any {
+	return []any{e.ID, e.t, e.us, e.Session, e.Seq, e.Gateway.Instance, e.Gateway.Version, e.Type,
+		"", []string{}, "", "", "", int64(0), "", "", uint8(0), int64(0), // 8..17 gateway.started
+		"", int64(0), int64(0), // 18..20 gateway.stopped
+		"", int64(0), // 21..22 policy.loaded
+		"", []string{}, int64(0), // 23..25 retention.dropped
+		"", uint64(0), uint64(0), "", "", int64(0), // 26..31 report.generated
+	}
+}
+
+func statementRows(e *env, s *schemas.Statement, role, outcome, sqlstate, errText, tag string, rowCount, dur int64,
+	maskShape string, masked []schemas.ColumnCount, sample *schemas.Sample, rule, blockReason string,
+	ap *schemas.ApprovalRef) ([]Row, error) {
+	mc, mn := make([]string, len(masked)), make([]int64, len(masked))
+	var total int64
+	for i, c := range masked {
+		mc[i], mn[i] = c.Column, c.Count
+		total += c.Count
+	}
+	sampleJSON := ""
+	if sample != nil {
+		b, err := json.Marshal(sample)
+		if err != nil {
+			return nil, err
+		}
+		sampleJSON = string(b)
+	}
+	var apID, apDec, apBy string
+	if ap != nil {
+		apID, apDec, apBy = ap.ID, ap.Decision, ap.By
+	}
+	card := b2u(s.Cardholder)
+	out := make([]Row, 0, 1+len(s.Tables))
+	out = append(out, Row{&Statements, []any{e.ID, e.t, e.us, e.Session, e.Seq, e.Gateway.Instance, e.Type, s.Index,
+		s.SQL, s.Fingerprint, strs(s.Params), s.Kind, strs(s.Tables), strs(s.Columns), card, strs(s.RiskTags),
+		s.RiskScore, s.Protocol, role, outcome, sqlstate, errText, tag, rowCount, dur, maskShape, mc, mn, total,
+		sampleJSON, rule, blockReason, apID, apDec, apBy}})
+	seen := make(map[string]bool, len(s.Tables))
+	for _, tbl := range s.Tables {
+		if seen[tbl] {
+			continue
+		}
+		seen[tbl] = true
+		out = append(out, Row{&StatementTables, []any{e.ID, e.t, e.us, e.Session, tbl, s.Kind, card, outcome, role}})
+	}
+	return out, nil
+}
+
+func approvalRow(e *env, rec Record, id, session, issuer, subject, target, role string, s *schemas.Statement, rule,
+	reason, group string, expires uint64, decision, by, byName, byEmail string, latency int64, channel,
+	ts string) Row {
+	var sql, fp, kind string
+	tables := []string{}
+	if s != nil {
+		sql, fp, kind, tables = s.SQL, s.Fingerprint, s.Kind, strs(s.Tables)
+	}
+	return Row{&Approvals, []any{e.ID, e.t, e.us, rec.Topic, e.Type, id, session, e.Gateway.Instance, issuer, subject,
+		target, role, sql, fp, kind, tables, rule, reason, group, expires, decision, by, byName, byEmail, latency,
+		channel, ts}}
+}

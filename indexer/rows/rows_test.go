@@ -1,0 +1,285 @@
+package rows
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	chddl "github.com/pangate/pangate/deploy/clickhouse"
+	"github.com/pangate/pangate/schemas"
+)
+
+// ddlColumns reads the column names and ClickHouse types of every table in the embedded migrations.
+func ddlColumns(t *testing.T) map[string][][2]string {
+	t.Helper()
+	b, err := chddl.Migrations.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := regexp.MustCompile(`^CREATE TABLE IF NOT EXISTS (\w+)`)
+	col := regexp.MustCompile(`^\s+(\w+)\s+([A-Za-z0-9]+(?:\([^)]*\))?),?\s*(--.*)?$`)
+	out := map[string][][2]string{}
+	var cur string
+	for _, line := range strings.Split(string(b), "\n") {
+		if m := create.FindStringSubmatch(line); m != nil {
+			cur = m[1]
+			continue
+		}
+		if strings.HasPrefix(line, "ENGINE") {
+			cur = ""
+			continue
+		}
+		if m := col.FindStringSubmatch(line); m != nil && cur != "" {
+			out[cur] = append(out[cur], [2]string{m[1], m[2]})
+		}
+	}
+	return out
+}
+
+var goTypeOf = map[string]reflect.Type{
+	"String": reflect.TypeOf(""), "DateTime('UTC')": reflect.TypeOf(time.Time{}), "UInt64": reflect.TypeOf(uint64(0)),
+	"Int64": reflect.TypeOf(int64(0)), "Int32": reflect.TypeOf(int32(0)), "UInt8": reflect.TypeOf(uint8(0)),
+	"UInt32": reflect.TypeOf(uint32(0)), "Array(String)": reflect.TypeOf([]string{}),
+	"Array(UInt64)": reflect.TypeOf([]uint64{}), "Array(Int64)": reflect.TypeOf([]int64{}),
+	"Array(UInt8)": reflect.TypeOf([]uint8{}),
+}
+
+// checkRow asserts that a row has one value per column, of the Go type the DDL column takes.
+func checkRow(t *testing.T, ddl map[string][][2]string, r Row) {
+	t.Helper()
+	cols, ok := ddl[r.Table.Name]
+	if !ok {
+		t.Fatalf("table %s is not in the DDL", r.Table.Name)
+	}
+	if len(r.Values) != len(r.Table.Columns) {
+		t.Fatalf("%s: %d values for %d columns", r.Table.Name, len(r.Values), len(r.Table.Columns))
+	}
+	types := map[string]string{}
+	for _, c := range cols {
+		types[c[0]] = c[1]
+	}
+	for i, name := range r.Table.Columns {
+		ct, ok := types[name]
+		if !ok {
+			t.Fatalf("%s.%s is not in the DDL", r.Table.Name, name)
+		}
+		want := goTypeOf[ct]
+		if want == nil {
+			t.Fatalf("%s.%s: no Go type for %s", r.Table.Name, name, ct)
+		}
+		if got := reflect.TypeOf(r.Values[i]); got != want {
+			t.Errorf("%s.%s (%s): value %#v is %v, want %v", r.Table.Name, name, ct, r.Values[i], got, want)
+		}
+	}
+}
+
+func TestTablesMatchDDL(t *testing.T) {
+	ddl := ddlColumns(t)
+	for _, tbl := range All {
+		cols := ddl[tbl.Name]
+		if len(cols) != len(tbl.Columns) {
+			t.Errorf("%s: Go lists %d columns, DDL has %d", tbl.Name, len(tbl.Columns), len(cols))
+			continue
+		}
+		for i, c := range cols {
+			if c[0] != tbl.Columns[i] {
+				t.Errorf("%s column %d: Go %s, DDL %s", tbl.Name, i, tbl.Columns[i], c[0])
+			}
+		}
+	}
+}
+
+func record(t *testing.T, e schemas.Event) Record {
+	t.Helper()
+	b, err := schemas.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Record{Topic: "pangate.audit", Partition: 2, Offset: 41, Key: []byte(e.Session), Value: b,
+		Timestamp: time.Date(2026, 11, 27, 10, 0, 1, 0, time.UTC)}
+}
+
+func mapper() *Mapper {
+	return &Mapper{Validate: schemas.Validate, Now: func() time.Time { return time.Date(2026, 11, 27, 10, 0, 2, 0, time.UTC) }}
+}
+
+func TestMapEveryType(t *testing.T) {
+	ddl := ddlColumns(t)
+	want := map[string][]string{
+		schemas.TypeGatewayStarted: {"lifecycle"}, schemas.TypeGatewayStopped: {"lifecycle"},
+		schemas.TypeGatewayCheckpoint: {"checkpoints"}, schemas.TypeAuthSucceeded: {"auth_events"},
+		schemas.TypeAuthFailed: {"auth_events"}, schemas.TypeSessionStarted: {"sessions"},
+		schemas.TypeSessionEnded: {"session_ends"}, schemas.TypeCredentialIssued: {"credentials"},
+		schemas.TypeCredentialRevoked: {"credentials"}, schemas.TypeQueryExecuted: {"statements", "statement_tables"},
+		schemas.TypeQueryBlocked: {"statements", "statement_tables"}, schemas.TypeApprovalRequested: {"approvals"},
+		schemas.TypeApprovalNotified: {"approvals"}, schemas.TypeApprovalDecided: {"approvals"},
+		schemas.TypeApprovalExpired: {"approvals"}, schemas.TypePolicyLoaded: {"lifecycle"},
+		schemas.TypeRetentionDropped: {"lifecycle"}, schemas.TypeReportGenerated: {"lifecycle"},
+	}
+	for _, typ := range schemas.Types {
+		t.Run(typ, func(t *testing.T) {
+			data, err := schemas.Example(typ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := schemas.NewChain("01936a6e-0000-7000-8000-00000000000a", schemas.Source{Instance: "gw-1", Version: "0.1.0"})
+			c.Now = func() time.Time { return time.Date(2026, 11, 27, 10, 0, 0, 123456000, time.UTC) }
+			e, err := c.Next(typ, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := record(t, e)
+			rs := mapper().Map(rec)
+			var got []string
+			for _, r := range rs {
+				got = append(got, r.Table.Name)
+				checkRow(t, ddl, r)
+			}
+			if w := append([]string{"events"}, want[typ]...); !reflect.DeepEqual(got, w) {
+				t.Fatalf("tables %v, want %v (rows %v)", got, w, rs)
+			}
+			ev := rs[0].Values
+			if ev[0] != e.ID || ev[2] != uint64(1795773600123456) || ev[12] != string(rec.Value) || ev[15] != int64(41) {
+				t.Errorf("events row %v", ev)
+			}
+			if ev[1] != time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC) {
+				t.Errorf("time column %v not truncated to the second", ev[1])
+			}
+			if rs[1].Values[0] != e.ID {
+				t.Errorf("typed row event_id %v", rs[1].Values[0])
+			}
+		})
+	}
+}
+
+func TestMapStatementDetails(t *testing.T) {
+	c := schemas.NewChain("s1", schemas.Source{Instance: "gw-1", Version: "1"})
+	q := schemas.QueryExecuted{Statement: schemas.Statement{SQL: "SELECT 1 FROM a JOIN b", Kind: "read",
+		Tables: []string{"a", "b", "a"}, Cardholder: true, Protocol: "simple", Index: 4, Fingerprint: "f"},
+		Role: "r", Outcome: "ok", Rows: 3, DurationUS: 9, MaskShape: "first6last4",
+		Masked: []schemas.ColumnCount{{Column: "pan", Count: 2}, {Column: "pan2", Count: 5}},
+		Approval: &schemas.ApprovalRef{ID: "ap1", Decision: "approved", By: "U1"}}
+	e, err := c.Next(schemas.TypeQueryExecuted, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mapper()
+	m.Validate = nil
+	rs := m.Map(record(t, e))
+	if len(rs) != 4 { // events, statements, two distinct statement_tables
+		t.Fatalf("%d rows: %v", len(rs), rs)
+	}
+	st := rs[1].Values
+	idx := func(name string) int {
+		for i, c := range Statements.Columns {
+			if c == name {
+				return i
+			}
+		}
+		t.Fatalf("no column %s", name)
+		return -1
+	}
+	if st[idx("masked_total")] != int64(7) || st[idx("cardholder")] != uint8(1) || st[idx("approval_by")] != "U1" ||
+		st[idx("stmt_index")] != int64(4) || !reflect.DeepEqual(st[idx("masked_columns")], []string{"pan", "pan2"}) {
+		t.Errorf("statement row %v", st)
+	}
+	if rs[2].Values[4] != "a" || rs[3].Values[4] != "b" {
+		t.Errorf("statement_tables %v %v", rs[2].Values, rs[3].Values)
+	}
+}
+
+func deadOf(t *testing.T, rs []Row) (stage, reason string) {
+	t.Helper()
+	if len(rs) != 1 || rs[0].Table != &DeadLetters {
+		t.Fatalf("want one dead letter, got %v", rs)
+	}
+	checkRow(t, ddlColumns(t), rs[0])
+	return rs[0].Values[7].(string), rs[0].Values[8].(string)
+}
+
+func TestDeadLetters(t *testing.T) {
+	c := schemas.NewChain("s1", schemas.Source{Instance: "gw-1", Version: "1"})
+	good, err := c.Next(schemas.TypeSessionEnded, schemas.SessionEnded{Reason: "client_terminate"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := good
+	edited.Data = json.RawMessage(`{"blocked":0,"bytes_in":0,"bytes_out":0,"duration_us":0,"reason":"shutdown","statements":0}`)
+	unknown := good
+	unknown.Type = "session.exploded"
+	v2 := good
+	v2.V = 2
+	invalid, err := c.Next(schemas.TypeSessionEnded, map[string]any{"reason": 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	marshal := func(e schemas.Event) []byte {
+		b, err := schemas.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name, stage string
+		value       []byte
+	}{
+		{"not json", StageParse, []byte("\x00\x01garbage")},
+		{"json array", StageParse, []byte(`[1,2]`)},
+		{"empty", StageParse, nil},
+		{"unknown type", StageType, marshal(unknown)},
+		{"version 2", StageType, marshal(v2)},
+		{"schema invalid data", StageValidate, marshal(invalid)},
+		{"edited", StageVerify, marshal(edited)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs := mapper().Map(Record{Topic: "x", Partition: 1, Offset: 9, Value: tc.value, Timestamp: time.Unix(1700000000, 0)})
+			stage, reason := deadOf(t, rs)
+			if stage != tc.stage || reason == "" {
+				t.Errorf("stage %q reason %q, want stage %q", stage, reason, tc.stage)
+			}
+		})
+	}
+	// The map stage catches data the schema let through but Go cannot read (validator off here).
+	m := mapper()
+	m.Validate = func([]byte) error { return nil }
+	stage, _ := deadOf(t, m.Map(Record{Value: marshal(invalid), Timestamp: time.Unix(1700000000, 0)}))
+	if stage != StageMap {
+		t.Errorf("stage %q, want %q", stage, StageMap)
+	}
+	m.Validate = func([]byte) error { return errors.New("nope") }
+	if stage, reason := deadOf(t, m.Map(Record{Value: marshal(good)})); stage != StageValidate || reason != "nope" {
+		t.Errorf("validator error not used: %q %q", stage, reason)
+	}
+}
+
+func FuzzMap(f *testing.F) {
+	c := schemas.NewChain("s1", schemas.Source{Instance: "gw-1", Version: "1"})
+	for _, typ := range schemas.Types {
+		d, _ := schemas.Example(typ)
+		e, err := c.Next(typ, d)
+		if err != nil {
+			f.Fatal(err)
+		}
+		b, _ := schemas.Marshal(e)
+		f.Add(b)
+	}
+	f.Add([]byte(`{"v":1}`))
+	f.Add([]byte(`{"v":1,"type":"query.executed","data":null}`))
+	m := mapper()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rs := m.Map(Record{Value: b})
+		if len(rs) == 0 {
+			t.Fatal("no rows")
+		}
+		for _, r := range rs {
+			if len(r.Values) != len(r.Table.Columns) {
+				t.Fatalf("%s: %d values for %d columns", r.Table.Name, len(r.Values), len(r.Table.Columns))
+			}
+		}
+	})
+}

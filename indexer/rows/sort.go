@@ -1,0 +1,5 @@
+package rows
+
+import "sort"
+
+func sortStrings(s []string) { sort.Strings(s) }
