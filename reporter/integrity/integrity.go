@@ -1,0 +1,474 @@
+// Package integrity verifies, from the raw events alone, that the audit trail of a period is complete and
+// unaltered (PCI DSS 10.3.4, 10.7): every session's SHA-256 chain, every gateway run's chain of signed
+// checkpoints, that every session is covered by a checkpoint of its gateway, and that no gateway was silent
+// for longer than its checkpoint interval. Every finding names the session, gateway, sequence numbers and
+// times that show it, so the report is evidence and not just a verdict.
+//
+// Events are streamed: the Checker keeps one small summary per session, never the events, so a month of
+// events fits in memory. Feed the checkpoints first (New), then every event grouped by session in log order.
+package integrity
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/pangate/pangate/schemas"
+)
+
+// Finding kinds.
+const (
+	KindEdited            = "event_edited"             // an event's hash does not match its contents
+	KindMissing           = "event_missing"            // seq numbers absent from a session
+	KindReordered         = "event_reordered"          // seq out of order or repeated
+	KindBrokenLink        = "chain_broken"             // prev does not link to the previous event's hash
+	KindHeadMismatch      = "checkpoint_head_mismatch" // a checkpointed head's hash differs from the stored event
+	KindSessionMissing    = "session_missing"          // a session a checkpoint lists has no events in the store
+	KindNotCheckpointed   = "session_not_checkpointed" // a session's last event is not covered by any checkpoint
+	KindCheckpointMissing = "checkpoint_missing"       // checkpoint numbers absent from a gateway run
+	KindCheckpointChain   = "checkpoint_chain_broken"  // a checkpoint's prev does not link
+	KindCheckpointSig     = "checkpoint_signature"     // a checkpoint's signature does not verify
+	KindUnknownKey        = "checkpoint_key_unknown"   // no public key configured for a run's key id
+	KindLoggingGap        = "logging_gap"              // a gateway silent for longer than its interval (10.7)
+	KindUndecodable       = "checkpoint_undecodable"   // a gateway.checkpoint event whose data does not parse
+)
+
+// Severities.
+const (
+	Failure = "failure" // evidence of tampering or loss
+	Warning = "warning" // needs review, not proof of tampering (e.g. a head not yet checkpointed at period end)
+)
+
+// Finding is one problem, with the evidence that shows it.
+type Finding struct {
+	Kind     string `json:"kind"`
+	Severity string `json:"severity"`
+	Gateway  string `json:"gateway,omitempty"`
+	Run      string `json:"run,omitempty"`
+	Session  string `json:"session,omitempty"`
+	Seq      string `json:"seq,omitempty"` // one number or a range "3-7"
+	EventID  string `json:"event_id,omitempty"`
+	From     string `json:"from,omitempty"` // times bounding the evidence
+	To       string `json:"to,omitempty"`
+	Detail   string `json:"detail"`
+}
+
+// Run summarises one gateway run's checkpoints.
+type Run struct {
+	Gateway     string `json:"gateway"`
+	Run         string `json:"run"`
+	KeyID       string `json:"key_id"`
+	IntervalMS  int64  `json:"interval_ms"`
+	Checkpoints int    `json:"checkpoints"`
+	First       uint64 `json:"first_number"`
+	Last        uint64 `json:"last_number"`
+	FirstTo     string `json:"first_to"`
+	LastTo      string `json:"last_to"`
+	Verified    bool   `json:"signatures_verified"` // every checkpoint's signature checked with a configured key
+	Stopped     bool   `json:"stopped"`             // a gateway.stopped event was seen
+}
+
+// Report is the integrity report of a period.
+type Report struct {
+	From            string    `json:"from"`
+	To              string    `json:"to"`
+	Sessions        int       `json:"sessions"`
+	SessionsOK      int       `json:"sessions_ok"`
+	Events          int64     `json:"events"`
+	Standalone      int64     `json:"standalone_events"` // unchained approval, report and retention records
+	Runs            []Run     `json:"runs"`
+	Findings        []Finding `json:"findings"`
+	Failures        int       `json:"failures"`
+	Warnings        int       `json:"warnings"`
+	OK              bool      `json:"ok"`
+	SessionsChecked []string  `json:"-"` // ids of sessions with a finding, for linking transcripts
+}
+
+// Config of a Checker.
+type Config struct {
+	From, To time.Time
+	// Keys are the gateways' checkpoint public keys, by schemas.KeyID. A run whose key is not here gets a
+	// KindUnknownKey warning and its signatures are not checked.
+	Keys map[string]ed25519.PublicKey
+	// Tolerance is added to a run's checkpoint interval before a silence counts as a logging gap; default
+	// half the interval.
+	Tolerance time.Duration
+	// Now bounds the end of an open run; default time.Now.
+	Now func() time.Time
+}
+
+// ErrConfig is returned by Validate.
+var ErrConfig = errors.New("integrity: invalid config")
+
+// Validate checks the period.
+func (c Config) Validate() error {
+	if c.From.IsZero() || c.To.IsZero() || !c.From.Before(c.To) {
+		return fmt.Errorf("%w: period [%v, %v) is empty or unset: set From before To", ErrConfig, c.From, c.To)
+	}
+	return nil
+}
+
+type head struct {
+	seq  uint64
+	hash string
+	cp   string // "gateway/run#number"
+	at   string
+	inst string
+}
+
+type sessionState struct {
+	id        string
+	instance  string
+	events    int64
+	expect    uint64
+	prevHash  string
+	lastSeq   uint64
+	lastHash  string
+	lastTime  time.Time
+	bad       bool
+	isRun     bool
+	stopped   bool
+	gwStarted bool
+}
+
+type cpRec struct {
+	cp schemas.Checkpoint
+	to time.Time
+	ev schemas.Event
+}
+
+// Checker verifies one period. Not safe for concurrent use.
+type Checker struct {
+	cfg      Config
+	report   Report
+	heads    map[string][]head // session → heads listed by checkpoints
+	runs     map[string][]cpRec
+	runIDs   map[string]bool
+	lastCP   map[string]time.Time // instance → time of its newest checkpoint
+	cur      *sessionState
+	seen     map[string]bool
+	badSess  map[string]bool
+	stopped  map[string]bool        // run → gateway.stopped seen
+}
+
+// New starts a check. checkpoints are the gateway.checkpoint events of the period (and a margin after it,
+// so sessions ending near the end are covered), in any order.
+func New(cfg Config, checkpoints []schemas.Event) (*Checker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	c := &Checker{cfg: cfg, heads: map[string][]head{}, runs: map[string][]cpRec{}, runIDs: map[string]bool{},
+		lastCP: map[string]time.Time{}, seen: map[string]bool{}, badSess: map[string]bool{}, stopped: map[string]bool{}}
+	c.report.From, c.report.To = schemas.FormatTime(cfg.From), schemas.FormatTime(cfg.To)
+	for _, e := range checkpoints {
+		if e.Type != schemas.TypeGatewayCheckpoint {
+			continue
+		}
+		var cp schemas.Checkpoint
+		if err := e.Decode(&cp); err != nil {
+			c.add(Finding{Kind: KindUndecodable, Severity: Failure, Gateway: e.Gateway.Instance, Session: e.Session,
+				Seq: fmt.Sprint(e.Seq), EventID: e.ID, Detail: err.Error()})
+			continue
+		}
+		to, err := schemas.ParseTime(cp.To)
+		if err != nil {
+			to, _ = e.Timestamp()
+		}
+		c.runs[cp.Run] = append(c.runs[cp.Run], cpRec{cp: cp, to: to, ev: e})
+		c.runIDs[cp.Run] = true
+		if to.After(c.lastCP[cp.Instance]) {
+			c.lastCP[cp.Instance] = to
+		}
+		ref := fmt.Sprintf("%s/%s#%d", cp.Instance, cp.Run, cp.Number)
+		for _, h := range cp.Sessions {
+			c.heads[h.Session] = append(c.heads[h.Session], head{seq: h.Seq, hash: h.Hash, cp: ref, at: cp.To, inst: cp.Instance})
+		}
+	}
+	return c, nil
+}
+
+func (c *Checker) add(f Finding) {
+	if f.Severity == Failure {
+		c.report.Failures++
+	} else {
+		c.report.Warnings++
+	}
+	if f.Session != "" && !c.badSess[f.Session] {
+		c.badSess[f.Session] = true
+		c.report.SessionsChecked = append(c.report.SessionsChecked, f.Session)
+	}
+	c.report.Findings = append(c.report.Findings, f)
+}
+
+// ErrOrder is returned by Add when a session's events are not contiguous in the stream.
+var ErrOrder = errors.New("integrity: events must be grouped by session")
+
+// Add checks the next event, recomputing its hash. Events of one session must be contiguous, in log order.
+func (c *Checker) Add(e schemas.Event) error {
+	h, err := schemas.HashEvent(e)
+	if err != nil {
+		h = "unhashable: " + err.Error()
+	}
+	return c.AddHashed(e, h)
+}
+
+// AddHashed is Add with the hash already recomputed by the caller (for example in parallel, with
+// RecomputeRaw); recomputed is compared with e.Hash.
+func (c *Checker) AddHashed(e schemas.Event, recomputed string) error {
+	if Standalone(e) {
+		// Unchained records (approvals topic, reporter and retention runs) stand alone: only their hash counts.
+		c.report.Events++
+		c.report.Standalone++
+		if recomputed != e.Hash {
+			c.add(Finding{Kind: KindEdited, Severity: Failure, Gateway: e.Gateway.Instance, Session: e.Session, Seq: "0",
+				EventID: e.ID, From: e.Time, Detail: fmt.Sprintf("unchained %s event hash %s does not match its contents (recomputed %s): the event was edited", e.Type, short(e.Hash), short(recomputed))})
+		}
+		return nil
+	}
+	if c.cur == nil || c.cur.id != e.Session {
+		if c.seen[e.Session] {
+			return fmt.Errorf("%w: session %s appears again after other sessions", ErrOrder, e.Session)
+		}
+		c.flush()
+		c.seen[e.Session] = true
+		c.cur = &sessionState{id: e.Session, instance: e.Gateway.Instance, prevHash: schemas.GenesisPrev, isRun: c.runIDs[e.Session]}
+	}
+	s := c.cur
+	c.report.Events++
+	s.events++
+	t, _ := e.Timestamp()
+	fail := func(kind, seq, detail string) {
+		s.bad = true
+		c.add(Finding{Kind: kind, Severity: Failure, Gateway: e.Gateway.Instance, Session: e.Session, Seq: seq,
+			EventID: e.ID, From: e.Time, Detail: detail})
+	}
+	if recomputed != e.Hash {
+		fail(KindEdited, fmt.Sprint(e.Seq), fmt.Sprintf("%s event hash %s does not match its contents (recomputed %s): the event was edited after it was written", e.Type, e.Hash, recomputed))
+	}
+	linkExplained := false
+	switch {
+	case e.Seq == s.expect:
+	case e.Seq > s.expect:
+		rng := fmt.Sprint(s.expect)
+		if e.Seq-1 > s.expect {
+			rng = fmt.Sprintf("%d-%d", s.expect, e.Seq-1)
+		}
+		from := ""
+		if !s.lastTime.IsZero() {
+			from = schemas.FormatTime(s.lastTime)
+		}
+		s.bad = true
+		c.add(Finding{Kind: KindMissing, Severity: Failure, Gateway: e.Gateway.Instance, Session: e.Session, Seq: rng,
+			EventID: e.ID, From: from, To: e.Time,
+			Detail: fmt.Sprintf("%d event(s) with seq %s absent before %s seq %d (its prev %s)", e.Seq-s.expect, rng, e.Type, e.Seq, short(e.Prev))})
+		linkExplained = true
+	default:
+		fail(KindReordered, fmt.Sprint(e.Seq), fmt.Sprintf("%s seq %d follows seq %d in the log: reordered or duplicated", e.Type, e.Seq, s.expect-1))
+		linkExplained = true
+	}
+	if e.Prev != s.prevHash && !linkExplained {
+		fail(KindBrokenLink, fmt.Sprint(e.Seq), fmt.Sprintf("prev %s does not link to the hash %s of seq %d", short(e.Prev), short(s.prevHash), s.lastSeq))
+	}
+	for _, h := range c.heads[e.Session] {
+		if h.seq == e.Seq && h.hash != e.Hash {
+			fail(KindHeadMismatch, fmt.Sprint(e.Seq), fmt.Sprintf("checkpoint %s lists head seq %d with hash %s, the stored event has %s", h.cp, h.seq, short(h.hash), short(e.Hash)))
+		}
+	}
+	switch e.Type {
+	case schemas.TypeGatewayStopped:
+		c.stopped[e.Session] = true
+	}
+	s.expect = e.Seq + 1
+	s.prevHash = e.Hash
+	s.lastSeq, s.lastHash, s.lastTime = e.Seq, e.Hash, t
+	return nil
+}
+
+// Standalone reports whether e is an unchained record (written with schemas.NewUnchained): approvals-topic
+// events, the reporter's report.generated and the indexer's retention.dropped. These are checked by hash
+// alone; they belong to no session chain and no checkpoint.
+func Standalone(e schemas.Event) bool {
+	if e.Seq != 0 || e.Prev != schemas.GenesisPrev {
+		return false
+	}
+	switch e.Type {
+	case schemas.TypeApprovalRequested, schemas.TypeApprovalNotified, schemas.TypeApprovalDecided,
+		schemas.TypeApprovalExpired, schemas.TypeReportGenerated, schemas.TypeRetentionDropped:
+		return true
+	}
+	return false
+}
+
+// flush closes the current session: coverage by checkpoints.
+func (c *Checker) flush() {
+	s := c.cur
+	if s == nil {
+		return
+	}
+	c.cur = nil
+	c.report.Sessions++
+	heads := c.heads[s.id]
+	var maxHead *head
+	for i := range heads {
+		if maxHead == nil || heads[i].seq > maxHead.seq {
+			maxHead = &heads[i]
+		}
+	}
+	if maxHead != nil && maxHead.seq > s.lastSeq {
+		s.bad = true
+		c.add(Finding{Kind: KindMissing, Severity: Failure, Gateway: s.instance, Session: s.id,
+			Seq: fmt.Sprintf("%d-%d", s.lastSeq+1, maxHead.seq), From: schemas.FormatTime(s.lastTime), To: maxHead.at,
+			Detail: fmt.Sprintf("checkpoint %s lists head seq %d (hash %s) but the store ends at seq %d: the session's last events were deleted", maxHead.cp, maxHead.seq, short(maxHead.hash), s.lastSeq)})
+	}
+	if !s.isRun && (maxHead == nil || maxHead.seq < s.lastSeq) {
+		covered := -1
+		if maxHead != nil {
+			covered = int(maxHead.seq)
+		}
+		sev, why := Warning, "no checkpoint of the gateway after it has been seen yet"
+		if last, ok := c.lastCP[s.instance]; ok && last.After(s.lastTime) {
+			sev, why = Failure, fmt.Sprintf("gateway %s checkpointed at %s, after it, without listing it: the events were not written by that gateway or the checkpoint was altered", s.instance, schemas.FormatTime(last))
+		}
+		if sev == Failure {
+			s.bad = true
+		}
+		c.add(Finding{Kind: KindNotCheckpointed, Severity: sev, Gateway: s.instance, Session: s.id,
+			Seq: fmt.Sprintf("%d", s.lastSeq), From: schemas.FormatTime(s.lastTime),
+			Detail: fmt.Sprintf("last event seq %d is not covered by a checkpoint (highest checkpointed seq %d); %s", s.lastSeq, covered, why)})
+	}
+	if !s.bad {
+		c.report.SessionsOK++
+	}
+}
+
+// Finish checks the checkpoint chains and gaps and returns the report.
+func (c *Checker) Finish() *Report {
+	c.flush()
+	// Sessions a checkpoint lists that never appeared in the stream were deleted whole.
+	var missing []string
+	for sess := range c.heads {
+		if !c.seen[sess] {
+			missing = append(missing, sess)
+		}
+	}
+	sort.Strings(missing)
+	for _, sess := range missing {
+		hs := c.heads[sess]
+		max := hs[0]
+		for _, h := range hs {
+			if h.seq > max.seq {
+				max = h
+			}
+		}
+		c.add(Finding{Kind: KindSessionMissing, Severity: Failure, Gateway: max.inst, Session: sess, Seq: fmt.Sprintf("0-%d", max.seq), To: max.at,
+			Detail: fmt.Sprintf("checkpoint %s lists session %s with head seq %d (hash %s), but the store has no event of it: the session was deleted", max.cp, sess, max.seq, short(max.hash))})
+	}
+	runIDs := make([]string, 0, len(c.runs))
+	for r := range c.runs {
+		runIDs = append(runIDs, r)
+	}
+	sort.Strings(runIDs)
+	for _, id := range runIDs {
+		c.checkRun(id, c.runs[id])
+	}
+	sort.SliceStable(c.report.Findings, func(i, j int) bool {
+		a, b := c.report.Findings[i], c.report.Findings[j]
+		if a.Severity != b.Severity {
+			return a.Severity == Failure
+		}
+		return false
+	})
+	c.report.OK = c.report.Failures == 0
+	if c.report.Findings == nil {
+		c.report.Findings = []Finding{}
+	}
+	return &c.report
+}
+
+func (c *Checker) checkRun(id string, recs []cpRec) {
+	sort.Slice(recs, func(i, j int) bool { return recs[i].cp.Number < recs[j].cp.Number })
+	first := recs[0].cp
+	run := Run{Gateway: first.Instance, Run: id, KeyID: first.KeyID, IntervalMS: first.IntervalMS, Checkpoints: len(recs),
+		First: first.Number, Last: recs[len(recs)-1].cp.Number, FirstTo: first.To, LastTo: recs[len(recs)-1].cp.To,
+		Stopped: c.stopped[id]}
+	key, haveKey := c.cfg.Keys[first.KeyID]
+	run.Verified = haveKey
+	if !haveKey {
+		c.add(Finding{Kind: KindUnknownKey, Severity: Warning, Gateway: first.Instance, Run: id,
+			Detail: fmt.Sprintf("no public key configured for checkpoint key %s: signatures of run %s not checked (add the gateway's public key to gateway_keys)", first.KeyID, id)})
+	}
+	interval := time.Duration(first.IntervalMS) * time.Millisecond
+	tol := c.cfg.Tolerance
+	if tol <= 0 {
+		tol = interval / 2
+	}
+	var prevHash string
+	for i, r := range recs {
+		cp := r.cp
+		if haveKey {
+			if err := schemas.VerifyCheckpoint(cp, key); err != nil {
+				run.Verified = false
+				c.add(Finding{Kind: KindCheckpointSig, Severity: Failure, Gateway: cp.Instance, Run: id, Seq: fmt.Sprint(cp.Number),
+					EventID: r.ev.ID, To: cp.To, Detail: err.Error()})
+			}
+		}
+		if i > 0 {
+			p := recs[i-1]
+			switch {
+			case cp.Number == p.cp.Number:
+				c.add(Finding{Kind: KindCheckpointChain, Severity: Failure, Gateway: cp.Instance, Run: id, Seq: fmt.Sprint(cp.Number),
+					EventID: r.ev.ID, Detail: fmt.Sprintf("checkpoint number %d appears twice", cp.Number)})
+			case cp.Number > p.cp.Number+1:
+				rng := fmt.Sprint(p.cp.Number + 1)
+				if cp.Number-1 > p.cp.Number+1 {
+					rng = fmt.Sprintf("%d-%d", p.cp.Number+1, cp.Number-1)
+				}
+				c.add(Finding{Kind: KindCheckpointMissing, Severity: Failure, Gateway: cp.Instance, Run: id, Seq: rng,
+					From: p.cp.To, To: cp.From,
+					Detail: fmt.Sprintf("checkpoint(s) %s of gateway %s are absent between %s and %s: deleted from the store", rng, cp.Instance, p.cp.To, cp.From)})
+			default:
+				if cp.Prev != prevHash {
+					c.add(Finding{Kind: KindCheckpointChain, Severity: Failure, Gateway: cp.Instance, Run: id, Seq: fmt.Sprint(cp.Number),
+						EventID: r.ev.ID, Detail: fmt.Sprintf("checkpoint %d prev %s does not link to checkpoint %d (hash %s)", cp.Number, short(cp.Prev), p.cp.Number, short(prevHash))})
+				}
+			}
+			if interval > 0 {
+				if silent := r.to.Sub(p.to); silent > interval+tol {
+					c.add(Finding{Kind: KindLoggingGap, Severity: Failure, Gateway: cp.Instance, Run: id, Seq: fmt.Sprintf("%d-%d", p.cp.Number, cp.Number),
+						From: p.cp.To, To: cp.To,
+						Detail: fmt.Sprintf("gateway %s was silent for %s between checkpoints %d and %d, longer than its checkpoint interval %s (PCI DSS 10.7: logging gap)", cp.Instance, silent.Round(time.Millisecond), p.cp.Number, cp.Number, interval)})
+				}
+			}
+		}
+		h, err := schemas.CheckpointHash(cp)
+		if err == nil {
+			prevHash = h
+		}
+	}
+	// An open run that stopped checkpointing before the period (or now) ended went silent.
+	if interval > 0 && !run.Stopped {
+		end := c.cfg.To
+		if now := c.cfg.Now(); now.Before(end) {
+			end = now
+		}
+		last := recs[len(recs)-1]
+		if silent := end.Sub(last.to); silent > interval+tol {
+			c.add(Finding{Kind: KindLoggingGap, Severity: Failure, Gateway: last.cp.Instance, Run: id, Seq: fmt.Sprint(last.cp.Number),
+				From: last.cp.To, To: schemas.FormatTime(end),
+				Detail: fmt.Sprintf("gateway %s's last checkpoint (%d) is at %s and no gateway.stopped follows: silent for %s until %s, longer than its interval %s (PCI DSS 10.7: logging gap)", last.cp.Instance, last.cp.Number, last.cp.To, silent.Round(time.Millisecond), schemas.FormatTime(end), interval)})
+		}
+	}
+	c.report.Runs = append(c.report.Runs, run)
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12] + "…"
+	}
+	return h
+}
