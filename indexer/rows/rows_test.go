@@ -161,7 +161,7 @@ func TestMapStatementDetails(t *testing.T) {
 	q := schemas.QueryExecuted{Statement: schemas.Statement{SQL: "SELECT 1 FROM a JOIN b", Kind: "read",
 		Tables: []string{"a", "b", "a"}, Cardholder: true, Protocol: "simple", Index: 4, Fingerprint: "f"},
 		Role: "r", Outcome: "ok", Rows: 3, DurationUS: 9, MaskShape: "first6last4",
-		Masked: []schemas.ColumnCount{{Column: "pan", Count: 2}, {Column: "pan2", Count: 5}},
+		Masked:   []schemas.ColumnCount{{Column: "pan", Count: 2}, {Column: "pan2", Count: 5}},
 		Approval: &schemas.ApprovalRef{ID: "ap1", Decision: "approved", By: "U1"}}
 	e, err := c.Next(schemas.TypeQueryExecuted, q)
 	if err != nil {

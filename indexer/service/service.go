@@ -1,0 +1,186 @@
+// Package service assembles the indexer from its parts and runs it: migrations (as the operator), the
+// consumer and writer (as the indexer user), the retention job (as the operator) and the ops endpoints.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	chddl "github.com/pangate/pangate/deploy/clickhouse"
+	"github.com/pangate/pangate/indexer/config"
+	"github.com/pangate/pangate/indexer/ingest"
+	"github.com/pangate/pangate/indexer/migrate"
+	"github.com/pangate/pangate/indexer/ops"
+	"github.com/pangate/pangate/indexer/retention"
+	"github.com/pangate/pangate/indexer/rows"
+	"github.com/pangate/pangate/indexer/store"
+	"github.com/pangate/pangate/schemas"
+)
+
+// Version is the indexer's version, written in its own events.
+var Version = "0.1.0"
+
+// Migrate creates the database if needed and applies the embedded migrations as the migrate user.
+func Migrate(ctx context.Context, cfg config.Config, log *slog.Logger) (migrate.Result, error) {
+	ms, err := migrate.Load(chddl.Migrations, "migrations")
+	if err != nil {
+		return migrate.Result{}, err
+	}
+	op := store.Config{Addrs: cfg.ClickHouse.Addrs, Database: "default", User: cfg.ClickHouse.MigrateUser, Password: cfg.ClickHouse.MigratePassword}
+	conn, err := store.Open(op)
+	if err != nil {
+		return migrate.Result{}, err
+	}
+	defer conn.Close()
+	if err := retryCH(ctx, log, "create database", func() error { return migrate.EnsureDatabase(ctx, conn, cfg.ClickHouse.Database) }); err != nil {
+		return migrate.Result{}, err
+	}
+	op.Database = cfg.ClickHouse.Database
+	dconn, err := store.Open(op)
+	if err != nil {
+		return migrate.Result{}, err
+	}
+	defer dconn.Close()
+	res, err := migrate.Apply(ctx, dconn, ms)
+	if err != nil {
+		return res, err
+	}
+	log.Info("clickhouse schema ready", "database", cfg.ClickHouse.Database, "from", res.From, "to", res.To, "applied", res.Applied)
+	return res, nil
+}
+
+// retryCH retries f while ClickHouse is unreachable at start (it may start after the indexer).
+func retryCH(ctx context.Context, log *slog.Logger, what string, f func() error) error {
+	backoff := 200 * time.Millisecond
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) && !errors.Is(err, context.DeadlineExceeded) || time.Now().After(deadline) {
+			return err
+		}
+		log.Warn("clickhouse not reachable; retrying", "step", what, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// Run runs the indexer until ctx ends.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if _, err := Migrate(ctx, cfg, log); err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := ingest.NewMetrics(reg)
+
+	conn, err := store.Open(store.Config{Addrs: cfg.ClickHouse.Addrs, Database: cfg.ClickHouse.Database,
+		User: cfg.ClickHouse.User, Password: cfg.ClickHouse.Password})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	in, err := ingest.New(ingest.Config{
+		Brokers: cfg.Kafka.Brokers, Topics: cfg.Topics(), Group: cfg.Kafka.Group, InstanceID: cfg.Kafka.InstanceID,
+		BatchSize: cfg.Batch.Size, FlushInterval: cfg.Batch.FlushInterval, SessionTimeout: cfg.Kafka.SessionTimeout,
+		Workers: cfg.Batch.Workers,
+	}, store.NewWriter(conn), rows.NewMapper(), metrics, log)
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("indexer: listen %s for /metrics: %w", cfg.Listen, err)
+	}
+	srv := &http.Server{Handler: ops.Handler(reg, in.Ready), ReadHeaderTimeout: 5 * time.Second}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	log.Info("indexer started", "instance", cfg.Instance, "listen", ln.Addr().String(), "topics", cfg.Topics(),
+		"database", cfg.ClickHouse.Database)
+
+	if !cfg.Retention.Disabled {
+		job, closeJob, err := NewRetention(cfg, log)
+		if err != nil {
+			return err
+		}
+		defer closeJob()
+		wg.Add(1)
+		go func() { defer wg.Done(); job.Run(ctx, cfg.Retention.Interval) }()
+	}
+
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		errc <- in.Run(ctx)
+	}()
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	_ = srv.Shutdown(sctx)
+	wg.Wait()
+	log.Info("indexer stopped", "records_written", in.Flushed())
+	return runErr
+}
+
+// NewRetention builds the retention job with its own operator connection and Kafka producer.
+func NewRetention(cfg config.Config, log *slog.Logger) (*retention.Job, func(), error) {
+	conn, err := store.Open(store.Config{Addrs: cfg.ClickHouse.Addrs, Database: cfg.ClickHouse.Database,
+		User: cfg.ClickHouse.MigrateUser, Password: cfg.ClickHouse.MigratePassword})
+	if err != nil {
+		return nil, nil, err
+	}
+	prod, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.RequiredAcks(kgo.AllISRAcks()))
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	var tables []string
+	for _, t := range rows.Partitioned {
+		tables = append(tables, t.Name)
+	}
+	job, err := retention.New(retention.Config{KeepMonths: cfg.Retention.KeepMonths, Tables: tables,
+		Topic: cfg.AuditTopic(), Source: schemas.Source{Instance: cfg.Instance, Version: Version}},
+		conn, retention.KafkaProducer{Client: prod}, log)
+	if err != nil {
+		prod.Close()
+		conn.Close()
+		return nil, nil, err
+	}
+	return job, func() { prod.Close(); conn.Close() }, nil
+}
