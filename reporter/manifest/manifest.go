@@ -70,6 +70,16 @@ type Scope struct {
 	Description string   `json:"description,omitempty"`
 }
 
+// Storage describes the package's destination.
+type Storage struct {
+	Kind       string `json:"kind"`     // local, s3
+	Location   string `json:"location"` // directory or s3://bucket/key-prefix/
+	ObjectLock bool   `json:"object_lock"`
+	LockMode   string `json:"lock_mode,omitempty"` // GOVERNANCE or COMPLIANCE
+	RetainDays int    `json:"retain_days,omitempty"`
+	Note       string `json:"note,omitempty"` // why Object Lock is not in use, when it is not
+}
+
 // File is one entry of the manifest.
 type File struct {
 	Path        string   `json:"path"` // slash-separated, relative to the package root
