@@ -161,16 +161,22 @@ func (m *Masker) scan(b []byte, fill byte, fps *[]string) int {
 		if i >= len(b) {
 			return count
 		}
-		start, digits, seps := i, 0, 0
-		j := i
-		for j < len(b) {
-			c := b[j]
-			if isDigit(c) {
+		start, j, digits, seps := i, i, 0, 0
+		for {
+			// count digits eight at a time: the low zero bytes of "not a digit" are digits
+			for j+8 <= len(b) {
+				nd := bits.TrailingZeros64(^digitBits(binary.LittleEndian.Uint64(b[j:]))&hi8) >> 3
+				digits += nd
+				j += nd
+				if nd < 8 {
+					break
+				}
+			}
+			for j < len(b) && j+8 > len(b) && isDigit(b[j]) {
 				digits++
 				j++
-				continue
 			}
-			if (c == ' ' || c == '-') && j+1 < len(b) && isDigit(b[j+1]) {
+			if j+1 < len(b) && (b[j] == ' ' || b[j] == '-') && isDigit(b[j+1]) {
 				seps++
 				j++
 				continue
@@ -189,9 +195,27 @@ func (m *Masker) scan(b []byte, fill byte, fps *[]string) int {
 // run handles the candidate run b[start:end] with the given digit and separator counts. It returns the
 // number masked and where scanning continues (past end when track data extends the run).
 func (m *Masker) run(b []byte, start, end, digits, seps int, fill byte, fps *[]string) (int, int) {
-	if seps == 0 && digits <= maxPANDigits {
-		if n, next, ok := m.track(b, start, end, fill, fps); ok {
-			return n, next
+	if digits <= maxPANDigits {
+		// Most candidates: one plain or grouped PAN, or a 12–19 digit number. Decide without the DP.
+		var d [maxPANDigits]byte
+		n := 0
+		for k := start; k < end; k++ {
+			if c := b[k]; isDigit(c) {
+				d[n] = c - '0'
+				n++
+			}
+		}
+		if seps == 0 {
+			if k, next, ok := m.track(b, start, end, &d, n, fill, fps); ok {
+				return k, next
+			}
+		}
+		if isPAN(d[:n]) {
+			m.maskDigits(b[start:end], d[:n], fill, fps)
+			return 1, end
+		}
+		if seps == 0 { // a plain run of at most 19 digits holds one PAN or none
+			return 0, end
 		}
 	}
 	if digits <= maxRunDigits {
@@ -206,8 +230,6 @@ func (m *Masker) run(b []byte, start, end, digits, seps int, fill byte, fps *[]s
 		rb := runBuf{d[:digits], pos[:digits], brk[:digits+1], score[:digits+1], from[:digits+1], isPan[:digits+1]}
 		return m.segment(b, start, end, &rb, fill, fps), end
 	}
-	rb := runBuf{make([]byte, digits), make([]int32, digits), make([]bool, digits+1),
-		make([]int16, digits+1), make([]int16, digits+1), make([]bool, digits+1)}
 	if digits > 1<<14 { // beyond int16 bookkeeping: fail closed and hide every digit of the run
 		for k := start; k < end && fill != 0; k++ {
 			if isDigit(b[k]) {
@@ -216,7 +238,34 @@ func (m *Masker) run(b []byte, start, end, digits, seps int, fill byte, fps *[]s
 		}
 		return 1, end
 	}
+	rb := runBuf{make([]byte, digits), make([]int32, digits), make([]bool, digits+1),
+		make([]int16, digits+1), make([]int16, digits+1), make([]bool, digits+1)}
 	return m.segment(b, start, end, &rb, fill, fps), end
+}
+
+// maskDigits masks the single PAN whose digit values are d and which fills the run r.
+func (m *Masker) maskDigits(r []byte, d []byte, fill byte, fps *[]string) {
+	if fps != nil {
+		var a [maxPANDigits]byte
+		for k, v := range d {
+			a[k] = v + '0'
+		}
+		*fps = append(*fps, m.fingerprintDigits(a[:len(d)]))
+	}
+	if fill == 0 {
+		return
+	}
+	head, tail := m.keep(len(d))
+	hide := len(d) - tail
+	k := 0
+	for i, c := range r {
+		if isDigit(c) {
+			if k >= head && k < hide {
+				r[i] = fill
+			}
+			k++
+		}
+	}
 }
 
 // segment finds the best segmentation of a run into PANs and free groups (dynamic programming over digit
@@ -313,14 +362,9 @@ func (m *Masker) maskPAN(b []byte, rb *runBuf, p, q int, fill byte, fps *[]strin
 // track 1 "%B<PAN>^<NAME>^<data>?" and track 2 ";<PAN>=<data>?" (also 'D' as in ISO 8583 field 35).
 // With a start sentinel the PAN need not pass the checks; without one it must be a PAN. Everything but
 // sentinels and field separators is overwritten, including the PAN's visible digits (PCI DSS 3.3.1).
-func (m *Masker) track(b []byte, start, end int, fill byte, fps *[]string) (int, int, bool) {
+func (m *Masker) track(b []byte, start, end int, d *[maxPANDigits]byte, n int, fill byte, fps *[]string) (int, int, bool) {
 	if end >= len(b) {
 		return 0, 0, false
-	}
-	var d [maxPANDigits]byte
-	n := end - start
-	for k := 0; k < n; k++ {
-		d[k] = b[start+k] - '0'
 	}
 	switch b[end] {
 	case '^':

@@ -1,0 +1,72 @@
+package mask
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// cleanCorpus is PAN-free text as pangate sees it in results and logs: JSON and log lines with words,
+// short ids, amounts, timestamps and UUIDs. About 1 MiB.
+func cleanCorpus() []byte {
+	r := rand.New(rand.NewPCG(11, 12))
+	words := strings.Fields("the quick brown fox jumps over lazy dog order customer status shipped pending " +
+		"payment refund approved declined merchant terminal currency amount total region europe")
+	var sb strings.Builder
+	for sb.Len() < 1<<20 {
+		switch r.IntN(3) {
+		case 0:
+			fmt.Fprintf(&sb, `{"id":%d,"customer":"%s %s","status":"%s","amount":%d.%02d,"ts":"2026-11-%02dT%02d:%02d:%02d.%06dZ"}`+"\n",
+				r.IntN(1e7), words[r.IntN(len(words))], words[r.IntN(len(words))], words[r.IntN(len(words))],
+				r.IntN(10000), r.IntN(100), 1+r.IntN(28), r.IntN(24), r.IntN(60), r.IntN(60), r.IntN(1e6))
+		case 1:
+			fmt.Fprintf(&sb, "level=info msg=\"%s %s %s\" request=%08x-%04x-%04x-%04x-%012x dur=%dms\n",
+				words[r.IntN(len(words))], words[r.IntN(len(words))], words[r.IntN(len(words))],
+				r.Uint32(), r.IntN(1<<16), r.IntN(1<<16), r.IntN(1<<16), r.Uint64()&(1<<48-1), r.IntN(5000))
+		default:
+			for range 12 {
+				sb.WriteString(words[r.IntN(len(words))])
+				sb.WriteByte(' ')
+			}
+			sb.WriteString("\n")
+		}
+	}
+	return []byte(sb.String())
+}
+
+// denseCorpus is CSV with a PAN on every line (about one PAN per 45 bytes), half plain, half grouped.
+func denseCorpus() []byte {
+	r := rand.New(rand.NewPCG(13, 14))
+	var sb strings.Builder
+	for i := 0; sb.Len() < 1<<20; i++ {
+		p := randomPAN(r)
+		if i%2 == 1 {
+			p = group(r, p, " ")
+		}
+		fmt.Fprintf(&sb, "%d,doe,%s,2026-11-27\n", i, p)
+	}
+	return []byte(sb.String())
+}
+
+func benchMask(b *testing.B, corpus []byte) {
+	m := newMasker(b, Config{})
+	buf := make([]byte, len(corpus))
+	b.SetBytes(int64(len(corpus)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		copy(buf, corpus) // every iteration masks fresh PANs
+		b.StartTimer()
+		m.MaskInPlace(buf)
+	}
+}
+
+func BenchmarkMaskClean(b *testing.B) { benchMask(b, cleanCorpus()) }
+func BenchmarkMaskDense(b *testing.B) { benchMask(b, denseCorpus()) }
+
+// BenchmarkMaskProse is text without any digits: the pure skip loop.
+func BenchmarkMaskProse(b *testing.B) {
+	benchMask(b, []byte(strings.Repeat("The quick brown fox jumps over the lazy dog; no card here. ", 1<<14)))
+}

@@ -1,0 +1,482 @@
+package mask
+
+import (
+	"encoding/binary"
+	"math"
+	"strconv"
+)
+
+// PostgreSQL type OIDs the stream treats specially (pg_type.dat).
+const (
+	oidBool        = 16
+	oidBytea       = 17
+	oidChar        = 18
+	oidName        = 19
+	oidInt8        = 20
+	oidInt2        = 21
+	oidInt4        = 23
+	oidText        = 25
+	oidOID         = 26
+	oidJSON        = 114
+	oidXML         = 142
+	oidFloat4      = 700
+	oidFloat8      = 701
+	oidUnknown     = 705
+	oidMoney       = 790
+	oidBPChar      = 1042
+	oidVarchar     = 1043
+	oidDate        = 1082
+	oidTime        = 1083
+	oidTimestamp   = 1114
+	oidTimestampTZ = 1184
+	oidInterval    = 1186
+	oidTimeTZ      = 1266
+	oidNumeric     = 1700
+	oidRecord      = 2249
+	oidUUID        = 2950
+	oidJSONB       = 3802
+	oidJSONPath    = 4072
+)
+
+// numericOID reports whether values of the type (or its array type) are numbers, whose hidden digits
+// become '0' so that clients still parse them.
+func numericOID(oid uint32) bool {
+	switch oid {
+	case oidInt8, oidInt2, oidInt4, oidOID, oidFloat4, oidFloat8, oidNumeric, oidMoney,
+		1016, 1005, 1007, 1028, 1021, 1022, 1231, 791:
+		return true
+	}
+	return false
+}
+
+// textOID reports whether the binary format of the type is its text bytes.
+func textOID(oid uint32) bool {
+	switch oid {
+	case oidText, oidVarchar, oidBPChar, oidName, oidChar, oidJSON, oidXML, oidUnknown, oidBytea:
+		return true
+	}
+	return false
+}
+
+// fixedOID reports whether the type is a fixed-size binary type that cannot carry a PAN (too few digits
+// or not a number a PAN is stored as).
+func fixedOID(oid uint32) bool {
+	switch oid {
+	case oidBool, oidInt2, oidInt4, oidOID, oidFloat4, oidDate, oidTime, oidTimeTZ, oidTimestamp,
+		oidTimestampTZ, oidInterval, oidUUID:
+		return true
+	}
+	return false
+}
+
+// maxNested bounds array/record nesting in binary values (hostile bytes must not recurse without end).
+const maxNested = 8
+
+// binaryValue masks one binary-format value of type oid in place. tagged forces whole-value masking.
+func (m *Masker) binaryValue(oid uint32, v []byte, tagged bool, depth int, fps *[]string) int {
+	switch {
+	case textOID(oid):
+		return m.textValue(v, m.fill, tagged, fps)
+	case oid == oidJSONB || oid == oidJSONPath: // one version byte, then text
+		if len(v) > 0 && v[0] == 1 {
+			return m.textValue(v[1:], m.fill, tagged, fps)
+		}
+		return m.textValue(v, m.fill, tagged, fps)
+	case oid == oidInt8:
+		if len(v) != 8 {
+			return m.scan(v, m.fill, fps)
+		}
+		return m.int8Value(v, tagged, fps)
+	case oid == oidFloat8:
+		if len(v) != 8 {
+			return m.scan(v, m.fill, fps)
+		}
+		return m.float8Value(v, tagged, fps)
+	case oid == oidNumeric:
+		if n, ok := m.numericValue(v, tagged, fps); ok {
+			return n
+		}
+		return m.scan(v, m.fill, fps)
+	case oid == oidMoney: // int64 cents
+		if len(v) != 8 {
+			return m.scan(v, m.fill, fps)
+		}
+		return m.int8Value(v, tagged, fps)
+	case fixedOID(oid):
+		if tagged {
+			clear(v)
+			return 1
+		}
+		return 0
+	}
+	// arrays and records have a walkable structure whatever their OID; anything else is scanned as bytes
+	if depth < maxNested {
+		if n, ok := m.arrayValue(v, tagged, depth, fps); ok {
+			return n
+		}
+		if n, ok := m.recordValue(v, tagged, depth, fps); ok {
+			return n
+		}
+	}
+	if tagged {
+		return m.maskValue(v, m.fill, fps)
+	}
+	return m.scan(v, m.fill, fps)
+}
+
+// textValue masks a text value: content scan, or the whole value when tagged.
+func (m *Masker) textValue(v []byte, fill byte, tagged bool, fps *[]string) int {
+	if tagged {
+		return m.maskValue(v, fill, fps)
+	}
+	return m.scan(v, fill, fps)
+}
+
+// decimalDigits writes the decimal digits of u into a and returns them.
+func decimalDigits(a *[20]byte, u uint64) []byte {
+	i := len(a)
+	for {
+		i--
+		a[i] = byte('0' + u%10)
+		u /= 10
+		if u == 0 {
+			return a[i:]
+		}
+	}
+}
+
+func parseDigits(d []byte) uint64 {
+	var u uint64
+	for _, c := range d {
+		u = u*10 + uint64(c-'0')
+	}
+	return u
+}
+
+// int8Value masks an int8 whose decimal form is a PAN: hidden digits become zero, in place.
+func (m *Masker) int8Value(v []byte, tagged bool, fps *[]string) int {
+	x := int64(binary.BigEndian.Uint64(v))
+	u := uint64(x)
+	if x < 0 {
+		u = uint64(-x) // math.MinInt64 stays itself: 19 digits starting with 9, not a PAN
+	}
+	if u < 1e11 && !tagged {
+		return 0
+	}
+	var a [20]byte
+	d := decimalDigits(&a, u)
+	var n int
+	if tagged {
+		n = m.maskValue(d, '0', fps)
+	} else {
+		n = m.scan(d, '0', fps)
+	}
+	if n == 0 {
+		return 0
+	}
+	y := int64(parseDigits(d))
+	if x < 0 {
+		y = -y
+	}
+	binary.BigEndian.PutUint64(v, uint64(y))
+	return n
+}
+
+// float8Value masks a float8 holding an integer whose decimal form is a PAN.
+func (m *Masker) float8Value(v []byte, tagged bool, fps *[]string) int {
+	f := math.Float64frombits(binary.BigEndian.Uint64(v))
+	a := math.Abs(f)
+	if math.IsNaN(f) || math.IsInf(f, 0) || a >= 1e19 || a != math.Trunc(a) || (a < 1e11 && !tagged) {
+		if tagged && !math.IsNaN(f) && !math.IsInf(f, 0) && (a >= 1e19 || a != math.Trunc(a)) {
+			binary.BigEndian.PutUint64(v, 0)
+			return 1
+		}
+		return 0
+	}
+	var buf [20]byte
+	d := decimalDigits(&buf, uint64(a))
+	var n int
+	if tagged {
+		n = m.maskValue(d, '0', fps)
+	} else {
+		n = m.scan(d, '0', fps)
+	}
+	if n == 0 {
+		return 0
+	}
+	g := float64(parseDigits(d))
+	if f < 0 {
+		g = -g
+	}
+	binary.BigEndian.PutUint64(v, math.Float64bits(g))
+	return n
+}
+
+// numericLayout checks a binary numeric (ndigits, weight, sign, dscale, base-10000 digits) and returns
+// ndigits and weight. ok is false for malformed values and for NaN / infinities.
+func numericLayout(v []byte) (ndigits, weight int, ok bool) {
+	if len(v) < 8 {
+		return 0, 0, false
+	}
+	ndigits = int(int16(binary.BigEndian.Uint16(v)))
+	weight = int(int16(binary.BigEndian.Uint16(v[2:])))
+	sign := binary.BigEndian.Uint16(v[4:])
+	if ndigits < 0 || len(v) != 8+2*ndigits || (sign != 0 && sign != 0x4000) {
+		return 0, 0, false
+	}
+	for g := 0; g < ndigits; g++ {
+		if binary.BigEndian.Uint16(v[8+2*g:]) > 9999 {
+			return 0, 0, false
+		}
+	}
+	return ndigits, weight, true
+}
+
+// numericText lays out the decimal digits of a binary numeric: integer groups (implicit zero groups
+// included) as 4 characters each, then '.', leading zero fraction groups, the stored fraction groups.
+// off(g) gives the text offset of stored group g. ok is false when v is not a finite numeric.
+func numericText(v []byte, buf []byte) (txt []byte, intGroups, fracZero int, ok bool) {
+	ndigits, weight, ok := numericLayout(v)
+	if !ok {
+		return nil, 0, 0, false
+	}
+	intGroups = max(weight+1, 0)
+	fracZero = max(-weight-1, 0)
+	fracGroups := max(ndigits-intGroups, 0)
+	size := 4 * intGroups
+	if fracGroups > 0 {
+		size += 1 + 4*(fracZero+fracGroups)
+	}
+	if size > 1<<16 { // bounded by the wire format anyway; keep the scratch sane
+		return nil, 0, 0, false
+	}
+	if size > len(buf) {
+		buf = make([]byte, size)
+	}
+	txt = buf[:size]
+	for g := 0; g < intGroups; g++ {
+		var d uint16
+		if g < ndigits {
+			d = binary.BigEndian.Uint16(v[8+2*g:])
+		}
+		put4(txt[4*g:], d)
+	}
+	if fracGroups > 0 {
+		p := 4 * intGroups
+		txt[p] = '.'
+		p++
+		for k := 0; k < fracZero; k++ {
+			put4(txt[p:], 0)
+			p += 4
+		}
+		for g := intGroups; g < ndigits; g++ {
+			put4(txt[p:], binary.BigEndian.Uint16(v[8+2*g:]))
+			p += 4
+		}
+	}
+	return txt, intGroups, fracZero, true
+}
+
+func put4(b []byte, d uint16) {
+	b[0] = byte('0' + d/1000)
+	b[1] = byte('0' + d/100%10)
+	b[2] = byte('0' + d/10%10)
+	b[3] = byte('0' + d%10)
+}
+
+// numericValue masks a binary numeric in place: decode to decimal text, mask with '0', re-encode the
+// base-10000 groups at the same positions (the length never changes).
+func (m *Masker) numericValue(v []byte, tagged bool, fps *[]string) (int, bool) {
+	var scratch [160]byte
+	txt, intGroups, fracZero, ok := numericText(v, scratch[:])
+	if !ok {
+		return 0, false
+	}
+	// leading zeros of the integer part are not digits of the number: "0378…" must read as "378…"
+	lead := 0
+	for lead < 4*intGroups && txt[lead] == '0' {
+		lead++
+	}
+	var n int
+	if tagged {
+		n = m.maskValue(txt[lead:], '0', fps)
+	} else {
+		n = m.scan(txt[lead:], '0', fps)
+	}
+	if n == 0 {
+		return 0, true
+	}
+	ndigits := int(int16(binary.BigEndian.Uint16(v)))
+	for g := 0; g < ndigits; g++ {
+		off := 4 * g
+		if g >= intGroups {
+			off = 4*intGroups + 1 + 4*(fracZero+g-intGroups)
+		}
+		q := txt[off : off+4]
+		d := uint16(q[0]-'0')*1000 + uint16(q[1]-'0')*100 + uint16(q[2]-'0')*10 + uint16(q[3]-'0')
+		binary.BigEndian.PutUint16(v[8+2*g:], d)
+	}
+	return n, true
+}
+
+// numericString renders a binary numeric for the sample.
+func numericString(v []byte) string {
+	var scratch [160]byte
+	txt, intGroups, _, ok := numericText(v, scratch[:])
+	if !ok {
+		if len(v) >= 6 && binary.BigEndian.Uint16(v[4:]) == 0xC000 {
+			return "NaN"
+		}
+		return "<numeric>"
+	}
+	ip := txt[:4*intGroups]
+	for len(ip) > 1 && ip[0] == '0' {
+		ip = ip[1:]
+	}
+	s := string(ip)
+	if s == "" {
+		s = "0"
+	}
+	if len(txt) > 4*intGroups {
+		dscale := int(int16(binary.BigEndian.Uint16(v[6:])))
+		frac := txt[4*intGroups+1:]
+		if dscale >= 0 && dscale < len(frac) {
+			frac = frac[:dscale]
+		}
+		if len(frac) > 0 {
+			s += "." + string(frac)
+		}
+	}
+	if binary.BigEndian.Uint16(v[4:]) == 0x4000 {
+		s = "-" + s
+	}
+	return s
+}
+
+// arrayValue walks a binary array (ndim, flags, element OID, dimensions, elements) and masks each
+// element by its type. ok is false when v is not exactly one well-formed array.
+func (m *Masker) arrayValue(v []byte, tagged bool, depth int, fps *[]string) (int, bool) {
+	if len(v) < 12 {
+		return 0, false
+	}
+	ndim := int32(binary.BigEndian.Uint32(v))
+	flags := binary.BigEndian.Uint32(v[4:])
+	elem := binary.BigEndian.Uint32(v[8:])
+	if ndim < 0 || ndim > 6 || flags > 1 || len(v) < 12+8*int(ndim) {
+		return 0, false
+	}
+	items := int64(1)
+	if ndim == 0 {
+		items = 0
+	}
+	for k := 0; k < int(ndim); k++ {
+		dim := int32(binary.BigEndian.Uint32(v[12+8*k:]))
+		if dim < 0 {
+			return 0, false
+		}
+		items *= int64(dim)
+		if items > int64(len(v)) { // every element needs at least 4 bytes
+			return 0, false
+		}
+	}
+	// validate the framing first, so that a mis-parse never writes into the wrong bytes
+	p := 12 + 8*int(ndim)
+	q := p
+	for k := int64(0); k < items; k++ {
+		if q+4 > len(v) {
+			return 0, false
+		}
+		l := int32(binary.BigEndian.Uint32(v[q:]))
+		q += 4
+		if l == -1 {
+			continue
+		}
+		if l < 0 || int(l) > len(v)-q {
+			return 0, false
+		}
+		q += int(l)
+	}
+	if q != len(v) {
+		return 0, false
+	}
+	n := 0
+	for k := int64(0); k < items; k++ {
+		l := int32(binary.BigEndian.Uint32(v[p:]))
+		p += 4
+		if l == -1 {
+			continue
+		}
+		n += m.binaryValue(elem, v[p:p+int(l)], tagged, depth+1, fps)
+		p += int(l)
+	}
+	return n, true
+}
+
+// recordValue walks a binary record (field count, then OID, length, bytes per field).
+func (m *Masker) recordValue(v []byte, tagged bool, depth int, fps *[]string) (int, bool) {
+	if len(v) < 4 {
+		return 0, false
+	}
+	nf := int32(binary.BigEndian.Uint32(v))
+	if nf < 0 || int64(nf)*8 > int64(len(v)-4) {
+		return 0, false
+	}
+	q := 4
+	for k := 0; k < int(nf); k++ {
+		if q+8 > len(v) {
+			return 0, false
+		}
+		l := int32(binary.BigEndian.Uint32(v[q+4:]))
+		q += 8
+		if l == -1 {
+			continue
+		}
+		if l < 0 || int(l) > len(v)-q {
+			return 0, false
+		}
+		q += int(l)
+	}
+	if q != len(v) {
+		return 0, false
+	}
+	n := 0
+	p := 4
+	for k := 0; k < int(nf); k++ {
+		oid := binary.BigEndian.Uint32(v[p:])
+		l := int32(binary.BigEndian.Uint32(v[p+4:]))
+		p += 8
+		if l == -1 {
+			continue
+		}
+		n += m.binaryValue(oid, v[p:p+int(l)], tagged, depth+1, fps)
+		p += int(l)
+	}
+	return n, true
+}
+
+// binaryString renders a binary value of a known type for the sample; unknown types are not rendered
+// (their bytes might encode card data the masker cannot see).
+func binaryString(oid uint32, v []byte) string {
+	switch {
+	case textOID(oid):
+		return string(v)
+	case oid == oidJSONB && len(v) > 0:
+		return string(v[1:])
+	case oid == oidInt8 && len(v) == 8:
+		return strconv.FormatInt(int64(binary.BigEndian.Uint64(v)), 10)
+	case oid == oidInt4 && len(v) == 4:
+		return strconv.FormatInt(int64(int32(binary.BigEndian.Uint32(v))), 10)
+	case oid == oidInt2 && len(v) == 2:
+		return strconv.FormatInt(int64(int16(binary.BigEndian.Uint16(v))), 10)
+	case oid == oidFloat8 && len(v) == 8:
+		return strconv.FormatFloat(math.Float64frombits(binary.BigEndian.Uint64(v)), 'g', -1, 64)
+	case oid == oidBool && len(v) == 1:
+		if v[0] != 0 {
+			return "t"
+		}
+		return "f"
+	case oid == oidNumeric:
+		return numericString(v)
+	}
+	return "<binary " + strconv.Itoa(len(v)) + " bytes>"
+}
