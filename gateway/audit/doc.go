@@ -1,0 +1,19 @@
+// Package audit writes the gateway's events to Kafka before anything they record may happen (DESIGN.md
+// invariants 1 and 3).
+//
+// One Producer per process holds one franz-go client: idempotent, acks=all, records keyed by session id so
+// that a session's events share a partition and keep their order. Each session stamps its events through a
+// Session, which serialises them and advances the hash chain only after Kafka acknowledged the event:
+//
+//	Session.Emit ──Peek(seq n)──▶ Produce(key=session) ──ack──▶ Commit (chain now at n+1) ──▶ return nil
+//	                                              └──error/timeout──▶ chain unchanged ──▶ ErrUnavailable
+//
+// Because the chain only moves on an acknowledgement, a refused event leaves no gap: the session may go on
+// (the gateway refuses the statement and accepts the next one once Kafka is back). The one case where the
+// fate of a record is unknown — it was sent but neither acknowledged nor safely failed within the hard
+// deadline — returns ErrIndeterminate, and the caller must end the session, because the next event could
+// fork the chain.
+//
+// A Checkpointer writes, every interval, a gateway.checkpoint on the run's own chain: the heads of the
+// sessions that advanced since the previous checkpoint, Ed25519-signed and chained to it (empty ones too).
+package audit

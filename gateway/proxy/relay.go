@@ -1,0 +1,858 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pangate/pangate/gateway/audit"
+	"github.com/pangate/pangate/gateway/classify"
+	"github.com/pangate/pangate/schemas"
+)
+
+var randReader io.Reader = rand.Reader
+
+// prepared is a named (or the unnamed) prepared statement, classified once at Parse.
+type prepared struct {
+	sql  string
+	stmt classify.Statement
+}
+
+// portal is a bound portal.
+type portal struct {
+	stmt      string
+	params    []string
+	formats   []int16
+	described bool
+}
+
+// relay runs the two copy loops until either side ends.
+func (ss *session) relay() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := ss.fromUpstream()
+		switch {
+		case err == nil || errors.Is(err, net.ErrClosed):
+			ss.stop("upstream_closed")
+		case errors.Is(err, io.EOF):
+			ss.stop("upstream_closed")
+		default:
+			ss.srv.log.Info("upstream relay ended", "session", ss.id, "err", err)
+			ss.stop("error")
+		}
+	}()
+	reason := ss.fromClient()
+	ss.stop(reason)
+	<-done
+}
+
+// fromClient reads client messages, intercepts those that run statements and forwards the rest.
+func (ss *session) fromClient() string {
+	s := ss.srv
+	for {
+		if s.cfg.IdleTimeout > 0 {
+			_ = ss.conn.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		}
+		typ, frame, err := ss.cr.next()
+		if err != nil {
+			var ne net.Error
+			switch {
+			case errors.As(err, &ne) && ne.Timeout():
+				if ss.q.len() > 0 {
+					continue // waiting for a result is not idleness
+				}
+				ss.fatal(sqlstateIdle, fmt.Sprintf("pangate: session idle for %s, closing (limits.idle_timeout)", s.cfg.IdleTimeout))
+				return "idle_timeout"
+			case errors.Is(err, ErrMessageTooLarge):
+				s.m.refusals.WithLabelValues("message_too_large").Inc()
+				ss.fatal(sqlstateTooLarge, "pangate: "+err.Error())
+				return "error"
+			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, os.ErrDeadlineExceeded):
+				return "client_gone"
+			}
+			return "client_gone"
+		}
+		ss.bytesIn.Add(int64(len(frame)))
+		if ss.skipUntilSync && typ != 'S' && typ != 'X' {
+			continue // PostgreSQL would ignore these after an error; the gateway refused one of them
+		}
+		var fwd = true
+		var stopReason string
+		switch typ {
+		case 'Q':
+			fwd, stopReason = ss.onQuery(frame)
+		case 'P':
+			ss.onParse(frame)
+		case 'B':
+			ss.onBind(frame)
+		case 'D':
+			ss.onDescribe(frame)
+		case 'E':
+			fwd, stopReason = ss.onExecute(frame)
+		case 'C':
+			ss.onClose(frame)
+		case 'S':
+			ss.skipUntilSync = false
+			ss.q.push(&item{kind: itSync})
+		case 'F':
+			// The function-call sub-protocol runs a function by OID, outside any SQL the gateway could
+			// classify or record; it is refused.
+			ss.refuse(nil, "function call protocol is not supported through pangate; call the function with SELECT", sqlstateNotSupported, "limit", "", true)
+			fwd = false
+		case 'X':
+			ss.write(frame)
+			_ = ss.uw.Flush()
+			return "client_terminate"
+		}
+		if stopReason != "" {
+			_ = ss.uw.Flush()
+			return stopReason
+		}
+		if fwd {
+			if err := ss.write(frame); err != nil {
+				return "error"
+			}
+		}
+		if !ss.cr.buffered() {
+			if err := ss.uw.Flush(); err != nil {
+				return "error"
+			}
+		}
+	}
+}
+
+// write forwards a frame upstream (buffered).
+func (ss *session) write(frame []byte) error {
+	_, err := ss.uw.Write(frame)
+	return err
+}
+
+// onQuery handles a simple-protocol Query: classify, decide, record (before forwarding when it may change
+// anything), queue the expected responses and forward.
+func (ss *session) onQuery(frame []byte) (bool, string) {
+	sql, _, ok := cstring(frame[5:])
+	if !ok {
+		return true, "" // PostgreSQL will report the malformed message
+	}
+	cls := ss.srv.deps.Classifier.Classify(sql)
+	it := &item{kind: itQuery}
+	now := time.Now()
+	writeAhead := !ss.srv.deps.Audit.Healthy()
+	for _, c := range cls {
+		r := ss.newRun(c, c.Text, nil, "simple", now)
+		if dec := ss.decide(r); dec.Action != ActionAllow && ss.blockByPolicy(r, dec) {
+			ss.refuseQuery()
+			return false, ""
+		}
+		if !isRead(c.Kind) {
+			writeAhead = true
+		}
+		it.runs = append(it.runs, r)
+	}
+	if writeAhead {
+		for _, r := range it.runs {
+			if err := ss.recordAhead(r); err != nil {
+				return ss.auditRefusal(r, err, false)
+			}
+		}
+	} else {
+		for _, r := range it.runs {
+			r.mode = modeGated
+		}
+	}
+	ss.q.push(it)
+	return true, ""
+}
+
+// isRead says which kinds may run before their event is acknowledged (their results are held instead).
+func isRead(k classify.Kind) bool {
+	return k == classify.KindRead || k == classify.KindTransaction
+}
+
+func (ss *session) newRun(c classify.Statement, sql string, params []string, protocol string, now time.Time) *run {
+	r := &run{cls: c, arrived: now}
+	r.st = ss.statement(c, sql, params, protocol)
+	return r
+}
+
+// decide applies the policy to one statement.
+func (ss *session) decide(r *run) Decision {
+	d := ss.srv.deps.Policy.Evaluate(Input{Identity: ss.claims.Identity, Target: ss.target, Role: ss.role,
+		Statement: r.cls, Cardholder: r.st.Cardholder})
+	r.rule = d.Rule
+	r.st.RiskScore = int64(d.Score)
+	if d.Action == "" {
+		d.Action = ActionAllow
+	}
+	return d
+}
+
+// blockByPolicy handles a deny or hold decision; it returns false when a hold was approved.
+func (ss *session) blockByPolicy(r *run, d Decision) bool {
+	reason, msg := "policy_deny", "pangate: statement denied by policy"
+	if d.Rule != "" {
+		msg += " rule " + d.Rule
+	}
+	if d.Reason != "" {
+		msg += ": " + d.Reason
+	}
+	if d.Action == ActionHold {
+		if ss.srv.deps.Holder != nil {
+			if ref, ok := ss.hold(r, d); ok {
+				_ = ref
+				return false
+			}
+			return true
+		}
+		reason, msg = "approval_unavailable", "pangate: statement requires approval, but the approval service is not configured"
+	}
+	ss.blocked.Add(1)
+	ss.srv.m.refusals.WithLabelValues(reason).Inc()
+	ss.srv.m.statements.WithLabelValues(string(r.cls.Kind), "blocked").Inc()
+	msg = maskText(ss.srv, msg)
+	if _, err := ss.ev.Emit(schemas.TypeQueryBlocked, schemas.QueryBlocked{Statement: r.st, Role: ss.cred.Role,
+		Reason: reason, Message: msg, SQLState: SQLStatePolicyDenied, Rule: d.Rule}); err != nil {
+		ss.srv.log.Error("query.blocked not recorded", "session", ss.id, "err", err)
+	}
+	ss.pendingErr = errorFrame(SQLStatePolicyDenied, "ERROR", msg)
+	return true
+}
+
+// hold is the seam for approvals (gateway/hold): it records approval.requested in the session's chain,
+// waits for the decision and records it on the statement. It returns whether the statement may run.
+func (ss *session) hold(r *run, d Decision) (*schemas.ApprovalRef, bool) {
+	timeout := d.Timeout
+	if timeout <= 0 {
+		timeout = 15 * time.Minute
+	}
+	req := schemas.ApprovalRequested{ApprovalID: schemas.NewID(), Session: ss.id, Identity: ss.claims.Identity,
+		Target: ss.target, Role: ss.cred.Role, Statement: r.st, Rule: d.Rule, Reason: maskText(ss.srv, d.Reason),
+		ApproverGroup: d.ApproverGroup, ReasonRequired: d.ReasonRequired,
+		Expires: schemas.FormatTime(time.Now().Add(timeout)), GatewayInst: ss.srv.cfg.Instance}
+	if _, err := ss.ev.Emit(schemas.TypeApprovalRequested, req); err != nil {
+		ss.pendingErr = errorFrame(SQLStateAuditUnavailable, "ERROR", "pangate: the audit log is unavailable; the statement was not run")
+		return nil, false
+	}
+	ctx, cancel := contextUntilClosed(ss.closed)
+	defer cancel()
+	dec, err := ss.srv.deps.Holder.Request(ctx, req)
+	ref := &schemas.ApprovalRef{ID: req.ApprovalID, Decision: dec.Outcome, By: dec.By, ByEmail: dec.ByEmail, Reason: maskText(ss.srv, dec.Reason)}
+	if err == nil && dec.Approved() {
+		r.st.RiskTags = append(r.st.RiskTags[:len(r.st.RiskTags):len(r.st.RiskTags)], "approved")
+		return ref, true
+	}
+	reason := "approval_" + dec.Outcome
+	if dec.Outcome == "" {
+		reason = "approval_expired"
+	}
+	msg := maskText(ss.srv, fmt.Sprintf("pangate: statement not approved (%s)", strings.TrimPrefix(reason, "approval_")))
+	ss.blocked.Add(1)
+	_, _ = ss.ev.Emit(schemas.TypeQueryBlocked, schemas.QueryBlocked{Statement: r.st, Role: ss.cred.Role, Reason: reason,
+		Message: msg, SQLState: SQLStatePolicyDenied, Rule: d.Rule, Approval: ref})
+	ss.pendingErr = errorFrame(SQLStatePolicyDenied, "ERROR", msg)
+	return ref, false
+}
+
+// recordAhead writes the statement's event before it is forwarded (write-ahead). The outcome is not known
+// yet: Outcome "forwarded" says the statement was sent upstream after this event was acknowledged.
+func (ss *session) recordAhead(r *run) error {
+	r.mode = modeAcked
+	_, err := ss.ev.Emit(schemas.TypeQueryExecuted, schemas.QueryExecuted{Statement: r.st, Role: ss.cred.Role,
+		Outcome: OutcomeForwarded, MaskShape: string(ss.srv.deps.Masker.Shape()), Rule: r.rule})
+	if err == nil {
+		ss.statements.Add(1)
+	}
+	return err
+}
+
+// Outcomes written in query.executed besides "ok" and "error".
+const (
+	// OutcomeForwarded: written before a statement that may change data was sent upstream (write-ahead);
+	// its result is not in the event.
+	OutcomeForwarded = "forwarded"
+	// OutcomeStreamed: a read whose result outgrew limits.result_buffer_bytes; the event was written when
+	// the buffer filled, with the rows seen until then, and the rest of the result streamed after it.
+	OutcomeStreamed = "streamed"
+)
+
+// auditRefusal refuses a statement whose event Kafka did not take. ErrIndeterminate ends the session.
+func (ss *session) auditRefusal(r *run, err error, extended bool) (bool, string) {
+	s := ss.srv
+	s.m.refusals.WithLabelValues("audit_unavailable").Inc()
+	s.m.statements.WithLabelValues(string(r.cls.Kind), "refused").Inc()
+	s.log.Warn("statement refused: audit log unavailable", "session", ss.id, "err", err)
+	if errors.Is(err, audit.ErrIndeterminate) {
+		ss.fatal(SQLStateAuditUnavailable, "pangate: the audit log did not confirm an event; the session ends to keep its record consistent")
+		return false, "audit_unavailable"
+	}
+	ss.pendingErr = errorFrame(SQLStateAuditUnavailable, "ERROR", auditUnavailableMsg)
+	if extended {
+		ss.refuseExtended()
+	} else {
+		ss.refuseQuery()
+	}
+	return false, ""
+}
+
+const auditUnavailableMsg = "pangate: the audit log (Kafka) did not acknowledge the event recording this statement, so it was not run; retry when the audit log is available"
+
+// refuseQuery answers a refused simple Query: the gateway's ErrorResponse, then a ReadyForQuery obtained by
+// sending the server a Sync, so the transaction status the client sees stays the server's.
+func (ss *session) refuseQuery() {
+	ss.q.push(&item{kind: itRefused, errFrame: ss.takeErr()})
+	ss.q.push(&item{kind: itSync})
+	_ = ss.write(syncFrame)
+}
+
+// refuseExtended answers a refused Execute: the ErrorResponse takes the Execute's place and the rest of the
+// batch is skipped until the client's Sync, as PostgreSQL does after an error.
+func (ss *session) refuseExtended() {
+	ss.q.push(&item{kind: itRefused, errFrame: ss.takeErr()})
+	ss.skipUntilSync = true
+}
+
+// refuse refuses a message that is not a classified statement (function call).
+func (ss *session) refuse(_ *run, msg, code, reason, _ string, simple bool) {
+	ss.srv.m.refusals.WithLabelValues(reason).Inc()
+	ss.pendingErr = errorFrame(code, "ERROR", maskText(ss.srv, "pangate: "+msg))
+	if simple {
+		ss.refuseQuery()
+	} else {
+		ss.refuseExtended()
+	}
+}
+
+func (ss *session) takeErr() []byte {
+	e := ss.pendingErr
+	ss.pendingErr = nil
+	if e == nil {
+		e = errorFrame(SQLStatePolicyDenied, "ERROR", "pangate: statement refused")
+	}
+	return e
+}
+
+func (ss *session) onParse(frame []byte) {
+	var m pgproto3.Parse
+	if err := m.Decode(frame[5:]); err != nil {
+		ss.q.push(&item{kind: itParse})
+		return
+	}
+	cls := ss.srv.deps.Classifier.Classify(m.Query)
+	p := &prepared{sql: m.Query}
+	switch len(cls) {
+	case 0:
+		p.stmt = classify.Statement{Kind: classify.KindUtility, Text: ""}
+	case 1:
+		p.stmt = cls[0]
+	default:
+		// PostgreSQL refuses several statements in one Parse; classify conservatively anyway.
+		p.stmt = cls[0]
+		for _, c := range cls[1:] {
+			if !isRead(c.Kind) {
+				p.stmt = c
+			}
+		}
+		p.stmt.Text = m.Query
+	}
+	ss.prepared[m.Name] = p
+	ss.q.push(&item{kind: itParse, name: m.Name})
+}
+
+func (ss *session) onBind(frame []byte) {
+	var m pgproto3.Bind
+	ss.q.push(&item{kind: itBind})
+	if err := m.Decode(frame[5:]); err != nil {
+		return
+	}
+	p := &portal{stmt: m.PreparedStatement, formats: append([]int16(nil), m.ResultFormatCodes...)}
+	for i, v := range m.Parameters {
+		p.params = append(p.params, renderParam(v, formatOf(m.ParameterFormatCodes, i)))
+	}
+	ss.portals[m.DestinationPortal] = p
+}
+
+func formatOf(codes []int16, i int) int16 {
+	switch len(codes) {
+	case 0:
+		return 0
+	case 1:
+		return codes[0]
+	}
+	if i < len(codes) {
+		return codes[i]
+	}
+	return 0
+}
+
+// maxParamChars caps one rendered parameter in an event.
+const maxParamChars = 256
+
+// renderParam renders a bind parameter for the audit event (masked later with the statement).
+func renderParam(v []byte, format int16) string {
+	if v == nil {
+		return "NULL"
+	}
+	var s string
+	if format == 1 {
+		h := v
+		if len(h) > maxParamChars/2 {
+			h = h[:maxParamChars/2]
+		}
+		s = `\x` + hex.EncodeToString(h)
+	} else {
+		s = string(v)
+	}
+	return s
+}
+
+func (ss *session) onDescribe(frame []byte) {
+	body := frame[5:]
+	if len(body) < 2 {
+		ss.q.push(&item{kind: itDescribePortal})
+		return
+	}
+	name, _, _ := cstring(body[1:])
+	if body[0] == 'S' {
+		ss.q.push(&item{kind: itDescribeStmt, name: name})
+		return
+	}
+	if p := ss.portals[name]; p != nil {
+		p.described = true
+	}
+	ss.q.push(&item{kind: itDescribePortal, name: name})
+}
+
+func (ss *session) onClose(frame []byte) {
+	body := frame[5:]
+	it := &item{kind: itClose}
+	if len(body) >= 2 {
+		name, _, _ := cstring(body[1:])
+		it.name = name
+		if body[0] == 'S' {
+			it.closeStmt = true
+			delete(ss.prepared, name)
+		} else {
+			delete(ss.portals, name)
+		}
+	}
+	ss.q.push(it)
+}
+
+// onExecute handles an extended-protocol Execute like onQuery handles a Query.
+func (ss *session) onExecute(frame []byte) (bool, string) {
+	var m pgproto3.Execute
+	_ = m.Decode(frame[5:])
+	it := &item{kind: itExecute}
+	p := ss.portals[m.Portal]
+	var c classify.Statement
+	var sql string
+	var params []string
+	if p != nil {
+		it.stmtName, it.formats, it.described = p.stmt, p.formats, p.described
+		params = p.params
+		if ps := ss.prepared[p.stmt]; ps != nil {
+			c, sql = ps.stmt, ps.sql
+		}
+	}
+	if sql == "" && c.Kind == "" {
+		c = classify.Statement{Kind: classify.KindUnparseable, Text: ""}
+	}
+	r := ss.newRun(c, sql, params, "extended", time.Now())
+	if dec := ss.decide(r); dec.Action != ActionAllow {
+		if ss.blockByPolicy(r, dec) {
+			ss.refuseExtended()
+			return false, ""
+		}
+	}
+	if isRead(c.Kind) && ss.srv.deps.Audit.Healthy() {
+		r.mode = modeGated
+	} else if err := ss.recordAhead(r); err != nil {
+		return ss.auditRefusal(r, err, true)
+	}
+	it.runs = []*run{r}
+	ss.q.push(it)
+	return true, ""
+}
+
+// fromUpstream reads backend messages, masks every one, matches it to the queued request and releases
+// it to the client, holding the results of gated reads until their event is acknowledged.
+func (ss *session) fromUpstream() error {
+	for {
+		typ, frame, err := ss.ur.next()
+		if err != nil {
+			if errors.Is(err, ErrMessageTooLarge) {
+				ss.fatal(sqlstateTooLarge, "pangate: the server sent "+err.Error())
+			}
+			return err
+		}
+		if err := ss.onBackend(typ, frame); err != nil {
+			return err
+		}
+		if !ss.ur.buffered() {
+			ss.cwMu.Lock()
+			err := ss.cw.Flush()
+			ss.cwMu.Unlock()
+			if err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// out sends a (masked) frame to the client, or holds it while a gated read's event is pending.
+func (ss *session) out(frame []byte) error {
+	if g := ss.gate; g != nil {
+		g.buf = append(g.buf, frame...)
+		if len(g.buf) > ss.srv.cfg.ResultBufferBytes {
+			return ss.release(g, OutcomeStreamed, "", "", "")
+		}
+		return nil
+	}
+	ss.cwMu.Lock()
+	_, err := ss.cw.Write(frame)
+	ss.cwMu.Unlock()
+	ss.bytesOut.Add(int64(len(frame)))
+	return err
+}
+
+// emitRefused sends the gateway's own errors that are next in line.
+func (ss *session) emitRefused() error {
+	for {
+		it := ss.q.head()
+		if it == nil || it.kind != itRefused {
+			return nil
+		}
+		ss.q.pop()
+		ss.stream.Message('E', it.errFrame[5:])
+		if err := ss.out(it.errFrame); err != nil {
+			return err
+		}
+	}
+}
+
+func (ss *session) onBackend(typ byte, frame []byte) error {
+	body := frame[5:]
+	ss.stream.Message(typ, body)
+	if ss.discardUntilRFQ {
+		if typ != 'Z' {
+			return nil
+		}
+		ss.discardUntilRFQ = false
+		ss.popThroughSync()
+		return ss.out(frame)
+	}
+	if err := ss.emitRefused(); err != nil {
+		return err
+	}
+	it := ss.q.head()
+	if it == nil {
+		return ss.out(frame)
+	}
+	switch it.kind {
+	case itParse:
+		switch typ {
+		case '1':
+			delete(ss.stmtDesc, it.name)
+			ss.q.pop()
+		case 'E':
+			return ss.extendedError(frame)
+		}
+	case itBind:
+		switch typ {
+		case '2':
+			ss.q.pop()
+		case 'E':
+			return ss.extendedError(frame)
+		}
+	case itDescribeStmt:
+		switch typ {
+		case 'T':
+			ss.stmtDesc[it.name] = append([]byte(nil), body...)
+			ss.q.pop()
+		case 'n':
+			delete(ss.stmtDesc, it.name)
+			ss.q.pop()
+		case 'E':
+			return ss.extendedError(frame)
+		}
+	case itDescribePortal:
+		switch typ {
+		case 'T', 'n':
+			ss.q.pop()
+		case 'E':
+			return ss.extendedError(frame)
+		}
+	case itClose:
+		switch typ {
+		case '3':
+			if it.closeStmt {
+				delete(ss.stmtDesc, it.name)
+			}
+			ss.q.pop()
+		case 'E':
+			return ss.extendedError(frame)
+		}
+	case itSync:
+		if typ == 'Z' {
+			ss.q.pop()
+		}
+	case itExecute, itQuery:
+		return ss.onResult(it, typ, frame)
+	}
+	return ss.out(frame)
+}
+
+// extendedError passes an error for a non-executing message and drops the items PostgreSQL now skips.
+func (ss *session) extendedError(frame []byte) error {
+	ss.q.pop()
+	ss.skipToSync()
+	return ss.out(frame)
+}
+
+// skipToSync drops queued items up to (not including) the next Sync: the server ignores those messages
+// after an error.
+func (ss *session) skipToSync() {
+	for {
+		it := ss.q.head()
+		if it == nil || it.kind == itSync || it.kind == itQuery {
+			return
+		}
+		ss.q.pop()
+	}
+}
+
+// popThroughSync drops queued items up to and including the one the ReadyForQuery just read answers.
+func (ss *session) popThroughSync() {
+	for {
+		it := ss.q.head()
+		if it == nil {
+			return
+		}
+		ss.q.pop()
+		if it.kind == itSync || it.kind == itQuery {
+			return
+		}
+	}
+}
+
+// onResult handles a message while a statement (Execute or Query) is the head of the queue.
+func (ss *session) onResult(it *item, typ byte, frame []byte) error {
+	var r *run
+	if it.cur < len(it.runs) {
+		r = it.runs[it.cur]
+	}
+	if r != nil && !r.started && typ != 'Z' {
+		r.started = true
+		ss.stream.Reset()
+		if it.kind == itExecute && !it.described {
+			if d, ok := ss.stmtDesc[it.stmtName]; ok {
+				ss.stream.SetRowDescription(d, it.formats)
+			}
+		}
+		if r.mode == modeGated {
+			ss.gate = r
+		}
+	}
+	switch typ {
+	case 'D':
+		if r != nil {
+			r.rows++
+		}
+		return ss.out(frame)
+	case 'C', 'I', 's':
+		if err := ss.out(frame); err != nil {
+			return err
+		}
+		tag := ""
+		if typ == 'C' {
+			tag, _, _ = cstring(frame[5:])
+		}
+		if r != nil {
+			it.cur++
+			if err := ss.complete(r, "ok", tag, "", ""); err != nil {
+				return err
+			}
+		}
+		if it.kind == itExecute {
+			ss.q.pop()
+		}
+		return nil
+	case 'E':
+		var e pgproto3.ErrorResponse
+		_ = e.Decode(frame[5:])
+		if err := ss.out(frame); err != nil {
+			return err
+		}
+		if r != nil {
+			msg, _ := ss.srv.deps.Masker.Text(e.Message)
+			if err := ss.complete(r, "error", "", e.Code, msg); err != nil {
+				return err
+			}
+		}
+		it.cur = len(it.runs) // the rest of a Query string, or of the batch, is skipped by the server
+		if it.kind == itExecute {
+			ss.q.pop()
+			ss.skipToSync()
+		}
+		return nil
+	case 'Z':
+		// End of a Query (an Execute item never sees its Sync's ReadyForQuery).
+		if ss.gate != nil {
+			if err := ss.complete(ss.gate, "ok", "", "", ""); err != nil {
+				return err
+			}
+		}
+		ss.q.pop()
+		return ss.out(frame)
+	}
+	return ss.out(frame)
+}
+
+// complete finishes a statement: for a gated read it writes the query.executed event and releases the
+// held result; for a write-ahead statement the event was already written.
+func (ss *session) complete(r *run, outcome, tag, code, msg string) error {
+	s := ss.srv
+	s.m.latency.WithLabelValues(r.st.Protocol).Observe(time.Since(r.arrived).Seconds())
+	if r.mode == modeGated && !r.released {
+		return ss.release(r, outcome, tag, code, msg)
+	}
+	s.m.statements.WithLabelValues(string(r.cls.Kind), outcome).Inc()
+	if ss.gate == r {
+		ss.gate = nil
+	}
+	return nil
+}
+
+// release writes a gated read's event and, once Kafka acknowledged it, sends its held result. If Kafka did
+// not, the result is dropped, the client gets an error instead and the rest of the server's answer up to
+// its ReadyForQuery is discarded.
+func (ss *session) release(r *run, outcome, tag, code, msg string) error {
+	s := ss.srv
+	r.released = true
+	ss.gate = nil
+	ev := schemas.QueryExecuted{Statement: r.st, Role: ss.cred.Role, Outcome: outcome, SQLState: code, Error: msg,
+		CommandTag: tag, Rows: r.rows, DurationUS: time.Since(r.arrived).Microseconds(),
+		MaskShape: string(s.deps.Masker.Shape()), Rule: r.rule}
+	if counts := ss.stream.Counts(); len(counts) > 0 {
+		for col, n := range counts {
+			ev.Masked = append(ev.Masked, schemas.ColumnCount{Column: col, Count: int64(n)})
+		}
+		sortCounts(ev.Masked)
+		sm := ss.stream.Sample()
+		if len(sm.Rows) > 0 {
+			ev.Sample = &schemas.Sample{Columns: sm.Columns, Rows: sm.Rows, Truncated: sm.Truncated}
+		}
+	}
+	buf := r.buf
+	r.buf = nil
+	if _, err := ss.ev.Emit(schemas.TypeQueryExecuted, ev); err != nil {
+		s.m.refusals.WithLabelValues("audit_unavailable").Inc()
+		s.m.statements.WithLabelValues(string(r.cls.Kind), "refused").Inc()
+		s.log.Warn("result withheld: audit log unavailable", "session", ss.id, "err", err)
+		if errors.Is(err, audit.ErrIndeterminate) {
+			ss.fatal(SQLStateAuditUnavailable, "pangate: the audit log did not confirm an event; the session ends to keep its record consistent")
+			return err
+		}
+		f := errorFrame(SQLStateAuditUnavailable, "ERROR", auditUnavailableMsg)
+		ss.stream.Message('E', f[5:])
+		ss.discardUntilRFQ = true
+		return ss.out(f)
+	}
+	ss.statements.Add(1)
+	s.m.statements.WithLabelValues(string(r.cls.Kind), outcome).Inc()
+	ss.cwMu.Lock()
+	_, err := ss.cw.Write(buf)
+	ss.cwMu.Unlock()
+	ss.bytesOut.Add(int64(len(buf)))
+	return err
+}
+
+func sortCounts(c []schemas.ColumnCount) {
+	for i := 1; i < len(c); i++ {
+		for j := i; j > 0 && c[j].Column < c[j-1].Column; j-- {
+			c[j], c[j-1] = c[j-1], c[j]
+		}
+	}
+}
+
+// statement builds the event view of a classified statement: text and parameters masked.
+func (ss *session) statement(c classify.Statement, sql string, params []string, protocol string) schemas.Statement {
+	m := ss.srv.deps.Masker
+	if c.Text != "" {
+		sql = c.Text
+	}
+	red, _ := m.Text(sql)
+	st := schemas.Statement{SQL: red, Fingerprint: c.Fingerprint, Kind: string(c.Kind), Tables: c.Tables,
+		Columns: c.Columns, RiskTags: c.Tags, Protocol: protocol, Index: ss.stmtIndex}
+	ss.stmtIndex++
+	for _, p := range params {
+		mp, _ := m.Text(p)
+		if len(mp) > maxParamChars {
+			mp = mp[:maxParamChars] + "…"
+		}
+		st.Params = append(st.Params, mp)
+	}
+	st.Cardholder = ss.srv.cardholder(c)
+	return st
+}
+
+// cardholder reports whether a statement touches data tagged as cardholder data.
+func (s *Server) cardholder(c classify.Statement) bool {
+	m := s.deps.Masker
+	for _, col := range c.Columns {
+		table, name := "", col
+		if i := strings.LastIndexByte(col, '.'); i >= 0 {
+			table, name = col[:i], col[i+1:]
+		}
+		if name == "*" {
+			if s.cardholderTable(table) {
+				return true
+			}
+			continue
+		}
+		if m.Tagged(table, name) {
+			return true
+		}
+	}
+	for _, t := range c.Tables {
+		if c.Kind != classify.KindRead && s.cardholderTable(t) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) cardholderTable(t string) bool {
+	t = strings.ToLower(t)
+	if _, ok := s.cfg.cardholderTables[t]; ok {
+		return true
+	}
+	if i := strings.LastIndexByte(t, '.'); i >= 0 {
+		_, ok := s.cfg.cardholderTables[t[i+1:]]
+		return ok
+	}
+	return false
+}
+
+// contextUntilClosed returns a context cancelled when the session stops.
+func contextUntilClosed(closed <-chan struct{}) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}

@@ -1,0 +1,257 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pangate/pangate/gateway/audit"
+	"github.com/pangate/pangate/gateway/mask"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Instance and Version name this gateway in events.
+	Instance, Version string
+	// TLS is the server side of client connections; nil allows only plaintext loopback (if enabled).
+	TLS *tls.Config
+	// AllowPlaintextLoopback accepts clients on loopback addresses without TLS (development).
+	AllowPlaintextLoopback bool
+	// CancelKey is the secret shared by all instances for BackendKeyData (at least 16 bytes); empty: random.
+	CancelKey []byte
+	// MaxMessageBytes caps any message body in either direction (default 1 MiB).
+	MaxMessageBytes int
+	// StartupTimeout bounds TLS, startup and authentication (default 15s).
+	StartupTimeout time.Duration
+	// IdleTimeout ends a session without client messages for that long (0: never).
+	IdleTimeout time.Duration
+	// MaxConnections is the most concurrent client connections (default 1000).
+	MaxConnections int
+	// ResultBufferBytes caps the result bytes held per statement while its event is written (default 1 MiB).
+	ResultBufferBytes int
+	Targets           []Target
+	// CardholderTables are tables (name or schema.name) holding cardholder data: a star select or a write
+	// on them marks the statement as cardholder access (main derives them from the mask column tags).
+	CardholderTables []string
+
+	cardholderTables map[string]struct{}
+}
+
+// Target is one upstream PostgreSQL server.
+type Target struct {
+	Name     string
+	Host     string
+	Port     int
+	Database string // default database
+	// TLS for the upstream connection; nil: plaintext.
+	TLS *tls.Config
+	// Credentials issues the session's JIT role.
+	Credentials Credentials
+	// Catalog resolves result columns for masking (may be nil).
+	Catalog mask.Catalog
+}
+
+// Deps are the services a Server uses.
+type Deps struct {
+	Verifier   Verifier
+	Policy     Policy // nil: AllowAll
+	Classifier Classifier
+	Masker     *mask.Masker
+	Audit      *audit.Producer
+	Holder     Holder // nil: held statements are refused
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Validate checks cfg.
+func (c Config) Validate() error {
+	if c.TLS == nil && !c.AllowPlaintextLoopback {
+		return errors.New("proxy: no TLS configuration and plaintext loopback not allowed: clients could not connect")
+	}
+	if len(c.CancelKey) > 0 && len(c.CancelKey) < 16 {
+		return errors.New("proxy: cancel key shorter than 16 bytes")
+	}
+	if len(c.Targets) == 0 {
+		return errors.New("proxy: no targets")
+	}
+	for _, t := range c.Targets {
+		if t.Name == "" || t.Host == "" || t.Credentials == nil {
+			return fmt.Errorf("proxy: target %q needs a name, a host and credentials", t.Name)
+		}
+	}
+	return nil
+}
+
+// Server accepts pgwire clients and runs one session per connection.
+type Server struct {
+	cfg     Config
+	deps    Deps
+	log     *slog.Logger
+	cancel  cancelCodec
+	targets map[string]*Target
+	m       *metrics
+
+	slots    chan struct{}
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	wg       sync.WaitGroup
+	closing  atomic.Bool
+	served   atomic.Int64
+	ln       net.Listener
+}
+
+// New returns a Server.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Verifier == nil || deps.Classifier == nil || deps.Masker == nil || deps.Audit == nil {
+		return nil, errors.New("proxy: Verifier, Classifier, Masker and Audit are required")
+	}
+	if deps.Policy == nil {
+		deps.Policy = AllowAll{}
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if cfg.MaxMessageBytes == 0 {
+		cfg.MaxMessageBytes = 1 << 20
+	}
+	if cfg.StartupTimeout == 0 {
+		cfg.StartupTimeout = 15 * time.Second
+	}
+	if cfg.MaxConnections == 0 {
+		cfg.MaxConnections = 1000
+	}
+	if cfg.ResultBufferBytes == 0 {
+		cfg.ResultBufferBytes = 1 << 20
+	}
+	cfg.cardholderTables = map[string]struct{}{}
+	for _, t := range cfg.CardholderTables {
+		cfg.cardholderTables[strings.ToLower(t)] = struct{}{}
+	}
+	key := cfg.CancelKey
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+	}
+	s := &Server{
+		cfg: cfg, deps: deps, log: deps.Logger, cancel: cancelCodec{key: key},
+		targets: map[string]*Target{}, slots: make(chan struct{}, cfg.MaxConnections),
+		sessions: map[*session]struct{}{},
+	}
+	for i := range cfg.Targets {
+		s.targets[cfg.Targets[i].Name] = &cfg.Targets[i]
+	}
+	m, err := newMetrics(deps.Registerer, deps.Classifier)
+	if err != nil {
+		return nil, err
+	}
+	s.m = m
+	return s, nil
+}
+
+// Serve accepts connections on ln until ctx ends or Shutdown is called.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	s.ln = ln
+	s.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		_ = ln.Close()
+	}()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() || ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("proxy: accept: %w", err)
+		}
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			s.m.refusals.WithLabelValues("max_connections").Inc()
+			go s.refuseBusy(c)
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() { <-s.slots }()
+			s.handle(ctx, c)
+		}()
+	}
+}
+
+// refuseBusy answers a connection over the limit with an error, without reading more than its startup.
+func (s *Server) refuseBusy(c net.Conn) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	code, _, err := readStartup(c)
+	if err == nil && code == codeSSL {
+		_, _ = c.Write([]byte{'N'}) // no TLS for a refusal: say it in plaintext
+		_, _, _ = readStartup(c)
+	}
+	_, _ = c.Write(errorFrame(sqlstateTooManyConnections, "FATAL",
+		fmt.Sprintf("pangate: too many connections (limit %d): retry later or raise limits.max_connections", s.cfg.MaxConnections)))
+}
+
+// Shutdown stops accepting, ends every session (their JIT roles are revoked and session.ended written) and
+// waits for them until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	s.mu.Lock()
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
+	for ss := range s.sessions {
+		ss.stop("shutdown")
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// SessionsServed returns how many sessions started since New.
+func (s *Server) SessionsServed() int64 { return s.served.Load() }
+
+// Targets returns the configured targets (for readiness checks).
+func (s *Server) Targets() []Target { return s.cfg.Targets }
+
+func (s *Server) track(ss *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return false
+	}
+	s.sessions[ss] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(ss *session) {
+	s.mu.Lock()
+	delete(s.sessions, ss)
+	s.mu.Unlock()
+}

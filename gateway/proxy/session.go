@@ -1,0 +1,535 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pangate/pangate/gateway/audit"
+	"github.com/pangate/pangate/gateway/auth"
+	"github.com/pangate/pangate/gateway/jit"
+	"github.com/pangate/pangate/gateway/mask"
+	"github.com/pangate/pangate/schemas"
+)
+
+// errHandled means the connection was fully dealt with during startup (a cancel request, a refusal that
+// was already answered).
+var errHandled = errors.New("handled")
+
+// session is one client connection, from startup to the end of the relay.
+type session struct {
+	srv    *Server
+	raw    net.Conn // accepted connection
+	conn   net.Conn // raw, or the TLS connection over it
+	remote string
+	tls    bool
+
+	params                       map[string]string
+	user, role, target, database string
+	app                          string
+	tgt                          *Target
+	id                           string
+	ev                           *audit.Session
+	claims                       auth.Claims
+	grants                       []string
+	grantRule                    string
+	cred                         jit.Credential
+	credOK                       bool
+	up                           net.Conn
+	cr, ur                       *frameReader
+	cwMu                         sync.Mutex
+	cw, uw                       *bufio.Writer
+	stream                       *mask.Stream
+	q                            queue
+	start                        time.Time
+	statements, blocked          atomic.Int64
+	bytesIn, bytesOut            atomic.Int64
+	stopOnce                     sync.Once
+	stopReason                   atomic.Value // string
+	closed                       chan struct{}
+	stmtIndex                    int64 // client goroutine
+	prepared                     map[string]*prepared
+	portals                      map[string]*portal
+	skipUntilSync                bool              // client goroutine: a statement of this batch was refused
+	stmtDesc                     map[string][]byte // upstream goroutine: row descriptions of prepared statements
+	gate                         *run              // upstream goroutine: the read whose result is held
+	discardUntilRFQ              bool              // upstream goroutine
+	upKeyPID, upKeySecret        uint32
+	upKeyOK                      bool
+	pendingErr                   []byte // client goroutine: the refusal being built
+}
+
+func (s *Server) handle(ctx context.Context, c net.Conn) {
+	ss := &session{srv: s, raw: c, conn: c, remote: c.RemoteAddr().String(), start: time.Now(),
+		closed: make(chan struct{}), prepared: map[string]*prepared{}, portals: map[string]*portal{},
+		stmtDesc: map[string][]byte{}}
+	defer c.Close()
+	if err := ss.run(ctx); err != nil && !errors.Is(err, errHandled) {
+		s.log.Debug("connection ended", "remote", ss.remote, "session", ss.id, "err", err)
+	}
+}
+
+func (ss *session) run(ctx context.Context) error {
+	s := ss.srv
+	_ = ss.raw.SetDeadline(time.Now().Add(s.cfg.StartupTimeout))
+	if err := ss.startup(); err != nil {
+		return err
+	}
+	if err := ss.authenticate(ctx); err != nil {
+		return err
+	}
+	if !s.track(ss) {
+		ss.fatal(sqlstateAdminShutdown, "pangate: the gateway is shutting down; reconnect to another instance")
+		return errHandled
+	}
+	defer s.untrack(ss)
+	if err := ss.connectUpstream(ctx); err != nil {
+		ss.revoke("session_end")
+		return err
+	}
+	_ = ss.raw.SetDeadline(time.Time{})
+	s.served.Add(1)
+	s.m.sessions.Inc()
+	defer s.m.sessions.Dec()
+
+	ss.relay()
+
+	reason, _ := ss.stopReason.Load().(string)
+	ss.revoke(revokeReason(reason))
+	_, err := ss.ev.End(schemas.TypeSessionEnded, schemas.SessionEnded{
+		Reason: reason, Statements: ss.statements.Load(), Blocked: ss.blocked.Load(),
+		DurationUS: time.Since(ss.start).Microseconds(), BytesIn: ss.bytesIn.Load(), BytesOut: ss.bytesOut.Load(),
+	})
+	if err != nil {
+		s.log.Error("session.ended not recorded", "session", ss.id, "err", err)
+	}
+	s.m.sessionsT.WithLabelValues(reason).Inc()
+	return nil
+}
+
+func revokeReason(stop string) string {
+	if stop == "shutdown" {
+		return "shutdown"
+	}
+	return "session_end"
+}
+
+// startup negotiates TLS and reads the StartupMessage; cancel requests are served here.
+func (ss *session) startup() error {
+	s := ss.srv
+	for i := 0; i < 4; i++ {
+		code, payload, err := readStartup(ss.conn)
+		if err != nil {
+			if errors.Is(err, ErrBadStartup) {
+				ss.writeRaw(errorFrame(sqlstateProtocol, "FATAL", "pangate: "+err.Error()))
+			}
+			return err
+		}
+		switch code {
+		case codeSSL:
+			if ss.tls || s.cfg.TLS == nil {
+				if _, err := ss.conn.Write([]byte{'N'}); err != nil {
+					return err
+				}
+				continue
+			}
+			if _, err := ss.conn.Write([]byte{'S'}); err != nil {
+				return err
+			}
+			tc := tls.Server(ss.raw, s.cfg.TLS)
+			if err := tc.Handshake(); err != nil {
+				return fmt.Errorf("TLS handshake: %w", err)
+			}
+			ss.conn, ss.tls = tc, true
+		case codeGSSENC:
+			// GSSAPI encryption is not offered; 'N' tells the client to go on with SSLRequest or plaintext.
+			if _, err := ss.conn.Write([]byte{'N'}); err != nil {
+				return err
+			}
+		case codeCancel:
+			if len(payload) == 8 {
+				s.forwardCancel(binary.BigEndian.Uint32(payload[:4]), binary.BigEndian.Uint32(payload[4:]))
+			}
+			return errHandled
+		case codeProtocol3:
+			p, err := parseStartupParams(payload)
+			if err != nil {
+				ss.writeRaw(errorFrame(sqlstateProtocol, "FATAL", "pangate: "+err.Error()))
+				return err
+			}
+			ss.params = p
+			return nil
+		default:
+			if code>>16 == 3 {
+				// A newer 3.x minor: PostgreSQL would negotiate; the gateway speaks 3.0 only and says so.
+				ss.writeRaw(errorFrame(sqlstateNotSupported, "FATAL", fmt.Sprintf("pangate: protocol 3.%d is not supported; use protocol 3.0", code&0xffff)))
+			} else {
+				ss.writeRaw(errorFrame(sqlstateProtocol, "FATAL", fmt.Sprintf("pangate: unsupported protocol version %d.%d", code>>16, code&0xffff)))
+			}
+			return errHandled
+		}
+	}
+	ss.writeRaw(errorFrame(sqlstateProtocol, "FATAL", "pangate: too many startup negotiation packets"))
+	return errHandled
+}
+
+// writeRaw writes a frame the gateway built itself before the session's mask stream exists. Such frames
+// carry only the gateway's own text, which is masked all the same.
+func (ss *session) writeRaw(frame []byte) {
+	_ = ss.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, _ = ss.conn.Write(frame)
+}
+
+// authenticate asks for the token, verifies it, applies the policy's grants and records the outcome.
+func (ss *session) authenticate(ctx context.Context) error {
+	s := ss.srv
+	ss.user = ss.params["user"]
+	ss.app, _ = s.deps.Masker.Text(ss.params["application_name"])
+	if !ss.tls && !(s.cfg.AllowPlaintextLoopback && isLoopback(ss.raw.RemoteAddr())) {
+		return ss.authFail(ctx, "plaintext", SQLStateAuthSpec,
+			"pangate requires TLS: connect with sslmode=require or sslmode=verify-full (your OIDC token is the password)", "", "")
+	}
+	if _, ok := ss.params["replication"]; ok {
+		return ss.authFail(ctx, "malformed", SQLStateAuthSpec, "pangate does not proxy replication connections", "", "")
+	}
+	role, target, ok := strings.Cut(ss.user, "@")
+	if i := strings.LastIndexByte(ss.user, '@'); i >= 0 {
+		role, target, ok = ss.user[:i], ss.user[i+1:], true
+	}
+	if !ok || role == "" || target == "" {
+		return ss.authFail(ctx, "malformed", SQLStateAuthSpec,
+			fmt.Sprintf("pangate: user must be role@target (for example reader@%s), got %q", s.cfg.Targets[0].Name, maskText(s, ss.user)), "", "")
+	}
+	ss.role, ss.target = role, target
+	tgt, ok := s.targets[target]
+	if !ok {
+		return ss.authFail(ctx, "unknown_target", SQLStateAuthSpec,
+			fmt.Sprintf("pangate: unknown target %q: this gateway serves %s", maskText(s, target), strings.Join(s.targetNames(), ", ")), "", "")
+	}
+	ss.tgt = tgt
+	ss.database = ss.params["database"]
+	if ss.database == "" {
+		ss.database = tgt.Database
+	}
+
+	// AuthenticationCleartextPassword: the password is the token; it only ever travels inside TLS (or on
+	// loopback when explicitly allowed).
+	ss.writeRaw([]byte{'R', 0, 0, 0, 8, 0, 0, 0, 3})
+	fr := newFrameReader(ss.conn, 1024, auth.MaxTokenBytes+64)
+	typ, frame, err := fr.next()
+	if err != nil {
+		if errors.Is(err, ErrMessageTooLarge) {
+			return ss.authFail(ctx, "malformed", SQLStateAuthFailed, "pangate: password too long to be an OIDC token", "", "")
+		}
+		return err
+	}
+	if typ != 'p' {
+		return ss.authFail(ctx, "no_password", SQLStateAuthSpec, fmt.Sprintf("pangate: expected a password message, got %q", typ), "", "")
+	}
+	token, _, _ := cstring(frame[5:])
+	if token == "" {
+		return ss.authFail(ctx, "no_password", SQLStateAuthFailed, "pangate: empty password: send an OIDC token as the password", "", "")
+	}
+	vctx, cancel := context.WithTimeout(ctx, s.cfg.StartupTimeout)
+	claims, err := s.deps.Verifier.VerifyToken(vctx, token)
+	cancel()
+	if err != nil {
+		var ae *auth.Error
+		if errors.As(err, &ae) {
+			code := ae.SQLState
+			if code == "" {
+				code = SQLStateAuthFailed
+			}
+			return ss.authFail(ctx, ae.Reason, code, "pangate: token refused: "+ae.Message, ae.Issuer, ae.Subject)
+		}
+		return ss.authFail(ctx, auth.ReasonIssuerUnavailable, SQLStateAuthSpec, "pangate: the token could not be checked; retry later", "", "")
+	}
+	ss.claims = claims
+	grants, rule, err := s.deps.Policy.Grants(claims.Identity, target, role)
+	if err != nil {
+		return ss.authFail(ctx, "policy", SQLStateAuthSpec, "pangate: "+err.Error(), claims.Identity.Issuer, claims.Identity.Subject)
+	}
+	ss.grants, ss.grantRule = grants, rule
+
+	ss.id = schemas.NewID()
+	ss.ev = s.deps.Audit.Session(ss.id, s.source())
+	as := schemas.AuthSucceeded{Identity: claims.Identity, Client: ss.client(), Target: target, Database: ss.database,
+		RequestedRole: role, TokenID: claims.ID}
+	if !claims.Expiry.IsZero() {
+		as.TokenExpiry = schemas.FormatTime(claims.Expiry)
+	}
+	if _, err := ss.ev.Emit(schemas.TypeAuthSucceeded, as); err != nil {
+		s.m.refusals.WithLabelValues("audit_unavailable").Inc()
+		ss.writeRaw(errorFrame(SQLStateAuditUnavailable, "FATAL", "pangate: the audit log is unavailable, so no session can start; retry later"))
+		return errHandled
+	}
+	return nil
+}
+
+func maskText(s *Server, t string) string {
+	m, _ := s.deps.Masker.Text(t)
+	return m
+}
+
+// authFail records auth.failed (its own one-event session) and refuses the login.
+func (ss *session) authFail(_ context.Context, reason, code, msg, iss, sub string) error {
+	s := ss.srv
+	s.m.refusals.WithLabelValues("auth_" + reason).Inc()
+	msg = maskText(s, msg)
+	ev := s.deps.Audit.Session(schemas.NewID(), s.source())
+	_, err := ev.End(schemas.TypeAuthFailed, schemas.AuthFailed{
+		Client: ss.client(), Target: maskText(s, ss.target), User: maskText(s, ss.user), RequestedRole: maskText(s, ss.role),
+		Issuer: iss, Subject: sub, Reason: reason, Message: msg, SQLState: code,
+	})
+	if err != nil {
+		s.log.Error("auth.failed not recorded", "remote", ss.remote, "reason", reason, "err", err)
+	}
+	s.log.Info("login refused", "remote", ss.remote, "reason", reason, "user", maskText(s, ss.user))
+	ss.writeRaw(errorFrame(code, "FATAL", msg))
+	return errHandled
+}
+
+func (ss *session) client() schemas.Client {
+	return schemas.Client{Addr: ss.remote, TLS: ss.tls, Application: ss.app}
+}
+
+func (s *Server) source() schemas.Source {
+	return schemas.Source{Instance: s.cfg.Instance, Version: s.cfg.Version}
+}
+
+func (s *Server) targetNames() []string {
+	n := make([]string, 0, len(s.cfg.Targets))
+	for _, t := range s.cfg.Targets {
+		n = append(n, t.Name)
+	}
+	return n
+}
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	if ok {
+		return ta.IP.IsLoopback()
+	}
+	_, isUnix := a.(*net.UnixAddr)
+	return isUnix || a.Network() == "pipe"
+}
+
+// connectUpstream issues the JIT role, connects as it and greets the client.
+func (ss *session) connectUpstream(ctx context.Context) error {
+	s := ss.srv
+	ictx, cancel := context.WithTimeout(ctx, s.cfg.StartupTimeout)
+	defer cancel()
+	cred, err := ss.tgt.Credentials.Issue(ictx, ss.id, ss.grants, ss.claims.Expiry)
+	if err != nil {
+		s.log.Error("JIT role not issued", "session", ss.id, "target", ss.target, "err", err)
+		ss.fatal(SQLStateAuthSpec, "pangate: could not create the session's database role: "+maskText(s, err.Error()))
+		return errHandled
+	}
+	ss.cred, ss.credOK = cred, true
+	if _, err := ss.ev.Emit(schemas.TypeCredentialIssued, schemas.CredentialIssued{
+		Role: cred.Role, Target: ss.target, Granted: cred.Granted, ValidUntil: schemas.FormatTime(cred.ValidUntil),
+		TTLMS: cred.ValidUntil.Sub(cred.IssuedAt).Milliseconds(), ForSession: ss.id,
+	}); err != nil {
+		ss.fatal(SQLStateAuditUnavailable, "pangate: the audit log is unavailable, so no session can start; retry later")
+		return errHandled
+	}
+
+	pc, err := pgconn.ParseConfig("")
+	if err != nil {
+		return err
+	}
+	pc.Host, pc.Port, pc.Database = ss.tgt.Host, uint16(ss.tgt.Port), ss.database
+	pc.User, pc.Password = cred.Role, cred.Password
+	pc.TLSConfig, pc.Fallbacks = ss.tgt.TLS, nil
+	pc.ConnectTimeout = s.cfg.StartupTimeout
+	pc.RuntimeParams = map[string]string{}
+	for k, v := range ss.params {
+		switch k {
+		case "user", "database", "options", "replication":
+		default:
+			pc.RuntimeParams[k] = v
+		}
+	}
+	pg, err := pgconn.ConnectConfig(ictx, pc)
+	if err != nil {
+		msg := "pangate: could not connect to target " + ss.target
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) {
+			msg += ": " + pe.Message
+		}
+		s.log.Error("upstream connect failed", "session", ss.id, "target", ss.target, "err", err)
+		ss.fatal(sqlstateUpstream, maskText(s, msg))
+		return errHandled
+	}
+	if err := pg.SyncConn(ictx); err != nil {
+		pg.Close(context.Background())
+		return err
+	}
+	hj, err := pg.Hijack()
+	if err != nil {
+		pg.Close(context.Background())
+		return err
+	}
+	ss.up = hj.Conn
+	if len(hj.SecretKey) == 4 {
+		ss.upKeyPID, ss.upKeySecret, ss.upKeyOK = hj.PID, binary.BigEndian.Uint32(hj.SecretKey), true
+	}
+
+	ss.stream = s.deps.Masker.NewStream(ss.tgt.Catalog)
+	ss.cr = newFrameReader(ss.conn, 8<<10, s.cfg.MaxMessageBytes)
+	ss.cw = bufio.NewWriterSize(ss.conn, 8<<10)
+	ss.ur = newFrameReader(ss.up, 16<<10, s.cfg.MaxMessageBytes)
+	ss.uw = bufio.NewWriterSize(ss.up, 8<<10)
+
+	if _, err := ss.ev.Emit(schemas.TypeSessionStarted, schemas.SessionStarted{
+		Identity: ss.claims.Identity, Client: ss.client(), Target: ss.target, Database: ss.database,
+		RequestedRole: ss.role, Role: cred.Role, Granted: cred.Granted, MaskShape: string(s.deps.Masker.Shape()),
+		PolicyHash: s.deps.Policy.Hash(),
+	}); err != nil {
+		_ = ss.up.Close()
+		ss.fatal(SQLStateAuditUnavailable, "pangate: the audit log is unavailable, so no session can start; retry later")
+		return errHandled
+	}
+
+	// Greet the client as PostgreSQL would, with the upstream's parameters and the gateway's own key.
+	ss.toClient('R', []byte{'R', 0, 0, 0, 8, 0, 0, 0, 0})
+	for k, v := range hj.ParameterStatuses {
+		b, _ := (&pgproto3.ParameterStatus{Name: k, Value: v}).Encode(nil)
+		ss.toClient('S', b)
+	}
+	var pid, secret uint32
+	if ss.upKeyOK {
+		pid, secret = s.cancel.seal(ss.upKeyPID, ss.upKeySecret)
+	} else {
+		var rb [8]byte
+		_, _ = io.ReadFull(randReader, rb[:])
+		pid, secret = binary.BigEndian.Uint32(rb[:4]), binary.BigEndian.Uint32(rb[4:])
+	}
+	kb := make([]byte, 0, 13)
+	kb = append(kb, 'K', 0, 0, 0, 12)
+	kb = binary.BigEndian.AppendUint32(kb, pid)
+	kb = binary.BigEndian.AppendUint32(kb, secret)
+	ss.toClient('K', kb)
+	tx := hj.TxStatus
+	if tx == 0 {
+		tx = 'I'
+	}
+	ss.toClient('Z', []byte{'Z', 0, 0, 0, 5, tx})
+	ss.cwMu.Lock()
+	err = ss.cw.Flush()
+	ss.cwMu.Unlock()
+	return err
+}
+
+// toClient masks a backend frame (every message the client receives passes Stream.Message) and buffers it.
+func (ss *session) toClient(typ byte, frame []byte) {
+	ss.stream.Message(typ, frame[5:])
+	ss.cwMu.Lock()
+	_, _ = ss.cw.Write(frame)
+	ss.cwMu.Unlock()
+	ss.bytesOut.Add(int64(len(frame)))
+}
+
+// fatal sends a FATAL error to the client (before or during the relay) and flushes it.
+func (ss *session) fatal(code, msg string) {
+	if ss.cw == nil {
+		ss.writeRaw(errorFrame(code, "FATAL", msg))
+		return
+	}
+	f := errorFrame(code, "FATAL", msg)
+	ss.stream.Message('E', f[5:])
+	ss.cwMu.Lock()
+	_ = ss.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, _ = ss.cw.Write(f)
+	_ = ss.cw.Flush()
+	ss.cwMu.Unlock()
+}
+
+// stop ends the relay for reason (the first reason wins) by closing both connections.
+func (ss *session) stop(reason string) {
+	ss.stopOnce.Do(func() {
+		ss.stopReason.Store(reason)
+		if reason == "shutdown" && ss.cw != nil {
+			ss.fatal(sqlstateAdminShutdown, "pangate: the gateway is shutting down; reconnect")
+		}
+		close(ss.closed)
+		_ = ss.conn.Close()
+		if ss.up != nil {
+			_ = ss.up.Close()
+		}
+	})
+}
+
+// revoke drops the JIT role and records it.
+func (ss *session) revoke(reason string) {
+	if !ss.credOK {
+		return
+	}
+	ss.credOK = false
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := ss.tgt.Credentials.Revoke(ctx, ss.cred)
+	cr := schemas.CredentialRevoked{Role: ss.cred.Role, Target: ss.target, Reason: reason, IssuedAt: schemas.FormatTime(ss.cred.IssuedAt)}
+	if err != nil {
+		cr.Error = maskText(ss.srv, err.Error())
+		ss.srv.log.Error("JIT role not revoked (the reaper will drop it once expired)", "session", ss.id, "role", ss.cred.Role, "err", err)
+	}
+	if _, err := ss.ev.Emit(schemas.TypeCredentialRevoked, cr); err != nil {
+		ss.srv.log.Error("credential.revoked not recorded", "session", ss.id, "role", ss.cred.Role, "err", err)
+	}
+}
+
+// forwardCancel decodes the client's key and sends a CancelRequest to every target; a backend whose pid
+// and secret do not both match ignores it.
+func (s *Server) forwardCancel(pid, secret uint32) {
+	upid, usecret := s.cancel.open(pid, secret)
+	var pkt [16]byte
+	binary.BigEndian.PutUint32(pkt[0:], 16)
+	binary.BigEndian.PutUint32(pkt[4:], codeCancel)
+	binary.BigEndian.PutUint32(pkt[8:], upid)
+	binary.BigEndian.PutUint32(pkt[12:], usecret)
+	for _, t := range s.cfg.Targets {
+		go func(t Target) {
+			c, err := net.DialTimeout("tcp", net.JoinHostPort(t.Host, strconv.Itoa(t.Port)), 5*time.Second)
+			if err != nil {
+				s.log.Warn("cancel not forwarded", "target", t.Name, "err", err)
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			var w net.Conn = c
+			if t.TLS != nil {
+				if _, err := c.Write([]byte{0, 0, 0, 8, 4, 210, 22, 47}); err != nil {
+					return
+				}
+				var b [1]byte
+				if _, err := io.ReadFull(c, b[:]); err != nil || b[0] != 'S' {
+					return
+				}
+				tc := tls.Client(c, t.TLS)
+				if err := tc.Handshake(); err != nil {
+					return
+				}
+				w = tc
+			}
+			_, _ = w.Write(pkt[:])
+			// PostgreSQL closes the connection after reading the request; wait for that so the cancel is
+			// delivered before we return.
+			_, _ = io.Copy(io.Discard, w)
+		}(t)
+	}
+	s.m.refusals.WithLabelValues("cancel_forwarded").Inc()
+}
