@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/template"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+)
+
+// clickHouse is Debian's clickhouse-server 18.16 with its own config, ports
+// and directories, run as the clickhouse system user. The package's init
+// script is never used: its stop kills every clickhouse-server on the machine.
+type clickHouse struct{}
+
+var (
+	//go:embed clickhouse/config.xml
+	chConfigXML string
+	//go:embed clickhouse/users.xml
+	chUsersXML string
+)
+
+// chDatabase is created by up, so the restricted users (who may use only this
+// database) can connect before the indexer's first migration.
+const chDatabase = "pangate"
+
+func (*clickHouse) name() string          { return "clickhouse" }
+func (*clickHouse) endpoint() string      { return fmt.Sprintf("%s:%d", host, chNativePort) }
+func (*clickHouse) aptPackages() []string { return []string{"clickhouse-server", "clickhouse-client"} }
+
+func chServerBinary() string {
+	for _, p := range []string{"/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server"} {
+		if fileExists(p) {
+			return p
+		}
+	}
+	return ""
+}
+
+func (*clickHouse) installed(*stack) bool { return chServerBinary() != "" }
+
+func (c *clickHouse) install(context.Context, *stack) error {
+	if chServerBinary() == "" {
+		return fmt.Errorf("clickhouse: clickhouse-server missing after apt-get install clickhouse-server")
+	}
+	return nil
+}
+
+func (c *clickHouse) confFile(s *stack) string { return s.path("clickhouse", "config.xml") }
+
+func sha256Hex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+func (c *clickHouse) start(ctx context.Context, s *stack) error {
+	if pid, ok := s.ownPid("clickhouse", c.confFile(s)); ok {
+		s.logf("clickhouse process %d is alive; waiting for it", pid)
+		return nil
+	}
+	base, err := s.serviceDir(ctx, "clickhouse", "clickhouse")
+	if err != nil {
+		return err
+	}
+	fields := map[string]any{
+		"Host": host, "NativePort": chNativePort, "HTTPPort": chHTTPPort, "InterserverPort": chInterserverPort,
+		"LogDir": filepath.Join(base, "log"), "DataDir": filepath.Join(base, "data"),
+		"TmpDir": filepath.Join(base, "tmp"), "UserFilesDir": filepath.Join(base, "user_files"),
+		"FormatSchemaDir": filepath.Join(base, "format_schemas"), "UsersFile": filepath.Join(base, "users.xml"),
+		"OperatorHash": sha256Hex(s.secrets["CH_OPERATOR_PASSWORD"]),
+		"IndexerHash":  sha256Hex(s.secrets["CH_INDEXER_PASSWORD"]),
+		"AuditorHash":  sha256Hex(s.secrets["CH_AUDITOR_PASSWORD"]),
+		"ReporterHash": sha256Hex(s.secrets["CH_REPORTER_PASSWORD"]),
+		// The default user gets a password nobody knows.
+		"DefaultHash": sha256Hex(s.secrets["CH_OPERATOR_PASSWORD"] + s.secrets["S3_SECRET_KEY"]),
+	}
+	for _, d := range []string{"log", "data", "tmp", "user_files", "format_schemas"} {
+		if err := os.MkdirAll(filepath.Join(base, d), 0o755); err != nil {
+			return err
+		}
+	}
+	for file, text := range map[string]string{"config.xml": chConfigXML, "users.xml": chUsersXML} {
+		var b bytes.Buffer
+		if err := template.Must(template.New(file).Parse(text)).Execute(&b, fields); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(base, file), b.Bytes(), 0o640); err != nil {
+			return err
+		}
+	}
+	// The server writes preprocessed configs, data, logs and its status file
+	// under base, so all of it belongs to clickhouse.
+	if err := ownDir(base, "clickhouse"); err != nil {
+		return err
+	}
+	return s.spawn("clickhouse", nil, asUser("clickhouse", chServerBinary(),
+		"--config-file="+filepath.Join(base, "config.xml"))...)
+}
+
+func (c *clickHouse) stop(ctx context.Context, s *stack) error {
+	return s.terminate(ctx, "clickhouse", c.confFile(s), 60*time.Second)
+}
+
+func (c *clickHouse) open(s *stack, database string) (clickhouse.Conn, error) {
+	return clickhouse.Open(&clickhouse.Options{
+		Addr:        []string{c.endpoint()},
+		Auth:        clickhouse.Auth{Database: database, Username: "operator", Password: s.secrets["CH_OPERATOR_PASSWORD"]},
+		DialTimeout: 2 * time.Second,
+		ReadTimeout: 10 * time.Second,
+	})
+}
+
+// ready runs SELECT 1 over the native protocol as the operator.
+func (c *clickHouse) ready(ctx context.Context, s *stack) error {
+	conn, err := c.open(s, "default")
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var one uint8
+	if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+		return err
+	}
+	if one != 1 {
+		return fmt.Errorf("SELECT 1 returned %d", one)
+	}
+	return nil
+}
+
+func (c *clickHouse) afterReady(ctx context.Context, s *stack) error {
+	conn, err := c.open(s, "default")
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+chDatabase)
+}

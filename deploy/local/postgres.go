@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// postgres is Debian's PostgreSQL 15 with its own cluster in .stack/pg, run as
+// the postgres system user (the server refuses to run as root).
+type postgres struct{}
+
+const pgBin = "/usr/lib/postgresql/15/bin"
+
+func (*postgres) name() string          { return "postgres" }
+func (*postgres) endpoint() string      { return fmt.Sprintf("%s:%d", host, pgPort) }
+func (*postgres) aptPackages() []string { return []string{"postgresql-15", "postgresql-client-15"} }
+
+func (*postgres) installed(*stack) bool {
+	return fileExists(filepath.Join(pgBin, "initdb")) && fileExists(filepath.Join(pgBin, "pg_isready"))
+}
+
+func (p *postgres) install(context.Context, *stack) error {
+	if !p.installed(nil) {
+		return fmt.Errorf("postgres: %s/initdb missing after apt-get install postgresql-15", pgBin)
+	}
+	return nil
+}
+
+func (s *stack) pgSocketDir() string { return s.path("pg", "run") }
+
+func (p *postgres) dirs(ctx context.Context, s *stack) (data string, err error) {
+	base, err := s.serviceDir(ctx, "pg", "postgres")
+	if err != nil {
+		return "", err
+	}
+	if err := ownDir(base, "postgres"); err != nil {
+		return "", err
+	}
+	return filepath.Join(base, "data"), nil
+}
+
+func (p *postgres) start(ctx context.Context, s *stack) error {
+	data, err := p.dirs(ctx, s)
+	if err != nil {
+		return err
+	}
+	base := filepath.Dir(data)
+	if !fileExists(filepath.Join(data, "PG_VERSION")) {
+		if err := p.initdb(ctx, s, base, data); err != nil {
+			return err
+		}
+	}
+	if err := ownDir(filepath.Join(base, "run"), "postgres"); err != nil {
+		return err
+	}
+	// A crash leaves postmaster.pid behind; pg_ctl copes with a stale one.
+	return s.run(ctx, "postgres", nil, asUser("postgres",
+		filepath.Join(pgBin, "pg_ctl"), "-D", data, "-l", filepath.Join(base, "postgres.log"),
+		"-w", "-t", "120", "start")...)
+}
+
+func (p *postgres) initdb(ctx context.Context, s *stack, base, data string) error {
+	pwfile := filepath.Join(base, ".pwfile")
+	if err := os.WriteFile(pwfile, []byte(s.secrets["PG_PASSWORD"]+"\n"), 0o600); err != nil {
+		return err
+	}
+	defer os.Remove(pwfile)
+	if err := chownTo(pwfile, "postgres"); err != nil {
+		return err
+	}
+	_ = os.RemoveAll(data)
+	if err := s.run(ctx, "postgres", nil, asUser("postgres",
+		filepath.Join(pgBin, "initdb"), "-D", data, "-U", "postgres", "--pwfile="+pwfile,
+		"--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8")...); err != nil {
+		return err
+	}
+	// Test settings: loopback only, our port and socket, enough connections for
+	// parallel test packages and JIT roles; durability traded for speed.
+	conf := strings.Join([]string{
+		"",
+		"# pangate local stack",
+		"listen_addresses = '" + host + "'",
+		fmt.Sprintf("port = %d", pgPort),
+		"unix_socket_directories = '" + s.pgSocketDir() + "'",
+		"max_connections = 300",
+		"shared_buffers = 128MB",
+		"fsync = off",
+		"synchronous_commit = off",
+		"full_page_writes = off",
+		"log_timezone = 'UTC'",
+		"timezone = 'UTC'",
+		"",
+	}, "\n")
+	f, err := os.OpenFile(filepath.Join(data, "postgresql.conf"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.WriteString(conf)
+	return err
+}
+
+func (p *postgres) stop(ctx context.Context, s *stack) error {
+	data := s.path("pg", "data")
+	if !fileExists(filepath.Join(data, "postmaster.pid")) {
+		s.logf("postgres was not running")
+		return nil
+	}
+	return s.run(ctx, "postgres", nil, asUser("postgres",
+		filepath.Join(pgBin, "pg_ctl"), "-D", data, "-m", "fast", "-w", "-t", "60", "stop")...)
+}
+
+func (p *postgres) ready(ctx context.Context, s *stack) error {
+	out, err := exec.CommandContext(ctx, filepath.Join(pgBin, "pg_isready"),
+		"-h", host, "-p", fmt.Sprint(pgPort), "-U", "postgres", "-d", "postgres", "-t", "3").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pg_isready: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
