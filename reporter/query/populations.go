@@ -1,0 +1,265 @@
+package query
+
+// Population is one CSV of an evidence package: the rows one requirement asks an assessor to sample from.
+type Population struct {
+	File        string // path inside the package
+	Title       string
+	Description string
+	PCI         []string
+	SOC2        []string
+	ISO27001    []string
+	SQL         string // template: {from} {to} {from_us} {to_us}
+}
+
+// period filters a table on the period: the DateTime column for partition pruning, time_us for exact bounds.
+const period = `time >= toDateTime({from}) AND time <= toDateTime({to}) AND time_us >= {from_us} AND time_us < {to_us}`
+
+// identity joins a session's verified identity onto rows keyed by session (PCI DSS 10.2.2 "user id",
+// linking JIT role → OIDC identity → workload).
+const identity = `ANY LEFT JOIN
+(
+    SELECT session, issuer, subject,
+           arrayStringConcat(arrayMap((k, v) -> concat(k, '=', v), claim_keys, claim_values), ';') AS workload,
+           human, client_addr
+    FROM sessions FINAL
+) USING session`
+
+// Populations lists every population in the order of PCI.md.
+var Populations = []Population{
+	{
+		File: "populations/10.2.1.1-cardholder-data-access.csv", Title: "Access to cardholder data",
+		Description: "Every statement that touched a table or column tagged as cardholder data, reads included, with the JIT role, the OIDC identity and workload behind it.",
+		PCI:         []string{"10.2.1.1", "10.2.2", "8.2.2", "3.4.1"}, SOC2: []string{"CC6.1", "CC7.2"}, ISO27001: []string{"A.8.15", "A.8.11"},
+		SQL: `SELECT time_us AS ts, session, event_id, gateway_instance AS gateway, issuer, subject, workload, human, client_addr,
+       role AS jit_role, kind, tables, columns, sql, outcome, sqlstate, row_count AS rows, masked_total, mask_shape, approval_id
+FROM statements FINAL
+` + identity + `
+WHERE ` + period + ` AND cardholder = 1
+ORDER BY ts, event_id`,
+	},
+	{
+		File: "populations/10.2.1.2-admin-actions.csv", Title: "Administrative actions and interactive use of workload accounts",
+		Description: "Role, grant and settings statements, and every statement of a session whose identity is a person using a workload account.",
+		PCI:         []string{"10.2.1.2", "10.2.2", "8.6.1"}, SOC2: []string{"CC6.2", "CC6.3"}, ISO27001: []string{"A.8.2", "A.8.15"},
+		SQL: `SELECT time_us AS ts, session, event_id, gateway_instance AS gateway, issuer, subject, workload, human, client_addr,
+       role AS jit_role, kind, sql, outcome, sqlstate,
+       multiIf(kind IN ('role', 'utility') AND human = 1, 'admin_statement+human_session', kind IN ('role', 'utility'), 'admin_statement', 'human_session') AS why
+FROM statements FINAL
+` + identity + `
+WHERE ` + period + ` AND (kind IN ('role', 'utility') OR human = 1)
+ORDER BY ts, event_id`,
+	},
+	{
+		File: "populations/10.2.1.3-audit-log-access.csv", Title: "Access to the audit logs",
+		Description: "Every run of the reporter (it reads the audit store): kind, period read, where the output went, its manifest hash.",
+		PCI:         []string{"10.2.1.3"}, SOC2: []string{"CC7.2"}, ISO27001: []string{"A.8.15"},
+		SQL: `SELECT time_us AS ts, event_id, source_instance AS reporter, report_kind, report_from_us AS period_from_at, report_to_us AS period_to_at,
+       location, manifest_hash, report_events
+FROM lifecycle FINAL
+WHERE ` + period + ` AND event_type = 'report.generated'
+ORDER BY ts, event_id`,
+	},
+	{
+		File: "populations/10.2.1.4-invalid-access-attempts.csv", Title: "Invalid logical access attempts",
+		Description: "Failed logins (bad, expired or foreign tokens), statements blocked by policy or by a refused approval, and denied or expired approvals.",
+		PCI:         []string{"10.2.1.4", "10.2.2"}, SOC2: []string{"CC6.1", "CC7.2", "CC7.3"}, ISO27001: []string{"A.8.15", "A.8.16"},
+		SQL: `SELECT * FROM
+(
+    SELECT time_us AS ts, 'auth_failed' AS category, session, event_id, gateway_instance AS gateway, issuer, subject,
+           client_addr, reason, message AS detail, sqlstate
+    FROM auth_events FINAL
+    WHERE ` + period + ` AND outcome = 'failed'
+    UNION ALL
+    SELECT time_us AS ts, 'statement_blocked' AS category, session, event_id, gateway_instance AS gateway, issuer, subject,
+           client_addr, block_reason AS reason, sql AS detail, sqlstate
+    FROM statements FINAL
+    ` + identity + `
+    WHERE ` + period + ` AND outcome = 'blocked'
+    UNION ALL
+    SELECT time_us AS ts, concat('approval_', decision) AS category, session, event_id, source_instance AS gateway, issuer, subject,
+           '' AS client_addr, decision AS reason, concat('approval ', approval_id, ' ', reason) AS detail, '' AS sqlstate
+    FROM approvals FINAL
+    WHERE ` + period + ` AND event_type IN ('approval.decided', 'approval.expired') AND decision IN ('denied', 'expired')
+)
+ORDER BY ts, event_id`,
+	},
+	{
+		File: "populations/10.2.1.5-credential-changes.csv", Title: "Changes to credentials and privileges",
+		Description: "Every just-in-time role issued and revoked (grants, VALID UNTIL), and every GRANT / ALTER ROLE / CREATE ROLE statement.",
+		PCI:         []string{"10.2.1.5", "8.6.3"}, SOC2: []string{"CC6.2", "CC6.3"}, ISO27001: []string{"A.8.2", "A.8.15"},
+		SQL: `SELECT * FROM
+(
+    SELECT time_us AS ts, event_type, session, event_id, gateway_instance AS gateway, role, arrayStringConcat(granted, ';') AS granted_roles,
+           valid_until_us AS valid_until_at, ttl_ms, reason, error, '' AS sql
+    FROM credentials FINAL
+    WHERE ` + period + `
+    UNION ALL
+    SELECT time_us AS ts, 'statement.role' AS event_type, session, event_id, gateway_instance AS gateway, role, '' AS granted_roles,
+           toUInt64(0) AS valid_until_at, toInt64(0) AS ttl_ms, outcome AS reason, error, sql
+    FROM statements FINAL
+    WHERE ` + period + ` AND kind = 'role'
+)
+ORDER BY ts, event_id`,
+	},
+	{
+		File: "populations/10.2.1.6-audit-log-start-stop.csv", Title: "Start, stop and pause of audit logging",
+		Description: "Gateway starts and stops, policy loads and retention drops; gaps between checkpoints are in 10.7-logging-gaps.csv.",
+		PCI:         []string{"10.2.1.6", "10.5.1"}, SOC2: []string{"CC7.2"}, ISO27001: []string{"A.8.15", "A.8.16"},
+		SQL: `SELECT time_us AS ts, event_type, source_instance AS instance, source_version AS version, session AS run, listen, reason,
+       sessions_served, uptime_ms, checkpoint_interval_ms, key_id, policy_hash, table_name, arrayStringConcat(partitions, ';') AS dropped_partitions
+FROM lifecycle FINAL
+WHERE ` + period + ` AND event_type IN ('gateway.started', 'gateway.stopped', 'policy.loaded', 'retention.dropped')
+ORDER BY ts, event_id`,
+	},
+	{
+		File: "populations/10.2.1.7-object-changes.csv", Title: "Creation and deletion of system-level objects",
+		Description: "Every DDL statement (CREATE, DROP, ALTER of tables, functions, procedures), with its outcome and approval.",
+		PCI:         []string{"10.2.1.7", "6.5.1"}, SOC2: []string{"CC8.1"}, ISO27001: []string{"A.8.15"},
+		SQL: `SELECT time_us AS ts, session, event_id, gateway_instance AS gateway, issuer, subject, role AS jit_role, sql, tables, outcome,
+       sqlstate, block_reason, approval_id, approval_decision, approval_by
+FROM statements FINAL
+` + identity + `
+WHERE ` + period + ` AND kind = 'ddl'
+ORDER BY ts, event_id`,
+	},
+	{
+		File: "populations/8.6.1-approvals.csv", Title: "Approvals of held statements",
+		Description: "One row per approval requested in the period: requester, statement, rule, the first decision (the one that applied), approver, reason, latency.",
+		PCI:         []string{"8.6.1", "6.5.1", "10.2.1.2"}, SOC2: []string{"CC6.3", "CC8.1"}, ISO27001: []string{"A.8.2"},
+		SQL: `SELECT approval_id, requested_at, held_session, requester_issuer, requester_subject, jit_role, held_sql, statement_kind,
+       held_tables, hold_rule, hold_reason, expires_at, decision_outcome, approver, approver_name, approver_email, decision_reason,
+       decision_latency_ms, decided_at
+FROM
+(
+    SELECT approval_id,
+           minIf(time_us, event_type = 'approval.requested') AS requested_at,
+           anyIf(session, event_type = 'approval.requested') AS held_session,
+           anyIf(issuer, event_type = 'approval.requested') AS requester_issuer,
+           anyIf(subject, event_type = 'approval.requested') AS requester_subject,
+           anyIf(role, event_type = 'approval.requested') AS jit_role,
+           anyIf(sql, event_type = 'approval.requested') AS held_sql,
+           anyIf(statement_kind, event_type = 'approval.requested') AS statement_kind,
+           arrayStringConcat(anyIf(tables, event_type = 'approval.requested'), ';') AS held_tables,
+           anyIf(rule, event_type = 'approval.requested') AS hold_rule,
+           anyIf(reason, event_type = 'approval.requested') AS hold_reason,
+           maxIf(expires_us, event_type = 'approval.requested') AS expires_at,
+           argMinIf(decision, time_us, event_type IN ('approval.decided', 'approval.expired')) AS decision_outcome,
+           argMinIf(decided_by, time_us, event_type IN ('approval.decided', 'approval.expired')) AS approver,
+           argMinIf(decided_by_name, time_us, event_type IN ('approval.decided', 'approval.expired')) AS approver_name,
+           argMinIf(decided_by_email, time_us, event_type IN ('approval.decided', 'approval.expired')) AS approver_email,
+           argMinIf(reason, time_us, event_type IN ('approval.decided', 'approval.expired')) AS decision_reason,
+           argMinIf(latency_ms, time_us, event_type IN ('approval.decided', 'approval.expired')) AS decision_latency_ms,
+           minIf(time_us, event_type IN ('approval.decided', 'approval.expired')) AS decided_at
+    FROM approvals FINAL
+    WHERE time >= toDateTime({from})
+    GROUP BY approval_id
+)
+WHERE requested_at >= {from_us} AND requested_at < {to_us}
+ORDER BY requested_at, approval_id`,
+	},
+	{
+		File: "populations/7.2.4-granted-vs-used.csv", Title: "Granted versus used, per identity",
+		Description: "Per OIDC identity: the roles its sessions were granted, the JIT roles it ran as, and the tables it actually touched, for the periodic review of accounts and privileges.",
+		PCI:         []string{"7.2.4", "7.2.5.1"}, SOC2: []string{"CC6.2", "CC6.3"}, ISO27001: []string{"A.8.2"},
+		SQL: `SELECT issuer, subject, count() AS sessions, max(human) AS human,
+       arrayStringConcat(arraySort(groupUniqArrayArray(granted)), ';') AS granted_roles,
+       arrayStringConcat(arraySort(groupUniqArrayArray(touched)), ';') AS tables_touched,
+       sum(n_statements) AS statements, sum(n_cardholder) AS cardholder_statements, sum(n_blocked) AS blocked_statements,
+       max(last_us) AS last_statement_at
+FROM sessions FINAL
+ANY LEFT JOIN
+(
+    SELECT session, count() AS n_statements, sum(cardholder) AS n_cardholder, countIf(outcome = 'blocked') AS n_blocked,
+           groupUniqArrayArray(tables) AS touched, max(time_us) AS last_us
+    FROM statements FINAL
+    WHERE ` + period + `
+    GROUP BY session
+) USING session
+WHERE ` + period + `
+GROUP BY issuer, subject
+ORDER BY issuer, subject`,
+	},
+	{
+		File: "populations/8.6.3-credential-lifetimes.csv", Title: "Credential lifetimes",
+		Description: "Every JIT role issued in the period: when, for which session, its VALID UNTIL, when and why it was revoked, and how long it lived.",
+		PCI:         []string{"8.6.3", "8.6.2", "10.2.1.5"}, SOC2: []string{"CC6.1", "CC6.2"}, ISO27001: []string{"A.8.2"},
+		SQL: `SELECT role, issued_at, for_session, gateway, ttl_ms, valid_until_at, revoked_at, revoke_reason, revoke_error,
+       if(revoked_at > 0, intDiv(revoked_at - issued_at, 1000), 0) AS lifetime_ms
+FROM
+(
+    SELECT role,
+           minIf(time_us, event_type = 'credential.issued') AS issued_at,
+           anyIf(for_session, event_type = 'credential.issued') AS for_session,
+           any(gateway_instance) AS gateway,
+           anyIf(ttl_ms, event_type = 'credential.issued') AS ttl_ms,
+           maxIf(valid_until_us, event_type = 'credential.issued') AS valid_until_at,
+           minIf(time_us, event_type = 'credential.revoked') AS revoked_at,
+           anyIf(reason, event_type = 'credential.revoked') AS revoke_reason,
+           anyIf(error, event_type = 'credential.revoked') AS revoke_error
+    FROM credentials FINAL
+    WHERE time >= toDateTime({from})
+    GROUP BY role
+)
+WHERE issued_at >= {from_us} AND issued_at < {to_us}
+ORDER BY issued_at, role`,
+	},
+	{
+		File: "populations/10.6-clock.csv", Title: "Time synchronisation of the gateways",
+		Description: "Each gateway start with its clock source, whether the OS reported it synchronised, and the measured offset.",
+		PCI:         []string{"10.6", "10.6.1", "10.6.3"}, SOC2: []string{"CC7.2"}, ISO27001: []string{"A.8.17"},
+		SQL: `SELECT time_us AS ts, source_instance AS instance, source_version AS version, session AS run, clock_source, clock_synced,
+       clock_offset_us, checkpoint_interval_ms, key_id, mask_shape, config_hash, policy_hash
+FROM lifecycle FINAL
+WHERE ` + period + ` AND event_type = 'gateway.started'
+ORDER BY ts, event_id`,
+	},
+	{
+		File: "populations/sessions.csv", Title: "Sessions and attribution",
+		Description: "Every session started in the period: who (issuer, subject, workload claims), from where, JIT role and grants, how it ended.",
+		PCI:         []string{"8.2.2", "10.2.2", "8.3.2"}, SOC2: []string{"CC6.1"}, ISO27001: []string{"A.8.15", "A.8.2"},
+		SQL: `SELECT time_us AS ts, session, event_id, gateway_instance AS gateway, issuer, subject,
+       arrayStringConcat(arrayMap((k, v) -> concat(k, '=', v), claim_keys, claim_values), ';') AS workload, groups, human,
+       client_addr, client_tls, application, target, target_database, role AS jit_role, granted, mask_shape,
+       end_reason, end_statements, end_blocked, end_duration_us
+FROM sessions FINAL
+ANY LEFT JOIN
+(
+    SELECT session, reason AS end_reason, statements AS end_statements, blocked AS end_blocked, duration_us AS end_duration_us
+    FROM session_ends FINAL
+) USING session
+WHERE ` + period + `
+ORDER BY ts, event_id`,
+	},
+}
+
+// ExceptionsSQL lists the period's exceptions for the daily review (PCI DSS 10.4.1): failed logins,
+// blocked statements, denied and expired approvals, cardholder rows returned with nothing masked, and
+// sessions of people using workload accounts. Integrity failures are added from the integrity check.
+const ExceptionsSQL = `SELECT * FROM
+(
+    SELECT time_us AS ts, 'auth_failed' AS category, session, event_id, gateway_instance AS gateway, subject,
+           concat(reason, ': ', message) AS detail
+    FROM auth_events FINAL
+    WHERE ` + period + ` AND outcome = 'failed'
+    UNION ALL
+    SELECT time_us AS ts, concat('blocked:', block_reason) AS category, session, event_id, gateway_instance AS gateway, subject, sql AS detail
+    FROM statements FINAL
+    ` + identity + `
+    WHERE ` + period + ` AND outcome = 'blocked'
+    UNION ALL
+    SELECT time_us AS ts, concat('approval_', decision) AS category, session, event_id, source_instance AS gateway, decided_by AS subject,
+           concat('approval ', approval_id, ' ', reason) AS detail
+    FROM approvals FINAL
+    WHERE ` + period + ` AND event_type IN ('approval.decided', 'approval.expired') AND decision IN ('denied', 'expired')
+    UNION ALL
+    SELECT time_us AS ts, 'cardholder_unmasked' AS category, session, event_id, gateway_instance AS gateway, subject, sql AS detail
+    FROM statements FINAL
+    ` + identity + `
+    WHERE ` + period + ` AND cardholder = 1 AND outcome = 'ok' AND row_count > 0 AND masked_total = 0
+    UNION ALL
+    SELECT time_us AS ts, 'human_session' AS category, session, event_id, gateway_instance AS gateway, subject,
+           concat('person using workload account from ', client_addr, ' as ', role) AS detail
+    FROM sessions FINAL
+    WHERE ` + period + ` AND human = 1
+)
+ORDER BY ts, event_id`
