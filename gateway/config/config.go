@@ -55,6 +55,14 @@ type Config struct {
 	JIT        jit.Config  `yaml:"jit"`
 	Mask       Mask        `yaml:"mask"`
 	Ops        Ops         `yaml:"ops"`
+	// Approvals turns on holds: statements the policy holds wait for a decision on the approvals topic.
+	// Off: held statements are refused ("approval service not configured").
+	Approvals Approvals `yaml:"approvals"`
+}
+
+// Approvals configures the approval client.
+type Approvals struct {
+	Enabled bool `yaml:"enabled"`
 }
 
 // TLS is the server certificate clients see.

@@ -46,6 +46,7 @@ type Policy interface {
 type Input struct {
 	Identity   schemas.Identity
 	Target     string
+	Database   string
 	Role       string // requested role
 	Statement  classify.Statement
 	Cardholder bool

@@ -187,7 +187,7 @@ func (ss *session) newRun(c classify.Statement, sql string, params []string, pro
 
 // decide applies the policy to one statement.
 func (ss *session) decide(r *run) Decision {
-	d := ss.srv.deps.Policy.Evaluate(Input{Identity: ss.claims.Identity, Target: ss.target, Role: ss.role,
+	d := ss.srv.deps.Policy.Evaluate(Input{Identity: ss.claims.Identity, Target: ss.target, Database: ss.database, Role: ss.role,
 		Statement: r.cls, Cardholder: r.st.Cardholder})
 	r.rule = d.Rule
 	r.st.RiskScore = int64(d.Score)

@@ -1,0 +1,105 @@
+// Package catalog resolves result columns to their source table and column name — the table OID and
+// attribute number a RowDescription carries — with a cached pg_catalog lookup, so the masker can apply
+// column tags (mask.Catalog).
+//
+// A miss loads every column of that table in one query through the target's admin pool, bounded by a
+// short timeout; unknown OIDs are cached as such too. Entries expire after TTL so that renamed columns are
+// seen again. The lookup runs on the relay goroutine, so it must be cheap after the first statement.
+package catalog
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Config configures a Catalog.
+type Config struct {
+	// TTL of a cached table (default 5m).
+	TTL time.Duration
+	// MaxTables cached (default 4096); the cache is cleared when it grows past it.
+	MaxTables int
+	// Timeout of one lookup (default 2s); on timeout the column is reported unknown.
+	Timeout time.Duration
+}
+
+// Catalog is a cached (table OID, attnum) → (schema.table, column) map. Safe for concurrent use.
+type Catalog struct {
+	cfg  Config
+	pool *pgxpool.Pool
+
+	mu     sync.Mutex
+	tables map[uint32]*table
+}
+
+type table struct {
+	name    string
+	columns map[uint16]string
+	loaded  time.Time
+}
+
+// New returns a Catalog reading through pool.
+func New(cfg Config, pool *pgxpool.Pool) *Catalog {
+	if cfg.TTL <= 0 {
+		cfg.TTL = 5 * time.Minute
+	}
+	if cfg.MaxTables <= 0 {
+		cfg.MaxTables = 4096
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	return &Catalog{cfg: cfg, pool: pool, tables: map[uint32]*table{}}
+}
+
+// Column implements mask.Catalog. table is "schema.table".
+func (c *Catalog) Column(tableOID uint32, attnum uint16) (string, string, bool) {
+	if tableOID == 0 || attnum == 0 {
+		return "", "", false
+	}
+	c.mu.Lock()
+	t, ok := c.tables[tableOID]
+	c.mu.Unlock()
+	if !ok || time.Since(t.loaded) > c.cfg.TTL {
+		t = c.load(tableOID)
+	}
+	col, ok := t.columns[attnum]
+	if !ok || t.name == "" {
+		return "", "", false
+	}
+	return t.name, col, true
+}
+
+func (c *Catalog) load(oid uint32) *table {
+	t := &table{columns: map[uint16]string{}, loaded: time.Now()}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
+	defer cancel()
+	rows, err := c.pool.Query(ctx, `SELECT n.nspname, cl.relname, a.attnum, a.attname
+		FROM pg_catalog.pg_class cl
+		JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace
+		JOIN pg_catalog.pg_attribute a ON a.attrelid = cl.oid
+		WHERE cl.oid = $1 AND a.attnum > 0 AND NOT a.attisdropped`, oid)
+	if err != nil {
+		t.loaded = time.Now().Add(-c.cfg.TTL + 5*time.Second) // retry soon
+		return t
+	}
+	for rows.Next() {
+		var ns, rel, att string
+		var num int16
+		if err := rows.Scan(&ns, &rel, &num, &att); err != nil {
+			break
+		}
+		t.name = ns + "." + rel
+		t.columns[uint16(num)] = att
+	}
+	rows.Close()
+	c.mu.Lock()
+	if len(c.tables) >= c.cfg.MaxTables {
+		c.tables = map[uint32]*table{}
+	}
+	c.tables[oid] = t
+	c.mu.Unlock()
+	return t
+}

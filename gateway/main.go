@@ -1,0 +1,394 @@
+// Command gateway is pangate's PostgreSQL-wire gateway. main only parses flags, loads and validates the
+// configuration, constructs the parts and runs them; the logic lives in the child packages (proxy, audit,
+// auth, jit, classify, policy, mask, catalog, ops).
+//
+//	gateway run -config gateway.yaml     serve
+//	gateway policy check [flags] FILE    check a policy file (see gateway/policy)
+//	gateway keygen -out key.pem          create the Ed25519 checkpoint signing key (and key.pub.pem)
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pangate/pangate/gateway/audit"
+	"github.com/pangate/pangate/gateway/auth"
+	"github.com/pangate/pangate/gateway/catalog"
+	"github.com/pangate/pangate/gateway/classify"
+	"github.com/pangate/pangate/gateway/config"
+	"github.com/pangate/pangate/gateway/hold"
+	"github.com/pangate/pangate/gateway/jit"
+	"github.com/pangate/pangate/gateway/mask"
+	"github.com/pangate/pangate/gateway/ops"
+	"github.com/pangate/pangate/gateway/policy"
+	"github.com/pangate/pangate/gateway/proxy"
+	"github.com/pangate/pangate/schemas"
+)
+
+// version is set at build time (-ldflags "-X main.version=…").
+var version = "dev"
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "run":
+		fs := flag.NewFlagSet("run", flag.ExitOnError)
+		path := fs.String("config", "", "gateway configuration file (YAML); PANGATE_GATEWAY_* variables override it")
+		level := fs.String("log-level", "info", "debug, info, warn or error")
+		_ = fs.Parse(os.Args[2:])
+		var lv slog.Level
+		if err := lv.UnmarshalText([]byte(*level)); err != nil {
+			fmt.Fprintf(os.Stderr, "gateway: -log-level %q: use debug, info, warn or error\n", *level)
+			os.Exit(2)
+		}
+		log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		if err := run(ctx, *path, log); err != nil {
+			log.Error("gateway stopped", "err", err)
+			os.Exit(1)
+		}
+	case "policy":
+		if len(os.Args) < 3 || os.Args[2] != "check" {
+			fmt.Fprintln(os.Stderr, "usage: gateway policy check [flags] FILE")
+			os.Exit(2)
+		}
+		os.Exit(policy.RunCheck(os.Args[3:], os.Stdout, os.Stderr))
+	case "keygen":
+		fs := flag.NewFlagSet("keygen", flag.ExitOnError)
+		out := fs.String("out", "checkpoint.pem", "private key file to create (PKCS#8 PEM, mode 0600)")
+		pub := fs.String("pub", "", "public key file (default: OUT with .pub.pem)")
+		_ = fs.Parse(os.Args[2:])
+		if *pub == "" {
+			*pub = strings.TrimSuffix(*out, ".pem") + ".pub.pem"
+		}
+		id, err := audit.WriteKey(*out, *pub)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gateway keygen:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("wrote %s and %s (key id %s)\n", *out, *pub, id)
+	case "version":
+		fmt.Println(version)
+	default:
+		usage()
+		os.Exit(2)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: gateway run -config FILE | gateway policy check FILE | gateway keygen -out FILE | gateway version")
+}
+
+func run(ctx context.Context, path string, log *slog.Logger) error {
+	cfg, err := config.Load(path, os.Environ())
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	started := time.Now()
+	configHash := ""
+	if path != "" {
+		if b, err := os.ReadFile(path); err == nil {
+			sum := sha256.Sum256(b)
+			configHash = hex.EncodeToString(sum[:])
+		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	source := schemas.Source{Instance: cfg.Instance, Version: version}
+
+	key, err := audit.LoadKey(cfg.Checkpoint.KeyFile)
+	if err != nil {
+		return err
+	}
+	var serverTLS *tls.Config
+	if cfg.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		serverTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	var cancelKey []byte
+	if cfg.CancelKeyFile != "" {
+		if cancelKey, err = os.ReadFile(cfg.CancelKeyFile); err != nil {
+			return err
+		}
+		if len(cancelKey) < 32 {
+			return fmt.Errorf("cancel_key_file %s holds %d bytes; use at least 32 random bytes (head -c 32 /dev/urandom > FILE)", cfg.CancelKeyFile, len(cancelKey))
+		}
+	}
+	maskCfg := mask.Config{Shape: mask.Shape(cfg.Mask.Shape), ColumnPatterns: cfg.Mask.ColumnPatterns, Columns: cfg.Mask.Columns,
+		SampleRows: cfg.Mask.SampleRows, SampleBytes: cfg.Mask.SampleBytes}
+	if cfg.Mask.FingerprintKeyFile != "" {
+		if maskCfg.FingerprintKey, err = os.ReadFile(cfg.Mask.FingerprintKeyFile); err != nil {
+			return err
+		}
+	}
+	masker, err := mask.New(maskCfg)
+	if err != nil {
+		return err
+	}
+
+	// Kafka: topics, producer, the run's own chain.
+	auditTopic := cfg.Kafka.TopicPrefix + schemas.TopicAudit
+	if *cfg.Kafka.EnsureTopics {
+		if err := ensureTopics(ctx, cfg, log); err != nil {
+			return err
+		}
+	}
+	prod, err := audit.New(audit.Config{Brokers: cfg.Kafka.Brokers, Topic: auditTopic, AckTimeout: cfg.Kafka.AckTimeout, Linger: cfg.Kafka.Linger}, reg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		prod.Close(cctx)
+	}()
+	runChain := prod.Run(schemas.NewID(), source)
+
+	// Policy.
+	var pol proxy.Policy = proxy.AllowAll{}
+	policyHash, policySource, policyRules := "none", "allow-all (no policy_file: development only)", int64(0)
+	if cfg.PolicyFile != "" {
+		w, err := policy.NewWatcher(policy.WatcherConfig{Path: cfg.PolicyFile, Signal: true, OnReload: func(r policy.Reload) {
+			if r.Err != nil {
+				log.Error("policy reload refused; the previous policy stays in force", "err", r.Err)
+				return
+			}
+			if r.Changed {
+				emitRetry(ctx, runChain, log, schemas.TypePolicyLoaded, schemas.PolicyLoaded{Hash: r.Policy.Hash(), Source: r.Policy.Name(), Rules: int64(r.Policy.Rules())})
+			}
+		}})
+		if err != nil {
+			return err
+		}
+		go func() { _ = w.Run(ctx) }()
+		pol = policyAdapter{w}
+		policyHash, policySource, policyRules = w.Current().Hash(), w.Current().Name(), int64(w.Current().Rules())
+	}
+	verifier, err := auth.New(ctx, cfg.Auth)
+	if err != nil {
+		return err
+	}
+
+	// Targets: admin pool, JIT manager, column catalog.
+	var targets []proxy.Target
+	var targetNames, cardholderTables []string
+	checks := map[string]ops.Check{"kafka": prod.Ping}
+	for _, t := range cfg.Targets {
+		dsn, err := t.ResolveAdminDSN()
+		if err != nil {
+			return err
+		}
+		pool, err := pgxpool.New(ctx, dsn)
+		if err != nil {
+			return fmt.Errorf("target %s: admin_dsn: %w", t.Name, err)
+		}
+		defer pool.Close()
+		jc := cfg.JIT
+		if jc.Instance == "" {
+			jc.Instance = cfg.Instance
+		}
+		mgr, err := jit.New(jc, pool)
+		if err != nil {
+			return fmt.Errorf("target %s: %w", t.Name, err)
+		}
+		upTLS, err := upstreamTLS(t)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, proxy.Target{Name: t.Name, Host: t.Host, Port: t.Port, Database: t.Database, TLS: upTLS,
+			Credentials: mgr, Catalog: catalog.New(catalog.Config{}, pool)})
+		targetNames = append(targetNames, t.Name)
+		checks["target "+t.Name] = pool.Ping
+		tname := t.Name
+		go mgr.Run(ctx, func(role string, err error) {
+			cr := schemas.CredentialRevoked{Role: role, Target: tname, Reason: "reaped"}
+			if err != nil {
+				cr.Error = err.Error()
+			}
+			emitRetry(ctx, runChain, log, schemas.TypeCredentialRevoked, cr)
+		})
+	}
+	for _, c := range cfg.Mask.Columns {
+		parts := strings.Split(c, ".")
+		cardholderTables = append(cardholderTables, strings.Join(parts[:len(parts)-1], "."))
+	}
+	checks["issuers"] = verifier.Ready
+
+	// The run starts with gateway.started: nothing is served before it is in the log.
+	gs := schemas.GatewayStarted{Instance: cfg.Instance, Version: version, Listen: cfg.Listen, Targets: targetNames,
+		ConfigHash: configHash, PolicyHash: policyHash, MaskShape: string(masker.Shape()),
+		CheckpointIntervalMS: cfg.Checkpoint.Interval.Milliseconds(), KeyID: schemas.KeyID(key.Public().(ed25519.PublicKey)), Clock: audit.ClockFacts()}
+	if !emitRetry(ctx, runChain, log, schemas.TypeGatewayStarted, gs) {
+		return ctx.Err()
+	}
+	emitRetry(ctx, runChain, log, schemas.TypePolicyLoaded, schemas.PolicyLoaded{Hash: policyHash, Source: policySource, Rules: policyRules})
+
+	var holder proxy.Holder
+	if cfg.Approvals.Enabled {
+		h, err := hold.New(hold.Config{Topic: cfg.Kafka.TopicPrefix + schemas.TopicApprovals, Instance: cfg.Instance, Version: version, Brokers: cfg.Kafka.Brokers}, prod.Client())
+		if err != nil {
+			return err
+		}
+		go func() {
+			if err := h.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("approval tail stopped", "err", err)
+			}
+		}()
+		holder = h
+	}
+
+	classifier := classify.NewCache(8192)
+	srv, err := proxy.New(proxy.Config{Instance: cfg.Instance, Version: version, TLS: serverTLS,
+		AllowPlaintextLoopback: cfg.AllowPlaintextLoopback, CancelKey: cancelKey, MaxMessageBytes: cfg.Limits.MaxMessageBytes,
+		StartupTimeout: cfg.Limits.StartupTimeout, IdleTimeout: cfg.Limits.IdleTimeout, MaxConnections: cfg.Limits.MaxConnections,
+		ResultBufferBytes: cfg.Limits.ResultBufferBytes, Targets: targets, CardholderTables: cardholderTables},
+		proxy.Deps{Verifier: verifier, Policy: pol, Classifier: classifier, Masker: masker, Audit: prod, Holder: holder, Logger: log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	cp := prod.NewCheckpointer(runChain, key, cfg.Instance, cfg.Checkpoint.Interval)
+	cpCtx, cpStop := context.WithCancel(context.Background())
+	defer cpStop()
+	go cp.Run(cpCtx, func(err error) { log.Error("checkpoint not written; retrying at the next interval", "err", err) })
+	if cfg.Ops.Listen != "off" {
+		oln, err := net.Listen("tcp", cfg.Ops.Listen)
+		if err != nil {
+			return fmt.Errorf("ops listen %s: %w", cfg.Ops.Listen, err)
+		}
+		go func() { _ = ops.New(reg, checks).Serve(ctx, oln) }()
+	}
+	log.Info("gateway serving", "listen", ln.Addr().String(), "instance", cfg.Instance, "run", runChain.ID(), "targets", targetNames, "tls", serverTLS != nil)
+
+	serveErr := srv.Serve(ctx, ln)
+
+	// Shutdown: end sessions (their roles are revoked), a last checkpoint, gateway.stopped.
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	cpStop()
+	if _, err := cp.Checkpoint(); err != nil {
+		log.Error("final checkpoint not written", "err", err)
+	}
+	reason := "signal"
+	if serveErr != nil {
+		reason = "error: " + serveErr.Error()
+	}
+	if _, err := runChain.End(schemas.TypeGatewayStopped, schemas.GatewayStopped{Reason: reason, SessionsServed: srv.SessionsServed(),
+		UptimeMS: time.Since(started).Milliseconds()}); err != nil {
+		log.Error("gateway.stopped not written", "err", err)
+	}
+	return serveErr
+}
+
+// emitRetry writes a run event, retrying while Kafka is unavailable, until ctx ends.
+func emitRetry(ctx context.Context, run *audit.Session, log *slog.Logger, typ string, data any) bool {
+	for {
+		_, err := run.Emit(typ, data)
+		if err == nil {
+			return true
+		}
+		log.Error("run event not written; retrying", "type", typ, "err", err)
+		if errors.Is(err, audit.ErrIndeterminate) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func ensureTopics(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	md, err := adm.BrokerMetadata(tctx)
+	if err != nil {
+		return fmt.Errorf("kafka %v: %w (is the broker running?)", cfg.Kafka.Brokers, err)
+	}
+	topics := schemas.Rename(schemas.Topics(len(md.Brokers)), cfg.Kafka.TopicPrefix)
+	if err := schemas.EnsureTopics(tctx, adm, topics); err != nil {
+		return err
+	}
+	log.Debug("topics ready", "prefix", cfg.Kafka.TopicPrefix)
+	return nil
+}
+
+func upstreamTLS(t config.Target) (*tls.Config, error) {
+	switch t.SSLMode {
+	case "disable":
+		return nil, nil
+	case "require":
+		// Encrypted but unauthenticated, as libpq's sslmode=require.
+		return &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, nil //nolint:gosec // documented sslmode=require semantics
+	}
+	c := &tls.Config{ServerName: t.Host, MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		b, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("target %s: ca_file: %w", t.Name, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("target %s: ca_file %s holds no PEM certificate", t.Name, t.CAFile)
+		}
+		c.RootCAs = pool
+	}
+	return c, nil
+}
+
+// policyAdapter lets the proxy use the file policy (reloaded by the watcher).
+type policyAdapter struct{ w *policy.Watcher }
+
+func (p policyAdapter) Grants(id schemas.Identity, target, role string) ([]string, string, error) {
+	return p.w.Current().Grants(id, target, role)
+}
+
+func (p policyAdapter) Evaluate(in proxy.Input) proxy.Decision {
+	d := p.w.Current().Evaluate(policy.Input{Identity: in.Identity, Target: in.Target, Database: in.Database, Role: in.Role,
+		Statement: in.Statement, Cardholder: in.Cardholder})
+	return proxy.Decision{Action: string(d.Action), Rule: d.Rule, Reason: d.Reason, Score: d.Score,
+		ApproverGroup: d.ApproverGroup, Timeout: d.Timeout, ReasonRequired: d.ReasonRequired}
+}
+
+func (p policyAdapter) Hash() string { return p.w.Current().Hash() }
