@@ -141,16 +141,16 @@ type cpRec struct {
 
 // Checker verifies one period. Not safe for concurrent use.
 type Checker struct {
-	cfg      Config
-	report   Report
-	heads    map[string][]head // session → heads listed by checkpoints
-	runs     map[string][]cpRec
-	runIDs   map[string]bool
-	lastCP   map[string]time.Time // instance → time of its newest checkpoint
-	cur      *sessionState
-	seen     map[string]bool
-	badSess  map[string]bool
-	stopped  map[string]bool        // run → gateway.stopped seen
+	cfg     Config
+	report  Report
+	heads   map[string][]head // session → heads listed by checkpoints
+	runs    map[string][]cpRec
+	runIDs  map[string]bool
+	lastCP  map[string]time.Time // instance → time of its newest checkpoint
+	cur     *sessionState
+	seen    map[string]bool
+	badSess map[string]bool
+	stopped map[string]bool // run → gateway.stopped seen
 }
 
 // New starts a check. checkpoints are the gateway.checkpoint events of the period (and a margin after it,

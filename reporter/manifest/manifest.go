@@ -39,6 +39,9 @@ type Manifest struct {
 	GeneratedAt string    `json:"generated_at"` // RFC 3339 UTC
 	Period      Period    `json:"period"`
 	Scope       Scope     `json:"scope"`
+	// Storage says where the package was written and whether the store enforces retention (Object Lock),
+	// as detected before the package was signed.
+	Storage Storage `json:"storage"`
 	// Previous is the hex SHA-256 of the previous package's manifest.json bytes, or "" for the first
 	// package of a chain. PreviousLocation says where that package was stored, for a reader's convenience
 	// (it is not trusted: the hash is).

@@ -207,3 +207,6 @@ func format(col string, v any) string {
 		return fmt.Sprint(x)
 	}
 }
+
+// Database is the database the tables are read from.
+func (db *DB) Database() string { return db.cfg.Database }

@@ -1,0 +1,574 @@
+// Package build makes evidence packages: it reads a period from the audit store, writes one CSV population
+// per PCI DSS requirement (with the SQL that produced it), the integrity report verified from the raw
+// events, retention and clock facts, transcripts of sessions with exceptions, the summary page with
+// charts and the file-to-control index, then signs the manifest, chains it to the previous package of the
+// same kind, and stores the package as a new version in the bucket.
+//
+//	ClickHouse ──populations, facts──▶ CSV, JSON ─┐
+//	           ──raw records──▶ integrity.Checker ─┼──▶ manifest.Writer ──sign──▶ bucket.Store (v<N>)
+//	           ──sessions with exceptions──▶ transcripts ─┘        ▲ previous manifest hash (Latest)
+package build
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pangate/pangate/gateway/mask"
+	"github.com/pangate/pangate/reporter/bucket"
+	"github.com/pangate/pangate/reporter/integrity"
+	"github.com/pangate/pangate/reporter/manifest"
+	"github.com/pangate/pangate/reporter/query"
+	"github.com/pangate/pangate/reporter/summary"
+	"github.com/pangate/pangate/reporter/transcript"
+	"github.com/pangate/pangate/schemas"
+)
+
+// Errors.
+var (
+	// ErrConfig is returned by Config.Validate.
+	ErrConfig = errors.New("build: invalid config")
+	// ErrPeriod is returned for a period that is empty or in the wrong order.
+	ErrPeriod = errors.New("build: invalid period")
+)
+
+// Config of a Builder.
+type Config struct {
+	// Version is the generator version written in every manifest.
+	Version string
+	// GatewayKeys are the gateways' checkpoint public keys, by schemas.KeyID.
+	GatewayKeys map[string]ed25519.PublicKey
+	// Margin is how far past the period checkpoints are read, so that sessions ending just before the end
+	// are found in the next checkpoint (default 15m).
+	Margin time.Duration
+	// Tolerance over a gateway's checkpoint interval before silence is a logging gap (default half the
+	// interval).
+	Tolerance time.Duration
+	// MaxTranscripts caps the transcripts included (default 200); the summary says when capped.
+	MaxTranscripts int
+	// PageRows caps the rows the HTML pages show per table (default 500); the CSVs have them all.
+	PageRows int
+	// Chunk is how many events are read per range for the integrity check (default 200000).
+	Chunk int
+	// Now is the clock (tests).
+	Now func() time.Time
+}
+
+// Validate fills defaults and checks the config.
+func (c *Config) Validate() error {
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.Margin == 0 {
+		c.Margin = 15 * time.Minute
+	}
+	if c.MaxTranscripts == 0 {
+		c.MaxTranscripts = 200
+	}
+	if c.PageRows == 0 {
+		c.PageRows = 500
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Margin < 0 || c.MaxTranscripts < 0 || c.PageRows < 0 || c.Chunk < 0 {
+		return fmt.Errorf("%w: margin, max_transcripts, page_rows and chunk must not be negative", ErrConfig)
+	}
+	return nil
+}
+
+// Progress receives progress; nil is fine.
+type Progress interface {
+	Stage(name string)
+	Events(done, total int64)
+}
+
+// Emitter records the reporter's own runs as report.generated events (PCI DSS 10.2.1.3).
+type Emitter interface {
+	Emit(ctx context.Context, r schemas.ReportGenerated) error
+}
+
+// Builder makes packages.
+type Builder struct {
+	cfg      Config
+	db       *query.DB
+	store    bucket.Store
+	key      ed25519.PrivateKey
+	log      *slog.Logger
+	masker   *mask.Masker
+	Progress Progress
+	Emitter  Emitter
+}
+
+// New makes a Builder.
+func New(cfg Config, db *query.DB, store bucket.Store, key ed25519.PrivateKey, log *slog.Logger) (*Builder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if db == nil || store == nil || key == nil {
+		return nil, fmt.Errorf("%w: a database, a store and a signing key are required", ErrConfig)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	m, err := mask.New(mask.Config{Shape: mask.ShapeFirst6Last4})
+	if err != nil {
+		return nil, err
+	}
+	return &Builder{cfg: cfg, db: db, store: store, key: key, log: log, masker: m}, nil
+}
+
+// Result describes a stored package.
+type Result struct {
+	Kind         string
+	Location     string
+	ManifestHash string
+	Manifest     *manifest.Manifest
+	Integrity    *integrity.Report
+	Events       int64
+	Exceptions   int
+	Elapsed      time.Duration
+}
+
+type pkg struct {
+	b      *Builder
+	w      *manifest.Writer
+	period query.Period
+	masked int
+}
+
+// add writes a file, re-masking anything that looks like a PAN as defence in depth (the gateway masked
+// it already: a finding here is counted in the manifest as pan_masked_by_reporter).
+func (p *pkg) add(path string, data []byte, meta manifest.File) error {
+	p.masked += p.b.masker.MaskInPlace(data)
+	return p.w.Add(path, data, meta)
+}
+
+func (b *Builder) stage(name string) {
+	b.log.Info("report stage", "stage", name)
+	if b.Progress != nil {
+		b.Progress.Stage(name)
+	}
+}
+
+// Build makes, signs and stores the package of kind (manifest.KindPackage or manifest.KindDailyReview)
+// for [from, to).
+func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*Result, error) {
+	start := time.Now()
+	from, to = from.UTC(), to.UTC()
+	if !from.Before(to) {
+		return nil, fmt.Errorf("%w: from %s is not before to %s", ErrPeriod, from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	if kind != manifest.KindPackage && kind != manifest.KindDailyReview {
+		return nil, fmt.Errorf("%w: kind %q", ErrConfig, kind)
+	}
+	per := query.Period{From: from, To: to}
+
+	b.stage("previous package")
+	prevJSON, prevLoc, err := b.store.Latest(ctx, kind)
+	if err != nil {
+		return nil, err
+	}
+	prevHash := ""
+	if prevJSON != nil {
+		prevHash = manifest.Hash(prevJSON)
+	}
+	storage, err := b.store.Prepare(ctx, kind, bucket.PeriodName(from, to))
+	if err != nil {
+		return nil, err
+	}
+	dir := storage.Location
+	tmp := ""
+	if storage.Kind != "local" {
+		tmp, err = os.MkdirTemp("", "pangate-package-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp + "/pkg"
+	}
+	w, err := manifest.NewWriter(dir)
+	if err != nil {
+		return nil, err
+	}
+	p := &pkg{b: b, w: w, period: per}
+
+	b.stage("counts")
+	counts, err := b.db.Counts(ctx, per)
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	for _, n := range counts {
+		total += n
+	}
+	gateways, err := b.db.Gateways(ctx, per)
+	if err != nil {
+		return nil, err
+	}
+
+	var files []summary.FileRow
+	addFile := func(path, title string, data []byte, rows int64, f manifest.File) error {
+		f.Description, f.Rows = title, rows
+		if err := p.add(path, data, f); err != nil {
+			return err
+		}
+		files = append(files, summary.FileRow{Path: path, Title: title, Rows: rows, PCI: strings.Join(f.PCI, ", "), SOC2: strings.Join(f.SOC2, ", "), ISO2700: strings.Join(f.ISO27001, ", ")})
+		return nil
+	}
+
+	// Populations.
+	pops := query.Populations
+	if kind == manifest.KindDailyReview {
+		pops = nil
+	}
+	var clock *query.Table
+	for _, pop := range pops {
+		b.stage(pop.File)
+		sql := per.Render(pop.SQL)
+		t, err := b.db.Rows(ctx, sql)
+		if err != nil {
+			return nil, fmt.Errorf("build: population %s: %w", pop.File, err)
+		}
+		if strings.HasSuffix(pop.File, "10.6-clock.csv") {
+			clock = t
+		}
+		if err := addFile(pop.File, pop.Title+": "+pop.Description, csvBytes(t), int64(len(t.Rows)),
+			manifest.File{PCI: pop.PCI, SOC2: pop.SOC2, ISO27001: pop.ISO27001, SQL: sql}); err != nil {
+			return nil, err
+		}
+	}
+
+	// Integrity from the raw events.
+	b.stage("integrity")
+	rep, err := b.integrity(ctx, per, total)
+	if err != nil {
+		return nil, err
+	}
+	integritySQL := per.RenderMargin(query.IntegritySQL, b.cfg.Margin)
+	repJSON, _ := json.MarshalIndent(rep, "", "  ")
+	integMeta := manifest.File{PCI: []string{"10.3.4", "10.3.2", "10.7.2", "10.7.3"}, SOC2: []string{"CC7.2", "CC7.3"}, ISO27001: []string{"A.8.15", "A.8.16"}, SQL: integritySQL}
+	if err := addFile("integrity/integrity.json", "Integrity report: every session's hash chain and every gateway's signed checkpoint chain verified from the raw events", append(repJSON, '\n'), int64(len(rep.Findings)), integMeta); err != nil {
+		return nil, err
+	}
+	findings := findingsTable(rep.Findings, "")
+	if err := addFile("integrity/findings.csv", "Integrity findings with their evidence (edited, missing, reordered events; missing sessions and checkpoints; logging gaps)", csvBytes(findings), int64(len(findings.Rows)), integMeta); err != nil {
+		return nil, err
+	}
+	gaps := findingsTable(rep.Findings, integrity.KindLoggingGap)
+	if err := addFile("integrity/10.7-logging-gaps.csv", "Logging gaps: gateways silent for longer than their checkpoint interval", csvBytes(gaps), int64(len(gaps.Rows)),
+		manifest.File{PCI: []string{"10.7.2", "10.7.3", "10.2.1.6"}, SOC2: []string{"CC7.2", "CC7.3"}, ISO27001: []string{"A.8.16"}, SQL: integritySQL}); err != nil {
+		return nil, err
+	}
+
+	// Exceptions.
+	b.stage("exceptions")
+	exSQL := per.Render(query.ExceptionsSQL)
+	ex, err := b.db.Rows(ctx, exSQL)
+	if err != nil {
+		return nil, fmt.Errorf("build: exceptions: %w", err)
+	}
+	for _, f := range rep.Findings {
+		if f.Severity == integrity.Failure {
+			ex.Rows = append(ex.Rows, []string{firstNonEmpty(f.From, f.To), "integrity:" + f.Kind, f.Session, f.EventID, f.Gateway, "", f.Detail})
+		}
+	}
+	exMeta := manifest.File{PCI: []string{"10.4.1", "10.4.1.1", "10.4.2", "10.2.1.4", "10.7.2"}, SOC2: []string{"CC7.2", "CC7.3"}, ISO27001: []string{"A.8.15", "A.8.16"}, SQL: exSQL + "\n-- plus integrity failures from integrity/findings.csv"}
+	if err := addFile("exceptions.csv", "Exceptions needing review: failed logins, blocked statements, denied or expired approvals, unmasked cardholder results, human sessions, integrity failures", csvBytes(ex), int64(len(ex.Rows)), exMeta); err != nil {
+		return nil, err
+	}
+
+	// Retention facts.
+	b.stage("retention")
+	ret, err := b.db.Retention(ctx)
+	if err != nil {
+		return nil, err
+	}
+	retJSON, _ := json.MarshalIndent(ret, "", "  ")
+	if err := addFile("retention.json", "Retention facts: earliest and latest event available, monthly partitions", append(retJSON, '\n'), int64(len(ret.Partitions)),
+		manifest.File{PCI: []string{"10.5.1", "10.3.3"}, SOC2: []string{"CC7.2"}, ISO27001: []string{"A.8.15"}, SQL: query.RetentionSQL + ";\n\n" + query.PartitionsSQL}); err != nil {
+		return nil, err
+	}
+
+	// Transcripts of sessions with exceptions.
+	b.stage("transcripts")
+	var tlinks []string
+	sessions := exceptionSessions(ex, rep)
+	capped := 0
+	if len(sessions) > b.cfg.MaxTranscripts {
+		capped = len(sessions)
+		sessions = sessions[:b.cfg.MaxTranscripts]
+	}
+	for _, s := range sessions {
+		evs, err := b.db.SessionEvents(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		if len(evs) == 0 || integrity.Standalone(evs[0]) {
+			continue // deleted sessions have nothing to show; approval ids are not sessions
+		}
+		var appr []schemas.Event
+		for _, id := range transcript.ApprovalIDs(evs) {
+			a, err := b.db.SessionEvents(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			appr = append(appr, a...)
+		}
+		tr, err := transcript.Build(evs, appr)
+		if err != nil {
+			continue
+		}
+		js, err := tr.JSON()
+		if err != nil {
+			return nil, err
+		}
+		tmeta := manifest.File{PCI: []string{"10.4.1", "10.2.2", "10.2.1.1"}, SOC2: []string{"CC7.3"}, ISO27001: []string{"A.8.15"}, SQL: query.SessionSQL + " -- session = " + s}
+		name := "transcripts/" + safeName(s)
+		if err := addFile(name+".txt", "Transcript of session "+s, []byte(tr.Text()), int64(len(tr.Entries)), tmeta); err != nil {
+			return nil, err
+		}
+		if err := addFile(name+".json", "Transcript of session "+s+" (JSON)", js, int64(len(tr.Entries)), tmeta); err != nil {
+			return nil, err
+		}
+		tlinks = append(tlinks, name+".txt")
+	}
+
+	// Charts and the summary page.
+	b.stage("summary")
+	var charts []summary.Chart
+	if kind == manifest.KindPackage {
+		cd, err := b.db.Charts(ctx, per)
+		if err != nil {
+			return nil, err
+		}
+		charts = makeCharts(cd)
+	}
+	gen := b.cfg.Now().UTC()
+	m := &manifest.Manifest{Kind: kind, Generator: manifest.Generator{Name: "pangate-reporter", Version: b.cfg.Version},
+		GeneratedAt: gen.Format(time.RFC3339), Period: manifest.Period{From: from.Format(time.RFC3339Nano), To: to.Format(time.RFC3339Nano)},
+		Scope:   manifest.Scope{Database: b.dbName(), Gateways: gateways, Description: "pangate audit store: every event indexed from the audit and approvals topics"},
+		Storage: storage, Previous: prevHash, PreviousLocation: prevLoc, Empty: total == 0, Counts: map[string]int64{}}
+	for k, v := range counts {
+		m.Counts["events."+k] = v
+	}
+	m.Counts["events"] = total
+	m.Counts["exceptions"] = int64(len(ex.Rows))
+	m.Counts["integrity_failures"] = int64(rep.Failures)
+	m.Counts["integrity_warnings"] = int64(rep.Warnings)
+	m.Counts["sessions_verified"] = int64(rep.Sessions)
+	m.Counts["transcripts"] = int64(len(tlinks))
+
+	title := "pangate evidence package"
+	if kind == manifest.KindDailyReview {
+		title = "pangate daily log review " + from.Format("2006-01-02")
+	}
+	page := summary.Page{Title: title, Kind: kind, From: m.Period.From, To: m.Period.To, GeneratedAt: m.GeneratedAt,
+		Generator: m.Generator.Name + " " + m.Generator.Version, Database: m.Scope.Database, Gateways: gateways, Empty: m.Empty,
+		Exceptions: capTable(ex, b.cfg.PageRows), Integrity: rep, Findings: capTable(findings, b.cfg.PageRows), Charts: charts,
+		Transcripts: tlinks, SignOff: kind == manifest.KindDailyReview}
+	if clock != nil {
+		page.Clock = summary.Table{Columns: clock.Columns, Rows: clock.Rows}
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		page.Counts = append(page.Counts, summary.Fact{Label: k, Value: strconv.FormatInt(counts[k], 10)})
+	}
+	page.Facts = []summary.Fact{
+		{Label: "Events in period", Value: strconv.FormatInt(total, 10)},
+		{Label: "Earliest / latest event in store (10.5.1)", Value: ret.Earliest + " / " + ret.Latest},
+		{Label: "Storage", Value: storageFact(storage)},
+		{Label: "Previous package (chain)", Value: orNone(prevHash, prevLoc)},
+		{Label: "Signing key", Value: schemas.KeyID(b.key.Public().(ed25519.PublicKey))},
+	}
+	if capped > 0 {
+		page.Facts = append(page.Facts, summary.Fact{Label: "Transcripts", Value: fmt.Sprintf("%d sessions had exceptions; the first %d are included", capped, b.cfg.MaxTranscripts)})
+	}
+	// The index covers itself and the page; the manifest covers everything with hashes.
+	indexMeta := manifest.File{PCI: []string{"10.4.1", "10.5.1", "10.7.2"}, SOC2: []string{"CC7.2"}, ISO27001: []string{"A.8.15"}}
+	pageName := "summary.html"
+	pageTitle := "Summary for the assessor: scope, period, counts, exceptions, integrity, charts, index"
+	if kind == manifest.KindDailyReview {
+		pageName, pageTitle = "review.html", "Daily review report: the day's exceptions with space for reviewer sign-off"
+		indexMeta.PCI = []string{"10.4.1", "10.4.1.1", "10.4.2"}
+	}
+	files = append(files, summary.FileRow{Path: pageName, Title: pageTitle, PCI: strings.Join(indexMeta.PCI, ", "), SOC2: "CC7.2", ISO2700: "A.8.15, A.8.16"},
+		summary.FileRow{Path: "index.csv", Title: "Index: every file mapped to PCI DSS, SOC 2 and ISO/IEC 27001:2022 controls", PCI: "10.4.1", SOC2: "CC7.2", ISO2700: "A.8.15"})
+	page.Files = files
+	page.ManifestNote = fmt.Sprintf("manifest.json lists %d files with SHA-256; manifest.sig is an Ed25519 signature by key %s.", len(files), schemas.KeyID(b.key.Public().(ed25519.PublicKey)))
+	html, err := summary.Render(page)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.add(pageName, html, manifest.File{Description: pageTitle, PCI: indexMeta.PCI, SOC2: []string{"CC7.2"}, ISO27001: []string{"A.8.15", "A.8.16"}}); err != nil {
+		return nil, err
+	}
+	idx := &query.Table{Columns: []string{"file", "content", "rows", "pci_dss", "soc2", "iso27001"}}
+	for _, f := range files {
+		idx.Rows = append(idx.Rows, []string{f.Path, f.Title, strconv.FormatInt(f.Rows, 10), f.PCI, f.SOC2, f.ISO2700})
+	}
+	if err := p.add("index.csv", csvBytes(idx), manifest.File{Description: "Index of files and controls", PCI: []string{"10.4.1"}, SOC2: []string{"CC7.2"}, ISO27001: []string{"A.8.15"}, Rows: int64(len(idx.Rows))}); err != nil {
+		return nil, err
+	}
+	m.Counts["pan_masked_by_reporter"] = int64(p.masked)
+
+	b.stage("sign")
+	hash, err := w.Finish(m, b.key)
+	if err != nil {
+		return nil, err
+	}
+	b.stage("store")
+	if err := b.store.Put(ctx, storage, dir); err != nil {
+		return nil, err
+	}
+	res := &Result{Kind: kind, Location: storage.Location, ManifestHash: hash, Manifest: m, Integrity: rep, Events: total, Exceptions: len(ex.Rows), Elapsed: time.Since(start)}
+	if b.Emitter != nil {
+		rg := schemas.ReportGenerated{Kind: kind, From: schemas.FormatTime(from), To: schemas.FormatTime(to), Location: storage.Location, ManifestHash: hash, Events: total}
+		if err := b.Emitter.Emit(ctx, rg); err != nil {
+			// The package is stored and signed; the missing access record is reported, not hidden.
+			return res, fmt.Errorf("build: package stored at %s but report.generated was not recorded: %w", storage.Location, err)
+		}
+	}
+	b.log.Info("package stored", "kind", kind, "location", storage.Location, "manifest", hash, "events", total,
+		"integrity_failures", rep.Failures, "exceptions", len(ex.Rows), "elapsed", res.Elapsed.Round(time.Millisecond))
+	return res, nil
+}
+
+func (b *Builder) dbName() string { return b.db.Database() }
+
+// integrity runs the checker over every session of the period, streamed from the raw records.
+func (b *Builder) integrity(ctx context.Context, per query.Period, total int64) (*integrity.Report, error) {
+	cps, err := b.db.Checkpoints(ctx, per, b.cfg.Margin)
+	if err != nil {
+		return nil, err
+	}
+	chk, err := integrity.New(integrity.Config{From: per.From, To: per.To, Keys: b.cfg.GatewayKeys, Tolerance: b.cfg.Tolerance, Now: b.cfg.Now}, cps)
+	if err != nil {
+		return nil, err
+	}
+	sessions, err := b.db.Sessions(ctx, per, b.cfg.Margin)
+	if err != nil {
+		return nil, err
+	}
+	var all int64
+	for _, s := range sessions {
+		all += int64(s.Events)
+	}
+	err = b.db.StreamRecords(ctx, sessions, b.cfg.Chunk, func(r query.Record) error {
+		return chk.AddHashed(r.Event, r.Recomputed)
+	}, func(done int64) {
+		if b.Progress != nil {
+			b.Progress.Events(done, all)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build: integrity: %w", err)
+	}
+	return chk.Finish(), nil
+}
+
+func csvBytes(t *query.Table) []byte {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	_ = w.Write(t.Columns)
+	for _, r := range t.Rows {
+		_ = w.Write(r)
+	}
+	w.Flush()
+	return buf.Bytes()
+}
+
+func findingsTable(fs []integrity.Finding, kind string) *query.Table {
+	t := &query.Table{Columns: []string{"severity", "kind", "gateway", "run", "session", "seq", "event_id", "from", "to", "evidence"}}
+	for _, f := range fs {
+		if kind != "" && f.Kind != kind {
+			continue
+		}
+		t.Rows = append(t.Rows, []string{f.Severity, f.Kind, f.Gateway, f.Run, f.Session, f.Seq, f.EventID, f.From, f.To, f.Detail})
+	}
+	return t
+}
+
+func capTable(t *query.Table, n int) summary.Table {
+	out := summary.Table{Columns: t.Columns, Rows: t.Rows, Total: len(t.Rows)}
+	if len(out.Rows) > n {
+		out.Rows = out.Rows[:n]
+	}
+	return out
+}
+
+// exceptionSessions lists the sessions to include transcripts for, in order of first exception.
+func exceptionSessions(ex *query.Table, rep *integrity.Report) []string {
+	seen := map[string]bool{}
+	var out []string
+	col := -1
+	for i, c := range ex.Columns {
+		if c == "session" {
+			col = i
+		}
+	}
+	if col < 0 {
+		col = 2
+	}
+	for _, r := range ex.Rows {
+		if s := r[col]; s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	for _, s := range rep.SessionsChecked {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func safeName(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func storageFact(s manifest.Storage) string {
+	if s.ObjectLock {
+		return fmt.Sprintf("%s %s, Object Lock %s for %d days", s.Kind, s.Location, s.LockMode, s.RetainDays)
+	}
+	return fmt.Sprintf("%s %s (%s)", s.Kind, s.Location, s.Note)
+}
+
+func orNone(hash, loc string) string {
+	if hash == "" {
+		return "none: first package of its kind in this store"
+	}
+	return hash + " at " + loc
+}
