@@ -50,11 +50,11 @@ const (
 
 // binary COPY walker states
 const (
-	binHeader = iota // signature, flags, extension
-	binTuple         // int16 field count
-	binFieldLen      // int32 field length
-	binField         // field bytes
-	binTrailer       // after the -1 trailer: nothing more is expected
+	binHeader   = iota // signature, flags, extension
+	binTuple           // int16 field count
+	binFieldLen        // int32 field length
+	binField           // field bytes
+	binTrailer         // after the -1 trailer: nothing more is expected
 )
 
 var copySignature = []byte("PGCOPY\n\xff\r\n\x00")
