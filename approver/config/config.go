@@ -1,0 +1,177 @@
+// Package config reads the approver's configuration: a YAML file, then environment variables that override
+// it (secrets belong in the environment), then Validate with messages that say what to fix.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/pangate/pangate/schemas"
+)
+
+// Config is the approver's whole configuration.
+type Config struct {
+	// Instance names this approver in events (a per-run suffix is added). Default: the host name.
+	Instance string `yaml:"instance"`
+	// Listen is the HTTP address of the interactions endpoint, /healthz, /readyz and /metrics.
+	Listen string `yaml:"listen"`
+	// CallbackPath is the interactions endpoint path configured in the Slack app.
+	CallbackPath string `yaml:"callback_path"`
+	Kafka        Kafka  `yaml:"kafka"`
+	Slack        Slack  `yaml:"slack"`
+	// Approvers are Slack user ids allowed to decide any approval.
+	Approvers []string `yaml:"approvers"`
+	// ApproverGroup is a Slack user group id whose members may decide any approval.
+	ApproverGroup string `yaml:"approver_group"`
+	// Groups maps a policy's approver_group name to a Slack user group id.
+	Groups map[string]string `yaml:"groups"`
+	// TerminalUsers maps a local user name allowed to decide from the terminal to their email (for the
+	// evidence and the self-approval check).
+	TerminalUsers map[string]string `yaml:"terminal_users"`
+	// ClaimLease: see service.Config.Lease. Every instance must use the same value.
+	ClaimLease time.Duration `yaml:"claim_lease"`
+	// ExpiryGrace: see service.Config.ExpiryGrace.
+	ExpiryGrace time.Duration `yaml:"expiry_grace"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+}
+
+// Kafka locates the approvals topic.
+type Kafka struct {
+	Brokers []string `yaml:"brokers"`
+	Topic   string   `yaml:"topic"`
+}
+
+// Slack holds the Slack app's settings.
+type Slack struct {
+	// Token is the bot token (xoxb-…); prefer PANGATE_SLACK_TOKEN.
+	Token string `yaml:"token"`
+	// SigningSecret verifies interaction callbacks; prefer PANGATE_SLACK_SIGNING_SECRET.
+	SigningSecret string `yaml:"signing_secret"`
+	// Channel is the channel id requests are posted to.
+	Channel string `yaml:"channel"`
+	// APIURL overrides the Web API base URL (tests point it at a fake Slack); must end with "/".
+	APIURL string `yaml:"api_url"`
+}
+
+// Load reads path (empty: no file), applies the environment and defaults, and validates.
+func Load(path string) (Config, error) {
+	var c Config
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: read %s: %w", path, err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(b)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil {
+			return Config{}, fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	c.applyEnv(os.Getenv)
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// applyEnv overrides fields from PANGATE_* variables.
+func (c *Config) applyEnv(get func(string) string) {
+	set := func(dst *string, key string) {
+		if v := get(key); v != "" {
+			*dst = v
+		}
+	}
+	set(&c.Instance, "PANGATE_APPROVER_INSTANCE")
+	set(&c.Listen, "PANGATE_APPROVER_LISTEN")
+	set(&c.Kafka.Topic, "PANGATE_APPROVALS_TOPIC")
+	set(&c.Slack.Token, "PANGATE_SLACK_TOKEN")
+	set(&c.Slack.SigningSecret, "PANGATE_SLACK_SIGNING_SECRET")
+	set(&c.Slack.Channel, "PANGATE_SLACK_CHANNEL")
+	set(&c.Slack.APIURL, "PANGATE_SLACK_API_URL")
+	if v := get("PANGATE_KAFKA_BROKERS"); v != "" {
+		c.Kafka.Brokers = strings.Split(v, ",")
+	}
+	if v := get("PANGATE_APPROVERS"); v != "" {
+		c.Approvers = strings.Split(v, ",")
+	}
+}
+
+// Validate fills defaults and reports the first problem in words a user can act on.
+func (c *Config) Validate() error {
+	if c.Instance == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "approver"
+		}
+		c.Instance = h
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8090"
+	}
+	if c.CallbackPath == "" {
+		c.CallbackPath = "/slack/interactions"
+	}
+	if !strings.HasPrefix(c.CallbackPath, "/") {
+		return fmt.Errorf("config: callback_path %q must start with /", c.CallbackPath)
+	}
+	if c.Kafka.Topic == "" {
+		c.Kafka.Topic = schemas.TopicApprovals
+	}
+	var bs []string
+	for _, b := range c.Kafka.Brokers {
+		if b = strings.TrimSpace(b); b != "" {
+			bs = append(bs, b)
+		}
+	}
+	c.Kafka.Brokers = bs
+	if len(bs) == 0 {
+		return errors.New("config: kafka.brokers is empty: list host:port seed brokers or set PANGATE_KAFKA_BROKERS")
+	}
+	if c.Slack.APIURL != "" {
+		u, err := url.Parse(c.Slack.APIURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("config: slack.api_url %q is not an http(s) URL", c.Slack.APIURL)
+		}
+		if !strings.HasSuffix(c.Slack.APIURL, "/") {
+			c.Slack.APIURL += "/"
+		}
+	}
+	if c.ClaimLease < 0 || c.ExpiryGrace < 0 {
+		return errors.New("config: claim_lease and expiry_grace must not be negative")
+	}
+	for u, email := range c.TerminalUsers {
+		if u == "" || !strings.Contains(email, "@") {
+			return fmt.Errorf("config: terminal_users entry %q: %q must map a user name to an email", u, email)
+		}
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "", "info", "debug", "warn", "error":
+	default:
+		return fmt.Errorf("config: log_level %q: use debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+// ValidateServe checks what the Slack-facing service needs beyond Validate.
+func (c *Config) ValidateServe() error {
+	if c.Slack.Token == "" {
+		return errors.New("config: slack.token is empty: set PANGATE_SLACK_TOKEN to the bot token (xoxb-…)")
+	}
+	if c.Slack.Channel == "" {
+		return errors.New("config: slack.channel is empty: set it to the id of the approvals channel (C…)")
+	}
+	if len(c.Slack.SigningSecret) < 16 {
+		return errors.New("config: slack.signing_secret missing or too short: set PANGATE_SLACK_SIGNING_SECRET from the Slack app's Basic Information page")
+	}
+	if len(c.Approvers) == 0 && c.ApproverGroup == "" && len(c.Groups) == 0 {
+		return errors.New("config: nobody may approve: set approvers (Slack user ids) or approver_group (a Slack user group id)")
+	}
+	return nil
+}

@@ -1,0 +1,565 @@
+// Package service is the approver's engine: it rebuilds the approval state from the approvals topic, posts
+// each pending request to Slack exactly once across all approver instances, records decisions, keeps the
+// Slack messages in step with the outcome and expires requests nobody decided.
+//
+//	pangate.approvals ──replay from the start, then tail──▶ state ──▶ side effects (only once caught up):
+//	   approval.requested      → write a claim (approval.notified without message_ts)
+//	   my claim is the winner  → chat.postMessage → approval.notified{channel, ts}
+//	   first decided/expired   → chat.update (outcome, no buttons)
+//	   expiry passed           → approval.expired
+//	callback / terminal ──Decide──▶ approval.decided ──read back──▶ counted if first in the log
+//
+// Every instance reads the whole topic (no consumer group), so every instance can answer any callback.
+// Posting is arbitrated through the log: an instance posts only after reading back its own claim as the
+// winning one (see package state). The remaining double-post window is a crash after Slack accepted the
+// message and before approval.notified was acknowledged; the claim then goes stale after the lease and
+// another instance posts again. docs/approvals.md explains it.
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/slack-go/slack"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pangate/pangate/approver/slackui"
+	"github.com/pangate/pangate/approver/state"
+	"github.com/pangate/pangate/schemas"
+)
+
+var (
+	// ErrNotReady is returned by Decide before the state caught up with the log.
+	ErrNotReady = errors.New("service: state not rebuilt from the log yet")
+	// ErrReadBack is returned by Decide when the published decision was not seen in the log in time.
+	ErrReadBack = errors.New("service: decision published but not read back from the log in time")
+)
+
+// Slack is the part of *slack.Client the service uses.
+type Slack interface {
+	PostMessageContext(ctx context.Context, channel string, options ...slack.MsgOption) (string, string, error)
+	UpdateMessageContext(ctx context.Context, channel, ts string, options ...slack.MsgOption) (string, string, string, error)
+}
+
+// Config configures the service.
+type Config struct {
+	// Instance names this approver; a random suffix per process run is appended, so that a restarted
+	// process never mistakes a claim of its previous run for its own.
+	Instance string
+	Version  string
+	// Topic is the approvals topic; default schemas.TopicApprovals.
+	Topic   string
+	Brokers []string
+	// KafkaOpts are extra client options (TLS, SASL, …).
+	KafkaOpts []kgo.Opt
+	// Channel is the Slack channel id requests are posted to.
+	Channel string
+	// Lease is how long a claim without a message blocks other instances (state.Config.Lease); every
+	// instance must use the same value. Default 60s.
+	Lease time.Duration
+	// PostTimeout bounds one chat.postMessage; it must be well under Lease. Default Lease/4.
+	PostTimeout time.Duration
+	// ExpiryGrace is how long after a request's expiry the approver writes approval.expired itself (the
+	// gateway normally writes it first). Default 2s.
+	ExpiryGrace time.Duration
+	// ReconcileEvery is the period of the expiry and stale-claim sweep. Default 1s.
+	ReconcileEvery time.Duration
+	// FetchMaxWait bounds an idle fetch; default 250ms.
+	FetchMaxWait time.Duration
+	// Passive only rebuilds state and decides: no claims, posts, message updates or expiries. The terminal
+	// "decide" command runs this way.
+	Passive bool
+}
+
+// Validate checks c and fills defaults.
+func (c *Config) Validate() error {
+	if c.Topic == "" {
+		c.Topic = schemas.TopicApprovals
+	}
+	if c.Instance == "" {
+		return errors.New("service: instance is empty: name this approver (for example the pod or host name)")
+	}
+	if len(c.Brokers) == 0 {
+		return errors.New("service: kafka brokers are empty: set kafka.brokers or PANGATE_KAFKA_BROKERS")
+	}
+	if c.Channel == "" && !c.Passive {
+		return errors.New("service: slack channel is empty: set slack.channel to the channel id approvals are posted to")
+	}
+	if c.Lease <= 0 {
+		c.Lease = state.DefaultLease
+	}
+	if c.PostTimeout <= 0 {
+		c.PostTimeout = c.Lease / 4
+	}
+	if c.PostTimeout*2 > c.Lease {
+		return fmt.Errorf("service: post timeout %s must be at most half the claim lease %s, or another instance may post while this one still does", c.PostTimeout, c.Lease)
+	}
+	if c.ExpiryGrace <= 0 {
+		c.ExpiryGrace = 2 * time.Second
+	}
+	if c.ReconcileEvery <= 0 {
+		c.ReconcileEvery = time.Second
+	}
+	if c.FetchMaxWait <= 0 {
+		c.FetchMaxWait = 250 * time.Millisecond
+	}
+	return nil
+}
+
+// Service runs one approver instance.
+type Service struct {
+	cfg      Config
+	instance string
+	source   schemas.Source
+	st       *state.State
+	slack    Slack
+	ui       *slackui.Renderer
+	log      *slog.Logger
+	prod     *kgo.Client
+	m        metrics
+
+	ready chan struct{}
+	// live is set once the replay reached the end offsets recorded at start; side effects only after it.
+	mu       sync.Mutex
+	live     bool
+	applied  map[int32]int64 // next offset to apply, per partition
+	progress chan struct{}   // closed and replaced whenever applied advances
+	inflight map[string]time.Time
+	runCtx   context.Context
+	wg       sync.WaitGroup
+}
+
+type metrics struct {
+	pending  prometheus.Gauge
+	latency  *prometheus.HistogramVec
+	posts    *prometheus.CounterVec
+	events   *prometheus.CounterVec
+	rejected prometheus.Counter
+}
+
+// New returns a Service. reg may be nil.
+func New(cfg Config, sl Slack, ui *slackui.Renderer, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if sl == nil && !cfg.Passive {
+		return nil, errors.New("service: slack client is nil")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var rb [4]byte
+	_, _ = rand.Read(rb[:])
+	inst := cfg.Instance + "/" + hex.EncodeToString(rb[:])
+	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...), kgo.DefaultProduceTopic(cfg.Topic),
+		kgo.ProducerLinger(0)}, cfg.KafkaOpts...)
+	prod, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("service: kafka client: %w", err)
+	}
+	s := &Service{
+		cfg: cfg, instance: inst, source: schemas.Source{Instance: inst, Version: cfg.Version},
+		st: state.New(state.Config{Lease: cfg.Lease}), slack: sl, ui: ui, log: log.With("instance", inst), prod: prod,
+		ready: make(chan struct{}), applied: map[int32]int64{}, progress: make(chan struct{}), inflight: map[string]time.Time{},
+		m: metrics{
+			pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "pangate_approver_pending", Help: "Approvals waiting for a decision."}),
+			latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "pangate_approver_decision_latency_seconds",
+				Help: "Time from approval.requested to the first decided/expired event, by outcome.",
+				Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600}}, []string{"outcome"}),
+			posts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pangate_approver_slack_calls_total",
+				Help: "Slack Web API calls by method and result."}, []string{"method", "result"}),
+			events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pangate_approver_events_total",
+				Help: "Approval events applied, by what they changed."}, []string{"change"}),
+			rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "pangate_approver_rejected_events_total",
+				Help: "Records on the approvals topic that were not valid approval events (bad hash, bad data)."}),
+		},
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{s.m.pending, s.m.latency, s.m.posts, s.m.events, s.m.rejected} {
+			if err := reg.Register(c); err != nil {
+				prod.Close()
+				return nil, fmt.Errorf("service: register metrics: %w", err)
+			}
+		}
+	}
+	return s, nil
+}
+
+// Instance is the instance id this process writes in its events.
+func (s *Service) Instance() string { return s.instance }
+
+// Ready is closed once the state caught up with the log as it was at start.
+func (s *Service) Ready() <-chan struct{} { return s.ready }
+
+// IsReady reports whether Ready is closed.
+func (s *Service) IsReady() bool {
+	select {
+	case <-s.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// Lookup returns the approval with id as the state holds it.
+func (s *Service) Lookup(id string) (*state.Approval, bool) { return s.st.Get(id) }
+
+// State exposes the state for read-only inspection (tests, the terminal command).
+func (s *Service) State() *state.State { return s.st }
+
+// Close releases the producer. Call it after Run returned.
+func (s *Service) Close() { s.prod.Close() }
+
+// Run replays the approvals topic from its start, then tails it until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	s.mu.Lock()
+	s.runCtx = ctx
+	s.mu.Unlock()
+	defer s.wg.Wait()
+	adm := kadm.NewClient(s.prod)
+	ends, err := adm.ListEndOffsets(ctx, s.cfg.Topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("service: end offsets of %s (does the topic exist? the gateway creates it, or use schemas.EnsureTopics): %w", s.cfg.Topic, err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, s.cfg.Topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("service: start offsets of %s: %w", s.cfg.Topic, err)
+	}
+	target := map[int32]int64{}
+	parts := map[int32]kgo.Offset{}
+	ends.Each(func(o kadm.ListedOffset) { target[o.Partition] = o.Offset })
+	s.mu.Lock()
+	starts.Each(func(o kadm.ListedOffset) {
+		parts[o.Partition] = kgo.NewOffset().At(o.Offset)
+		s.applied[o.Partition] = o.Offset
+	})
+	s.mu.Unlock()
+	if len(parts) == 0 {
+		return fmt.Errorf("service: topic %s has no partitions", s.cfg.Topic)
+	}
+	copts := append([]kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Topic: parts}),
+		kgo.FetchMaxWait(s.cfg.FetchMaxWait)}, s.cfg.KafkaOpts...)
+	cons, err := kgo.NewClient(copts...)
+	if err != nil {
+		return fmt.Errorf("service: kafka consumer: %w", err)
+	}
+	defer cons.Close()
+	s.log.Info("replaying approvals", "topic", s.cfg.Topic, "partitions", len(parts))
+	s.checkCaughtUp(target)
+
+	tick := time.NewTicker(s.cfg.ReconcileEvery)
+	defer tick.Stop()
+	fetches := make(chan kgo.Fetches)
+	go func() {
+		defer close(fetches)
+		for {
+			fs := cons.PollFetches(ctx)
+			if ctx.Err() != nil || fs.IsClientClosed() {
+				return
+			}
+			select {
+			case fetches <- fs:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			s.reconcile()
+		case fs, ok := <-fetches:
+			if !ok {
+				return ctx.Err()
+			}
+			fs.EachError(func(t string, p int32, err error) {
+				s.log.Warn("fetch error (retrying)", "topic", t, "partition", p, "err", err.Error())
+			})
+			fs.EachRecord(s.apply)
+			s.m.pending.Set(float64(s.st.Stats().Pending))
+			s.checkCaughtUp(target)
+		}
+	}
+}
+
+// checkCaughtUp switches to live mode once every partition reached its end offset recorded at start.
+func (s *Service) checkCaughtUp(target map[int32]int64) {
+	s.mu.Lock()
+	if s.live {
+		s.mu.Unlock()
+		return
+	}
+	for p, end := range target {
+		if s.applied[p] < end {
+			s.mu.Unlock()
+			return
+		}
+	}
+	s.live = true
+	s.mu.Unlock()
+	st := s.st.Stats()
+	s.log.Info("state rebuilt from the log", "approvals", st.Approvals, "pending", st.Pending, "rejected", st.Rejected)
+	close(s.ready)
+	s.reconcile()
+}
+
+// apply applies one record and triggers the side effects of live changes.
+func (s *Service) apply(r *kgo.Record) {
+	ch, a, err := s.st.ApplyRecord(r.Value)
+	s.mu.Lock()
+	s.applied[r.Partition] = r.Offset + 1
+	close(s.progress)
+	s.progress = make(chan struct{})
+	live := s.live
+	s.mu.Unlock()
+	if err != nil {
+		s.m.rejected.Inc()
+		s.log.Warn("approval event rejected", "partition", r.Partition, "offset", r.Offset, "err", err.Error())
+		return
+	}
+	s.m.events.WithLabelValues(ch.String()).Inc()
+	if a == nil || !live {
+		return
+	}
+	switch ch {
+	case state.Requested:
+		s.maybeClaim(a)
+	case state.Claimed:
+		if a.Claim.Instance == s.instance && !s.cfg.Passive {
+			s.spawn(func(ctx context.Context) { s.post(ctx, a.ID) })
+		}
+	case state.Notified:
+		if !a.IsPending() {
+			s.spawn(func(ctx context.Context) { s.update(ctx, a) })
+		}
+	case state.Closed:
+		s.m.latency.WithLabelValues(a.Outcome).Observe(a.ClosedAt.Sub(a.RequestedAt).Seconds())
+		if a.Message != nil {
+			s.spawn(func(ctx context.Context) { s.update(ctx, a) })
+		}
+	}
+}
+
+func (s *Service) spawn(f func(context.Context)) {
+	s.mu.Lock()
+	ctx := s.runCtx
+	s.mu.Unlock()
+	if s.cfg.Passive || ctx == nil || ctx.Err() != nil {
+		return
+	}
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); f(ctx) }()
+}
+
+// reconcile claims unclaimed or stale approvals and expires overdue ones.
+func (s *Service) reconcile() {
+	if s.cfg.Passive {
+		return
+	}
+	now := time.Now()
+	for _, a := range s.st.Pending() {
+		if now.After(a.Expires.Add(s.cfg.ExpiryGrace)) {
+			if s.once("expire:"+a.ID, now, 10*time.Second) {
+				a := a
+				s.spawn(func(ctx context.Context) {
+					err := s.publish(ctx, a.ID, schemas.TypeApprovalExpired, schemas.ApprovalExpired{ApprovalID: a.ID, Expires: a.Request.Expires})
+					if err != nil {
+						s.log.Warn("publish approval.expired failed", "approval", a.ID, "err", err.Error())
+					}
+				})
+			}
+			continue
+		}
+		s.maybeClaim(a)
+	}
+	s.mu.Lock()
+	for k, t := range s.inflight {
+		if now.Sub(t) > s.cfg.Lease {
+			delete(s.inflight, k)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// once reports whether key was not started within window, and marks it started.
+func (s *Service) once(key string, now time.Time, window time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.inflight[key]; ok && now.Sub(t) < window {
+		return false
+	}
+	s.inflight[key] = now
+	return true
+}
+
+func (s *Service) maybeClaim(a *state.Approval) {
+	now := time.Now()
+	if s.cfg.Passive || !s.st.ShouldClaim(a, now) || now.After(a.Expires) {
+		return
+	}
+	if !s.once("claim:"+a.ID, now, s.cfg.Lease) {
+		return
+	}
+	id := a.ID
+	s.spawn(func(ctx context.Context) {
+		if err := s.publish(ctx, id, schemas.TypeApprovalNotified, schemas.ApprovalNotified{ApprovalID: id, Channel: s.cfg.Channel}); err != nil {
+			s.log.Warn("publish claim failed", "approval", id, "err", err.Error())
+		}
+	})
+}
+
+// post posts the approval to Slack after this instance's claim won, then records approval.notified.
+func (s *Service) post(ctx context.Context, id string) {
+	a, ok := s.st.Get(id)
+	if !ok || !a.IsPending() || a.Message != nil || a.Claim == nil || a.Claim.Instance != s.instance {
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.PostTimeout)
+	channel, ts, err := s.slack.PostMessageContext(pctx, s.cfg.Channel,
+		slack.MsgOptionBlocks(s.ui.Request(a)...), slack.MsgOptionText(s.ui.Fallback(a), false))
+	cancel()
+	if err != nil {
+		s.m.posts.WithLabelValues("chat.postMessage", "error").Inc()
+		// The claim goes stale after the lease and some instance claims and posts again.
+		s.log.Error("chat.postMessage failed", "approval", id, "err", err.Error())
+		return
+	}
+	s.m.posts.WithLabelValues("chat.postMessage", "ok").Inc()
+	s.log.Info("posted approval to slack", "approval", id, "channel", channel, "ts", ts)
+	n := schemas.ApprovalNotified{ApprovalID: id, Channel: channel, MessageTS: ts}
+	for attempt := 0; ; attempt++ {
+		err := s.publish(ctx, id, schemas.TypeApprovalNotified, n)
+		if err == nil {
+			return
+		}
+		s.log.Error("publish approval.notified failed; retrying (until it is recorded a restart would post again)", "approval", id, "err", err.Error())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second)):
+		}
+	}
+}
+
+// update replaces the Slack message of a closed approval with its outcome. Every live instance does this
+// (chat.update is idempotent), so a message is updated even when the instance that posted it is gone.
+func (s *Service) update(ctx context.Context, a *state.Approval) {
+	if a.Message == nil || s.ui == nil {
+		return
+	}
+	uctx, cancel := context.WithTimeout(ctx, s.cfg.PostTimeout)
+	defer cancel()
+	_, _, _, err := s.slack.UpdateMessageContext(uctx, a.Message.Channel, a.Message.TS,
+		slack.MsgOptionBlocks(s.ui.Outcome(a)...), slack.MsgOptionText(s.ui.OutcomeText(a), false))
+	if err != nil {
+		s.m.posts.WithLabelValues("chat.update", "error").Inc()
+		s.log.Warn("chat.update failed", "approval", a.ID, "err", err.Error())
+		return
+	}
+	s.m.posts.WithLabelValues("chat.update", "ok").Inc()
+}
+
+// publish writes one approval event and waits for Kafka's acknowledgement; it returns the record.
+func (s *Service) publish(ctx context.Context, id, typ string, data any) error {
+	_, _, err := s.publishRecord(ctx, id, typ, data)
+	return err
+}
+
+func (s *Service) publishRecord(ctx context.Context, id, typ string, data any) (*kgo.Record, string, error) {
+	e, err := schemas.NewUnchained(id, s.source, typ, data)
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := schemas.Marshal(e)
+	if err != nil {
+		return nil, "", err
+	}
+	rec := &kgo.Record{Topic: s.cfg.Topic, Key: []byte(id), Value: b}
+	if err := s.prod.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		return nil, "", fmt.Errorf("produce %s for %s to %s: %w", typ, id, s.cfg.Topic, err)
+	}
+	return rec, e.ID, nil
+}
+
+// Decide publishes d (LatencyMS is filled in) and waits until the state applied it. counted reports
+// whether d is the first closing event of the approval in the log; a is the approval afterwards.
+func (s *Service) Decide(ctx context.Context, d schemas.ApprovalDecided) (bool, *state.Approval, error) {
+	if !s.IsReady() {
+		return false, nil, ErrNotReady
+	}
+	if a, ok := s.st.Get(d.ApprovalID); ok {
+		d.LatencyMS = time.Since(a.RequestedAt).Milliseconds()
+	}
+	rec, eventID, err := s.publishRecord(ctx, d.ApprovalID, schemas.TypeApprovalDecided, d)
+	if err != nil {
+		return false, nil, err
+	}
+	if err := s.waitApplied(ctx, rec.Partition, rec.Offset, 10*time.Second); err != nil {
+		return false, nil, err
+	}
+	a, ok := s.st.Get(d.ApprovalID)
+	if !ok {
+		return false, nil, nil
+	}
+	return a.ClosedID == eventID, a, nil
+}
+
+// waitApplied blocks until the record at (partition, offset) was applied to the state.
+func (s *Service) waitApplied(ctx context.Context, partition int32, offset int64, limit time.Duration) error {
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		done := s.applied[partition] > offset
+		ch := s.progress
+		s.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return ErrReadBack
+		}
+	}
+}
+
+// EnsureTopic creates the approvals topic with pangate's configuration if it does not exist (idempotent).
+func EnsureTopic(ctx context.Context, brokers []string, topic string, opts ...kgo.Opt) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	meta, err := adm.BrokerMetadata(ctx)
+	if err != nil {
+		return fmt.Errorf("service: kafka metadata: %w", err)
+	}
+	for _, t := range schemas.Topics(len(meta.Brokers)) {
+		if t.Name == schemas.TopicApprovals {
+			t.Name = topic
+			return schemas.EnsureTopics(ctx, adm, []schemas.TopicConfig{t})
+		}
+	}
+	return nil
+}
