@@ -183,7 +183,8 @@ func (m *Masker) scan(b []byte, fill byte, fps *[]string) int {
 			}
 			break
 		}
-		if digits >= minPANDigits {
+		// E.164 phone numbers ("+62 812 3456 7890") have at most 15 digits; PANs are not written after '+'.
+		if digits >= minPANDigits && !(digits <= 15 && start > 0 && b[start-1] == '+') {
 			var k int
 			k, j = m.run(b, start, j, digits, seps, fill, fps)
 			count += k

@@ -290,6 +290,11 @@ func (s *Stream) dataRow(body []byte) int {
 			c := &s.cols[k]
 			switch c.format {
 			case 0:
+				if fixedOID(c.oid) && !c.tagged {
+					// the text form of a uuid, timestamp, int4… cannot hold a PAN; scanning it could
+					// only corrupt it (a UUID's "6938-49626397" passes IIN + Luhn)
+					break
+				}
 				fill := s.m.fill
 				if numericOID(c.oid) {
 					fill = '0'

@@ -285,6 +285,19 @@ func TestTaggedColumns(t *testing.T) {
 }
 
 // TestExtendedProtocolFormats: the 'T' came from Describe(statement) with format 0, Bind asked for binary.
+func TestFixedTypesNotScanned(t *testing.T) {
+	s := newStream(t, Config{}, nil)
+	s.Message('T', rowDesc(t, col{name: "u", oid: oidUUID}, col{name: "t", oid: oidText}))
+	const u = "a820c714-cdb7-5cbf-6938-49626397c789" // "6938-49626397" is a Luhn-valid Maestro-12 run
+	row := dataRow(t, []byte(u), []byte(u))
+	if n := s.Message('D', row); n != 1 {
+		t.Errorf("masked %d, want 1 (the text column only)", n)
+	}
+	if v := decodeRow(t, row); string(v[0]) != u || string(v[1]) == u {
+		t.Errorf("uuid %q, text %q", v[0], v[1])
+	}
+}
+
 func TestExtendedProtocolFormats(t *testing.T) {
 	s := newStream(t, Config{}, nil)
 	desc := rowDesc(t, col{name: "p", oid: oidInt8})
