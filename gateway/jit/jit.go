@@ -2,9 +2,20 @@ package jit
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -13,22 +24,30 @@ const (
 	DefaultPrefix       = "pangate_jit_"
 	DefaultTTL          = time.Hour
 	DefaultReapInterval = time.Minute
+	// terminateWait is how long Revoke waits for each backend of the role to exit (pg_terminate_backend).
+	terminateWait = 5 * time.Second
 )
 
 var (
 	// ErrExpired is returned by Issue when notAfter (the token's expiry) is not in the future.
 	ErrExpired = errors.New("jit: credential would already be expired (token expiry is not in the future)")
-	// ErrNotManaged is returned by Revoke for a role that is not a JIT role of this prefix: pangate never drops
-	// roles it did not create.
+	// ErrNotManaged is returned by Revoke for a role that is not a JIT role of this prefix with pangate's
+	// marker comment: pangate never drops roles it did not create.
 	ErrNotManaged = errors.New("jit: role is not a pangate JIT role")
-	// ErrBadGrant is returned by Issue for a grant that is empty or names a JIT role.
+	// ErrBadGrant is returned by Issue for a grant that is empty, too long, or names a JIT role.
 	ErrBadGrant = errors.New("jit: invalid grant")
 )
+
+var prefixRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// markerKind is the "pangate" value of the marker comment: what the reaper recognises.
+const markerKind = "jit"
 
 // Config configures a Manager.
 type Config struct {
 	// Prefix of every role name (default DefaultPrefix): lowercase letters, digits and underscores, starting
-	// with a letter or underscore, at most 40 bytes. Roles with this prefix are the reaper's to drop.
+	// with a letter or underscore, at most 40 bytes. Expired roles with this prefix and pangate's marker comment
+	// are the reaper's to drop.
 	Prefix string `yaml:"prefix"`
 	// TTL is the longest a credential lives (default DefaultTTL); the token's expiry may cap it further.
 	TTL time.Duration `yaml:"ttl"`
@@ -40,58 +59,333 @@ type Config struct {
 
 // Validate checks the configuration and says what to change. Zero values are fine (defaults apply).
 func (c Config) Validate() error {
-	return nil
+	var errs []error
+	if c.Prefix != "" && (!prefixRE.MatchString(c.Prefix) || len(c.Prefix) > 40) {
+		errs = append(errs, fmt.Errorf("jit.prefix %q: use 1-40 lowercase letters, digits or underscores, not starting with a digit (e.g. %q)", c.Prefix, DefaultPrefix))
+	}
+	if c.Prefix != "" && len(c.Prefix) < 4 {
+		errs = append(errs, fmt.Errorf("jit.prefix %q: too short: the reaper drops expired roles with this prefix, so make it distinctive (e.g. %q)", c.Prefix, DefaultPrefix))
+	}
+	if c.TTL < 0 || (c.TTL > 0 && c.TTL < time.Second) {
+		errs = append(errs, fmt.Errorf("jit.ttl %s: must be at least 1s (0 means %s)", c.TTL, DefaultTTL))
+	}
+	if c.TTL > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("jit.ttl %s: at most 24h; JIT credentials are meant to be short-lived (PCI DSS 8.6.3)", c.TTL))
+	}
+	if c.ReapInterval < 0 || (c.ReapInterval > 0 && c.ReapInterval < 100*time.Millisecond) {
+		errs = append(errs, fmt.Errorf("jit.reap_interval %s: must be at least 100ms (0 means %s)", c.ReapInterval, DefaultReapInterval))
+	}
+	if len(c.Instance) > 200 {
+		errs = append(errs, fmt.Errorf("jit.instance: %d bytes, at most 200", len(c.Instance)))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	if c.TTL == 0 {
+		c.TTL = DefaultTTL
+	}
+	if c.ReapInterval == 0 {
+		c.ReapInterval = DefaultReapInterval
+	}
+	return c
 }
 
 // Credential is one JIT role. Password is the plaintext the gateway logs in with; it is redacted by String,
-// GoString, Format and LogValue, so printing a Credential never reveals it.
+// GoString, LogValue and JSON, so printing or logging a Credential never reveals it.
 type Credential struct {
-	Role       string
-	Password   string
-	ValidUntil time.Time
-	IssuedAt   time.Time
-	Granted    []string
-	Session    string
+	Role       string    `json:"role"`
+	Password   string    `json:"-"`
+	ValidUntil time.Time `json:"valid_until"`
+	IssuedAt   time.Time `json:"issued_at"`
+	Granted    []string  `json:"granted"`
+	Session    string    `json:"session,omitempty"`
+}
+
+// String describes the credential without its password.
+func (c Credential) String() string {
+	return fmt.Sprintf("jit.Credential{Role:%s Password:[redacted] ValidUntil:%s IssuedAt:%s Granted:%v Session:%s}",
+		c.Role, c.ValidUntil.UTC().Format(time.RFC3339), c.IssuedAt.UTC().Format(time.RFC3339), c.Granted, c.Session)
+}
+
+// GoString is String, so %#v does not print the password either.
+func (c Credential) GoString() string { return c.String() }
+
+// LogValue implements slog.LogValuer without the password.
+func (c Credential) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("role", c.Role), slog.Time("valid_until", c.ValidUntil),
+		slog.Time("issued_at", c.IssuedAt), slog.Any("granted", c.Granted), slog.String("session", c.Session))
+}
+
+// marker is the JSON comment on every JIT role: it lets any instance's reaper recognise the role as pangate's
+// and tells a DBA who made it, for which session, until when.
+type marker struct {
+	Pangate  string   `json:"pangate"`
+	Instance string   `json:"instance,omitempty"`
+	Session  string   `json:"session,omitempty"`
+	Issued   string   `json:"issued"`
+	Expires  string   `json:"expires"`
+	Granted  []string `json:"granted"`
+}
+
+func parseMarker(comment *string) (marker, bool) {
+	var m marker
+	if comment == nil || json.Unmarshal([]byte(*comment), &m) != nil || m.Pangate != markerKind {
+		return m, false
+	}
+	return m, true
 }
 
 // Manager issues, revokes and reaps JIT roles through an admin connection pool. Safe for concurrent use.
 type Manager struct {
 	cfg   Config
 	admin *pgxpool.Pool
+	now   func() time.Time
 }
 
-// New returns a Manager using admin (a superuser or CREATEROLE connection to the target database; its DSN
-// is never logged by this package).
+// New returns a Manager using admin (a superuser connection to the target database, so REASSIGN/DROP OWNED
+// act there; its DSN is never logged by this package).
 func New(cfg Config, admin *pgxpool.Pool) (*Manager, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if admin == nil {
-		return nil, errors.New("jit: admin pool is nil")
+		return nil, errors.New("jit: admin pool is nil: pass a pool connected with the target's admin DSN")
 	}
-	return &Manager{cfg: cfg, admin: admin}, nil
+	return &Manager{cfg: cfg.withDefaults(), admin: admin, now: time.Now}, nil
 }
 
+// Prefix is the role-name prefix in use (after defaults).
+func (m *Manager) Prefix() string { return m.cfg.Prefix }
+
 // Issue creates a login role for session with membership in exactly grants, valid until the earlier of
-// now+TTL and notAfter (the token's expiry; zero means no cap).
+// now+TTL and notAfter (the token's expiry; zero means no cap). Everything happens in one transaction.
 func (m *Manager) Issue(ctx context.Context, session string, grants []string, notAfter time.Time) (Credential, error) {
-	return Credential{}, errors.New("jit: not implemented")
+	granted, err := m.checkGrants(grants)
+	if err != nil {
+		return Credential{}, err
+	}
+	// PostgreSQL keeps microseconds: truncate so ValidUntil equals what rolvaliduntil says.
+	now := m.now().UTC().Truncate(time.Microsecond)
+	until := now.Add(m.cfg.TTL)
+	if !notAfter.IsZero() && notAfter.Before(until) {
+		until = notAfter.UTC().Truncate(time.Microsecond)
+	}
+	if !until.After(now) {
+		return Credential{}, ErrExpired
+	}
+	suffix := make([]byte, 10)
+	secret := make([]byte, 32)
+	if _, err := rand.Read(suffix); err != nil {
+		return Credential{}, err
+	}
+	if _, err := rand.Read(secret); err != nil {
+		return Credential{}, err
+	}
+	c := Credential{
+		Role:       m.cfg.Prefix + hex.EncodeToString(suffix),
+		Password:   base64.RawURLEncoding.EncodeToString(secret),
+		ValidUntil: until,
+		IssuedAt:   now,
+		Granted:    granted,
+		Session:    session,
+	}
+	verifier, err := scramVerifier(c.Password)
+	if err != nil {
+		return Credential{}, fmt.Errorf("jit: password verifier: %w", err)
+	}
+	comment, err := json.Marshal(marker{Pangate: markerKind, Instance: m.cfg.Instance, Session: session,
+		Issued: now.Format(time.RFC3339Nano), Expires: until.Format(time.RFC3339Nano), Granted: granted})
+	if err != nil {
+		return Credential{}, err
+	}
+	role := ident(c.Role)
+	// Utility statements take no bind parameters: every value below is either generated here (role name,
+	// verifier, timestamp) or quoted as an identifier/literal.
+	stmts := []string{
+		fmt.Sprintf("CREATE ROLE %s WITH LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD %s VALID UNTIL %s",
+			role, quoteLiteral(verifier), quoteLiteral(until.Format(time.RFC3339Nano))),
+	}
+	if len(granted) > 0 {
+		names := make([]string, len(granted))
+		for i, g := range granted {
+			names[i] = ident(g)
+		}
+		stmts = append(stmts, fmt.Sprintf("GRANT %s TO %s", strings.Join(names, ", "), role))
+	}
+	stmts = append(stmts, fmt.Sprintf("COMMENT ON ROLE %s IS %s", role, quoteLiteral(string(comment))))
+	err = pgx.BeginFunc(ctx, m.admin, func(tx pgx.Tx) error {
+		for _, s := range stmts {
+			if _, err := tx.Exec(ctx, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Credential{}, fmt.Errorf("jit: create role %s with grants %v: %w", c.Role, granted, err)
+	}
+	return c, nil
+}
+
+func (m *Manager) checkGrants(grants []string) ([]string, error) {
+	out := make([]string, 0, len(grants))
+	for _, g := range grants {
+		switch {
+		case g == "" || len(g) > 63 || strings.ContainsRune(g, 0):
+			return nil, fmt.Errorf("%w: %q is not a PostgreSQL role name (1-63 bytes)", ErrBadGrant, g)
+		case strings.HasPrefix(g, m.cfg.Prefix):
+			return nil, fmt.Errorf("%w: %q is a JIT role (prefix %q); grant the policy's roles only", ErrBadGrant, g, m.cfg.Prefix)
+		case strings.EqualFold(g, "public"):
+			return nil, fmt.Errorf("%w: %q is not a role that can be granted", ErrBadGrant, g)
+		}
+		if !slices.Contains(out, g) {
+			out = append(out, g)
+		}
+	}
+	return out, nil
 }
 
 // Revoke ends the role's sessions, reassigns and drops what it owns and drops it. Revoking a role that no
-// longer exists (already reaped) returns nil.
+// longer exists (already reaped) returns nil; a role without the prefix or pangate's marker is ErrNotManaged.
 func (m *Manager) Revoke(ctx context.Context, c Credential) error {
-	return errors.New("jit: not implemented")
+	if !strings.HasPrefix(c.Role, m.cfg.Prefix) {
+		return fmt.Errorf("%w: %q lacks the prefix %q", ErrNotManaged, c.Role, m.cfg.Prefix)
+	}
+	var comment *string
+	err := m.admin.QueryRow(ctx, "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1", c.Role).Scan(&comment)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("jit: look up role %s: %w", c.Role, err)
+	}
+	if _, ok := parseMarker(comment); !ok {
+		return fmt.Errorf("%w: %q has no pangate marker comment", ErrNotManaged, c.Role)
+	}
+	return m.drop(ctx, c.Role)
 }
 
-// Reap drops every expired JIT role with the prefix (any instance's) and returns the names dropped. Errors of
-// individual roles are joined; the other roles are still reaped.
+// drop removes a JIT role: no new logins, its backends terminated, its objects reassigned to the admin and
+// its privileges dropped (in the admin connection's database), then the role itself. A role that vanished
+// meanwhile (another instance's reaper) is not an error.
+func (m *Manager) drop(ctx context.Context, role string) error {
+	id := ident(role)
+	err := func() error {
+		if _, err := m.admin.Exec(ctx, "ALTER ROLE "+id+" NOLOGIN"); err != nil {
+			return err
+		}
+		if _, err := m.admin.Exec(ctx, "SELECT pg_terminate_backend(pid, $2) FROM pg_stat_activity WHERE usename = $1",
+			role, terminateWait.Milliseconds()); err != nil {
+			return err
+		}
+		return pgx.BeginFunc(ctx, m.admin, func(tx pgx.Tx) error {
+			for _, s := range []string{"REASSIGN OWNED BY " + id + " TO CURRENT_USER", "DROP OWNED BY " + id, "DROP ROLE " + id} {
+				if _, err := tx.Exec(ctx, s); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}()
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42704" { // undefined_object: already dropped
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("jit: drop role %s: %w", role, err)
+	}
+	return nil
+}
+
+// reaped is the outcome for one expired role.
+type reaped struct {
+	role string
+	err  error
+}
+
+func (m *Manager) reap(ctx context.Context) ([]reaped, error) {
+	// starts_with, not LIKE: the prefix's underscores would be wildcards. Expiry is judged by the database's
+	// clock, the one that enforces VALID UNTIL.
+	rows, err := m.admin.Query(ctx, `SELECT rolname, shobj_description(oid, 'pg_authid')
+		FROM pg_roles WHERE starts_with(rolname, $1) AND rolvaliduntil < now() ORDER BY rolvaliduntil`, m.cfg.Prefix)
+	if err != nil {
+		return nil, fmt.Errorf("jit: list expired roles: %w", err)
+	}
+	type cand struct {
+		Role    string
+		Comment *string
+	}
+	cands, err := pgx.CollectRows(rows, pgx.RowToStructByPos[cand])
+	if err != nil {
+		return nil, fmt.Errorf("jit: list expired roles: %w", err)
+	}
+	var out []reaped
+	for _, c := range cands {
+		if _, ok := parseMarker(c.Comment); !ok {
+			continue // same prefix, not made by pangate: not ours to drop
+		}
+		out = append(out, reaped{role: c.Role, err: m.drop(ctx, c.Role)})
+	}
+	return out, nil
+}
+
+// Reap drops every expired JIT role with the prefix and pangate's marker (any instance's) and returns the
+// names dropped. Errors of individual roles are joined; the other roles are still reaped. Sessions still
+// connected as an expired role are terminated: a credential does not outlive its VALID UNTIL.
 func (m *Manager) Reap(ctx context.Context) ([]string, error) {
-	return nil, errors.New("jit: not implemented")
+	res, err := m.reap(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var dropped []string
+	var errs []error
+	for _, r := range res {
+		if r.err != nil {
+			errs = append(errs, r.err)
+			continue
+		}
+		dropped = append(dropped, r.role)
+	}
+	return dropped, errors.Join(errs...)
 }
 
 // Run reaps at once and then every ReapInterval until ctx ends, calling onReap (if not nil) for each role
-// dropped (err nil) or that failed to drop.
+// dropped (err nil) or that failed to drop. A failure to list roles (database down) is reported with role "".
 func (m *Manager) Run(ctx context.Context, onReap func(role string, err error)) {
-	<-ctx.Done()
+	t := time.NewTicker(m.cfg.ReapInterval)
+	defer t.Stop()
+	for {
+		res, err := m.reap(ctx)
+		if onReap != nil && ctx.Err() == nil {
+			if err != nil {
+				onReap("", err)
+			}
+			for _, r := range res {
+				onReap(r.role, r.err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// ident quotes a role name as a PostgreSQL identifier.
+func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// quoteLiteral quotes s as a PostgreSQL string literal, like libpq's PQescapeLiteral: quotes doubled, and an
+// E” literal with doubled backslashes when s has any, so the result is right whatever
+// standard_conforming_strings says.
+func quoteLiteral(s string) string {
+	s = strings.ReplaceAll(s, "'", "''")
+	if strings.Contains(s, `\`) {
+		return ` E'` + strings.ReplaceAll(s, `\`, `\\`) + `'`
+	}
+	return "'" + s + "'"
 }

@@ -147,8 +147,8 @@ var build struct {
 }
 
 // BuildIssuer builds ./deploy/issuer once per test binary and returns the executable's path.
-// The binary lives in the OS temp directory (pangate-issuer-bin/), replaced atomically, so concurrent test
-// processes share it safely.
+// The binary is $TMPDIR/pangate-issuer-bin/issuer, replaced atomically, so concurrent test processes share
+// it safely.
 func BuildIssuer(t testing.TB) string {
 	t.Helper()
 	build.once.Do(func() {
@@ -173,7 +173,9 @@ func BuildIssuer(t testing.TB) string {
 			build.err = fmt.Errorf("go build ./deploy/issuer: %v\n%s", err, out)
 			return
 		}
-		final := filepath.Join(dir, fmt.Sprintf("issuer.%d", os.Getpid()))
+		// One stable name, replaced by an atomic rename: processes that exec it meanwhile get a whole binary
+		// (old or new, built from the same checkout) and /tmp does not fill up with copies.
+		final := filepath.Join(dir, "issuer")
 		if err := os.Rename(tmp, final); err != nil {
 			build.err = err
 			return
