@@ -52,6 +52,68 @@ func nextDigit(b []byte, i int) int {
 	return len(b)
 }
 
+// zeroBits sets the high bit of every zero byte of x, exactly.
+func zeroBits(x uint64) uint64 {
+	return ^(((x & (lo8 * 0x7f)) + lo8*0x7f) | x | lo8*0x7f)
+}
+
+// packHigh gathers the high bit of each byte of x into the low 8 bits (byte k → bit k).
+func packHigh(x uint64) uint64 {
+	return ((x >> 7) * 0x0102040810204080) >> 56
+}
+
+// skipBlocks skips 64-byte blocks that cannot contain the start of a candidate run. A candidate needs
+// 12 digits joined by single separators, so at least 12 consecutive "run bytes" (digits, and spaces or
+// dashes between digits). For each block it builds the bitmap of run bytes and tests for 12 consecutive
+// ones with shifts; a run touching the block's end is handed on to the next block. i must not be inside a
+// run. It returns where the scalar scan must continue (i itself when the block holds a candidate).
+func skipBlocks(b []byte, i int) int {
+	for i+64 <= len(b) {
+		blk := b[i : i+64]
+		var any uint64
+		for w := 0; w < 64; w += 8 {
+			any |= digitBits(binary.LittleEndian.Uint64(blk[w:]))
+		}
+		if any == 0 { // prose: no digit at all
+			i += 64
+			continue
+		}
+		var d uint64
+		for w := 0; w < 8; w++ {
+			d |= packHigh(digitBits(binary.LittleEndian.Uint64(blk[8*w:]))) << (8 * w)
+		}
+		// first pretend any single byte between two digits is a separator: a superset of the run bytes,
+		// enough to clear most blocks without looking for the real separators
+		e := d | ((d<<1 | 1) & (d>>1 | 1<<63))
+		if has12(e) {
+			var s uint64
+			for w := 0; w < 8; w++ {
+				x := binary.LittleEndian.Uint64(blk[8*w:])
+				s |= packHigh(zeroBits(x^(lo8*' '))|zeroBits(x^(lo8*'-'))) << (8 * w)
+			}
+			// a separator is a run byte when digits sit on both sides (unknown outside the block: assume so)
+			e = d | (s & (d<<1 | 1) & (d>>1 | 1<<63))
+			r2 := e & (e >> 1)
+			r4 := r2 & (r2 >> 2)
+			r8 := r4 & (r4 >> 4)
+			if r12 := r8 & (r4 >> 8); r12 != 0 {
+				return i + bits.TrailingZeros64(r12)
+			}
+		}
+		// a run reaching the block's end may continue in the next block: start the next block there
+		i += 64 - bits.LeadingZeros64(^e)
+	}
+	return i
+}
+
+// has12 reports whether e has 12 consecutive one bits.
+func has12(e uint64) bool {
+	r2 := e & (e >> 1)
+	r4 := r2 & (r2 >> 2)
+	r8 := r4 & (r4 >> 4)
+	return r8&(r4>>8) != 0
+}
+
 // mayHoldPAN is a cheap pre-check for Text: fewer than 12 digits can hold neither a PAN nor track data.
 func mayHoldPAN(s string) bool {
 	n := 0
@@ -69,7 +131,11 @@ func mayHoldPAN(s string) bool {
 // brandOK reports whether digit values d (len(d) == L) start with an IIN of a brand in PCI.md that issues
 // PANs of length L.
 func brandOK(d []byte) bool {
-	L := len(d)
+	return brandPrefixOK([4]byte{d[0], d[1], d[2], d[3]}, len(d))
+}
+
+// brandPrefixOK is brandOK on the first four digit values and the length.
+func brandPrefixOK(d [4]byte, L int) bool {
 	switch d[0] {
 	case 2: // Mastercard 2221–2720
 		p4 := int(d[1])*100 + int(d[2])*10 + int(d[3]) + 2000
@@ -119,6 +185,28 @@ func isPAN(d []byte) bool {
 	return len(d) >= minPANDigits && len(d) <= maxPANDigits && brandOK(d) && luhn(d)
 }
 
+// isPANASCII is isPAN on ASCII digits.
+func isPANASCII(r []byte) bool {
+	if len(r) < minPANDigits || len(r) > maxPANDigits {
+		return false
+	}
+	var d [4]byte
+	for k := range d {
+		d[k] = r[k] - '0'
+	}
+	if !brandPrefixOK(d, len(r)) {
+		return false
+	}
+	sum := 0
+	for i := len(r) - 1; i >= 0; i -= 2 {
+		sum += int(r[i] - '0')
+		if i > 0 {
+			sum += int(luhnDouble[r[i-1]-'0'])
+		}
+	}
+	return sum%10 == 0
+}
+
 // keep returns how many leading and trailing digits of an n-digit PAN the shape leaves visible.
 func (m *Masker) keep(n int) (head, tail int) {
 	switch m.shape {
@@ -157,7 +245,7 @@ func (m *Masker) scan(b []byte, fill byte, fps *[]string) int {
 	count := 0
 	i := 0
 	for {
-		i = nextDigit(b, i)
+		i = nextDigit(b, skipBlocks(b, i))
 		if i >= len(b) {
 			return count
 		}
@@ -196,6 +284,26 @@ func (m *Masker) scan(b []byte, fill byte, fps *[]string) int {
 // run handles the candidate run b[start:end] with the given digit and separator counts. It returns the
 // number masked and where scanning continues (past end when track data extends the run).
 func (m *Masker) run(b []byte, start, end, digits, seps int, fill byte, fps *[]string) (int, int) {
+	if seps == 0 && digits <= maxPANDigits {
+		// The most common candidate: a plain run of 12–19 digits holds one PAN, track data or nothing.
+		r := b[start:end]
+		if k, next, ok := m.track(b, start, end, fill, fps); ok {
+			return k, next
+		}
+		if !isPANASCII(r) {
+			return 0, end
+		}
+		if fps != nil {
+			*fps = append(*fps, m.fingerprintDigits(r))
+		}
+		if fill != 0 {
+			head, tail := m.keep(len(r))
+			for k := head; k < len(r)-tail; k++ {
+				r[k] = fill
+			}
+		}
+		return 1, end
+	}
 	if digits <= maxPANDigits {
 		// Most candidates: one plain or grouped PAN, or a 12–19 digit number. Decide without the DP.
 		var d [maxPANDigits]byte
@@ -206,17 +314,9 @@ func (m *Masker) run(b []byte, start, end, digits, seps int, fill byte, fps *[]s
 				n++
 			}
 		}
-		if seps == 0 {
-			if k, next, ok := m.track(b, start, end, &d, n, fill, fps); ok {
-				return k, next
-			}
-		}
 		if isPAN(d[:n]) {
 			m.maskDigits(b[start:end], d[:n], fill, fps)
 			return 1, end
-		}
-		if seps == 0 { // a plain run of at most 19 digits holds one PAN or none
-			return 0, end
 		}
 	}
 	if digits <= maxRunDigits {
@@ -363,9 +463,14 @@ func (m *Masker) maskPAN(b []byte, rb *runBuf, p, q int, fill byte, fps *[]strin
 // track 1 "%B<PAN>^<NAME>^<data>?" and track 2 ";<PAN>=<data>?" (also 'D' as in ISO 8583 field 35).
 // With a start sentinel the PAN need not pass the checks; without one it must be a PAN. Everything but
 // sentinels and field separators is overwritten, including the PAN's visible digits (PCI DSS 3.3.1).
-func (m *Masker) track(b []byte, start, end int, d *[maxPANDigits]byte, n int, fill byte, fps *[]string) (int, int, bool) {
-	if end >= len(b) {
+func (m *Masker) track(b []byte, start, end int, fill byte, fps *[]string) (int, int, bool) {
+	if end >= len(b) || (b[end] != '^' && b[end] != '=' && b[end] != 'D') {
 		return 0, 0, false
+	}
+	var d [maxPANDigits]byte
+	n := end - start
+	for k := 0; k < n; k++ {
+		d[k] = b[start+k] - '0'
 	}
 	switch b[end] {
 	case '^':
