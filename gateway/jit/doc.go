@@ -8,9 +8,9 @@
 //	        — one transaction: a failure leaves no role behind.
 //	Revoke: pg_terminate_backend of its sessions, REASSIGN OWNED + DROP OWNED (in the admin connection's
 //	        database), DROP ROLE.
-//	Reap:   the same for every role with the prefix and the marker comment whose VALID UNTIL has passed,
-//	        whichever gateway instance created it: the gateway is stateless, any instance cleans up after
-//	        a crashed one.
+//	Reap:   the same for every role with the prefix and the marker comment whose VALID UNTIL has passed
+//	        and that has no session left (or passed it by more than LiveGrace), whichever gateway instance
+//	        created it: the gateway is stateless, any instance cleans up after a crashed one.
 //
 // The password is 32 random bytes (base64url). Only its SCRAM-SHA-256 verifier is sent to PostgreSQL, so the
 // plaintext never appears in the server's statement log; neither the password nor the admin DSN is ever logged

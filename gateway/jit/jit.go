@@ -24,6 +24,7 @@ const (
 	DefaultPrefix       = "pangate_jit_"
 	DefaultTTL          = time.Hour
 	DefaultReapInterval = time.Minute
+	DefaultLiveGrace    = 24 * time.Hour
 	// terminateWait is how long Revoke waits for each backend of the role to exit (pg_terminate_backend).
 	terminateWait = 5 * time.Second
 )
@@ -55,6 +56,12 @@ type Config struct {
 	ReapInterval time.Duration `yaml:"reap_interval"`
 	// Instance names this gateway instance in the role's marker comment (evidence only).
 	Instance string `yaml:"instance"`
+	// LiveGrace is how long after its VALID UNTIL an expired role that still has sessions connected is left
+	// alone by the reaper (default DefaultLiveGrace). VALID UNTIL only gates logins: a session may rightly
+	// outlive a short-lived token (GitHub's last minutes), and its gateway revokes the role when it ends.
+	// Expired roles with no session are dropped at once; past the grace, the reaper ends the sessions too
+	// (their gateway is presumed gone).
+	LiveGrace time.Duration `yaml:"live_grace"`
 }
 
 // Validate checks the configuration and says what to change. Zero values are fine (defaults apply).
@@ -75,6 +82,9 @@ func (c Config) Validate() error {
 	if c.ReapInterval < 0 || (c.ReapInterval > 0 && c.ReapInterval < 100*time.Millisecond) {
 		errs = append(errs, fmt.Errorf("jit.reap_interval %s: must be at least 100ms (0 means %s)", c.ReapInterval, DefaultReapInterval))
 	}
+	if c.LiveGrace < 0 {
+		errs = append(errs, fmt.Errorf("jit.live_grace %s: must not be negative (0 means %s)", c.LiveGrace, DefaultLiveGrace))
+	}
 	if len(c.Instance) > 200 {
 		errs = append(errs, fmt.Errorf("jit.instance: %d bytes, at most 200", len(c.Instance)))
 	}
@@ -90,6 +100,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReapInterval == 0 {
 		c.ReapInterval = DefaultReapInterval
+	}
+	if c.LiveGrace == 0 {
+		c.LiveGrace = DefaultLiveGrace
 	}
 	return c
 }
@@ -310,14 +323,19 @@ type reaped struct {
 func (m *Manager) reap(ctx context.Context) ([]reaped, error) {
 	// starts_with, not LIKE: the prefix's underscores would be wildcards. Expiry is judged by the database's
 	// clock, the one that enforces VALID UNTIL.
-	rows, err := m.admin.Query(ctx, `SELECT rolname, shobj_description(oid, 'pg_authid')
-		FROM pg_roles WHERE starts_with(rolname, $1) AND rolvaliduntil < now() ORDER BY rolvaliduntil`, m.cfg.Prefix)
+	rows, err := m.admin.Query(ctx, `SELECT r.rolname, shobj_description(r.oid, 'pg_authid'),
+			EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.usename = r.rolname),
+			r.rolvaliduntil < now() - make_interval(secs => $2)
+		FROM pg_roles r WHERE starts_with(r.rolname, $1) AND r.rolvaliduntil < now() ORDER BY r.rolvaliduntil`,
+		m.cfg.Prefix, m.cfg.LiveGrace.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("jit: list expired roles: %w", err)
 	}
 	type cand struct {
-		Role    string
-		Comment *string
+		Role      string
+		Comment   *string
+		Connected bool
+		Overdue   bool
 	}
 	cands, err := pgx.CollectRows(rows, pgx.RowToStructByPos[cand])
 	if err != nil {
@@ -328,14 +346,17 @@ func (m *Manager) reap(ctx context.Context) ([]reaped, error) {
 		if _, ok := parseMarker(c.Comment); !ok {
 			continue // same prefix, not made by pangate: not ours to drop
 		}
+		if c.Connected && !c.Overdue {
+			continue // a live session's gateway will revoke it when the session ends
+		}
 		out = append(out, reaped{role: c.Role, err: m.drop(ctx, c.Role)})
 	}
 	return out, nil
 }
 
 // Reap drops every expired JIT role with the prefix and pangate's marker (any instance's) and returns the
-// names dropped. Errors of individual roles are joined; the other roles are still reaped. Sessions still
-// connected as an expired role are terminated: a credential does not outlive its VALID UNTIL.
+// names dropped. Errors of individual roles are joined; the other roles are still reaped. An expired role
+// with sessions still connected is left to its gateway for LiveGrace, then dropped with its sessions ended.
 func (m *Manager) Reap(ctx context.Context) ([]string, error) {
 	res, err := m.reap(ctx)
 	if err != nil {

@@ -26,6 +26,7 @@ func TestConfigValidate(t *testing.T) {
 		{Config{TTL: time.Millisecond}, "jit.ttl"},
 		{Config{TTL: 48 * time.Hour}, "at most 24h"},
 		{Config{ReapInterval: -time.Second}, "jit.reap_interval"},
+		{Config{LiveGrace: -time.Second}, "jit.live_grace"},
 	}
 	for _, tc := range cases {
 		err := tc.cfg.Validate()

@@ -317,8 +317,8 @@ func TestRevokeReassignsOwnedObjects(t *testing.T) {
 }
 
 // TestReapCrashedGateway: a gateway "crashed" and left its roles; another instance's reaper drops the expired
-// ones (ending their sessions) and leaves alone live ones, foreign ones with the prefix, and expired roles
-// without the prefix.
+// ones (ending sessions left past LiveGrace) and leaves alone unexpired ones, just-expired ones whose session
+// is still live, foreign ones with the prefix, and expired roles without the prefix.
 func TestReapCrashedGateway(t *testing.T) {
 	p := newPG(t)
 	ctx := context.Background()
@@ -335,13 +335,25 @@ func TestReapCrashedGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A session outliving its short token: expired a moment ago, still connected (its gateway is alive).
+	outlived, err := crashed.Issue(ctx, "s-outlived", []string{reader}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	conn, err := p.login(expired.Role, expired.Password)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	// Time passes for this credential only: its VALID UNTIL is now in the past.
+	outConn, err := p.login(outlived.Role, outlived.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outConn.Close(ctx)
+	// Time passes for these credentials only. The first expired long ago (past LiveGrace), still connected:
+	// its gateway is presumed gone. The second expired just now.
 	p.exec("ALTER ROLE " + pgx.Identifier{expired.Role}.Sanitize() + " VALID UNTIL '2000-01-01 00:00:00+00'")
+	p.exec("ALTER ROLE " + pgx.Identifier{outlived.Role}.Sanitize() + " VALID UNTIL '" + time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano) + "'")
 	foreign := prefix + "dba_made_this"
 	p.exec("CREATE ROLE " + pgx.Identifier{foreign}.Sanitize() + " LOGIN VALID UNTIL '2000-01-01 00:00:00+00'")
 	unprefixed := p.role("pgtunprefixed")
@@ -358,7 +370,7 @@ func TestReapCrashedGateway(t *testing.T) {
 	if p.exists(expired.Role) {
 		t.Fatalf("expired role survived Reap")
 	}
-	for _, r := range []string{live.Role, foreign, unprefixed, reader} {
+	for _, r := range []string{live.Role, outlived.Role, foreign, unprefixed, reader} {
 		if !p.exists(r) {
 			t.Fatalf("Reap dropped %s, which it must leave alone", r)
 		}
@@ -366,8 +378,27 @@ func TestReapCrashedGateway(t *testing.T) {
 	if err := conn.Ping(ctx); err == nil {
 		t.Fatalf("the expired role's session survived Reap")
 	}
+	if err := outConn.Ping(ctx); err != nil {
+		t.Fatalf("the session of a just-expired role was ended: %v", err)
+	}
+	// Once that session ends, the role goes at the next reap (the backend exits asynchronously: poll).
+	outConn.Close(ctx)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		again, err := survivor.Reap(ctx)
+		if err != nil {
+			t.Fatalf("Reap: %v", err)
+		}
+		if slices.Equal(again, []string{outlived.Role}) {
+			break
+		}
+		if len(again) != 0 || time.Now().After(deadline) {
+			t.Fatalf("Reap after the session ended: %v, want [%s]", again, outlived.Role)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if again, err := survivor.Reap(ctx); err != nil || len(again) != 0 {
-		t.Fatalf("second Reap: %v %v, want nothing", again, err)
+		t.Fatalf("third Reap: %v %v, want nothing", again, err)
 	}
 	// The crashed instance's Revoke of the reaped role (e.g. on restart) is a no-op.
 	if err := crashed.Revoke(ctx, expired); err != nil {
