@@ -16,6 +16,15 @@ import (
 // maxJWKSBytes caps a key set document; real ones are a few KiB.
 const maxJWKSBytes = 1 << 20
 
+// Refetches triggered by an unknown kid are rationed: a burst of missBurst, then one per missRefill. Anyone
+// can send a token with a random kid; without a ration each would make the gateway poll the issuer, which
+// could get it rate-limited there. Real issuers publish keys before they sign with them, so a legitimate
+// unknown kid is rare.
+const (
+	missBurst  = 5
+	missRefill = 6 * time.Second
+)
+
 var (
 	errKeysUnavailable = errors.New("issuer key set unavailable")
 	errBadSignature    = errors.New("signature does not verify with the issuer's keys")
@@ -37,6 +46,25 @@ type keySet struct {
 	gen     uint64    // bumped on every successful fetch
 
 	fetchMu sync.Mutex // serialises fetches; holders re-check gen to share a result
+
+	missSpent float64   // rationed refetches in use (see missBurst), decaying by one per missRefill
+	missAt    time.Time // when missSpent was last updated
+}
+
+// allowMiss takes one unknown-kid refetch from the ration, if any is left.
+func (k *keySet) allowMiss() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := k.now()
+	if !k.missAt.IsZero() {
+		k.missSpent = max(0, k.missSpent-float64(now.Sub(k.missAt))/float64(missRefill))
+	}
+	k.missAt = now
+	if k.missSpent+1 > missBurst {
+		return false
+	}
+	k.missSpent++
+	return true
 }
 
 func (k *keySet) cached() ([]jose.JSONWebKey, time.Time, uint64) {
@@ -133,6 +161,9 @@ func (k *keySet) VerifySignature(ctx context.Context, token string) ([]byte, err
 	// An unknown kid may be a key the issuer just rotated in: refetch once, as OIDC Core §10.1 recommends.
 	// A known kid that does not verify is a forgery; refetching for it would let anyone make us poll.
 	if !matched && !refreshed {
+		if !k.allowMiss() {
+			return nil, fmt.Errorf("%w: key id not in the key set, which was refetched moments ago; try again shortly", errKeysUnavailable)
+		}
 		_, _, gen = k.cached()
 		if keys, err = k.refresh(ctx, gen); err != nil {
 			return nil, fmt.Errorf("%w: %v", errKeysUnavailable, err)

@@ -326,7 +326,9 @@ type flaky struct {
 }
 
 func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.hits.Add(1)
+	if r.URL.Path == "/jwks" {
+		f.hits.Add(1)
+	}
 	if f.down.Load() {
 		http.Error(w, "down", http.StatusServiceUnavailable)
 		return
@@ -469,5 +471,55 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("New accepted an invalid config")
 			}
 		})
+	}
+}
+
+// TestUnknownKidRefetchIsRationed: tokens with made-up kids cannot make the gateway poll the issuer's JWKS
+// without bound.
+func TestUnknownKidRefetchIsRationed(t *testing.T) {
+	fl := &flaky{}
+	srv := httptest.NewServer(fl)
+	t.Cleanup(srv.Close)
+	iss, err := authtest.NewIssuer(srv.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl.h = iss.Handler()
+	clk := &clock{now: time.Now()}
+	iss.SetNow(clk.Now)
+	v, err := auth.New(context.Background(), auth.Config{Issuers: []auth.IssuerConfig{{URL: srv.URL, Audiences: []string{aud}}}, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := iss.Mint(authtest.MintRequest{Subject: "s", Audience: []string{aud}, TTLSeconds: 3600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(context.Background(), resp.Token); err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(resp.Token, ".")
+	withKid := func(kid string) string {
+		return base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","kid":"`+kid+`"}`)) + "." + parts[1] + "." + parts[2]
+	}
+	base := fl.hits.Load()
+	for i := range 5 {
+		refused(t, v, withKid("made-up-"+string(rune('a'+i))), auth.ReasonBadSignature)
+	}
+	if got := fl.hits.Load() - base; got != 5 {
+		t.Fatalf("%d JWKS fetches for 5 unknown kids, want 5", got)
+	}
+	refused(t, v, withKid("made-up-6"), auth.ReasonIssuerUnavailable)
+	if got := fl.hits.Load() - base; got != 5 {
+		t.Fatalf("JWKS fetched beyond the ration: %d", got)
+	}
+	// Known keys keep working meanwhile, and the ration refills with time.
+	if _, err := v.Verify(context.Background(), resp.Token); err != nil {
+		t.Fatalf("known kid while rationed: %v", err)
+	}
+	clk.Advance(7 * time.Second)
+	refused(t, v, withKid("made-up-7"), auth.ReasonBadSignature)
+	if got := fl.hits.Load() - base; got != 6 {
+		t.Fatalf("JWKS fetches after refill: %d, want 6", got)
 	}
 }
