@@ -375,16 +375,15 @@ func (m *Manager) Reap(ctx context.Context) ([]string, error) {
 }
 
 // Run reaps at once and then every ReapInterval until ctx ends, calling onReap (if not nil) for each role
-// dropped (err nil) or that failed to drop. A failure to list roles (database down) is reported with role "".
+// dropped (err nil) or that failed to drop, so the caller can record credential.revoked (reason "reaped").
+// A failure to list the roles at all (database down) names no role, so it is not reported to onReap (that
+// would make a revocation event without a role); it is retried at the next interval, and Reap returns it.
 func (m *Manager) Run(ctx context.Context, onReap func(role string, err error)) {
 	t := time.NewTicker(m.cfg.ReapInterval)
 	defer t.Stop()
 	for {
-		res, err := m.reap(ctx)
+		res, _ := m.reap(ctx)
 		if onReap != nil && ctx.Err() == nil {
-			if err != nil {
-				onReap("", err)
-			}
 			for _, r := range res {
 				onReap(r.role, r.err)
 			}
