@@ -244,8 +244,18 @@ type runBuf struct {
 func (m *Masker) scan(b []byte, fill byte, fps *[]string) int {
 	count := 0
 	i := 0
+	// Where candidates are dense (a PAN per line), the block filter costs more than it saves: after it
+	// stops at a candidate, scan the next bytes with the plain digit skip only.
+	scalarUntil := 0
 	for {
-		i = nextDigit(b, skipBlocks(b, i))
+		if i >= scalarUntil {
+			k := skipBlocks(b, i)
+			if k-i < 64 {
+				scalarUntil = k + 256
+			}
+			i = k
+		}
+		i = nextDigit(b, i)
 		if i >= len(b) {
 			return count
 		}
