@@ -46,6 +46,8 @@ const (
 	TagAdminFunction  = "admin_function"  // pg_terminate_backend, pg_reload_conf, pg_rotate_logfile, …
 	TagDynamicSQL     = "dynamic_sql"     // runs SQL we cannot see: DO, EXECUTE, query_to_xml(…), CALL
 	TagSelectInto     = "select_into"     // SELECT … INTO new_table
+	TagSearchPath     = "search_path"     // SET search_path: changes what unqualified table names mean
+	TagDataModifying  = "data_modifying"  // COPY (INSERT/UPDATE/DELETE … RETURNING) TO: a copy that writes
 )
 
 // Statement is one classified statement of a query string. Slices are sorted, unique, and must be
@@ -80,9 +82,3 @@ func (s Statement) HasTag(tag string) bool {
 	return false
 }
 
-// Classify parses sql and returns one Statement per statement in it, in order. A string the parser
-// refuses gives exactly one Statement of KindUnparseable with the tag "unparseable" and the parser's
-// message in Error. A string holding only whitespace or comments gives none.
-func Classify(sql string) []Statement {
-	return nil // filled in below in the real implementation
-}

@@ -1,0 +1,200 @@
+package classify
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestNormalize(t *testing.T) {
+	same := [][2]string{
+		{"SELECT * FROM t WHERE id=1", "SELECT * FROM t WHERE id=2"},
+		{"SELECT * FROM t WHERE id=1.5e10", "SELECT * FROM t WHERE id=.5"},
+		{"SELECT * FROM t WHERE n='a'", "SELECT * FROM t WHERE n='it''s'"},
+		{"SELECT E'a\\'b'", "SELECT E'c'"},
+		{"SELECT $$x$$", "SELECT $tag$y $$ z$tag$"},
+		{"SELECT x'1F', b'101'", "SELECT X'FF', B'0'"},
+		{"SELECT 0x1F, 1_000", "SELECT 0o17, 0b101"},
+		{"SELECT 1 -- trace=abc\n", "SELECT 2 -- trace=def\n"},
+		{"SELECT /* a /* nested */ b */ 1", "SELECT /* other */ 2"},
+		{"SELECT U&'d\\0061t'", "SELECT 'x'"},
+	}
+	for _, p := range same {
+		if a, b := Normalize(p[0]), Normalize(p[1]); a != b {
+			t.Errorf("%q and %q normalise differently: %q vs %q", p[0], p[1], a, b)
+		}
+	}
+	differ := [][2]string{
+		{"SELECT * FROM t1", "SELECT * FROM t2"},           // digits in identifiers are not literals
+		{`SELECT "a" FROM t`, `SELECT "b" FROM t`},          // quoted identifiers are not literals
+		{"SELECT $1", "SELECT $2"},                          // parameters are not literals
+		{"SELECT '1'", "SELECT ?"},                          // a placeholder can't collide with verbatim text
+		{"SELECT 1", "SELECT 1 /* unterminated"},            // unterminated comment kept verbatim
+		{"SELECT 'a'", "SELECT 'a"},                         // unterminated string kept verbatim
+		{"SELECT 1..2", "SELECT 1.2"},                       // "1..2" is 1 then ".."
+		{"SELECT 123abc", "SELECT 456abc"},                  // trailing junk kept verbatim
+		{"SELECT a$1", "SELECT a$2"},                        // '$' inside an identifier
+		{"SELECT 'x'\x00", "SELECT 'x'\x00\x00"},            // NULs escaped, injective
+		{"EXPLAIN (ANALYZE 1) DELETE FROM t", "EXPLAIN (ANALYZE) DELETE FROM t"},
+	}
+	for _, p := range differ {
+		if a, b := Normalize(p[0]), Normalize(p[1]); a == b {
+			t.Errorf("%q and %q normalise to the same %q", p[0], p[1], a)
+		}
+	}
+}
+
+func TestOffsetMapping(t *testing.T) {
+	sql := "SELECT 'abc' , 1; /* x */ SELECT $$q$$"
+	norm, spans := normalize(sql)
+	for off := 0; off <= len(sql); off++ {
+		inside := false
+		for _, s := range spans {
+			if off > s.origStart && off < s.origEnd {
+				inside = true
+			}
+		}
+		if inside {
+			continue
+		}
+		if back := toOrig(spans, toNorm(spans, off)); back != off {
+			t.Errorf("offset %d → %d → %d (norm %q)", off, toNorm(spans, off), back, norm)
+		}
+	}
+}
+
+func TestCacheHitMiss(t *testing.T) {
+	c := NewCache(16)
+	a := c.Classify("SELECT pan FROM cards WHERE id = 1")
+	b := c.Classify("SELECT pan FROM cards WHERE id = 42")
+	if h, m := c.Stats(); h != 1 || m != 1 {
+		t.Fatalf("stats = %d hits, %d misses; want 1, 1", h, m)
+	}
+	if b[0].Text != "SELECT pan FROM cards WHERE id = 42" {
+		t.Errorf("hit text = %q, want the caller's own text", b[0].Text)
+	}
+	if a[0].Fingerprint != b[0].Fingerprint || !slices.Equal(a[0].Columns, b[0].Columns) || a[0].Kind != b[0].Kind {
+		t.Errorf("hit differs from miss: %+v vs %+v", a[0], b[0])
+	}
+	c.Classify("SELECT name FROM cards WHERE id = 1")
+	if h, m := c.Stats(); h != 1 || m != 2 {
+		t.Fatalf("stats = %d hits, %d misses; want 1, 2", h, m)
+	}
+}
+
+func TestCacheMultiStatementText(t *testing.T) {
+	c := NewCache(16)
+	c.Classify("SELECT 'a' ; DELETE FROM t WHERE id = 1 -- x")
+	got := c.Classify("SELECT 'longer literal' ; DELETE FROM t WHERE id = 12345 -- comment differs")
+	if h, _ := c.Stats(); h != 1 {
+		t.Fatalf("want a hit, got %d hits", h)
+	}
+	want := []string{"SELECT 'longer literal'", "DELETE FROM t WHERE id = 12345 -- comment differs"}
+	if len(got) != 2 || got[0].Text != want[0] || got[1].Text != want[1] {
+		t.Errorf("texts = %q, want %q", []string{got[0].Text, got[1].Text}, want)
+	}
+}
+
+// A literal that changes what a statement does must not let a harmless variant's entry answer for it.
+func TestCacheLiteralSensitive(t *testing.T) {
+	c := NewCache(16)
+	pairs := [][2]string{
+		{"EXPLAIN (ANALYZE 0) DELETE FROM cards", "EXPLAIN (ANALYZE 1) DELETE FROM cards"},
+		{"SELECT set_config('application_name', 'x', false)", "SELECT set_config('role', 'postgres', false)"},
+		{"SELECT set_config('statement_timeout', '1', false)", "SELECT set_config('log_statement', 'none', false)"},
+	}
+	for _, p := range pairs {
+		harmless := c.Classify(p[0])[0]
+		risky := c.Classify(p[1])[0]
+		direct := Classify(p[1])[0]
+		if risky.Kind != direct.Kind || !slices.Equal(risky.Tags, direct.Tags) {
+			t.Errorf("%q via cache = %s %v, direct = %s %v (harmless variant %s %v)",
+				p[1], risky.Kind, risky.Tags, direct.Kind, direct.Tags, harmless.Kind, harmless.Tags)
+		}
+	}
+}
+
+// An unparseable string's error quotes the input: it must never be served for another text.
+func TestCacheUnparseableExact(t *testing.T) {
+	c := NewCache(16)
+	a := c.Classify("SELEC '4111111111111111'")[0]
+	b := c.Classify("SELEC '5500000000000004'")[0]
+	if b.Text != "SELEC '5500000000000004'" || (a.Error != "" && a.Error == b.Error && strings.Contains(a.Error, "4111")) {
+		t.Errorf("unparseable entry shared: %+v / %+v", a, b)
+	}
+	if b.Kind != KindUnparseable {
+		t.Errorf("kind %s", b.Kind)
+	}
+	c.Classify("SELEC '5500000000000004'")
+	if h, _ := c.Stats(); h != 1 {
+		t.Errorf("identical unparseable text should hit, hits = %d", h)
+	}
+}
+
+func TestCacheEviction(t *testing.T) {
+	c := NewCache(2)
+	c.Classify("SELECT a FROM t1")
+	c.Classify("SELECT a FROM t2")
+	c.Classify("SELECT a FROM t1") // t1 most recent
+	c.Classify("SELECT a FROM t3") // evicts t2
+	if c.Len() != 2 {
+		t.Fatalf("len = %d, want 2", c.Len())
+	}
+	h0, _ := c.Stats()
+	c.Classify("SELECT a FROM t1")
+	h1, _ := c.Stats()
+	c.Classify("SELECT a FROM t2")
+	h2, _ := c.Stats()
+	if h1 != h0+1 || h2 != h1 {
+		t.Errorf("t1 should hit and t2 miss after eviction: hits %d→%d→%d", h0, h1, h2)
+	}
+}
+
+func TestCacheConcurrent(t *testing.T) {
+	c := NewCache(8)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				sql := fmt.Sprintf("SELECT pan FROM cards_%d WHERE id = %d", i%12, g*1000+i)
+				got := c.Classify(sql)
+				if len(got) != 1 || got[0].Text != sql || got[0].Tables[0] != fmt.Sprintf("cards_%d", i%12) {
+					t.Errorf("%q: %+v", sql, got)
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	if h, m := c.Stats(); h+m != 400 {
+		t.Errorf("hits+misses = %d, want 400", h+m)
+	}
+}
+
+func BenchmarkClassifyCold(b *testing.B) {
+	sql := "SELECT c.pan, c.name, o.total FROM cards c JOIN orders o ON o.card_id = c.id WHERE o.created > now() - interval '1 day' AND c.id = 42"
+	for i := 0; i < b.N; i++ {
+		Classify(sql)
+	}
+}
+
+func BenchmarkClassifyCacheHit(b *testing.B) {
+	sql := "SELECT c.pan, c.name, o.total FROM cards c JOIN orders o ON o.card_id = c.id WHERE o.created > now() - interval '1 day' AND c.id = 42"
+	c := NewCache(1024)
+	c.Classify(sql)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.Classify(sql)
+	}
+}
+
+func BenchmarkNormalize(b *testing.B) {
+	sql := "SELECT c.pan, c.name, o.total FROM cards c JOIN orders o ON o.card_id = c.id WHERE o.created > now() - interval '1 day' AND c.id = 42"
+	for i := 0; i < b.N; i++ {
+		Normalize(sql)
+	}
+}
