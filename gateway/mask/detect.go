@@ -328,6 +328,36 @@ func (m *Masker) run(b []byte, start, end, digits, seps int, fill byte, fps *[]s
 			m.maskDigits(b[start:end], d[:n], fill, fps)
 			return 1, end
 		}
+		// At most 19 digits hold at most one PAN: try the windows between two break points.
+		var brk [maxPANDigits + 1]int8
+		nb, k := 1, 0
+		for x := start; x < end; x++ {
+			if isDigit(b[x]) {
+				k++
+			} else {
+				brk[nb] = int8(k)
+				nb++
+			}
+		}
+		brk[nb] = int8(n)
+		nb++
+		bp, bq := 0, 0
+		for a := 0; a < nb; a++ {
+			for c := nb - 1; c > a; c-- {
+				p, q := int(brk[a]), int(brk[c])
+				if q-p < minPANDigits {
+					break
+				}
+				if q-p > bq-bp && isPAN(d[p:q]) {
+					bp, bq = p, q
+				}
+			}
+		}
+		if bq == 0 {
+			return 0, end
+		}
+		m.maskWindow(b[start:end], d[bp:bq], bp, fill, fps)
+		return 1, end
 	}
 	if digits <= maxRunDigits {
 		var (
@@ -352,6 +382,34 @@ func (m *Masker) run(b []byte, start, end, digits, seps int, fill byte, fps *[]s
 	rb := runBuf{make([]byte, digits), make([]int32, digits), make([]bool, digits+1),
 		make([]int16, digits+1), make([]int16, digits+1), make([]bool, digits+1)}
 	return m.segment(b, start, end, &rb, fill, fps), end
+}
+
+// maskWindow masks the PAN with digit values w that starts at digit index p of the run r.
+func (m *Masker) maskWindow(r []byte, w []byte, p int, fill byte, fps *[]string) {
+	if fps != nil {
+		var a [maxPANDigits]byte
+		for k, v := range w {
+			a[k] = v + '0'
+		}
+		*fps = append(*fps, m.fingerprintDigits(a[:len(w)]))
+	}
+	if fill == 0 {
+		return
+	}
+	head, tail := m.keep(len(w))
+	if head > 6 && p > 0 {
+		head = 6 // see maskPAN
+	}
+	lo, hi := p+head, p+len(w)-tail
+	k := 0
+	for i, c := range r {
+		if isDigit(c) {
+			if k >= lo && k < hi {
+				r[i] = fill
+			}
+			k++
+		}
+	}
 }
 
 // maskDigits masks the single PAN whose digit values are d and which fills the run r.
