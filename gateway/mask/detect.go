@@ -168,14 +168,25 @@ func brandPrefixOK(d [4]byte, L int) bool {
 
 var luhnDouble = [10]byte{0, 2, 4, 6, 8, 1, 3, 5, 7, 9}
 
+// luhnPair[10*x+y] is the Luhn contribution of the digit pair x y when y is not doubled and x is.
+var luhnPair = func() (t [100]byte) {
+	for x := 0; x < 10; x++ {
+		for y := 0; y < 10; y++ {
+			t[10*x+y] = luhnDouble[x] + byte(y)
+		}
+	}
+	return t
+}()
+
 // luhn checks the Luhn checksum of digit values d.
 func luhn(d []byte) bool {
 	sum := 0
-	for i := len(d) - 1; i >= 0; i -= 2 {
-		sum += int(d[i])
-		if i > 0 {
-			sum += int(luhnDouble[d[i-1]])
-		}
+	i := len(d) - 1
+	for ; i > 0; i -= 2 {
+		sum += int(luhnPair[int(d[i-1])*10+int(d[i])])
+	}
+	if i == 0 {
+		sum += int(d[0])
 	}
 	return sum%10 == 0
 }
@@ -198,11 +209,12 @@ func isPANASCII(r []byte) bool {
 		return false
 	}
 	sum := 0
-	for i := len(r) - 1; i >= 0; i -= 2 {
-		sum += int(r[i] - '0')
-		if i > 0 {
-			sum += int(luhnDouble[r[i-1]-'0'])
-		}
+	i := len(r) - 1
+	for ; i > 0; i -= 2 {
+		sum += int(luhnPair[int(r[i-1]-'0')*10+int(r[i]-'0')])
+	}
+	if i == 0 {
+		sum += int(r[0] - '0')
 	}
 	return sum%10 == 0
 }
@@ -315,17 +327,31 @@ func (m *Masker) run(b []byte, start, end, digits, seps int, fill byte, fps *[]s
 		return 1, end
 	}
 	if digits <= maxPANDigits {
-		// Most candidates: one plain or grouped PAN, or a 12–19 digit number. Decide without the DP.
-		var d [maxPANDigits]byte
+		// Most candidates: one grouped PAN, or a 12–19 digit number in groups. Decide without the DP.
+		var d, pos [maxPANDigits]byte // digit values and their offsets in the run (< 38 bytes)
 		n := 0
 		for k := start; k < end; k++ {
-			if c := b[k]; isDigit(c) {
-				d[n] = c - '0'
+			if c := b[k] - '0'; c < 10 {
+				d[n] = c
+				pos[n] = byte(k - start)
 				n++
 			}
 		}
 		if isPAN(d[:n]) {
-			m.maskDigits(b[start:end], d[:n], fill, fps)
+			if fps != nil {
+				var a [maxPANDigits]byte
+				for k := 0; k < n; k++ {
+					a[k] = d[k] + '0'
+				}
+				*fps = append(*fps, m.fingerprintDigits(a[:n]))
+			}
+			if fill != 0 {
+				r := b[start:end]
+				head, tail := m.keep(n)
+				for k := head; k < n-tail; k++ {
+					r[pos[k]] = fill
+				}
+			}
 			return 1, end
 		}
 		// At most 19 digits hold at most one PAN: try the windows between two break points.
@@ -405,31 +431,6 @@ func (m *Masker) maskWindow(r []byte, w []byte, p int, fill byte, fps *[]string)
 	for i, c := range r {
 		if isDigit(c) {
 			if k >= lo && k < hi {
-				r[i] = fill
-			}
-			k++
-		}
-	}
-}
-
-// maskDigits masks the single PAN whose digit values are d and which fills the run r.
-func (m *Masker) maskDigits(r []byte, d []byte, fill byte, fps *[]string) {
-	if fps != nil {
-		var a [maxPANDigits]byte
-		for k, v := range d {
-			a[k] = v + '0'
-		}
-		*fps = append(*fps, m.fingerprintDigits(a[:len(d)]))
-	}
-	if fill == 0 {
-		return
-	}
-	head, tail := m.keep(len(d))
-	hide := len(d) - tail
-	k := 0
-	for i, c := range r {
-		if isDigit(c) {
-			if k >= head && k < hide {
 				r[i] = fill
 			}
 			k++
