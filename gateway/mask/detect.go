@@ -3,6 +3,7 @@ package mask
 import (
 	"encoding/binary"
 	"math/bits"
+	"sync"
 )
 
 // Detection is done on "runs": maximal sequences of ASCII digits in which single spaces or dashes may sit
@@ -405,9 +406,27 @@ func (m *Masker) run(b []byte, start, end, digits, seps int, fill byte, fps *[]s
 		}
 		return 1, end
 	}
-	rb := runBuf{make([]byte, digits), make([]int32, digits), make([]bool, digits+1),
-		make([]int16, digits+1), make([]int16, digits+1), make([]bool, digits+1)}
-	return m.segment(b, start, end, &rb, fill, fps), end
+	rb := runPool.Get().(*runBuf)
+	rb.size(digits)
+	n := m.segment(b, start, end, rb, fill, fps)
+	runPool.Put(rb)
+	return n, end
+}
+
+// runPool holds scratch for runs longer than maxRunDigits, so that long digit strings (big numerics,
+// digit-only ids) do not allocate on every value.
+var runPool = sync.Pool{New: func() any { return new(runBuf) }}
+
+// size makes rb hold a run of n digits, with brk cleared.
+func (rb *runBuf) size(n int) {
+	if cap(rb.d) < n {
+		c := max(n, 256)
+		*rb = runBuf{make([]byte, c), make([]int32, c), make([]bool, c+1),
+			make([]int16, c+1), make([]int16, c+1), make([]bool, c+1)}
+	}
+	rb.d, rb.pos = rb.d[:n], rb.pos[:n]
+	rb.brk, rb.score, rb.from, rb.isPan = rb.brk[:n+1], rb.score[:n+1], rb.from[:n+1], rb.isPan[:n+1]
+	clear(rb.brk)
 }
 
 // maskWindow masks the PAN with digit values w that starts at digit index p of the run r.

@@ -243,17 +243,23 @@ func TestDataRowShapes(t *testing.T) {
 		{ShapeFull, "****************", "0"},
 	} {
 		s := newStream(t, Config{Shape: c.shape}, nil)
-		s.Message('T', rowDesc(t, col{name: "a", oid: oidText}, col{name: "b", oid: oidInt8, format: 1}, col{name: "c", oid: oidInt8}))
-		row := dataRow(t, []byte("4111111111111111"), encBin(t, oidInt8, int64(4111111111111111)), []byte("4111111111111111"))
+		s.Message('T', rowDesc(t, col{name: "a", oid: oidText}, col{name: "b", oid: oidInt8, format: 1}, col{name: "c", oid: oidInt8},
+			col{name: "d", oid: oidNumeric, format: 1}, col{name: "e", oid: oidVarchar, format: 1}))
+		row := dataRow(t, []byte("4111111111111111"), encBin(t, oidInt8, int64(4111111111111111)), []byte("4111111111111111"),
+			encBin(t, oidNumeric, pgtype.Numeric{Int: big.NewInt(4111111111111111), Valid: true}), encBin(t, oidVarchar, "4111111111111111"))
 		s.Message('D', row)
 		v := decodeRow(t, row)
 		var i8 int64
 		if err := typeMap.Scan(oidInt8, 1, v[1], &i8); err != nil {
 			t.Fatal(err)
 		}
+		var nm pgtype.Numeric
+		if err := typeMap.Scan(oidNumeric, 1, v[3], &nm); err != nil {
+			t.Fatal(err)
+		}
 		wantText := strings.Repeat("0", 16-len(c.int8)) + c.int8
-		if string(v[0]) != c.text || formatInt(i8) != c.int8 || string(v[2]) != wantText {
-			t.Errorf("%s: text %q, int8 %d, int8 text %q", c.shape, v[0], i8, v[2])
+		if string(v[0]) != c.text || formatInt(i8) != c.int8 || string(v[2]) != wantText || nm.Int.String() != c.int8 || string(v[4]) != c.text {
+			t.Errorf("%s: text %q, int8 %d, int8 text %q, numeric %s, varchar %q", c.shape, v[0], i8, v[2], nm.Int, v[4])
 		}
 	}
 }
