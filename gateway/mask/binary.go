@@ -132,6 +132,72 @@ func (m *Masker) textValue(v []byte, fill byte, tagged bool, fps *[]string) int 
 	return m.scan(v, fill, fps)
 }
 
+// floatText masks a float4/float8 in text format written with an exponent, as PostgreSQL prints large
+// values ("4.111111111111111e+15"): the mantissa's digits are laid out as the integer they denote,
+// masked with '0', and written back at their positions. Other forms are content-scanned.
+func (m *Masker) floatText(v []byte, tagged bool) int {
+	e := -1
+	for i, c := range v {
+		if c == 'e' || c == 'E' {
+			e = i
+			break
+		}
+	}
+	if e < 0 {
+		return m.textValue(v, '0', tagged, nil)
+	}
+	exp := 0
+	k := e + 1
+	if k < len(v) && (v[k] == '+' || v[k] == '-') {
+		if v[k] == '-' {
+			return m.textValue(v, '0', tagged, nil)
+		}
+		k++
+	}
+	if k == len(v) || len(v)-k > 2 {
+		return m.textValue(v, '0', tagged, nil)
+	}
+	for ; k < len(v); k++ {
+		if !isDigit(v[k]) {
+			return m.textValue(v, '0', tagged, nil)
+		}
+		exp = exp*10 + int(v[k]-'0')
+	}
+	var pos [20]byte
+	var num [20]byte
+	n := 0
+	for i := 0; i < e; i++ {
+		if isDigit(v[i]) {
+			if n == len(pos) {
+				return m.textValue(v, '0', tagged, nil)
+			}
+			pos[n], num[n] = byte(i), v[i]
+			n++
+		} else if v[i] != '.' && !(i == 0 && v[i] == '-') {
+			return m.textValue(v, '0', tagged, nil)
+		}
+	}
+	if n == 0 || exp+1 < n || exp+1 > len(num) {
+		return m.textValue(v, '0', tagged, nil)
+	}
+	md := n
+	for ; n < exp+1; n++ {
+		num[n] = '0' // the integer's trailing digits the mantissa left out
+	}
+	var c int
+	if tagged {
+		c = m.maskValue(num[:n], '0', nil)
+	} else {
+		c = m.scan(num[:n], '0', nil)
+	}
+	if c > 0 {
+		for i := 0; i < md; i++ {
+			v[pos[i]] = num[i]
+		}
+	}
+	return c
+}
+
 // decimalDigits writes the decimal digits of u into a and returns them.
 func decimalDigits(a *[20]byte, u uint64) []byte {
 	i := len(a)

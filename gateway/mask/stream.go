@@ -295,11 +295,14 @@ func (s *Stream) dataRow(body []byte) int {
 					// only corrupt it (a UUID's "6938-49626397" passes IIN + Luhn)
 					break
 				}
-				fill := s.m.fill
-				if numericOID(c.oid) {
-					fill = '0'
+				switch {
+				case c.oid == oidFloat8 || c.oid == oidFloat4:
+					n = s.m.floatText(v, c.tagged)
+				case numericOID(c.oid):
+					n = s.m.textValue(v, '0', c.tagged, nil)
+				default:
+					n = s.m.textValue(v, s.m.fill, c.tagged, nil)
 				}
-				n = s.m.textValue(v, fill, c.tagged, nil)
 			case 1:
 				n = s.m.binaryValue(c.oid, v, c.tagged, 0, nil)
 			default:

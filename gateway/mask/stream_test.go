@@ -291,6 +291,27 @@ func TestTaggedColumns(t *testing.T) {
 }
 
 // TestExtendedProtocolFormats: the 'T' came from Describe(statement) with format 0, Bind asked for binary.
+func TestFloatText(t *testing.T) {
+	s := newStream(t, Config{}, nil)
+	s.Message('T', rowDesc(t, col{name: "f", oid: oidFloat8}))
+	for in, want := range map[string]string{
+		"4.111111111111111e+15":  "4.111110000001111e+15",
+		"-4.111111111111111e+15": "-4.111110000001111e+15",
+		"5.5e+15":                "5.5e+15",
+		"4111111111111111":       "4111110000001111",
+		"1.5":                    "1.5",
+		"1e-05":                  "1e-05",
+		"NaN":                    "NaN",
+		"3.78282246310005e+14":   "3.78282000000005e+14",
+	} {
+		row := dataRow(t, []byte(in))
+		s.Message('D', row)
+		if v := decodeRow(t, row)[0]; string(v) != want {
+			t.Errorf("%s -> %s, want %s", in, v, want)
+		}
+	}
+}
+
 func TestFixedTypesNotScanned(t *testing.T) {
 	s := newStream(t, Config{}, nil)
 	s.Message('T', rowDesc(t, col{name: "u", oid: oidUUID}, col{name: "t", oid: oidText}))
