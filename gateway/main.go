@@ -176,7 +176,7 @@ func run(ctx context.Context, path string, log *slog.Logger) error {
 
 	// Policy.
 	var pol proxy.Policy = proxy.AllowAll{}
-	policyHash, policySource, policyRules := "none", "allow-all (no policy_file: development only)", int64(0)
+	policyHash, policySource, policyRules := proxy.AllowAllHash, "allow-all (no policy_file: development only)", int64(0)
 	if cfg.PolicyFile != "" {
 		w, err := policy.NewWatcher(policy.WatcherConfig{Path: cfg.PolicyFile, Signal: true, OnReload: func(r policy.Reload) {
 			if r.Err != nil {
@@ -244,8 +244,14 @@ func run(ctx context.Context, path string, log *slog.Logger) error {
 	}
 	checks["issuers"] = verifier.Ready
 
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	defer ln.Close()
+
 	// The run starts with gateway.started: nothing is served before it is in the log.
-	gs := schemas.GatewayStarted{Instance: cfg.Instance, Version: version, Listen: cfg.Listen, Targets: targetNames,
+	gs := schemas.GatewayStarted{Instance: cfg.Instance, Version: version, Listen: ln.Addr().String(), Targets: targetNames,
 		ConfigHash: configHash, PolicyHash: policyHash, MaskShape: string(masker.Shape()),
 		CheckpointIntervalMS: cfg.Checkpoint.Interval.Milliseconds(), KeyID: schemas.KeyID(key.Public().(ed25519.PublicKey)), Clock: audit.ClockFacts()}
 	if !emitRetry(ctx, runChain, log, schemas.TypeGatewayStarted, gs) {
@@ -276,10 +282,6 @@ func run(ctx context.Context, path string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
-	}
 	cp := prod.NewCheckpointer(runChain, key, cfg.Instance, cfg.Checkpoint.Interval)
 	cpCtx, cpStop := context.WithCancel(context.Background())
 	defer cpStop()
@@ -290,6 +292,7 @@ func run(ctx context.Context, path string, log *slog.Logger) error {
 			return fmt.Errorf("ops listen %s: %w", cfg.Ops.Listen, err)
 		}
 		go func() { _ = ops.New(reg, checks).Serve(ctx, oln) }()
+		log.Info("ops serving", "addr", oln.Addr().String())
 	}
 	log.Info("gateway serving", "listen", ln.Addr().String(), "instance", cfg.Instance, "run", runChain.ID(), "targets", targetNames, "tls", serverTLS != nil)
 

@@ -76,7 +76,7 @@ type Holder interface {
 }
 
 // AllowAll is the development policy used when no policy file is configured: an identity gets exactly the
-// role it asks for and every statement is allowed. It is recorded as policy hash "none".
+// role it asks for and every statement is allowed. It is recorded with AllowAllHash.
 type AllowAll struct{}
 
 // Grants grants the requested role.
@@ -87,5 +87,8 @@ func (AllowAll) Grants(_ schemas.Identity, _, role string) ([]string, string, er
 // Evaluate allows.
 func (AllowAll) Evaluate(Input) Decision { return Decision{Action: ActionAllow, Rule: "allow-all"} }
 
-// Hash is "none".
-func (AllowAll) Hash() string { return "none" }
+// Hash is the SHA-256 of no policy bytes at all (the empty string).
+func (AllowAll) Hash() string { return AllowAllHash }
+
+// AllowAllHash is the policy hash recorded when no policy file is configured: SHA-256 of zero bytes.
+const AllowAllHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
