@@ -161,6 +161,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 	if err := cl.Ping(ctx); err == nil {
 		in.ready.Store(true)
 	}
+	in.log.Info("consuming", "topics", in.cfg.Topics, "group", in.cfg.Group, "instance_id", in.cfg.InstanceID)
 	var pending []*kgo.Record
 	var oldest time.Time
 	for ctx.Err() == nil {
@@ -256,6 +257,7 @@ func (in *Ingester) flush(ctx context.Context, recs []*kgo.Record) error {
 		}
 	}
 	in.flushed.Add(int64(len(recs)))
+	in.log.Debug("batch written", "records", len(recs), "rows", len(rs), "seconds", now.Sub(start).Seconds())
 	return nil
 }
 

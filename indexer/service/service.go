@@ -126,7 +126,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			errc <- err
 		}
 	}()
-	log.Info("indexer started", "instance", cfg.Instance, "listen", ln.Addr().String(), "topics", cfg.Topics(),
+	log.Info("indexer started", "listen", ln.Addr().String(), "topics", cfg.Topics(),
 		"database", cfg.ClickHouse.Database)
 
 	if !cfg.Retention.Disabled {

@@ -4,6 +4,8 @@
 package indexer_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -151,14 +153,16 @@ func (en *env) environ(extra ...string) []string {
 		"PANGATE_INDEXER_FLUSH_INTERVAL="+c.Batch.FlushInterval.String(),
 		fmt.Sprintf("PANGATE_INDEXER_BATCH_SIZE=%d", c.Batch.Size),
 		"PANGATE_INDEXER_RETENTION_DISABLED=true",
+		"PANGATE_INDEXER_LOG_LEVEL=debug",
 	)
 	return append(out, extra...)
 }
 
 // proc is a running indexer binary.
 type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
+	cmd     *exec.Cmd
+	done    chan struct{}
+	written chan struct{} // receives (without blocking the reader) each time the indexer logs "batch written"
 }
 
 var logMu sync.Mutex
@@ -172,15 +176,35 @@ func (en *env) start(extra ...string) *proc {
 	}
 	cmd := exec.Command(binary)
 	cmd.Env = en.environ(extra...)
-	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Stdout = f
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		en.t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		en.t.Fatalf("start indexer: %v", err)
 	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); f.Close(); close(p.done) }()
+	p := &proc{cmd: cmd, done: make(chan struct{}), written: make(chan struct{}, 1)}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Bytes()
+			if bytes.Contains(line, []byte(`"msg":"batch written"`)) {
+				select {
+				case p.written <- struct{}{}:
+				default:
+				}
+			}
+			_, _ = f.Write(append(line, '\n'))
+		}
+		_ = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
 	en.t.Cleanup(func() {
 		p.kill()
-		if en.t.Failed() {
+		if en.t.Failed() || os.Getenv("PANGATE_TEST_SHOW_LOGS") != "" {
 			logMu.Lock()
 			defer logMu.Unlock()
 			b, _ := os.ReadFile(f.Name())
