@@ -1,0 +1,151 @@
+package kubernetes
+
+import (
+	"slices"
+	"sort"
+	"testing"
+
+	approverconfig "github.com/pangate/pangate/approver/config"
+	gatewayconfig "github.com/pangate/pangate/gateway/config"
+	indexerconfig "github.com/pangate/pangate/indexer/config"
+	"github.com/pangate/pangate/schemas"
+)
+
+// loaded is what the cross-service checks need from one service's configuration.
+type loaded struct {
+	brokers []string // Kafka bootstrap servers
+	topics  []string // Kafka topics it reads or writes
+}
+
+// loaders load and validate one workload's embedded configuration with the service's own config package,
+// as its main does, and check the listen addresses against the container ports.
+var loaders = map[string]func(t *testing.T, p *pod) loaded{
+	"gateway":  loadGateway,
+	"approver": loadApprover,
+	"indexer":  loadIndexer,
+	"reporter": loadReporter,
+}
+
+func loadGateway(t *testing.T, p *pod) loaded {
+	_, path := p.configFile(t)
+	// gateway/main.go: config.Load(path, os.Environ()) then Validate.
+	c, err := gatewayconfig.Load(path, p.Env)
+	if err != nil {
+		t.Fatalf("gateway config.Load: %v", err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("gateway config.Validate:\n%v", err)
+	}
+	p.listensOn(t, "listen", c.Listen, "pgwire")
+	if c.Ops.Listen == "off" {
+		t.Errorf("gateway ops.listen is off: the probes need /healthz and /readyz")
+	} else {
+		p.listensOn(t, "ops.listen", c.Ops.Listen, "ops")
+	}
+	if c.Instance != p.Name {
+		t.Errorf("gateway instance %q, want the pod name %q (PANGATE_GATEWAY_INSTANCE): checkpoints and events name the instance", c.Instance, p.Name)
+	}
+	// Several replicas behind one load balancer (design invariant 7) need the shared secrets.
+	if c.CancelKeyFile == "" {
+		t.Error("gateway cancel_key_file is empty: with several replicas a CancelRequest reaches the wrong instance")
+	}
+	if c.Mask.FingerprintKeyFile == "" {
+		t.Error("gateway mask.fingerprint_key_file is empty: each replica would fingerprint PANs with its own random key")
+	}
+	if c.TLS.CertFile == "" || c.AllowPlaintextLoopback {
+		t.Error("gateway: TLS is required in the cluster and allow_plaintext_loopback must be off")
+	}
+	if c.PolicyFile == "" {
+		t.Error("gateway policy_file is empty: allow-all is for development only")
+	}
+	if !c.Approvals.Enabled {
+		t.Error("gateway approvals.enabled is false: held statements would be refused although the approver runs")
+	}
+	if *c.Kafka.EnsureTopics {
+		t.Error("gateway kafka.ensure_topics is true: the topics are KafkaTopic resources (kafka-topics.yaml)")
+	}
+	return loaded{brokers: c.Kafka.Brokers, topics: []string{c.Kafka.TopicPrefix + schemas.TopicAudit, c.Kafka.TopicPrefix + schemas.TopicApprovals}}
+}
+
+func loadApprover(t *testing.T, p *pod) loaded {
+	_, path := p.configFile(t)
+	// approver/main.go serve: config.Load(path) (file, then os.Getenv, then Validate) then ValidateServe.
+	p.setenv(t)
+	c, err := approverconfig.Load(path)
+	if err != nil {
+		t.Fatalf("approver config.Load: %v", err)
+	}
+	if err := c.ValidateServe(); err != nil {
+		t.Fatalf("approver config.ValidateServe: %v", err)
+	}
+	p.listensOn(t, "listen", c.Listen, "http")
+	if c.Instance != p.Name {
+		t.Errorf("approver instance %q, want the pod name %q", c.Instance, p.Name)
+	}
+	if c.Slack.Token != secretValue("pangate-approver-slack", "token") || c.Slack.SigningSecret != secretValue("pangate-approver-slack", "signing-secret") {
+		t.Error("approver: the Slack token and signing secret must come from the Secret through the environment")
+	}
+	if c.ClaimLease <= 0 {
+		t.Error("approver claim_lease must be set explicitly: every replica has to use the same value")
+	}
+	return loaded{brokers: c.Kafka.Brokers, topics: []string{c.Kafka.Topic}}
+}
+
+func loadIndexer(t *testing.T, p *pod) loaded {
+	_, path := p.configFile(t)
+	// indexer/main.go: config.Load(path) (file, then os.LookupEnv, then Validate).
+	p.setenv(t)
+	c, err := indexerconfig.Load(path)
+	if err != nil {
+		t.Fatalf("indexer config.Load: %v", err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("indexer config.Validate: %v", err)
+	}
+	p.listensOn(t, "listen", c.Listen, "ops")
+	if c.Instance != p.Name {
+		t.Errorf("indexer instance %q, want the pod name %q", c.Instance, p.Name)
+	}
+	if c.ClickHouse.Password == "" || c.ClickHouse.MigratePassword == "" {
+		t.Error("indexer: both ClickHouse passwords must come from the Secret")
+	}
+	return loaded{brokers: c.Kafka.Brokers, topics: c.Topics()}
+}
+
+// TestServiceConfigs loads every workload's embedded configuration with its service's config package, in
+// a rebuilt copy of the pod's filesystem and environment, and checks what the services must agree on.
+func TestServiceConfigs(t *testing.T) {
+	m := loadManifests(t)
+	topicNames := map[string]bool{}
+	for _, kt := range m.ofKind("KafkaTopic") {
+		topicNames[kt.Spec.TopicName] = true
+	}
+	var brokers [][]string
+	var names []string
+	for _, w := range m.workloads() {
+		svc := w.Owner.Metadata.Labels["app.kubernetes.io/name"]
+		t.Run(w.Owner.Kind+"/"+w.Owner.Metadata.Name, func(t *testing.T) {
+			load, ok := loaders[svc]
+			if !ok {
+				t.Fatalf("no loader for service %q", svc)
+			}
+			got := load(t, newPod(t, m, w))
+			for _, tp := range got.topics {
+				if !topicNames[tp] {
+					t.Errorf("%s uses topic %q, which kafka-topics.yaml does not create", svc, tp)
+				}
+			}
+			if got.brokers != nil {
+				b := slices.Clone(got.brokers)
+				sort.Strings(b)
+				brokers = append(brokers, b)
+				names = append(names, w.Owner.Metadata.Name)
+			}
+		})
+	}
+	for i := 1; i < len(brokers); i++ {
+		if !slices.Equal(brokers[i], brokers[0]) {
+			t.Errorf("%s uses Kafka brokers %v, %s uses %v: one cluster for all", names[i], brokers[i], names[0], brokers[0])
+		}
+	}
+}
