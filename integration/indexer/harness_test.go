@@ -290,7 +290,10 @@ func (en *env) waitCount(timeout time.Duration, want uint64, query string, args 
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
 
 var src = schemas.Source{Instance: "gw-test", Version: "0.0.0-test"}
 
