@@ -225,17 +225,11 @@ func (s *Service) Run(ctx context.Context) error {
 	s.mu.Unlock()
 	defer s.wg.Wait()
 	adm := kadm.NewClient(s.prod)
-	ends, err := adm.ListEndOffsets(ctx, s.cfg.Topic)
-	if err == nil {
-		err = ends.Error()
-	}
+	ends, err := listOffsets(ctx, adm.ListEndOffsets, s.cfg.Topic, 30*time.Second)
 	if err != nil {
 		return fmt.Errorf("service: end offsets of %s (does the topic exist? the gateway creates it, or use schemas.EnsureTopics): %w", s.cfg.Topic, err)
 	}
-	starts, err := adm.ListStartOffsets(ctx, s.cfg.Topic)
-	if err == nil {
-		err = starts.Error()
-	}
+	starts, err := listOffsets(ctx, adm.ListStartOffsets, s.cfg.Topic, 30*time.Second)
 	if err != nil {
 		return fmt.Errorf("service: start offsets of %s: %w", s.cfg.Topic, err)
 	}
@@ -562,4 +556,30 @@ func EnsureTopic(ctx context.Context, brokers []string, topic string, opts ...kg
 		}
 	}
 	return nil
+}
+
+// listOffsets calls list for topic, retrying transient errors (a topic just created, a leader election)
+// for up to limit.
+func listOffsets(ctx context.Context, list func(context.Context, ...string) (kadm.ListedOffsets, error), topic string, limit time.Duration) (kadm.ListedOffsets, error) {
+	deadline := time.Now().Add(limit)
+	for wait := 50 * time.Millisecond; ; wait = min(wait*2, time.Second) {
+		res, err := list(ctx, topic)
+		if err == nil {
+			err = res.Error()
+		}
+		if err == nil && len(res[topic]) > 0 {
+			return res, nil
+		}
+		if err == nil {
+			err = errors.New("no partitions")
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }

@@ -68,6 +68,9 @@ type Config struct {
 	// tail to show which closing event came first; default 5s. If it passes, Request returns its own
 	// outcome (the statement is not run in either case).
 	SettleTimeout time.Duration
+	// StartTimeout bounds how long Run retries reading the topic's end offsets at start (a topic created a
+	// moment ago may not be visible to every broker yet); default 30s.
+	StartTimeout time.Duration
 }
 
 // Validate checks the configuration and fills defaults.
@@ -86,6 +89,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SettleTimeout <= 0 {
 		c.SettleTimeout = 5 * time.Second
+	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = 30 * time.Second
 	}
 	return nil
 }
@@ -151,12 +157,9 @@ func (h *Holder) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("hold: kafka client: %w", err)
 	}
-	ends, err := kadm.NewClient(admCl).ListEndOffsets(ctx, h.cfg.Topic)
+	ends, err := endOffsets(ctx, kadm.NewClient(admCl), h.cfg.Topic, h.cfg.StartTimeout)
 	admCl.Close()
 	if err != nil {
-		return fmt.Errorf("hold: end offsets of %s: %w", h.cfg.Topic, err)
-	}
-	if err := ends.Error(); err != nil {
 		return fmt.Errorf("hold: end offsets of %s (does the topic exist? create it with schemas.EnsureTopics): %w", h.cfg.Topic, err)
 	}
 	parts := map[int32]kgo.Offset{}
@@ -342,4 +345,30 @@ func (h *Holder) publish(ctx context.Context, approvalID, typ string, data any) 
 		return fmt.Errorf("%w: %s for approval %s on %s: %v", ErrPublish, typ, approvalID, h.cfg.Topic, err)
 	}
 	return nil
+}
+
+// endOffsets lists the end offsets of topic, retrying transient errors (a topic just created, a leader
+// election) for up to limit.
+func endOffsets(ctx context.Context, adm *kadm.Client, topic string, limit time.Duration) (kadm.ListedOffsets, error) {
+	deadline := time.Now().Add(limit)
+	for wait := 50 * time.Millisecond; ; wait = min(wait*2, time.Second) {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err == nil && len(ends[topic]) > 0 {
+			return ends, nil
+		}
+		if err == nil {
+			err = errors.New("no partitions")
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
