@@ -1,0 +1,438 @@
+package approver_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pangate/pangate/approver/slackui/slackuitest"
+	"github.com/pangate/pangate/gateway/hold"
+	"github.com/pangate/pangate/integration/stack"
+	"github.com/pangate/pangate/schemas"
+)
+
+const signingSecret = "it-signing-secret-0123456789abcdef"
+
+// binary is the approver built once for the whole package.
+var binary string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	root, err := stack.ModuleRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "module root:", err)
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "pangate-approver-it")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binary = filepath.Join(dir, "approver")
+	build := exec.Command("go", "build", "-o", binary, "./approver")
+	build.Dir = root
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build approver:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// world is one test's topic, fake Slack and gateway-side Holder.
+type world struct {
+	t       *testing.T
+	topic   string
+	brokers []string
+	slack   *slackuitest.Server
+	holder  *hold.Holder
+	dir     string
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{t: t, topic: stack.UniqueName(t, "approvals"), brokers: stack.Brokers(t), dir: t.TempDir()}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var tc schemas.TopicConfig
+	for _, c := range schemas.Topics(1) {
+		if c.Name == schemas.TopicApprovals {
+			tc = c
+		}
+	}
+	tc.Name = w.topic
+	if err := schemas.EnsureTopics(ctx, stack.KafkaAdmin(t), []schemas.TopicConfig{tc}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = stack.KafkaAdmin(t).DeleteTopics(ctx, w.topic)
+	})
+	w.slack = slackuitest.New()
+	t.Cleanup(w.slack.Close)
+	for _, u := range []struct{ id, name, email string }{
+		{"UADA", "Ada Approver", "ada@acme.example"},
+		{"UBOB", "Bob Approver", "bob@acme.example"},
+		{"UREX", "Rex Requester", "rex@acme.example"},
+		{"UEVE", "Eve Outsider", "eve@acme.example"},
+	} {
+		w.slack.AddUser(u.id, u.name, u.email)
+	}
+	prod := stack.Kafka(t)
+	h, err := hold.New(hold.Config{Topic: w.topic, Instance: "gw-it", Version: "test", Brokers: w.brokers,
+		FetchMaxWait: 100 * time.Millisecond}, prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hctx, hcancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = h.Run(hctx) }()
+	t.Cleanup(func() { hcancel(); <-done })
+	select {
+	case <-h.Ready():
+	case <-time.After(30 * time.Second):
+		t.Fatal("holder tail not ready")
+	}
+	w.holder = h
+	return w
+}
+
+// approver is one approver process.
+type approver struct {
+	name string
+	url  string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func (w *world) config(t *testing.T, name string) string {
+	t.Helper()
+	p := filepath.Join(w.dir, name+".yaml")
+	cfg := fmt.Sprintf(`instance: %s
+listen: %s
+kafka:
+  brokers: [%s]
+  topic: %s
+slack:
+  token: xoxb-integration
+  signing_secret: %s
+  channel: C0APPROVALS
+  api_url: %s
+approvers: [UADA, UBOB, UREX]
+terminal_users: {alice: alice@acme.example, rex: rex@acme.example}
+claim_lease: 20s
+expiry_grace: 1s
+log_level: debug
+`, name, freePort(t), strings.Join(w.brokers, ", "), w.topic, signingSecret, w.slack.URL())
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// startApprover starts an approver process and waits until /readyz answers 200.
+func (w *world) startApprover(t *testing.T, name string) *approver {
+	t.Helper()
+	cfgPath := w.config(t, name)
+	b, _ := os.ReadFile(cfgPath)
+	var listen string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "listen: ") {
+			listen = strings.TrimPrefix(l, "listen: ")
+		}
+	}
+	logPath := filepath.Join(w.dir, fmt.Sprintf("%s-%d.log", name, time.Now().UnixNano()))
+	lf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "serve", "-config", cfgPath)
+	cmd.Env = append(os.Environ(), "PANGATE_KAFKA_BROKERS=") // the file is the source of truth here
+	cmd.Stdout, cmd.Stderr = lf, lf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	a := &approver{name: name, url: "http://" + listen, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); lf.Close(); close(a.done) }()
+	t.Cleanup(func() {
+		a.kill()
+		if t.Failed() {
+			tail(t, a.log)
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(a.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return a
+			}
+		}
+		select {
+		case <-a.done:
+			tail(t, a.log)
+			t.Fatalf("approver %s exited before it was ready", name)
+		default:
+		}
+		if time.Now().After(deadline) {
+			tail(t, a.log)
+			t.Fatalf("approver %s not ready within 60s", name)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kill sends SIGKILL (no clean shutdown) and waits for the process to go.
+func (a *approver) kill() {
+	select {
+	case <-a.done:
+		return
+	default:
+	}
+	_ = a.cmd.Process.Signal(syscall.SIGKILL)
+	<-a.done
+}
+
+func tail(t *testing.T, path string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) > 40 {
+		lines = lines[len(lines)-40:]
+	}
+	t.Logf("log of %s:\n%s", filepath.Base(path), strings.Join(lines, "\n"))
+}
+
+// pending is a Request running in the background.
+type pending struct {
+	id   string
+	done chan struct{}
+	d    hold.Decision
+	err  error
+}
+
+func (w *world) request(ctx context.Context, expires time.Duration, mut func(*schemas.ApprovalRequested)) *pending {
+	id := schemas.NewID()
+	r := schemas.ApprovalRequested{ApprovalID: id, Session: schemas.NewID(), Target: "payments", Role: "jit_etl",
+		Identity:  schemas.Identity{Issuer: "https://issuer.example", Subject: "repo:acme/etl", Claims: map[string]string{"email": "rex@acme.example"}},
+		Statement: schemas.Statement{SQL: "DELETE FROM cards WHERE created < now() - interval '7 years'", Kind: "write", Tables: []string{"cards"}, Cardholder: true},
+		Rule:      "hold-cardholder-writes", Reason: "write to a cardholder table", Expires: schemas.FormatTime(time.Now().Add(expires))}
+	if mut != nil {
+		mut(&r)
+	}
+	p := &pending{id: id, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.d, p.err = w.holder.Request(ctx, r)
+	}()
+	return p
+}
+
+func (p *pending) wait(t *testing.T) (hold.Decision, error) {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.d, p.err
+	case <-time.After(60 * time.Second):
+		t.Fatalf("Request %s did not return", p.id)
+		return hold.Decision{}, nil
+	}
+}
+
+// post waits for the Slack message of approval id and returns it.
+func (w *world) post(t *testing.T, id string) slackuitest.Message {
+	t.Helper()
+	var got slackuitest.Message
+	eventually(t, "slack post for "+id, func() bool {
+		for _, m := range w.slack.Posts() {
+			if strings.Contains(m.Blocks, `"value":"`+id+`"`) {
+				got = m
+				return true
+			}
+		}
+		return false
+	})
+	return got
+}
+
+// postsFor counts chat.postMessage calls for approval id.
+func (w *world) postsFor(id string) int {
+	n := 0
+	for _, m := range w.slack.Posts() {
+		if strings.Contains(m.Blocks, `"value":"`+id+`"`) {
+			n++
+		}
+	}
+	return n
+}
+
+// click sends a signed block_actions callback to a and returns the result header and reply text.
+func click(t *testing.T, a *approver, c slackuitest.Click) (string, string) {
+	t.Helper()
+	if c.Channel == "" {
+		c.Channel = "C0APPROVALS"
+	}
+	body := c.Body()
+	req, err := slackuitest.NewRequest(a.url+"/slack/interactions", signingSecret, time.Now(), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("callback status %d: %s", resp.StatusCode, b)
+	}
+	return resp.Header.Get("X-Pangate-Result"), string(b)
+}
+
+func eventually(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// events reads the approvals topic from the start and returns the events of approval id in log order,
+// waiting until until(events) holds.
+func (w *world) events(t *testing.T, id string, until func([]schemas.Event) bool) []schemas.Event {
+	t.Helper()
+	var out []schemas.Event
+	eventually(t, "events of "+id, func() bool {
+		out = w.readAll(t, id)
+		return until(out)
+	})
+	return out
+}
+
+func (w *world) readAll(t *testing.T, id string) []schemas.Event {
+	t.Helper()
+	cl := stack.Kafka(t, kgo.ConsumeTopics(w.topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ends, err := adminEnds(ctx, t, w.topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int32]int64{}
+	var out []schemas.Event
+	var mu sync.Mutex
+	for !reached(seen, ends) {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s: %v", w.topic, ctx.Err())
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			seen[r.Partition] = r.Offset + 1
+			if string(r.Key) != id {
+				return
+			}
+			e, err := schemas.Parse(r.Value)
+			if err != nil || schemas.VerifyEvent(e) != nil {
+				t.Errorf("record %d/%d is not a verified event: %v", r.Partition, r.Offset, err)
+				return
+			}
+			mu.Lock()
+			out = append(out, e)
+			mu.Unlock()
+		})
+	}
+	return out
+}
+
+func adminEnds(ctx context.Context, t *testing.T, topic string) (map[int32]int64, error) {
+	res, err := stack.KafkaAdmin(t).ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	m := map[int32]int64{}
+	for _, ps := range res {
+		for p, o := range ps {
+			m[p] = o.Offset
+		}
+	}
+	return m, nil
+}
+
+func reached(seen, ends map[int32]int64) bool {
+	for p, e := range ends {
+		if e > 0 && seen[p] < e {
+			return false
+		}
+	}
+	return true
+}
+
+// kinds summarises events as "requested, claim, notified, decided:approved" for order assertions.
+func kinds(t *testing.T, evs []schemas.Event) []string {
+	t.Helper()
+	var out []string
+	for _, e := range evs {
+		switch e.Type {
+		case schemas.TypeApprovalRequested:
+			out = append(out, "requested")
+		case schemas.TypeApprovalNotified:
+			var n schemas.ApprovalNotified
+			_ = e.Decode(&n)
+			if n.MessageTS == "" {
+				out = append(out, "claim")
+			} else {
+				out = append(out, "notified")
+			}
+		case schemas.TypeApprovalDecided:
+			var d schemas.ApprovalDecided
+			_ = e.Decode(&d)
+			out = append(out, "decided:"+d.Decision)
+		case schemas.TypeApprovalExpired:
+			out = append(out, "expired")
+		}
+	}
+	return out
+}
+
+func has(evs []string, k string) bool {
+	for _, e := range evs {
+		if e == k {
+			return true
+		}
+	}
+	return false
+}
