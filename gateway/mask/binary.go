@@ -124,6 +124,38 @@ func (m *Masker) binaryValue(oid uint32, v []byte, tagged bool, depth int, fps *
 	return m.scan(v, m.fill, fps)
 }
 
+// guessValue masks a value whose type or format the stream does not know (or that claims text format but
+// holds a NUL byte, which PostgreSQL's text output never does: the gateway's idea of the formats is then
+// wrong). It is content-scanned, then read as whichever binary form fits: float8 or int8 for 8 bytes
+// (an integral float8 in PAN range cannot be a plausible int8 bit pattern, and the reverse), numeric,
+// array or record when the framing adds up exactly.
+func (m *Masker) guessValue(v []byte) int {
+	n := m.scan(v, m.fill, nil)
+	if n > 0 {
+		return n
+	}
+	switch {
+	case len(v) == 8:
+		f := math.Float64frombits(binary.BigEndian.Uint64(v))
+		if a := math.Abs(f); a >= 1e11 && a < 1e19 && a == math.Trunc(a) {
+			return m.float8Value(v, false, nil)
+		}
+		return m.int8Value(v, false, nil)
+	case len(v) >= 8:
+		if _, _, ok := numericLayout(v); ok {
+			n, _ := m.numericValue(v, false, nil)
+			return n
+		}
+	}
+	if n, ok := m.arrayValue(v, false, 0, nil); ok {
+		return n
+	}
+	if n, ok := m.recordValue(v, false, 0, nil); ok {
+		return n
+	}
+	return 0
+}
+
 // textValue masks a text value: content scan, or the whole value when tagged.
 func (m *Masker) textValue(v []byte, fill byte, tagged bool, fps *[]string) int {
 	if tagged {

@@ -160,7 +160,8 @@ func (s *Stream) SetRowDescription(body []byte, resultFormats []int16) {
 }
 
 // ForgetRowDescription makes the stream treat following DataRows as of unknown layout (every value
-// scanned as text, 8-byte values also as int8), e.g. after an Execute whose description the gateway lost.
+// scanned as text, then read as float8/int8, numeric, array or record where the bytes fit), e.g. after an
+// Execute whose description the gateway lost.
 func (s *Stream) ForgetRowDescription() { s.desc = false }
 
 // SetCopyColumns names the columns of a COPY … TO STDOUT the gateway parsed from the statement, so that
@@ -290,6 +291,10 @@ func (s *Stream) dataRow(body []byte) int {
 			c := &s.cols[k]
 			switch c.format {
 			case 0:
+				if bytes.IndexByte(v, 0) >= 0 && !c.tagged {
+					n = s.m.guessValue(v) // binary bytes under a text format code
+					break
+				}
 				if fixedOID(c.oid) && !c.tagged {
 					// the text form of a uuid, timestamp, int4… cannot hold a PAN; scanning it could
 					// only corrupt it (a UUID's "6938-49626397" passes IIN + Luhn)
@@ -309,10 +314,7 @@ func (s *Stream) dataRow(body []byte) int {
 				n = s.m.scan(v, s.m.fill, nil)
 			}
 		} else {
-			n = s.m.scan(v, s.m.fill, nil)
-			if n == 0 && len(v) == 8 {
-				n = s.m.int8Value(v, false, nil)
-			}
+			n = s.m.guessValue(v)
 		}
 		if n > 0 {
 			total += s.count(s.colKey(k, known), n)

@@ -350,6 +350,19 @@ func TestExtendedProtocolFormats(t *testing.T) {
 	if n := s.Message('D', row); n != 2 {
 		t.Errorf("unknown layout masked %d, want 2", n)
 	}
+	// a stale description claiming text format while the values are binary: NUL bytes give it away
+	// (a float8 need not contain a NUL byte: that case is not caught)
+	s.Message('T', rowDesc(t, col{name: "a", oid: oidText}, col{name: "c", oid: oidText}))
+	row = dataRow(t, encBin(t, oidInt8, int64(4111111111111111)),
+		encBin(t, oidNumeric, pgtype.Numeric{Int: big.NewInt(378282246310005), Valid: true}))
+	if n := s.Message('D', row); n != 2 {
+		t.Errorf("binary values under a text layout: masked %d, want 2", n)
+	}
+	s.ForgetRowDescription()
+	row = dataRow(t, encBin(t, oidFloat8, float64(4111111111111111)))
+	if n := s.Message('D', row); n != 1 {
+		t.Errorf("float8 under an unknown layout: masked %d, want 1", n)
+	}
 	// a description whose column count differs from the DataRow is not trusted
 	s.Message('T', rowDesc(t, col{name: "a", oid: oidInt4, format: 1}))
 	row = dataRow(t, []byte("4111111111111111"), []byte("y"))
