@@ -386,6 +386,11 @@ func (m *Masker) run(b []byte, start, end, digits, seps int, fill byte, fps *[]s
 		m.maskWindow(b[start:end], d[bp:bq], bp, fill, fps)
 		return 1, end
 	}
+	if seps == 0 && digits >= 2*minPANDigits {
+		if k := m.hexRun(b[start:end], fill, fps); k > 0 {
+			return k, end
+		}
+	}
 	if digits <= maxRunDigits {
 		var (
 			d     [maxRunDigits]byte
@@ -411,6 +416,79 @@ func (m *Masker) run(b []byte, start, end, digits, seps int, fill byte, fps *[]s
 	n := m.segment(b, start, end, rb, fill, fps)
 	runPool.Put(rb)
 	return n, end
+}
+
+// hexRun finds PANs written as hex-encoded ASCII inside a plain digit run: PostgreSQL's text output of
+// bytea ("\x34313131…"), encode(…, 'hex'). ASCII digits are the bytes 0x30–0x39, so their hex is a pair
+// "3d" and a hex-encoded PAN is a digit run of "3d" pairs. Both pair alignments are tried; the decoded
+// digits go through the normal detector, and each hidden digit's pair becomes the hex of the fill.
+func (m *Masker) hexRun(r []byte, fill byte, fps *[]string) int {
+	for par := 0; par < 2; par++ {
+		if n := m.hexPairs(r, par, fill, fps); n > 0 {
+			return n
+		}
+	}
+	return 0
+}
+
+// hexPairs masks hex-encoded ASCII PANs in the pairs of h that start at offset par.
+func (m *Masker) hexPairs(h []byte, par int, fill byte, fps *[]string) int {
+	const hexdig = "0123456789abcdef"
+	count := 0
+	for i := par; i+1 < len(h); {
+		if h[i] != '3' || !isDigit(h[i+1]) {
+			i += 2
+			continue
+		}
+		j := i
+		for j+1 < len(h) && h[j] == '3' && isDigit(h[j+1]) {
+			j += 2
+		}
+		n := (j - i) / 2
+		if n >= minPANDigits {
+			var stack [128]byte
+			var dec, out []byte
+			if 2*n <= len(stack) {
+				dec, out = stack[:n], stack[n:2*n]
+			} else {
+				dec, out = make([]byte, n), make([]byte, n)
+			}
+			for k := 0; k < n; k++ {
+				dec[k] = h[i+2*k+1]
+			}
+			copy(out, dec)
+			if c := m.scan(out, '*', fps); c > 0 {
+				count += c
+				for k := 0; k < n && fill != 0; k++ {
+					if out[k] != dec[k] {
+						h[i+2*k], h[i+2*k+1] = hexdig[fill>>4], hexdig[fill&15]
+					}
+				}
+			}
+		}
+		i = j
+	}
+	return count
+}
+
+// byteaText masks a bytea value in PostgreSQL's text output: hex format ("\x…") is decoded pair by pair,
+// so only the pairs of hidden digits change and the value still decodes; the escape format is plain text.
+func (m *Masker) byteaText(v []byte, tagged bool) int {
+	if len(v) < 2 || v[0] != '\\' || v[1] != 'x' {
+		return m.textValue(v, m.fill, tagged, nil)
+	}
+	h := v[2:]
+	if tagged {
+		if n := m.hexPairs(h, 0, m.fill, nil); n > 0 {
+			return n
+		}
+		// whole value: every pair becomes the fill's hex
+		for k := 0; k+1 < len(h); k += 2 {
+			h[k], h[k+1] = "0123456789abcdef"[m.fill>>4], "0123456789abcdef"[m.fill&15]
+		}
+		return 1
+	}
+	return m.hexPairs(h, 0, m.fill, nil)
 }
 
 // runPool holds scratch for runs longer than maxRunDigits, so that long digit strings (big numerics,

@@ -1,6 +1,7 @@
 package mask
 
 import (
+	"encoding/hex"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -459,5 +460,51 @@ func TestMaskInPlaceNoAllocs(t *testing.T) {
 	cleanString := string(clean)
 	if a := testing.AllocsPerRun(100, func() { m.Text(cleanString) }); a != 0 {
 		t.Fatalf("Text on clean text allocates %v times", a)
+	}
+}
+
+// TestHexEncodedPANs: bytea text output and encode(…,'hex') of text holding PANs.
+func TestHexEncodedPANs(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	m := newMasker(t, Config{})
+	for range 3000 {
+		pans := make([]string, 1+r.IntN(2))
+		for i := range pans {
+			pans[i] = randomPAN(r)
+		}
+		plain := randFiller(r, r.IntN(8)) + strings.Join(pans, randFiller(r, 1+r.IntN(3))) + randFiller(r, r.IntN(8))
+		in := `\x` + hex.EncodeToString([]byte(plain))
+		b := []byte(in)
+		// as free text, raw hex digit runs can themselves pass IIN + Luhn (like UUIDs): at least the PANs
+		if n := m.MaskInPlace(b); n < len(pans) {
+			t.Fatalf("masked %d of %d in %q (%q)", n, len(pans), in, plain)
+		}
+		for _, p := range pans {
+			if strings.Contains(string(b), hex.EncodeToString([]byte(p))) {
+				t.Fatalf("hex of PAN %s survived in %q", p, b)
+			}
+		}
+		// as a bytea column, exactly the PANs, and the value still decodes
+		b = []byte(in)
+		if n := m.byteaText(b, false); n != len(pans) {
+			t.Fatalf("bytea: masked %d of %d in %q (%q)", n, len(pans), in, plain)
+		}
+		dec, err := hex.DecodeString(string(b[2:]))
+		if err != nil {
+			t.Fatalf("masked hex no longer decodes: %q", b)
+		}
+		for _, p := range pans {
+			if strings.Contains(string(dec), p) {
+				t.Fatalf("PAN %s survived in %q", p, dec)
+			}
+			if !strings.Contains(string(dec), p[:6]+"*") {
+				t.Fatalf("first six of %s not kept in %q", p, dec)
+			}
+		}
+	}
+	// hex that merely consists of digits is left alone
+	clean := []byte(`\x3132333435363738393031323334`) // "12345678901234": no brand
+	if m.MaskInPlace(clean) != 0 {
+		t.Errorf("changed %q", clean)
 	}
 }

@@ -301,6 +301,8 @@ func (s *Stream) dataRow(body []byte) int {
 					break
 				}
 				switch {
+				case c.oid == oidBytea:
+					n = s.m.byteaText(v, c.tagged)
 				case c.oid == oidFloat8 || c.oid == oidFloat4:
 					n = s.m.floatText(v, c.tagged)
 				case numericOID(c.oid):

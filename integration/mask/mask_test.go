@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"io"
 	"strings"
 	"testing"
@@ -244,6 +245,35 @@ func TestCopyFormats(t *testing.T) {
 		n := relay(t, s, frames)
 		if n < 4 || s.Counts()[mask.CountCopy] != n {
 			t.Errorf("%s: masked %d (counts %v)", q, n, s.Counts())
+		}
+	}
+}
+
+// TestByteaHex: bytea's default text output is hex; a PAN stored as bytes shows up as "3d" pairs.
+func TestByteaHex(t *testing.T) {
+	r := dial(t)
+	m := newMasker(t, mask.Config{})
+	s := m.NewStream(nil)
+	frames := r.exec(`SELECT convert_to('card 4111111111111111 ok', 'UTF8') AS b, encode('5500000000000004'::bytea, 'hex') AS h`)
+	if n := relay(t, s, frames); n != 2 {
+		t.Errorf("masked %d, want 2", n)
+	}
+	for _, f := range frames {
+		if f.typ != 'D' {
+			continue
+		}
+		var dr pgproto3.DataRow
+		if err := dr.Decode(f.body); err != nil {
+			t.Fatal(err)
+		}
+		b, err := hex.DecodeString(strings.TrimPrefix(string(dr.Values[0]), `\x`))
+		if err != nil || string(b) != "card 411111******1111 ok" {
+			t.Errorf("bytea %q decodes to %q (%v)", dr.Values[0], b, err)
+		}
+		for _, p := range pans {
+			if strings.Contains(string(dr.Values[1]), hex.EncodeToString([]byte(p))) {
+				t.Errorf("hex text still holds %s", p)
+			}
 		}
 	}
 }
