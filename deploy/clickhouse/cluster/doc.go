@@ -1,0 +1,29 @@
+// Package cluster holds pangate's ClickHouse schema for a replicated, sharded cluster, beside the
+// single-node migrations of deploy/clickhouse: for every single-node table T, a ReplicatedXMergeTree table
+// T_local on every node (same columns, partitioning and sorting key) and a Distributed table T over it, so
+// the indexer, the reporter and the auditors' SQL keep using the single-node names unchanged.
+//
+// NNNN_name.sql here mirrors deploy/clickhouse/migrations/NNNN_name.sql and is GENERATED from it by
+//
+//	go test ./deploy/clickhouse/cluster -run Generated -update
+//
+// The tests check, by parsing the DDL text (no ClickHouse needed), that every single-node table has its
+// cluster counterpart with the same columns in the same order, the replicated form of the same engine, the
+// same PARTITION BY and ORDER BY, and a Distributed table whose sharding key uses only sorting-key columns:
+// a replayed event then lands on the shard that already holds it, where FINAL collapses it (design
+// invariant 6). Apply a file once per cluster, as the ClickHouse operator, before the first indexer starts:
+//
+//	clickhouse-client --multiquery < deploy/clickhouse/cluster/0001_init.sql
+//
+// The indexer's own migration of the same version then finds every table present (CREATE TABLE IF NOT
+// EXISTS) and only records the version. See docs/scaling.md for the server configuration it assumes
+// (config.example.xml: cluster "pangate", macros {shard} and {replica}, ZooKeeper or ClickHouse Keeper,
+// insert_distributed_sync for the indexer).
+package cluster
+
+import "embed"
+
+// DDL holds NNNN_name.sql, the cluster counterpart of each single-node migration.
+//
+//go:embed *.sql
+var DDL embed.FS
