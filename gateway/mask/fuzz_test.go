@@ -63,6 +63,7 @@ func FuzzStreamMessage(f *testing.F) {
 	f.Add(byte('A'), byte(0), []byte("\x00\x00\x00\x01c\x004111111111111111\x00"))
 	f.Add(byte('T'), byte(0), rowDesc(f, col{name: "pan", oid: oidText}))
 	f.Add(byte('D'), byte(2), []byte{0, 5, 0, 0, 0, 8, 0x40, 0, 0, 0, 0, 0, 0, 0})
+	f.Add(byte('D'), byte(1), dataRow(f, []byte("x"), []byte("1"), nil, []byte(`\x34313131313131313131313131313131`), []byte("4.111111111111111e+15")))
 	cat := fakeCatalog{{1, 1}: {"t", "pan"}}
 	m, err := New(Config{Columns: []string{"t.pan"}})
 	if err != nil {
@@ -70,7 +71,8 @@ func FuzzStreamMessage(f *testing.F) {
 	}
 	descs := [][]byte{
 		nil,
-		rowDesc(f, col{name: "a", oid: oidText}, col{name: "b", oid: oidInt8}, col{name: "c", oid: oidText, table: 1, att: 1}),
+		rowDesc(f, col{name: "a", oid: oidText}, col{name: "b", oid: oidInt8}, col{name: "c", oid: oidText, table: 1, att: 1},
+			col{name: "by", oid: oidBytea}, col{name: "f", oid: oidFloat8}),
 		rowDesc(f, col{name: "i8", oid: oidInt8, format: 1}, col{name: "t", oid: oidText, format: 1},
 			col{name: "n", oid: oidNumeric, format: 1}, col{name: "arr", oid: 1016, format: 1}, col{name: "jb", oid: oidJSONB, format: 1},
 			col{name: "f8", oid: oidFloat8, format: 1}, col{name: "r", oid: oidRecord, format: 1}, col{name: "p", oid: oidText, format: 1, table: 1, att: 1}),
