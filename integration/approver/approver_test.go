@@ -20,7 +20,7 @@ func TestApproveViaSlack(t *testing.T) {
 	w := newWorld(t)
 	a := w.startApprover(t, "ap1")
 	p := w.request(context.Background(), 5*time.Minute, nil)
-	msg := w.post(t, p.id)
+	msg := w.posted(t, p.id)
 	if !strings.Contains(msg.Blocks, "DELETE FROM cards") || msg.Channel != "C0APPROVALS" {
 		t.Fatalf("posted message lacks the SQL or went elsewhere: %+v", msg)
 	}
@@ -61,7 +61,7 @@ func TestDenyWithReasonAndRefusals(t *testing.T) {
 	w := newWorld(t)
 	a := w.startApprover(t, "ap1")
 	p := w.request(context.Background(), 5*time.Minute, nil)
-	msg := w.post(t, p.id)
+	msg := w.posted(t, p.id)
 	// Refusals first: outsider, requester approving their own request. Neither publishes anything.
 	if res, _ := click(t, a, slackuitest.Click{ApprovalID: p.id, Approve: true, User: "UEVE", MessageTS: msg.TS}); res != "unauthorised" {
 		t.Fatalf("outsider: %s", res)
@@ -89,11 +89,11 @@ func TestDenyWithReasonAndRefusals(t *testing.T) {
 func TestExpiryAndWithdraw(t *testing.T) {
 	w := newWorld(t)
 	w.startApprover(t, "ap1")
-	exp := w.request(context.Background(), 2*time.Second, nil)
+	exp := w.request(context.Background(), 3*time.Second, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	wd := w.request(ctx, 5*time.Minute, nil)
 	expMsg := w.post(t, exp.id)
-	w.post(t, wd.id)
+	w.posted(t, wd.id)
 	cancel() // the client goes away while waiting
 
 	d, err := exp.wait(t)
@@ -131,8 +131,7 @@ func TestKillRestartNeverPostsTwice(t *testing.T) {
 	}
 	msgs := map[string]slackuitest.Message{}
 	for _, p := range ps {
-		msgs[p.id] = w.post(t, p.id)
-		w.events(t, p.id, func(e []schemas.Event) bool { return has(kinds(t, e), "notified") })
+		msgs[p.id] = w.posted(t, p.id)
 	}
 	a.kill() // SIGKILL with three approvals pending
 	b := w.startApprover(t, "ap1")
@@ -166,8 +165,7 @@ func TestTwoInstances(t *testing.T) {
 		ps = append(ps, w.request(context.Background(), 5*time.Minute, nil))
 	}
 	for _, p := range ps {
-		msg := w.post(t, p.id)
-		w.events(t, p.id, func(e []schemas.Event) bool { return has(kinds(t, e), "notified") })
+		msg := w.posted(t, p.id)
 		// Both instances get a click for the same approval at once: exactly one decision counts.
 		var wg sync.WaitGroup
 		results := make([]string, 2)
@@ -218,7 +216,7 @@ func TestTerminalDecide(t *testing.T) {
 	w := newWorld(t)
 	w.startApprover(t, "ap1")
 	p := w.request(context.Background(), 5*time.Minute, nil)
-	w.post(t, p.id)
+	w.posted(t, p.id)
 	cfg := w.config(t, "terminal")
 	// rex is the requester: refused, nothing published.
 	out, err := exec.Command(binary, "decide", "-config", cfg, "-id", p.id, "-approve", "-user", "rex").CombinedOutput()

@@ -286,6 +286,15 @@ func (w *world) post(t *testing.T, id string) slackuitest.Message {
 	return got
 }
 
+// posted waits for the Slack message of approval id and for approval.notified in the log, so that later
+// events are ordered after it.
+func (w *world) posted(t *testing.T, id string) slackuitest.Message {
+	t.Helper()
+	m := w.post(t, id)
+	w.events(t, id, func(e []schemas.Event) bool { return has(kinds(t, e), "notified") })
+	return m
+}
+
 // postsFor counts chat.postMessage calls for approval id.
 func (w *world) postsFor(id string) int {
 	n := 0
