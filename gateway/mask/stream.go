@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"strconv"
+	"strings"
 )
 
 // Catalog resolves result columns to their source table and column. The gateway implements it with a
@@ -418,6 +419,18 @@ func (s *Stream) textCopy(body []byte) int {
 	}
 	n += s.m.scan(body, s.m.fill, nil)
 	s.keepCarry(body)
+	if s.sampling() { // PostgreSQL sends one row per CopyData: sample it as tab-separated fields
+		line := strings.TrimSuffix(string(body), "\n")
+		if s.sample.Columns == nil {
+			s.sample.Columns = []string{}
+			for _, c := range s.copyCols {
+				s.sample.Columns = append(s.sample.Columns, c.name)
+			}
+		}
+		s.addSampleRow(strings.Split(line, "\t"), false)
+	} else if len(s.sample.Rows) > 0 {
+		s.sample.Truncated = true
+	}
 	return n
 }
 

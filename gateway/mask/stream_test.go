@@ -441,6 +441,9 @@ func TestCopyText(t *testing.T) {
 	if s.Counts()[CountCopy] != 4 {
 		t.Errorf("counts %v", s.Counts())
 	}
+	if sm := s.Sample(); len(sm.Rows) != 5 || sm.Rows[0][1] != "411111******1111" || sm.Truncated {
+		t.Errorf("copy sample %+v", sm)
+	}
 }
 
 func TestCopyTaggedColumns(t *testing.T) {
