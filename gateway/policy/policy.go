@@ -1,11 +1,15 @@
 package policy
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"os"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/interpreter"
 
 	"github.com/pangate/pangate/gateway/classify"
 	"github.com/pangate/pangate/schemas"
@@ -17,41 +21,62 @@ type Action string
 // Actions.
 const (
 	Allow Action = "allow" // forward the statement
-	Deny  Action = "deny"  // refuse it with the rule's reason (SQLSTATE 42501), record query.blocked
+	Deny  Action = "deny"  // refuse it with the rule's reason, record query.blocked
 	Hold  Action = "hold"  // wait for an approval decision before forwarding
 )
 
+// DefaultRule is the Decision.Rule when no rule matched and the policy's default decided.
+const DefaultRule = "default"
+
 // Errors.
 var (
-	// ErrInvalid wraps every reason a policy file is refused; the message starts with file:line.
+	// ErrInvalid is wrapped by every reason a policy file is refused (each an *Error with file and line).
 	ErrInvalid = errors.New("invalid policy")
-	// ErrNoGrant is returned by Grants when no grant rule matches the identity.
+	// ErrNoGrant is wrapped by Grants' error when no grant rule matches the identity.
 	ErrNoGrant = errors.New("no grant rule matches")
-	// ErrRoleNotGranted is returned by Grants when the identity asks for a role its grant rule does not give.
+	// ErrRoleNotGranted is wrapped by Grants' error when the identity asks for a role no matching grant
+	// rule gives.
 	ErrRoleNotGranted = errors.New("role not granted")
 )
+
+// Error is one problem in a policy file, with its position.
+type Error struct {
+	File string
+	Line int // 1-based; 0 when the problem has no position (an empty file)
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// Unwrap lets errors.Is(err, ErrInvalid) hold.
+func (e *Error) Unwrap() error { return ErrInvalid }
 
 // Input is what a statement rule sees.
 type Input struct {
 	Identity  schemas.Identity
-	Target    string // gateway target (upstream database name in the gateway config)
+	Target    string // gateway target (the upstream the session connected to)
 	Database  string // database name the client asked for
 	Role      string // requested role
 	Statement classify.Statement
 	// Cardholder is true when the statement touched a table or column tagged as cardholder data
 	// (decided by the gateway from its mask config).
 	Cardholder bool
-	// Batch holds the kinds of every statement of the same query string (filled by EvaluateAll), so a
-	// rule can say `"write" in batch_kinds`.
+	// Batch holds the kinds of every statement of the same query string (EvaluateAll fills it), so a
+	// rule can say `"write" in batch_kinds`. Empty means just this statement.
 	Batch []classify.Kind
-	// Score is filled by Evaluate from the tags and objects (see Score); a value set by the caller is ignored.
+	// Score is filled by Evaluate from the tags and objects (see Policy.Score); a caller's value is ignored.
 	Score int
 }
 
 // Decision is the outcome of Evaluate.
 type Decision struct {
 	Action         Action
-	Rule           string        // name of the rule that decided, or "default"
+	Rule           string        // name of the rule that decided, or DefaultRule
 	Reason         string        // shown to the client for deny, to approvers for hold
 	Score          int           // risk score of the statement
 	ApproverGroup  string        // for hold: who may approve
@@ -61,25 +86,32 @@ type Decision struct {
 
 // Policy is a loaded, compiled policy. It is immutable and safe for concurrent use.
 type Policy struct {
+	name    string
+	hash    string
+	weights map[string]int
+	grants  []*grant
+	rules   []*rule
+	def     rule
+}
+
+type rule struct {
+	name           string
+	line           int
+	when           string
+	prg            cel.Program
+	action         Action
+	reason         string
+	approvers      string
+	timeout        time.Duration
+	reasonRequired bool
+}
+
+type grant struct {
 	name  string
-	hash  string
-	rules int
-}
-
-// Load reads and compiles the policy file at path. An invalid policy is refused with an error wrapping
-// ErrInvalid whose message starts with "path:line: ".
-func Load(path string) (*Policy, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return Parse(path, data)
-}
-
-// Parse compiles a policy from data; name is used in error messages (usually the file path).
-func Parse(name string, data []byte) (*Policy, error) {
-	sum := sha256.Sum256(data)
-	return &Policy{name: name, hash: hex.EncodeToString(sum[:])}, nil
+	line  int
+	when  string
+	prg   cel.Program
+	roles []string
 }
 
 // Name returns the name the policy was parsed under (the file path for Load).
@@ -88,29 +120,216 @@ func (p *Policy) Name() string { return p.name }
 // Hash returns the hex SHA-256 of the policy file bytes (for the policy.loaded event).
 func (p *Policy) Hash() string { return p.hash }
 
-// Rules returns the number of statement rules plus grant rules.
-func (p *Policy) Rules() int { return p.rules }
+// Rules returns the number of statement rules plus grant rules (the default not counted).
+func (p *Policy) Rules() int { return len(p.rules) + len(p.grants) }
 
-// Score returns the risk score of in (see docs/policy.md for the weights).
-func (p *Policy) Score(in Input) int { return 0 }
+// RuleNames returns the statement rule names in order, then DefaultRule.
+func (p *Policy) RuleNames() []string {
+	out := make([]string, 0, len(p.rules)+1)
+	for _, r := range p.rules {
+		out = append(out, r.name)
+	}
+	return append(out, DefaultRule)
+}
+
+func (r *rule) decision(score int) Decision {
+	d := Decision{Action: r.action, Rule: r.name, Reason: r.reason, Score: score}
+	if r.action == Hold {
+		d.ApproverGroup, d.Timeout, d.ReasonRequired = r.approvers, r.timeout, r.reasonRequired
+	}
+	return d
+}
+
+// celVars converts native values to CEL values once, so the rules evaluated in turn share them instead
+// of each converting the same lists again.
+func celVars(v map[string]any) any {
+	for k, x := range v {
+		v[k] = types.DefaultTypeAdapter.NativeToValue(x)
+	}
+	act, err := interpreter.NewActivation(v)
+	if err != nil {
+		return v
+	}
+	return act
+}
+
+func identityVars(id schemas.Identity) map[string]any {
+	claims := id.Claims
+	if claims == nil {
+		claims = map[string]string{}
+	}
+	groups := id.Groups
+	if groups == nil {
+		groups = []string{}
+	}
+	return map[string]any{
+		"issuer":  id.Issuer,
+		"subject": id.Subject,
+		"claims":  claims,
+		"groups":  groups,
+		"human":   id.Human,
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (p *Policy) vars(in Input) map[string]any {
+	v := identityVars(in.Identity)
+	st := in.Statement
+	batch := make([]string, 0, len(in.Batch))
+	for _, k := range in.Batch {
+		batch = append(batch, string(k))
+	}
+	if len(batch) == 0 {
+		batch = append(batch, string(st.Kind))
+	}
+	v["target"] = in.Target
+	v["database"] = in.Database
+	v["role"] = in.Role
+	v["kind"] = string(st.Kind)
+	v["tags"] = nonNil(st.Tags)
+	v["tables"] = nonNil(st.Tables)
+	v["columns"] = nonNil(st.Columns)
+	v["functions"] = nonNil(st.Functions)
+	v["sql"] = st.Text
+	v["fingerprint"] = st.Fingerprint
+	v["copy_in"] = st.CopyIn
+	v["copy_out"] = st.CopyOut
+	v["cardholder"] = in.Cardholder
+	v["score"] = int64(in.Score)
+	v["batch_kinds"] = batch
+	return v
+}
 
 // Evaluate returns the decision of the first statement rule that matches in, or the default. It never
-// panics; a rule that fails to evaluate denies.
-func (p *Policy) Evaluate(in Input) Decision {
-	return Decision{Action: Deny, Rule: "default", Reason: "not implemented"}
+// panics; a rule that fails to evaluate (a missing claim, a runaway expression) denies, naming the rule.
+func (p *Policy) Evaluate(in Input) (d Decision) {
+	in.Score = p.Score(in)
+	defer func() {
+		if r := recover(); r != nil {
+			d = Decision{Action: Deny, Rule: DefaultRule, Reason: fmt.Sprintf("policy evaluation failed: %v", r), Score: in.Score}
+		}
+	}()
+	vars := celVars(p.vars(in))
+	for _, r := range p.rules {
+		ok, err := evalBool(r.prg, vars)
+		if err != nil {
+			return Decision{Action: Deny, Rule: r.name, Score: in.Score,
+				Reason: fmt.Sprintf("policy rule %q could not be evaluated (%v); denied to be safe", r.name, err)}
+		}
+		if ok {
+			return r.decision(in.Score)
+		}
+	}
+	return p.def.decision(in.Score)
+}
+
+func evalBool(prg cel.Program, vars any) (bool, error) {
+	out, _, err := prg.Eval(vars)
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.Value().(bool)
+	if !ok {
+		return false, fmt.Errorf("expression gave %v, not a bool", out.Type())
+	}
+	return b, nil
 }
 
 // EvaluateAll evaluates every statement of one query string with base as the common input (Statement
-// and Batch are filled per statement). The overall decision is the first deny, else the hold with the
-// highest score, else allow.
+// and Batch are set per statement; base.Cardholder applies to all, or use EvaluateEach). The overall
+// decision is the first deny, else the hold with the highest score, else the first statement's allow.
+// An empty stmts is allowed (the client sent an empty query).
 func (p *Policy) EvaluateAll(base Input, stmts []classify.Statement) (overall Decision, each []Decision) {
-	return Decision{Action: Deny, Rule: "default", Reason: "not implemented"}, nil
+	ins := make([]Input, len(stmts))
+	for i, s := range stmts {
+		ins[i] = base
+		ins[i].Statement = s
+	}
+	return p.EvaluateEach(ins)
+}
+
+// EvaluateEach is EvaluateAll for inputs that differ in more than the statement (for example Cardholder
+// per statement). Batch is filled from the inputs' statements.
+func (p *Policy) EvaluateEach(ins []Input) (overall Decision, each []Decision) {
+	batch := make([]classify.Kind, len(ins))
+	for i, in := range ins {
+		batch[i] = in.Statement.Kind
+	}
+	each = make([]Decision, len(ins))
+	for i, in := range ins {
+		in.Batch = batch
+		each[i] = p.Evaluate(in)
+	}
+	return Combine(each), each
+}
+
+// Combine folds per-statement decisions into one for the whole query string: the first deny, else the
+// hold with the highest score (the first among equals), else the first allow.
+func Combine(each []Decision) Decision {
+	if len(each) == 0 {
+		return Decision{Action: Allow, Rule: DefaultRule, Reason: "empty query"}
+	}
+	held := -1
+	for i, d := range each {
+		switch d.Action {
+		case Deny:
+			return d
+		case Hold:
+			if held < 0 || d.Score > each[held].Score {
+				held = i
+			}
+		}
+	}
+	if held >= 0 {
+		return each[held]
+	}
+	return each[0]
 }
 
 // Grants returns the database roles a session of id may be granted on target, and the name of the grant
-// rule that gave them. With requestedRole empty it returns all roles of the first matching grant rule;
-// otherwise just requestedRole, if that rule gives it. The error (wrapping ErrNoGrant or
-// ErrRoleNotGranted) is worded for the client: the gateway sends it with SQLSTATE 28000.
+// rule that gave them. Grant rules are tried in order. With requestedRole empty, the roles of the first
+// matching rule are returned; otherwise just requestedRole, from the first matching rule that lists it.
+// The error wraps ErrNoGrant or ErrRoleNotGranted and is worded for the client (the gateway sends it
+// with SQLSTATE 28000); it names the subject but never a token.
 func (p *Policy) Grants(id schemas.Identity, target, requestedRole string) (roles []string, rule string, err error) {
-	return nil, "", ErrNoGrant
+	defer func() {
+		if r := recover(); r != nil {
+			roles, rule, err = nil, "", fmt.Errorf("%w: policy evaluation failed", ErrNoGrant)
+		}
+	}()
+	vars := identityVars(id)
+	vars["target"] = target
+	vars["role"] = requestedRole
+	act := celVars(vars)
+	var offered []string
+	for _, g := range p.grants {
+		ok, err := evalBool(g.prg, act)
+		if err != nil {
+			return nil, g.name, fmt.Errorf("%w: grant rule %q could not be evaluated for subject %q: %v", ErrNoGrant, g.name, id.Subject, err)
+		}
+		if !ok {
+			continue
+		}
+		if requestedRole == "" {
+			return slices.Clone(g.roles), g.name, nil
+		}
+		if slices.Contains(g.roles, requestedRole) {
+			return []string{requestedRole}, g.name, nil
+		}
+		offered = append(offered, g.roles...)
+	}
+	if offered != nil {
+		slices.Sort(offered)
+		offered = slices.Compact(offered)
+		return nil, "", fmt.Errorf("%w: subject %q may not use role %q on target %q (policy grants: %s)",
+			ErrRoleNotGranted, id.Subject, requestedRole, target, strings.Join(offered, ", "))
+	}
+	return nil, "", fmt.Errorf("%w: no grant rule of the policy matches subject %q (issuer %q) on target %q",
+		ErrNoGrant, id.Subject, id.Issuer, target)
 }
