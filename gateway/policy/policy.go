@@ -75,13 +75,13 @@ type Input struct {
 
 // Decision is the outcome of Evaluate.
 type Decision struct {
-	Action         Action
-	Rule           string        // name of the rule that decided, or DefaultRule
-	Reason         string        // shown to the client for deny, to approvers for hold
-	Score          int           // risk score of the statement
-	ApproverGroup  string        // for hold: who may approve
-	Timeout        time.Duration // for hold: how long to wait before the approval expires
-	ReasonRequired bool          // for hold: the approver must give a reason
+	Action         Action        `json:"action"`
+	Rule           string        `json:"rule"`                      // name of the rule that decided, or DefaultRule
+	Reason         string        `json:"reason,omitempty"`          // shown to the client for deny, to approvers for hold
+	Score          int           `json:"score"`                     // risk score of the statement
+	ApproverGroup  string        `json:"approver_group,omitempty"`  // for hold: who may approve
+	Timeout        time.Duration `json:"timeout_ns,omitempty"`      // for hold: how long to wait before the approval expires
+	ReasonRequired bool          `json:"reason_required,omitempty"` // for hold: the approver must give a reason
 }
 
 // Policy is a loaded, compiled policy. It is immutable and safe for concurrent use.
