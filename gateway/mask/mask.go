@@ -176,6 +176,26 @@ func (m *Masker) Text(s string) (string, Findings) {
 	return string(b), f
 }
 
+// MaskValue masks one value of PostgreSQL type oid (0 when unknown) in the given format code (0 text,
+// 1 binary) in place, the way a DataRow column is masked, and returns how many it masked. tagged masks the
+// whole value (a column tagged as cardholder data). Use it for Bind parameters: binary int8 or numeric
+// parameters holding a PAN are not visible to Text.
+func (m *Masker) MaskValue(oid uint32, format int16, tagged bool, v []byte) int {
+	switch {
+	case oid == 0:
+		return m.guessValue(v)
+	case format == 1:
+		return m.binaryValue(oid, v, tagged, 0, nil)
+	case oid == oidBytea:
+		return m.byteaText(v, tagged)
+	case oid == oidFloat8 || oid == oidFloat4:
+		return m.floatText(v, tagged)
+	case numericOID(oid):
+		return m.textValue(v, '0', tagged, nil)
+	}
+	return m.textValue(v, m.fill, tagged, nil)
+}
+
 // Tagged reports whether table.column is cardholder data by configuration: an explicit Columns tag or a
 // ColumnPatterns match on the column name. table may be "table" or "schema.table".
 func (m *Masker) Tagged(table, column string) bool {

@@ -534,3 +534,35 @@ func TestStreamNoAllocsOnCleanRows(t *testing.T) {
 		t.Error("sample not marked truncated")
 	}
 }
+
+func TestMaskValue(t *testing.T) {
+	m := newMasker(t, Config{})
+	b := encBin(t, oidInt8, int64(4111111111111111))
+	if m.MaskValue(oidInt8, 1, false, b) != 1 {
+		t.Fatal("binary int8 parameter not masked")
+	}
+	var i8 int64
+	_ = typeMap.Scan(oidInt8, 1, b, &i8)
+	if i8 != 4111110000001111 {
+		t.Errorf("int8 %d", i8)
+	}
+	for _, c := range []struct {
+		oid    uint32
+		format int16
+		in     string
+		want   string
+	}{
+		{oidText, 0, "4111111111111111", "411111******1111"},
+		{oidInt8, 0, "4111111111111111", "4111110000001111"},
+		{oidFloat8, 0, "4.111111111111111e+15", "4.111110000001111e+15"},
+		{oidBytea, 0, `\x34313131313131313131313131313131`, `\x3431313131312a2a2a2a2a2a31313131`},
+		{0, 0, "x 4111111111111111", "x 411111******1111"},
+		{oidText, 0, "no card", "no card"},
+	} {
+		v := []byte(c.in)
+		m.MaskValue(c.oid, c.format, false, v)
+		if string(v) != c.want {
+			t.Errorf("MaskValue(%d, %d, %q) = %q, want %q", c.oid, c.format, c.in, v, c.want)
+		}
+	}
+}
