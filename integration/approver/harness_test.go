@@ -57,7 +57,7 @@ func run(m *testing.M) int {
 
 // world is one test's topic, fake Slack and gateway-side Holder.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	topic   string
 	brokers []string
 	slack   *slackuitest.Server
@@ -65,7 +65,7 @@ type world struct {
 	dir     string
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	w := &world{t: t, topic: stack.UniqueName(t, "approvals"), brokers: stack.Brokers(t), dir: t.TempDir()}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -123,7 +123,7 @@ type approver struct {
 	done chan struct{}
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -133,7 +133,7 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func (w *world) config(t *testing.T, name string) string {
+func (w *world) config(t testing.TB, name string) string {
 	t.Helper()
 	p := filepath.Join(w.dir, name+".yaml")
 	cfg := fmt.Sprintf(`instance: %s
@@ -159,7 +159,7 @@ log_level: debug
 }
 
 // startApprover starts an approver process and waits until /readyz answers 200.
-func (w *world) startApprover(t *testing.T, name string) *approver {
+func (w *world) startApprover(t testing.TB, name string) *approver {
 	t.Helper()
 	cfgPath := w.config(t, name)
 	b, _ := os.ReadFile(cfgPath)
@@ -222,7 +222,7 @@ func (a *approver) kill() {
 	<-a.done
 }
 
-func tail(t *testing.T, path string) {
+func tail(t testing.TB, path string) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return
@@ -259,7 +259,7 @@ func (w *world) request(ctx context.Context, expires time.Duration, mut func(*sc
 	return p
 }
 
-func (p *pending) wait(t *testing.T) (hold.Decision, error) {
+func (p *pending) wait(t testing.TB) (hold.Decision, error) {
 	t.Helper()
 	select {
 	case <-p.done:
@@ -271,7 +271,7 @@ func (p *pending) wait(t *testing.T) (hold.Decision, error) {
 }
 
 // post waits for the Slack message of approval id and returns it.
-func (w *world) post(t *testing.T, id string) slackuitest.Message {
+func (w *world) post(t testing.TB, id string) slackuitest.Message {
 	t.Helper()
 	var got slackuitest.Message
 	eventually(t, "slack post for "+id, func() bool {
@@ -288,7 +288,7 @@ func (w *world) post(t *testing.T, id string) slackuitest.Message {
 
 // posted waits for the Slack message of approval id and for approval.notified in the log, so that later
 // events are ordered after it.
-func (w *world) posted(t *testing.T, id string) slackuitest.Message {
+func (w *world) posted(t testing.TB, id string) slackuitest.Message {
 	t.Helper()
 	m := w.post(t, id)
 	w.events(t, id, func(e []schemas.Event) bool { return has(kinds(t, e), "notified") })
@@ -307,7 +307,7 @@ func (w *world) postsFor(id string) int {
 }
 
 // click sends a signed block_actions callback to a and returns the result header and reply text.
-func click(t *testing.T, a *approver, c slackuitest.Click) (string, string) {
+func click(t testing.TB, a *approver, c slackuitest.Click) (string, string) {
 	t.Helper()
 	if c.Channel == "" {
 		c.Channel = "C0APPROVALS"
@@ -329,7 +329,7 @@ func click(t *testing.T, a *approver, c slackuitest.Click) (string, string) {
 	return resp.Header.Get("X-Pangate-Result"), string(b)
 }
 
-func eventually(t *testing.T, what string, f func() bool) {
+func eventually(t testing.TB, what string, f func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !f() {
@@ -342,7 +342,7 @@ func eventually(t *testing.T, what string, f func() bool) {
 
 // events reads the approvals topic from the start and returns the events of approval id in log order,
 // waiting until until(events) holds.
-func (w *world) events(t *testing.T, id string, until func([]schemas.Event) bool) []schemas.Event {
+func (w *world) events(t testing.TB, id string, until func([]schemas.Event) bool) []schemas.Event {
 	t.Helper()
 	var out []schemas.Event
 	eventually(t, "events of "+id, func() bool {
@@ -352,7 +352,7 @@ func (w *world) events(t *testing.T, id string, until func([]schemas.Event) bool
 	return out
 }
 
-func (w *world) readAll(t *testing.T, id string) []schemas.Event {
+func (w *world) readAll(t testing.TB, id string) []schemas.Event {
 	t.Helper()
 	cl := stack.Kafka(t, kgo.ConsumeTopics(w.topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -387,7 +387,7 @@ func (w *world) readAll(t *testing.T, id string) []schemas.Event {
 	return out
 }
 
-func adminEnds(ctx context.Context, t *testing.T, topic string) (map[int32]int64, error) {
+func adminEnds(ctx context.Context, t testing.TB, topic string) (map[int32]int64, error) {
 	res, err := stack.KafkaAdmin(t).ListEndOffsets(ctx, topic)
 	if err != nil {
 		return nil, err
@@ -411,7 +411,7 @@ func reached(seen, ends map[int32]int64) bool {
 }
 
 // kinds summarises events as "requested, claim, notified, decided:approved" for order assertions.
-func kinds(t *testing.T, evs []schemas.Event) []string {
+func kinds(t testing.TB, evs []schemas.Event) []string {
 	t.Helper()
 	var out []string
 	for _, e := range evs {
