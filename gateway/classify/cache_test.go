@@ -27,16 +27,16 @@ func TestNormalize(t *testing.T) {
 		}
 	}
 	differ := [][2]string{
-		{"SELECT * FROM t1", "SELECT * FROM t2"},           // digits in identifiers are not literals
-		{`SELECT "a" FROM t`, `SELECT "b" FROM t`},          // quoted identifiers are not literals
-		{"SELECT $1", "SELECT $2"},                          // parameters are not literals
-		{"SELECT '1'", "SELECT ?"},                          // a placeholder can't collide with verbatim text
-		{"SELECT 1", "SELECT 1 /* unterminated"},            // unterminated comment kept verbatim
-		{"SELECT 'a'", "SELECT 'a"},                         // unterminated string kept verbatim
-		{"SELECT 1..2", "SELECT 1.2"},                       // "1..2" is 1 then ".."
-		{"SELECT 123abc", "SELECT 456abc"},                  // trailing junk kept verbatim
-		{"SELECT a$1", "SELECT a$2"},                        // '$' inside an identifier
-		{"SELECT 'x'\x00", "SELECT 'x'\x00\x00"},            // NULs escaped, injective
+		{"SELECT * FROM t1", "SELECT * FROM t2"},   // digits in identifiers are not literals
+		{`SELECT "a" FROM t`, `SELECT "b" FROM t`}, // quoted identifiers are not literals
+		{"SELECT $1", "SELECT $2"},                 // parameters are not literals
+		{"SELECT '1'", "SELECT ?"},                 // a placeholder can't collide with verbatim text
+		{"SELECT 1", "SELECT 1 /* unterminated"},   // unterminated comment kept verbatim
+		{"SELECT 'a'", "SELECT 'a"},                // unterminated string kept verbatim
+		{"SELECT 1..2", "SELECT 1.2"},              // "1..2" is 1 then ".."
+		{"SELECT 123abc", "SELECT 456abc"},         // trailing junk kept verbatim
+		{"SELECT a$1", "SELECT a$2"},               // '$' inside an identifier
+		{"SELECT 'x'\x00", "SELECT 'x'\x00\x00"},   // NULs escaped, injective
 		{"EXPLAIN (ANALYZE 1) DELETE FROM t", "EXPLAIN (ANALYZE) DELETE FROM t"},
 	}
 	for _, p := range differ {

@@ -62,8 +62,11 @@ type Statement struct {
 	Tables []string
 	// Columns referenced. "table.column" when the table is known (qualified with a table name or alias,
 	// or the only relation in scope), where table is written exactly as in Tables; else "column".
-	// A star is "table.*" when the table is known, else "*". Insert/update target columns and COPY
-	// column lists count; COPY of a whole table gives "table.*".
+	// An unqualified "*" gives "table.*" for every table of its FROM clause ("*" when the FROM clause
+	// holds only subqueries or functions, whose columns are recorded inside them); "c.*" gives
+	// "table.*". A whole-row reference (row_to_json(c)) gives "table.*" too. Insert/update target
+	// columns and COPY column lists count; INSERT without a column list and COPY of a whole table give
+	// "table.*".
 	Columns   []string
 	Tags      []string // risk tags (Tag* constants), sorted
 	Functions []string // functions called, as written (schema-qualified when written so), lower-cased
@@ -81,4 +84,3 @@ func (s Statement) HasTag(tag string) bool {
 	}
 	return false
 }
-

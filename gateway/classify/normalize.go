@@ -25,7 +25,7 @@ type span struct {
 	comment            bool
 }
 
-// Normalize returns sql with its numeric and string literals (including E'', B'', X'', U&'' and
+// Normalize returns sql with its numeric and string literals (including E”, B”, X”, U&” and
 // dollar-quoted strings) replaced by a placeholder and its comments blanked, so that statements differing
 // only in literal values normalise to the same string. The result is a cache key, not SQL: placeholders
 // are NUL-prefixed byte pairs. Unterminated literals or comments, and anything ambiguous, are kept verbatim.
@@ -230,7 +230,7 @@ func scanBlockComment(sql string, i int) (int, bool) {
 }
 
 // scanQuoted scans a single-quoted string body starting at j (just after the opening quote) and returns
-// the index after the closing quote. '' is an escaped quote; with backslash, \x escapes any byte (E'').
+// the index after the closing quote. ” is an escaped quote; with backslash, \x escapes any byte (E”).
 func scanQuoted(sql string, j int, backslash bool) (int, bool) {
 	for j < len(sql) {
 		switch sql[j] {

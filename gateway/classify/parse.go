@@ -643,7 +643,16 @@ func (w *walker) columnRef(c *pg.ColumnRef) {
 	case 0:
 		return
 	case 1:
+		if parts[0] == "*" {
+			w.star()
+			return
+		}
 		w.addColumn(w.only(), parts[0])
+		// A bare relation name or alias is a whole-row reference (row_to_json(c)) unless a column of that
+		// name exists, which we cannot know: count both.
+		if id, ok := w.resolve(parts[0]); ok && id != "" {
+			w.addColumn(id, "*")
+		}
 	default:
 		qual := strings.Join(parts[:len(parts)-1], ".")
 		col := parts[len(parts)-1]
@@ -654,6 +663,28 @@ func (w *walker) columnRef(c *pg.ColumnRef) {
 			w.addColumn(qual, col)
 		}
 	}
+}
+
+// star records an unqualified "*": every table of the innermost level with relations, or "*" when none
+// of them is a table (subqueries and functions, whose own columns were recorded inside them).
+func (w *walker) star() {
+	for s := w.sc; s != nil; s = s.parent {
+		if len(s.rels) == 0 {
+			continue
+		}
+		found := false
+		for _, id := range s.rels {
+			if id != "" {
+				w.addColumn(id, "*")
+				found = true
+			}
+		}
+		if !found {
+			w.addColumn("", "*")
+		}
+		return
+	}
+	w.addColumn("", "*")
 }
 
 func (w *walker) funcCall(f *pg.FuncCall) {
