@@ -258,7 +258,9 @@ func closedText(a *state.Approval) string {
 // SelfApproval reports whether the approver (Slack user id or terminal user, and email) is the identity that
 // made the request: its subject or its email claim.
 func SelfApproval(id schemas.Identity, user, email string) bool {
-	same := func(a, b string) bool { return a != "" && b != "" && strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b)) }
+	same := func(a, b string) bool {
+		return a != "" && b != "" && strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
+	}
 	for _, mine := range []string{user, email} {
 		if same(mine, id.Subject) || same(mine, id.Claims["email"]) {
 			return true

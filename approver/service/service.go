@@ -172,7 +172,7 @@ func New(cfg Config, sl Slack, ui *slackui.Renderer, log *slog.Logger, reg prome
 		m: metrics{
 			pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "pangate_approver_pending", Help: "Approvals waiting for a decision."}),
 			latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "pangate_approver_decision_latency_seconds",
-				Help: "Time from approval.requested to the first decided/expired event, by outcome.",
+				Help:    "Time from approval.requested to the first decided/expired event, by outcome.",
 				Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600}}, []string{"outcome"}),
 			posts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pangate_approver_slack_calls_total",
 				Help: "Slack Web API calls by method and result."}, []string{"method", "result"}),

@@ -24,7 +24,7 @@ func ev(t *testing.T, instance string, offset time.Duration, id, typ string, dat
 
 func req(id string) schemas.ApprovalRequested {
 	return schemas.ApprovalRequested{ApprovalID: id, Session: "s", Target: "db", Role: "r", Rule: "r1", Reason: "delete",
-		Identity: schemas.Identity{Issuer: "https://issuer", Subject: "repo:acme/etl"},
+		Identity:  schemas.Identity{Issuer: "https://issuer", Subject: "repo:acme/etl"},
 		Statement: schemas.Statement{SQL: "DELETE FROM t", Kind: "write"}, Expires: schemas.FormatTime(t0.Add(5 * time.Minute))}
 }
 
