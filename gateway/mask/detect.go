@@ -135,37 +135,47 @@ func brandOK(d []byte) bool {
 	return brandPrefixOK([4]byte{d[0], d[1], d[2], d[3]}, len(d))
 }
 
-// brandPrefixOK is brandOK on the first four digit values and the length.
+// brandPrefixOK is brandOK on the first four digit values and the length: one table lookup by the first
+// two digits, with the three prefixes whose ranges need more digits checked apart.
 func brandPrefixOK(d [4]byte, L int) bool {
-	switch d[0] {
-	case 2: // Mastercard 2221–2720
-		p4 := int(d[1])*100 + int(d[2])*10 + int(d[3]) + 2000
+	p := int(d[0])*10 + int(d[1])
+	switch p {
+	case 22, 23, 24, 25, 26, 27: // Mastercard 2221–2720
+		p4 := p*100 + int(d[2])*10 + int(d[3])
 		return L == 16 && p4 >= 2221 && p4 <= 2720
-	case 3:
-		switch d[1] {
-		case 4, 7: // Amex
-			return L == 15
-		case 5: // JCB 3528–3589
-			p := int(d[2])*10 + int(d[3])
-			return L >= 16 && p >= 28 && p <= 89
-		case 0: // Diners 300–305, 3095
-			return L >= 14 && (d[2] <= 5 || (d[2] == 9 && d[3] == 5))
-		case 6, 8, 9: // Diners 36, 38–39
-			return L >= 14
-		}
-		return false
-	case 4: // Visa
-		return L == 13 || L == 16 || L == 19
-	case 5:
-		if d[1] >= 1 && d[1] <= 5 { // Mastercard 51–55
-			return L == 16
-		}
-		return true // Maestro 50, 56–59: 12–19
-	case 6: // Maestro 56–69 covers all of 6x (Discover, UnionPay are subsets): 12–19
-		return true
+	case 30: // Diners 300–305, 3095
+		return L >= 14 && (d[2] <= 5 || (d[2] == 9 && d[3] == 5))
+	case 35: // JCB 3528–3589
+		q := int(d[2])*10 + int(d[3])
+		return L >= 16 && q >= 28 && q <= 89
 	}
-	return false
+	return brandLengths[p]>>(L-minPANDigits)&1 != 0
 }
+
+// brandLengths[first two digits] has bit L-12 set when a brand issues PANs of length L there, for the
+// prefixes that decide the brand on two digits alone.
+var brandLengths = func() (t [100]uint8) {
+	const (
+		l13_16_19 = 1<<(13-12) | 1<<(16-12) | 1<<(19-12)
+		l12to19   = 0xff
+		l14to19   = 0xfc
+		l15       = 1 << (15 - 12)
+		l16       = 1 << (16 - 12)
+	)
+	for p := 40; p <= 49; p++ {
+		t[p] = l13_16_19 // Visa
+	}
+	t[34], t[37] = l15, l15                         // Amex
+	t[36], t[38], t[39] = l14to19, l14to19, l14to19 // Diners
+	for p := 51; p <= 55; p++ {
+		t[p] = l16 // Mastercard
+	}
+	t[50] = l12to19 // Maestro
+	for p := 56; p <= 69; p++ {
+		t[p] = l12to19 // Maestro 56–69 (covers Discover and UnionPay lengths)
+	}
+	return t
+}()
 
 var luhnDouble = [10]byte{0, 2, 4, 6, 8, 1, 3, 5, 7, 9}
 
