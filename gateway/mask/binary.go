@@ -79,9 +79,11 @@ func (m *Masker) binaryValue(oid uint32, v []byte, tagged bool, depth int, fps *
 		return m.textValue(v, m.fill, tagged, fps)
 	case oid == oidJSONB || oid == oidJSONPath: // one version byte, then text
 		if len(v) > 0 && v[0] == 1 {
-			return m.textValue(v[1:], m.fill, tagged, fps)
+			return m.jsonValue(v[1:], tagged, fps)
 		}
-		return m.textValue(v, m.fill, tagged, fps)
+		return m.jsonValue(v, tagged, fps)
+	case oid == oidJSON:
+		return m.jsonValue(v, tagged, fps)
 	case oid == oidInt8:
 		if len(v) != 8 {
 			return m.scan(v, m.fill, fps)
@@ -154,6 +156,29 @@ func (m *Masker) guessValue(v []byte) int {
 		return n
 	}
 	return 0
+}
+
+// jsonValue masks JSON text. A PAN written as a JSON number gets '0' for its hidden digits, so the
+// document still parses; inside strings the text fill applies. The fill can only appear outside strings
+// where the masker put it (a bare '*' is not valid JSON), so the fix-up walks the text once, only when
+// something was masked.
+func (m *Masker) jsonValue(v []byte, tagged bool, fps *[]string) int {
+	n := m.textValue(v, m.fill, tagged, fps)
+	if n == 0 || m.fill == '0' {
+		return n
+	}
+	in := false
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '\\' && in:
+			i++
+		case c == '"':
+			in = !in
+		case c == m.fill && !in:
+			v[i] = '0'
+		}
+	}
+	return n
 }
 
 // textValue masks a text value: content scan, or the whole value when tagged.

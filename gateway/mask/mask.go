@@ -188,6 +188,8 @@ func (m *Masker) MaskValue(oid uint32, format int16, tagged bool, v []byte) int 
 		return m.binaryValue(oid, v, tagged, 0, nil)
 	case oid == oidBytea:
 		return m.byteaText(v, tagged)
+	case oid == oidJSON || oid == oidJSONB:
+		return m.jsonValue(v, tagged, nil)
 	case oid == oidFloat8 || oid == oidFloat4:
 		return m.floatText(v, tagged)
 	case numericOID(oid):

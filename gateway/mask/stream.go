@@ -304,6 +304,8 @@ func (s *Stream) dataRow(body []byte) int {
 				switch {
 				case c.oid == oidBytea:
 					n = s.m.byteaText(v, c.tagged)
+				case c.oid == oidJSON || c.oid == oidJSONB:
+					n = s.m.jsonValue(v, c.tagged, nil)
 				case c.oid == oidFloat8 || c.oid == oidFloat4:
 					n = s.m.floatText(v, c.tagged)
 				case numericOID(c.oid):
