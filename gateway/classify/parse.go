@@ -587,9 +587,6 @@ func (w *walker) mergeStmt(s *pg.MergeStmt) {
 	for _, n := range s.MergeWhenClauses {
 		if mw, ok := innerIface(n).(*pg.MergeWhenClause); ok {
 			w.targetColumns(id, mw.TargetList)
-			if mw.CommandType == pg.CmdType_CMD_DELETE && mw.Condition == nil && s.JoinCondition == nil {
-				w.tag(TagNoWhere)
-			}
 		}
 	}
 	w.children(s.ProtoReflect(), "with_clause", "relation")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,10 @@ func Parse(name string, data []byte) (*Policy, error) {
 	l := &loader{file: name}
 	p := l.parse(data)
 	if len(l.problems) > 0 {
+		// In file order, so the first line printed is the first problem in the file.
+		sort.SliceStable(l.problems, func(i, j int) bool {
+			return l.problems[i].(*Error).Line < l.problems[j].(*Error).Line
+		})
 		return nil, errors.Join(l.problems...)
 	}
 	sum := sha256.Sum256(data)
