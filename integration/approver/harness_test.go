@@ -67,7 +67,13 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	w := &world{t: t, topic: stack.UniqueName(t, "approvals"), brokers: stack.Brokers(t), dir: t.TempDir()}
+	return newWorldOn(t, stack.UniqueName(t, "approvals"))
+}
+
+// newWorldOn is newWorld on a given approvals topic name (the gateway's prefix + pangate.approvals).
+func newWorldOn(t testing.TB, topic string) *world {
+	t.Helper()
+	w := &world{t: t, topic: topic, brokers: stack.Brokers(t), dir: t.TempDir()}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var tc schemas.TopicConfig

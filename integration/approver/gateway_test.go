@@ -1,0 +1,394 @@
+package approver_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pangate/pangate/approver/slackui/slackuitest"
+	"github.com/pangate/pangate/gateway/audit"
+	"github.com/pangate/pangate/gateway/auth/authtest"
+	"github.com/pangate/pangate/integration/stack"
+	"github.com/pangate/pangate/schemas"
+)
+
+const gwAudience = "pangate-approver-it"
+
+var (
+	gwOnce sync.Once
+	gwBin  string
+	gwErr  error
+)
+
+func gatewayBinary(t testing.TB) string {
+	t.Helper()
+	gwOnce.Do(func() {
+		root, err := stack.ModuleRoot()
+		if err != nil {
+			gwErr = err
+			return
+		}
+		gwBin = filepath.Join(filepath.Dir(binary), "gateway")
+		cmd := exec.Command("go", "build", "-o", gwBin, "./gateway")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			gwErr = fmt.Errorf("go build ./gateway: %v\n%s", err, out)
+		}
+	})
+	if gwErr != nil {
+		t.Fatal(gwErr)
+	}
+	return gwBin
+}
+
+// gateway is a gateway process with holds enabled and a policy that holds DELETE without WHERE.
+type gateway struct {
+	port   string
+	prefix string
+	iss    *authtest.TestIssuer
+	cmd    *exec.Cmd
+	exited chan struct{}
+	mu     sync.Mutex
+	logs   []string
+}
+
+func startGateway(t *testing.T, prefix, role string) *gateway {
+	t.Helper()
+	env := stack.Env(t)
+	brokers := stack.Brokers(t)
+	dsn := stack.PostgresDSN(t)
+	bin := gatewayBinary(t)
+	iss := authtest.StartIssuerProcess(t)
+	dir := t.TempDir()
+	g := &gateway{prefix: prefix, iss: iss, exited: make(chan struct{})}
+	cert, key := devCert(t, dir)
+	keyFile := filepath.Join(dir, "checkpoint.pem")
+	if _, err := audit.WriteKey(keyFile, filepath.Join(dir, "checkpoint.pub.pem")); err != nil {
+		t.Fatal(err)
+	}
+	policy := fmt.Sprintf(`version: 1
+approvals:
+  timeout: 2m
+  approvers: payments-approvers
+grants:
+  - name: test-workload
+    when: 'true'
+    roles: [%s]
+rules:
+  - name: hold-unbounded-write
+    when: '"no_where" in tags'
+    action: hold
+    reason: "DELETE without WHERE affects every row"
+  - name: allow-rest
+    when: 'true'
+    action: allow
+default:
+  action: deny
+  reason: "not allowed"
+`, role)
+	policyPath := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policyPath, []byte(policy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := "postgres"
+	if u, err := pgx.ParseConfig(dsn); err == nil && u.Database != "" {
+		db = u.Database
+	}
+	cfg := fmt.Sprintf(`instance: gw-%s
+listen: 127.0.0.1:0
+tls: {cert_file: %q, key_file: %q}
+limits: {startup_timeout: 10s, result_buffer_bytes: 1048576, max_message_bytes: 1048576}
+targets:
+  - {name: pg, host: %q, port: %s, database: %q, sslmode: disable, admin_dsn: %q}
+kafka: {brokers: [%s], topic_prefix: %q, ack_timeout: 5s}
+checkpoint: {interval: 1s, key_file: %q}
+auth:
+  issuers:
+    - {url: %q, audiences: [%q]}
+jit: {ttl: 10m}
+policy_file: %q
+approvals: {enabled: true}
+ops: {listen: "127.0.0.1:0"}
+`, strings.TrimSuffix(prefix, "."), cert, key, env.PGHost, env.PGPort, db, dsn, strings.Join(brokers, ","), prefix, keyFile,
+		iss.URL, gwAudience, policyPath)
+	path := filepath.Join(dir, "gateway.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g.cmd = exec.Command(bin, "run", "-config", path, "-log-level", "debug")
+	stderr, err := g.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		var once sync.Once
+		for sc.Scan() {
+			line := sc.Text()
+			g.mu.Lock()
+			g.logs = append(g.logs, line)
+			g.mu.Unlock()
+			var m map[string]any
+			if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "gateway serving" {
+				addr, _ := m["listen"].(string)
+				_, g.port, _ = net.SplitHostPort(addr)
+				once.Do(func() { close(ready) })
+			}
+		}
+	}()
+	go func() { _ = g.cmd.Wait(); close(g.exited) }()
+	t.Cleanup(func() {
+		_ = g.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-g.exited:
+		case <-time.After(30 * time.Second):
+			_ = g.cmd.Process.Kill()
+			<-g.exited
+		}
+		if t.Failed() {
+			g.mu.Lock()
+			for _, l := range g.logs[max(0, len(g.logs)-60):] {
+				t.Log("gateway:", l)
+			}
+			g.mu.Unlock()
+		}
+	})
+	select {
+	case <-ready:
+	case <-g.exited:
+		t.Fatalf("gateway exited before serving:\n%s", strings.Join(g.logs, "\n"))
+	case <-time.After(60 * time.Second):
+		t.Fatal("gateway did not start within 60s")
+	}
+	return g
+}
+
+func (g *gateway) connect(t *testing.T, role, sub string) *pgx.Conn {
+	t.Helper()
+	tok := g.iss.Mint(authtest.MintRequest{Subject: sub, Audience: []string{gwAudience}, TTLSeconds: 600})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, fmt.Sprintf("host=127.0.0.1 port=%s user=%s@pg dbname=postgres sslmode=require password=%s", g.port, role, tok))
+	if err != nil {
+		t.Fatalf("connect through the gateway: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+func devCert(t testing.TB, dir string) (string, string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "pangate test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalPKCS8PrivateKey(k)
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	_ = os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	_ = os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600)
+	return certFile, keyFile
+}
+
+var buttonValue = regexp.MustCompile(`"action_id":"pangate_approve"[^}]*"value":"([0-9a-f-]+)"|"value":"([0-9a-f-]+)"[^}]*"action_id":"pangate_approve"`)
+
+// heldPost waits for the Slack message of a held statement that mentions table and returns it with the
+// approval id from its Approve button.
+func (w *world) heldPost(t *testing.T, table string) (slackuitest.Message, string) {
+	t.Helper()
+	var msg slackuitest.Message
+	var id string
+	eventually(t, "slack post for a held statement on "+table, func() bool {
+		for _, m := range w.slack.Posts() {
+			if !strings.Contains(m.Blocks, table) {
+				continue
+			}
+			if sm := buttonValue.FindStringSubmatch(m.Blocks); sm != nil {
+				msg, id = m, sm[1]+sm[2]
+				return true
+			}
+		}
+		return false
+	})
+	w.events(t, id, func(e []schemas.Event) bool { return has(kinds(t, e), "notified") })
+	return msg, id
+}
+
+// TestHeldStatementThroughGateway: a DELETE without WHERE through the real gateway waits for Slack; an
+// approval lets it run and return its result; a denial returns an error and the session's audit chain
+// records approver and reason.
+func TestHeldStatementThroughGateway(t *testing.T) {
+	prefix := stack.UniqueName(t, "apgw") + "."
+	table, role := stack.UniqueName(t, "held"), stack.UniqueName(t, "heldr")
+	admin := stack.Postgres(t)
+	ctx := context.Background()
+	for _, q := range []string{
+		fmt.Sprintf(`CREATE TABLE %s (id int PRIMARY KEY, note text)`, table),
+		fmt.Sprintf(`INSERT INTO %s SELECT g, 'n' || g FROM generate_series(1, 5) g`, table),
+		fmt.Sprintf(`CREATE ROLE %s NOLOGIN`, role),
+		fmt.Sprintf(`GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s`, table, role),
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = admin.Exec(ctx, fmt.Sprintf(`DROP TABLE IF EXISTS %s`, table))
+		_, _ = admin.Exec(ctx, fmt.Sprintf(`DROP OWNED BY %s`, role))
+		_, _ = admin.Exec(ctx, fmt.Sprintf(`DROP ROLE IF EXISTS %s`, role))
+	})
+	w := newWorldOn(t, prefix+schemas.TopicApprovals)
+	ap := w.startApprover(t, "ap-gw")
+	g := startGateway(t, prefix, role)
+	c := g.connect(t, role, "etl-job")
+
+	// Held, then approved: the statement runs and its result reaches the client.
+	type res struct {
+		tag string
+		err error
+	}
+	done := make(chan res, 1)
+	go func() {
+		tag, err := c.Exec(ctx, fmt.Sprintf("UPDATE %s SET note = 'x'", table))
+		done <- res{tag.String(), err}
+	}()
+	msg, id := w.heldPost(t, table)
+	select {
+	case r := <-done:
+		t.Fatalf("held statement returned before any decision: %+v", r)
+	default:
+	}
+	if r, _ := click(t, ap, slackuitest.Click{ApprovalID: id, Approve: true, User: "UADA", MessageTS: msg.TS}); r != "decided" {
+		t.Fatalf("approve: %s", r)
+	}
+	select {
+	case r := <-done:
+		if r.err != nil || r.tag != "UPDATE 5" {
+			t.Fatalf("approved statement: %q %v, want UPDATE 5", r.tag, r.err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("approved statement did not return")
+	}
+
+	// Held, then denied with a reason: the client gets an error and the rows stay.
+	go func() {
+		tag, err := c.Exec(ctx, fmt.Sprintf("DELETE FROM %s", table))
+		done <- res{tag.String(), err}
+	}()
+	var denyID string
+	eventually(t, "second held statement", func() bool {
+		for _, m := range w.slack.Posts() {
+			if sm := buttonValue.FindStringSubmatch(m.Blocks); sm != nil && sm[1]+sm[2] != id && strings.Contains(m.Blocks, "DELETE") {
+				denyID, msg = sm[1]+sm[2], m
+				return true
+			}
+		}
+		return false
+	})
+	w.events(t, denyID, func(e []schemas.Event) bool { return has(kinds(t, e), "notified") })
+	if r, _ := click(t, ap, slackuitest.Click{ApprovalID: denyID, Approve: false, User: "UBOB", MessageTS: msg.TS, Reason: "not before the audit"}); r != "decided" {
+		t.Fatalf("deny: %s", r)
+	}
+	select {
+	case r := <-done:
+		if r.err == nil || !strings.Contains(r.err.Error(), "denied") {
+			t.Fatalf("denied statement: %q %v, want an error saying denied", r.tag, r.err)
+		}
+		t.Logf("client error on denial: %v", r.err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("denied statement did not return")
+	}
+	var n int
+	if err := admin.QueryRow(ctx, fmt.Sprintf("SELECT count(*) FROM %s", table)).Scan(&n); err != nil || n != 5 {
+		t.Fatalf("rows after the denied DELETE: %d %v", n, err)
+	}
+
+	// The session's chain on the audit topic holds approval.requested and the blocked statement with the
+	// approver and the reason.
+	auditEvents := readTopic(t, prefix+schemas.TopicAudit, func(evs []schemas.Event) bool {
+		for _, e := range evs {
+			if e.Type == schemas.TypeQueryBlocked {
+				return true
+			}
+		}
+		return false
+	})
+	var requested int
+	var blocked *schemas.QueryBlocked
+	for _, e := range auditEvents {
+		switch e.Type {
+		case schemas.TypeApprovalRequested:
+			requested++
+		case schemas.TypeQueryBlocked:
+			var b schemas.QueryBlocked
+			if err := e.Decode(&b); err != nil {
+				t.Fatal(err)
+			}
+			blocked = &b
+		}
+	}
+	if requested != 2 || blocked == nil || blocked.Approval == nil {
+		t.Fatalf("audit chain: %d approval.requested, blocked %+v", requested, blocked)
+	}
+	if blocked.Approval.ID != denyID || blocked.Approval.Decision != "denied" || blocked.Approval.By != "UBOB" ||
+		blocked.Approval.ByEmail != "bob@acme.example" || blocked.Approval.Reason != "not before the audit" {
+		t.Fatalf("query.blocked approval ref %+v", blocked.Approval)
+	}
+}
+
+// readTopic reads every event of topic from the start until done holds.
+func readTopic(t *testing.T, topic string, done func([]schemas.Event) bool) []schemas.Event {
+	t.Helper()
+	cl := stack.Kafka(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var evs []schemas.Event
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) {
+			if e, err := schemas.Parse(r.Value); err == nil {
+				evs = append(evs, e)
+			}
+		})
+		if done(evs) {
+			return evs
+		}
+	}
+	t.Fatalf("events on %s did not arrive within 30s (have %d)", topic, len(evs))
+	return nil
+}
