@@ -1,6 +1,7 @@
 package mask
 
 import (
+	"bytes"
 	"encoding/hex"
 	"math/rand/v2"
 	"strconv"
@@ -450,6 +451,9 @@ func TestMaskInPlaceNoAllocs(t *testing.T) {
 	m := newMasker(t, Config{})
 	clean := []byte(`{"id": 123456, "ts": "2026-11-27 10:08:33", "imei": "490154203237518", "note": "nothing to see",
 		"big": 123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890}`)
+	if raceEnabled { // without the run over 64 digits, which uses a sync.Pool
+		clean = clean[:bytes.Index(clean, []byte(`"big"`))]
+	}
 	dirty := []byte(`{"pan": "4111111111111111", "second": "5500-0000-0000-0004"}`)
 	if a := testing.AllocsPerRun(100, func() { m.MaskInPlace(clean) }); a != 0 {
 		t.Fatalf("MaskInPlace on clean text allocates %v times", a)
