@@ -222,6 +222,8 @@ var singleCases = []struct {
 	{"dblink", "SELECT * FROM dblink('host=x', 'SELECT 1') AS t(a int)", want{kind: KindRead, tags: []string{TagExternalAccess}}},
 	{"pg_stat_file nested", "SELECT id FROM cards WHERE name = (SELECT (pg_stat_file('x')).size::text)",
 		want{kind: KindRead, tags: []string{TagExternalAccess}, tables: []string{"cards"}}},
+	{"file-reading system view", "SELECT * FROM pg_catalog.pg_hba_file_rules",
+		want{kind: KindRead, tags: []string{TagExternalAccess}, tables: []string{"pg_catalog.pg_hba_file_rules"}}},
 	{"terminate backend", "SELECT pg_terminate_backend(123)", want{kind: KindRead, tags: []string{TagAdminFunction}}},
 	{"query_to_xml", "SELECT query_to_xml('DELETE FROM cards RETURNING *', true, false, '')", want{kind: KindRead, tags: []string{TagDynamicSQL}}},
 

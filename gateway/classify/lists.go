@@ -15,6 +15,11 @@ var externalFuncs = map[string]bool{
 	"pg_file_read": true, "pg_logdir_ls": true,
 }
 
+// externalRelations are system views that read the server's configuration files.
+var externalRelations = map[string]bool{
+	"pg_hba_file_rules": true, "pg_ident_file_mappings": true, "pg_file_settings": true,
+}
+
 // adminFuncs act on the server or other sessions rather than on data.
 var adminFuncs = map[string]bool{
 	"pg_terminate_backend": true, "pg_cancel_backend": true, "pg_reload_conf": true,

@@ -422,6 +422,9 @@ func (w *walker) table(rv *pg.RangeVar) string {
 	}
 	id := tableID(rv)
 	w.tables[id] = struct{}{}
+	if externalRelations[rv.Relname] && (rv.Schemaname == "" || rv.Schemaname == "pg_catalog") {
+		w.tag(TagExternalAccess)
+	}
 	return id
 }
 
