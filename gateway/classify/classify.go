@@ -54,12 +54,12 @@ const (
 // treated as read-only: a Cache hands the same backing arrays to every caller (their capacity equals
 // their length, so append always copies).
 type Statement struct {
-	Kind        Kind
-	Fingerprint string // pg_query fingerprint, hex; for unparseable strings a hash of the literal-normalised text
-	Text        string // this statement's own text, sliced from the string by its location/length, trimmed
+	Kind        Kind   `json:"kind"`
+	Fingerprint string `json:"fingerprint"` // pg_query fingerprint, hex; for unparseable strings a hash of the literal-normalised text
+	Text        string `json:"text"`        // this statement's own text, sliced from the string by its location/length, trimmed
 	// Tables are the relations touched, schema-qualified when written so ("public.cards" or "cards"),
 	// lower-cased unless quoted. CTE names are not tables.
-	Tables []string
+	Tables []string `json:"tables,omitempty"`
 	// Columns referenced. "table.column" when the table is known (qualified with a table name or alias,
 	// or the only relation in scope), where table is written exactly as in Tables; else "column".
 	// An unqualified "*" gives "table.*" for every table of its FROM clause ("*" when the FROM clause
@@ -67,12 +67,12 @@ type Statement struct {
 	// "table.*". A whole-row reference (row_to_json(c)) gives "table.*" too. Insert/update target
 	// columns and COPY column lists count; INSERT without a column list and COPY of a whole table give
 	// "table.*".
-	Columns   []string
-	Tags      []string // risk tags (Tag* constants), sorted
-	Functions []string // functions called, as written (schema-qualified when written so), lower-cased
-	CopyOut   bool     // COPY … TO (rows leave the database)
-	CopyIn    bool     // COPY … FROM
-	Error     string   // parse error message, for KindUnparseable
+	Columns   []string `json:"columns,omitempty"`
+	Tags      []string `json:"tags,omitempty"`      // risk tags (Tag* constants), sorted
+	Functions []string `json:"functions,omitempty"` // functions called, as written (schema-qualified when written so), lower-cased
+	CopyOut   bool     `json:"copy_out,omitempty"`  // COPY … TO (rows leave the database)
+	CopyIn    bool     `json:"copy_in,omitempty"`   // COPY … FROM
+	Error     string   `json:"error,omitempty"`     // parse error message, for KindUnparseable
 }
 
 // HasTag reports whether the statement carries tag.

@@ -330,3 +330,16 @@ func TestClassifyAtomicBody(t *testing.T) {
 		t.Fatalf("got %+v", got)
 	}
 }
+
+// Pathological nesting must end in a classification, not a crash (the parser gives up with an error).
+func TestDeepNesting(t *testing.T) {
+	q := strings.Repeat("SELECT * FROM (", 20000) + "SELECT 1" + strings.Repeat(") x", 20000)
+	got := Classify(q)
+	if len(got) != 1 || got[0].Kind != KindUnparseable || got[0].Error == "" {
+		t.Fatalf("got %d statements, first %s %q", len(got), got[0].Kind, got[0].Error)
+	}
+	q = "SELECT " + strings.Repeat("(", 5000) + "1" + strings.Repeat(")", 5000)
+	if got := Classify(q); len(got) != 1 || got[0].Kind != KindRead {
+		t.Fatalf("parenthesised literal: %+v", got)
+	}
+}

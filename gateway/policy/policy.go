@@ -209,6 +209,9 @@ func (p *Policy) vars(in Input) map[string]any {
 // Evaluate returns the decision of the first statement rule that matches in, or the default. It never
 // panics; a rule that fails to evaluate (a missing claim, a runaway expression) denies, naming the rule.
 func (p *Policy) Evaluate(in Input) (d Decision) {
+	if p == nil {
+		return Decision{Action: Deny, Rule: DefaultRule, Reason: "no policy loaded"}
+	}
 	in.Score = p.Score(in)
 	defer func() {
 		if r := recover(); r != nil {
@@ -298,6 +301,9 @@ func Combine(each []Decision) Decision {
 // The error wraps ErrNoGrant or ErrRoleNotGranted and is worded for the client (the gateway sends it
 // with SQLSTATE 28000); it names the subject but never a token.
 func (p *Policy) Grants(id schemas.Identity, target, requestedRole string) (roles []string, rule string, err error) {
+	if p == nil {
+		return nil, "", fmt.Errorf("%w: no policy loaded", ErrNoGrant)
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			roles, rule, err = nil, "", fmt.Errorf("%w: policy evaluation failed", ErrNoGrant)
