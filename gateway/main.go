@@ -221,12 +221,14 @@ func run(ctx context.Context, path string, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("target %s: %w", t.Name, err)
 		}
+		cats := catalog.NewSet(catalog.Config{}, dsn)
+		defer cats.Close()
 		upTLS, err := upstreamTLS(t)
 		if err != nil {
 			return err
 		}
 		targets = append(targets, proxy.Target{Name: t.Name, Host: t.Host, Port: t.Port, Database: t.Database, TLS: upTLS,
-			Credentials: mgr, Catalog: catalog.New(catalog.Config{}, pool)})
+			Credentials: mgr, Catalog: catalogFunc(cats)})
 		targetNames = append(targetNames, t.Name)
 		checks["target "+t.Name] = pool.Ping
 		tname := t.Name
@@ -395,3 +397,13 @@ func (p policyAdapter) Evaluate(in proxy.Input) proxy.Decision {
 }
 
 func (p policyAdapter) Hash() string { return p.w.Current().Hash() }
+
+// catalogFunc adapts a catalog set to the proxy's per-database lookup without a typed-nil interface.
+func catalogFunc(s *catalog.Set) func(string) mask.Catalog {
+	return func(db string) mask.Catalog {
+		if c := s.For(db); c != nil {
+			return c
+		}
+		return nil
+	}
+}

@@ -15,6 +15,54 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+// Set holds one Catalog per database of a target: OIDs are per database, so a session's columns are
+// looked up in the database it connected to. Pools are opened lazily with the admin DSN, database replaced.
+type Set struct {
+	cfg   Config
+	dsn   string
+	mu    sync.Mutex
+	cats  map[string]*Catalog
+	pools []*pgxpool.Pool
+}
+
+// NewSet returns a Set connecting with adminDSN.
+func NewSet(cfg Config, adminDSN string) *Set {
+	return &Set{cfg: cfg, dsn: adminDSN, cats: map[string]*Catalog{}}
+}
+
+// For returns the catalog of database (nil if no pool can be configured for it: columns are then unknown
+// and only content scanning and column names apply).
+func (s *Set) For(database string) *Catalog {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.cats[database]; ok {
+		return c
+	}
+	pc, err := pgxpool.ParseConfig(s.dsn)
+	if err != nil {
+		return nil
+	}
+	pc.ConnConfig.Database = database
+	pc.MaxConns = 2
+	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
+	if err != nil {
+		return nil
+	}
+	s.pools = append(s.pools, pool)
+	c := New(s.cfg, pool)
+	s.cats[database] = c
+	return c
+}
+
+// Close closes every pool.
+func (s *Set) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.pools {
+		p.Close()
+	}
+}
+
 // Config configures a Catalog.
 type Config struct {
 	// TTL of a cached table (default 5m).

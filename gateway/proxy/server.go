@@ -57,8 +57,10 @@ type Target struct {
 	TLS *tls.Config
 	// Credentials issues the session's JIT role.
 	Credentials Credentials
-	// Catalog resolves result columns for masking (may be nil).
-	Catalog mask.Catalog
+	// Catalog returns the column catalog of a database for masking (may be nil, or return nil).
+	Catalog func(database string) mask.Catalog
+	// Dial replaces the TCP dialer for the upstream connection (tests).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Deps are the services a Server uses.

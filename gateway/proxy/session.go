@@ -355,6 +355,9 @@ func (ss *session) connectUpstream(ctx context.Context) error {
 	pc.User, pc.Password = cred.Role, cred.Password
 	pc.TLSConfig, pc.Fallbacks = ss.tgt.TLS, nil
 	pc.ConnectTimeout = s.cfg.StartupTimeout
+	if ss.tgt.Dial != nil {
+		pc.DialFunc = ss.tgt.Dial
+	}
 	pc.RuntimeParams = map[string]string{}
 	for k, v := range ss.params {
 		switch k {
@@ -388,7 +391,11 @@ func (ss *session) connectUpstream(ctx context.Context) error {
 		ss.upKeyPID, ss.upKeySecret, ss.upKeyOK = hj.PID, binary.BigEndian.Uint32(hj.SecretKey), true
 	}
 
-	ss.stream = s.deps.Masker.NewStream(ss.tgt.Catalog)
+	var cat mask.Catalog
+	if ss.tgt.Catalog != nil {
+		cat = ss.tgt.Catalog(ss.database)
+	}
+	ss.stream = s.deps.Masker.NewStream(cat)
 	ss.cr = newFrameReader(ss.conn, 8<<10, s.cfg.MaxMessageBytes)
 	ss.cw = bufio.NewWriterSize(ss.conn, 8<<10)
 	ss.ur = newFrameReader(ss.up, 16<<10, s.cfg.MaxMessageBytes)
