@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -163,6 +164,7 @@ type proc struct {
 	cmd     *exec.Cmd
 	done    chan struct{}
 	written chan struct{} // receives (without blocking the reader) each time the indexer logs "batch written"
+	addr    chan string   // receives the /metrics listen address once
 }
 
 var logMu sync.Mutex
@@ -184,7 +186,7 @@ func (en *env) start(extra ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		en.t.Fatalf("start indexer: %v", err)
 	}
-	p := &proc{cmd: cmd, done: make(chan struct{}), written: make(chan struct{}, 1)}
+	p := &proc{cmd: cmd, done: make(chan struct{}), written: make(chan struct{}, 1), addr: make(chan string, 1)}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -194,6 +196,12 @@ func (en *env) start(extra ...string) *proc {
 				select {
 				case p.written <- struct{}{}:
 				default:
+				}
+			}
+			if bytes.Contains(line, []byte(`"msg":"indexer started"`)) {
+				var l struct{ Listen string }
+				if json.Unmarshal(line, &l) == nil {
+					p.addr <- l.Listen
 				}
 			}
 			_, _ = f.Write(append(line, '\n'))
