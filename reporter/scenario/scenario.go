@@ -8,6 +8,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/pangate/pangate/schemas"
@@ -89,7 +90,7 @@ func (b *Builder) Gateway(instance string, key ed25519.PrivateKey, interval time
 	g.next(g.chain, schemas.TypeGatewayStarted, schemas.GatewayStarted{Instance: instance, Version: "test", Listen: "127.0.0.1:6432",
 		MaskShape: "first6last4", CheckpointIntervalMS: interval.Milliseconds(), KeyID: schemas.KeyID(key.Public().(ed25519.PublicKey)),
 		Clock: schemas.Clock{Source: "chrony", Synced: true, OffsetUS: 120, Detail: "chronyc tracking"}})
-	g.next(g.chain, schemas.TypePolicyLoaded, schemas.PolicyLoaded{Hash: "ab12", Source: "policy.yaml", Rules: 4})
+	g.next(g.chain, schemas.TypePolicyLoaded, schemas.PolicyLoaded{Hash: strings.Repeat("ab", 32), Source: "policy.yaml", Rules: 4})
 	return g
 }
 
