@@ -1,0 +1,70 @@
+package cookbook
+
+import (
+	"fmt"
+	"strings"
+)
+
+const intro = `# Auditors' cookbook: querying pangate's audit store
+
+<!-- Generated from indexer/cookbook/queries/*.sql by ` + "`go test ./indexer/cookbook -run TestDocs -update`" + `.
+     Edit the .sql files, not this page. Every query here runs in the integration tests
+     (integration/indexer, TestCookbook) against events produced through Kafka and ingested by the indexer. -->
+
+pangate's indexer writes every audit event to ClickHouse (database ` + "`pangate`" + `). Connect as the read-only
+` + "`auditor`" + ` user with clickhouse-client (native protocol) and paste a query:
+
+    clickhouse-client --host HOST --port 9000 --user auditor --password … --database pangate
+
+## Rules that make the numbers right
+
+- **Always read with FINAL** (` + "`FROM statements FINAL`" + `). The indexer delivers at least once: after a crash it
+  writes some events again. Every table is a ReplacingMergeTree keyed by the event id, and FINAL shows each event
+  exactly once. A count without FINAL may be too high until ClickHouse merges the duplicates in the background.
+- Times: ` + "`time`" + ` is a DateTime in UTC (second precision, used for partitions and ranges);
+  ` + "`time_us`" + ` is the exact instant in microseconds since the epoch (order by it). Other instants are
+  ` + "`*_us`" + ` columns (0 = not set).
+- Maps are two arrays (` + "`claim_keys`" + `, ` + "`claim_values`" + `): ` + "`claim_values[indexOf(claim_keys, 'repository')]`" + `.
+- Booleans are 0/1 (` + "`cardholder`" + `, ` + "`human`" + `, ` + "`client_tls`" + `).
+- The identity behind a statement is on its session: join ` + "`sessions`" + ` on ` + "`session`" + `
+  (` + "`ANY LEFT JOIN (SELECT session, issuer, subject FROM sessions FINAL) USING session`" + `).
+- Queries with a parameter have a ` + "`WITH 'value' AS name`" + ` line: edit the value.
+- The raw envelope of every event is in ` + "`events`" + ` (` + "`record`" + ` holds the exact Kafka record, whose hash
+  ` + "`pangate verify`" + ` can recheck offline). Records the indexer refused are in ` + "`dead_letters`" + `.
+
+## Tables
+
+| table | one row per | main columns |
+|---|---|---|
+| events | every event | event_id, time, time_us, event_type, session, seq, prev, hash, source_instance, data, record, kafka_* |
+| sessions | session.started | session, issuer, subject, claim_keys/values, groups, human, client_addr, role, granted |
+| session_ends | session.ended | session, reason, statements, blocked, duration_us, bytes_in/out |
+| statements | query.executed, query.blocked | session, stmt_index, sql (redacted), kind, tables, columns, cardholder, outcome, sqlstate, row_count, masked_*, block_reason, approval_* |
+| statement_tables | (statement, table) pair | table_name, session, kind, cardholder, outcome, role |
+| approvals | approval.requested/notified/decided/expired | approval_id, subject, sql, rule, decision, decided_by, latency_ms |
+| auth_events | auth.succeeded, auth.failed | outcome, issuer, subject, client_addr, reason, sqlstate |
+| credentials | credential.issued, credential.revoked | role, target, granted, valid_until_us, ttl_ms, reason |
+| checkpoints | gateway.checkpoint | instance, run, checkpoint_number, from_us, to_us, head_*, key_id, signature |
+| lifecycle | gateway.started/stopped, policy.loaded, retention.dropped, report.generated | source_instance, clock_*, policy_hash, partitions, report_kind |
+| dead_letters | refused Kafka record | kafka_topic/partition/offset, stage, reason, value |
+
+Monthly partitions older than the retention (at least 12 months, PCI DSS 10.5.1) are dropped by the indexer,
+which records each drop as a ` + "`retention.dropped`" + ` event (query 14).
+
+## Queries
+`
+
+// Markdown renders docs/auditors.md.
+func Markdown(qs []Query) string {
+	var b strings.Builder
+	b.WriteString(intro)
+	for i, q := range qs {
+		fmt.Fprintf(&b, "\n### %d. %s\n\n", i+1, q.Title)
+		fmt.Fprintf(&b, "PCI DSS %s. %s", q.PCI, q.Description)
+		if len(q.Params) > 0 {
+			fmt.Fprintf(&b, " Parameter: %s.", "`"+strings.Join(q.Params, "`, `")+"`")
+		}
+		fmt.Fprintf(&b, " (`indexer/cookbook/queries/%s.sql`)\n\n```sql\n%s\n```\n", q.Name, q.SQL)
+	}
+	return b.String()
+}

@@ -1,0 +1,22 @@
+-- title: Who accessed cardholder data yesterday, and which tables
+-- pci: 10.2.1.1, 10.2.2
+-- Every statement that touched a table or column tagged as cardholder data, reads included, grouped by the
+-- OIDC identity behind the JIT role and by table. "Yesterday" is the UTC day before today.
+SELECT
+    issuer,
+    subject,
+    role,
+    table_name,
+    count() AS statements,
+    sum(row_count) AS rows_returned,
+    min(time) AS first_access,
+    max(time) AS last_access
+FROM
+(
+    SELECT session, role, arrayJoin(tables) AS table_name, row_count, time
+    FROM statements FINAL
+    WHERE cardholder = 1 AND toDate(time) = yesterday()
+)
+ANY LEFT JOIN (SELECT session, issuer, subject FROM sessions FINAL) USING session
+GROUP BY issuer, subject, role, table_name
+ORDER BY issuer, subject, table_name

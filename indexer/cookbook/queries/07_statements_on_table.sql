@@ -1,0 +1,23 @@
+-- title: Statements that touched one table
+-- pci: 10.2.1.1, 10.2.1.7
+-- param: target_table
+-- Every statement that read or changed the table, with the identity behind it. Replace the table name in
+-- the WITH line (as the gateway records it, e.g. cards or public.cards).
+WITH 'cards' AS target_table
+SELECT
+    time,
+    session,
+    issuer,
+    subject,
+    role,
+    kind,
+    outcome,
+    cardholder
+FROM
+(
+    SELECT time, time_us, session, role, kind, outcome, cardholder
+    FROM statement_tables FINAL
+    WHERE table_name = target_table
+)
+ANY LEFT JOIN (SELECT session, issuer, subject FROM sessions FINAL) USING session
+ORDER BY time_us, session
