@@ -72,7 +72,7 @@ type gateway struct {
 	logs   []string
 }
 
-func startGateway(t *testing.T, prefix, role string) *gateway {
+func startGateway(t testing.TB, prefix, role string) *gateway {
 	t.Helper()
 	env := stack.Env(t)
 	brokers := stack.Brokers(t)
@@ -188,7 +188,7 @@ ops: {listen: "127.0.0.1:0"}
 	return g
 }
 
-func (g *gateway) connect(t *testing.T, role, sub string) *pgx.Conn {
+func (g *gateway) connect(t testing.TB, role, sub string) *pgx.Conn {
 	t.Helper()
 	tok := g.iss.Mint(authtest.MintRequest{Subject: sub, Audience: []string{gwAudience}, TTLSeconds: 600})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -222,11 +222,85 @@ func devCert(t testing.TB, dir string) (string, string) {
 	return certFile, keyFile
 }
 
+// heldFixture creates a table of 5 rows and a NOLOGIN role that may change it, and a topic prefix.
+func heldFixture(t testing.TB) (prefix, table, role string, admin *pgx.Conn) {
+	t.Helper()
+	prefix = stack.UniqueName(t, "apgw") + "."
+	table, role = stack.UniqueName(t, "held"), stack.UniqueName(t, "heldr")
+	admin = stack.Postgres(t)
+	ctx := context.Background()
+	for _, q := range []string{
+		fmt.Sprintf(`CREATE TABLE %s (id int PRIMARY KEY, note text)`, table),
+		fmt.Sprintf(`INSERT INTO %s SELECT g, 'n' || g FROM generate_series(1, 5) g`, table),
+		fmt.Sprintf(`CREATE ROLE %s NOLOGIN`, role),
+		fmt.Sprintf(`GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s`, table, role),
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = admin.Exec(ctx, fmt.Sprintf(`DROP TABLE IF EXISTS %s`, table))
+		_, _ = admin.Exec(ctx, fmt.Sprintf(`DROP OWNED BY %s`, role))
+		_, _ = admin.Exec(ctx, fmt.Sprintf(`DROP ROLE IF EXISTS %s`, role))
+	})
+	return prefix, table, role, admin
+}
+
+// BenchmarkDecisionToResult measures, through the real gateway, the time from sending a signed Approve
+// callback to the held statement's result reaching the pgx client (Exec returns after CommandComplete).
+//
+//	go test ./integration/approver -run '^$' -bench DecisionToResult -benchtime 100x
+func BenchmarkDecisionToResult(b *testing.B) {
+	prefix, table, role, _ := heldFixture(b)
+	w := newWorldOn(b, prefix+schemas.TopicApprovals)
+	ap := w.startApprover(b, "ap-bench")
+	g := startGateway(b, prefix, role)
+	c := g.connect(b, role, "etl-bench")
+	seen := map[string]bool{}
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Exec(context.Background(), fmt.Sprintf("UPDATE %s SET note = 'x%d'", table, i))
+			done <- err
+		}()
+		var id string
+		var msg slackuitest.Message
+		eventually(b, "held post", func() bool {
+			for _, m := range w.slack.Posts() {
+				if sm := buttonValue.FindStringSubmatch(m.Blocks); sm != nil && !seen[sm[1]+sm[2]] {
+					id, msg = sm[1]+sm[2], m
+					return true
+				}
+			}
+			return false
+		})
+		seen[id] = true
+		w.events(b, id, func(e []schemas.Event) bool { return has(kinds(b, e), "notified") })
+		b.StartTimer()
+		start := time.Now()
+		if r, _ := click(b, ap, slackuitest.Click{ApprovalID: id, Approve: true, User: "UADA", MessageTS: msg.TS}); r != "decided" {
+			b.Fatalf("approve: %s", r)
+		}
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	report(b, "callback_to_result", lat)
+}
+
 var buttonValue = regexp.MustCompile(`"action_id":"pangate_approve"[^}]*"value":"([0-9a-f-]+)"|"value":"([0-9a-f-]+)"[^}]*"action_id":"pangate_approve"`)
 
 // heldPost waits for the Slack message of a held statement that mentions table and returns it with the
 // approval id from its Approve button.
-func (w *world) heldPost(t *testing.T, table string) (slackuitest.Message, string) {
+func (w *world) heldPost(t testing.TB, table string) (slackuitest.Message, string) {
 	t.Helper()
 	var msg slackuitest.Message
 	var id string
@@ -250,27 +324,8 @@ func (w *world) heldPost(t *testing.T, table string) (slackuitest.Message, strin
 // approval lets it run and return its result; a denial returns an error and the session's audit chain
 // records approver and reason.
 func TestHeldStatementThroughGateway(t *testing.T) {
-	prefix := stack.UniqueName(t, "apgw") + "."
-	table, role := stack.UniqueName(t, "held"), stack.UniqueName(t, "heldr")
-	admin := stack.Postgres(t)
+	prefix, table, role, admin := heldFixture(t)
 	ctx := context.Background()
-	for _, q := range []string{
-		fmt.Sprintf(`CREATE TABLE %s (id int PRIMARY KEY, note text)`, table),
-		fmt.Sprintf(`INSERT INTO %s SELECT g, 'n' || g FROM generate_series(1, 5) g`, table),
-		fmt.Sprintf(`CREATE ROLE %s NOLOGIN`, role),
-		fmt.Sprintf(`GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s`, table, role),
-	} {
-		if _, err := admin.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, _ = admin.Exec(ctx, fmt.Sprintf(`DROP TABLE IF EXISTS %s`, table))
-		_, _ = admin.Exec(ctx, fmt.Sprintf(`DROP OWNED BY %s`, role))
-		_, _ = admin.Exec(ctx, fmt.Sprintf(`DROP ROLE IF EXISTS %s`, role))
-	})
 	w := newWorldOn(t, prefix+schemas.TopicApprovals)
 	ap := w.startApprover(t, "ap-gw")
 	g := startGateway(t, prefix, role)
