@@ -198,3 +198,33 @@ func BenchmarkNormalize(b *testing.B) {
 		Normalize(sql)
 	}
 }
+
+// Every case of the classification table, and its literal variant answered from the original's cache
+// entry, gets the classification the variant gets on its own.
+func TestCacheVariantsMatchDirect(t *testing.T) {
+	c := NewCache(1024)
+	shared := 0
+	for _, tc := range singleCases {
+		variant := literalVariant(tc.sql)
+		c.Classify(tc.sql)
+		h0, _ := c.Stats()
+		got := c.Classify(variant)
+		if h1, _ := c.Stats(); h1 > h0 {
+			shared++
+		}
+		want := Classify(variant)
+		if len(got) != len(want) {
+			t.Fatalf("%q: %d vs %d statements", variant, len(got), len(want))
+		}
+		for i := range want {
+			a, b := got[i], want[i]
+			if a.Text != b.Text || a.Kind != b.Kind || !slices.Equal(a.Tags, b.Tags) || !slices.Equal(a.Tables, b.Tables) ||
+				!slices.Equal(a.Columns, b.Columns) || !slices.Equal(a.Functions, b.Functions) || a.Error != b.Error {
+				t.Errorf("%q (variant of %q): cache %+v, direct %+v", variant, tc.sql, a, b)
+			}
+		}
+	}
+	if shared < 20 {
+		t.Errorf("only %d variants were answered from the cache; the test exercises too little", shared)
+	}
+}
