@@ -41,9 +41,14 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) start(t *testing.T, name string) *Service {
 	t.Helper()
+	return e.startLease(t, name, 4*time.Second)
+}
+
+func (e *env) startLease(t *testing.T, name string, lease time.Duration) *Service {
+	t.Helper()
 	m, _ := mask.New(mask.Config{})
 	api := slack.New("xoxb-test", slack.OptionAPIURL(e.slack.URL()))
-	s, err := New(Config{Instance: name, Brokers: e.brokers, Channel: "C1", Lease: 4 * time.Second,
+	s, err := New(Config{Instance: name, Brokers: e.brokers, Channel: "C1", Lease: lease,
 		ExpiryGrace: 100 * time.Millisecond, ReconcileEvery: 50 * time.Millisecond, FetchMaxWait: 50 * time.Millisecond},
 		api, slackui.NewRenderer(m), nil, nil)
 	if err != nil {
@@ -145,4 +150,28 @@ func TestExpiry(t *testing.T) {
 	id := schemas.NewID()
 	e.request(t, id, 300*time.Millisecond)
 	eventually(t, "expired", func() bool { x, ok := s.Lookup(id); return ok && x.Outcome == state.Expired })
+}
+
+// TestStaleClaimTakenOver: an instance that claimed an approval and died before posting blocks others only
+// for the lease; then a live instance claims it and posts it once.
+func TestStaleClaimTakenOver(t *testing.T) {
+	e := newEnv(t)
+	id := schemas.NewID()
+	e.request(t, id, time.Minute)
+	claim, _ := schemas.NewUnchained(id, schemas.Source{Instance: "dead/0000"}, schemas.TypeApprovalNotified,
+		schemas.ApprovalNotified{ApprovalID: id, Channel: "C1"})
+	b, _ := schemas.Marshal(claim)
+	if err := e.cl.ProduceSync(context.Background(), &kgo.Record{Key: []byte(id), Value: b}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	s := e.startLease(t, "ap", time.Second)
+	x, _ := s.Lookup(id)
+	if x.Claim == nil || x.Claim.Instance != "dead/0000" {
+		t.Fatalf("replayed claim %+v", x.Claim)
+	}
+	eventually(t, "takeover post", func() bool { x, _ := s.Lookup(id); return x.Message != nil })
+	x, _ = s.Lookup(id)
+	if x.Claim.Instance != s.Instance() || len(e.slack.Posts()) != 1 {
+		t.Fatalf("claim %+v, %d posts", x.Claim, len(e.slack.Posts()))
+	}
 }
