@@ -149,3 +149,28 @@ func TestOutcomeBlocksHaveNoButtons(t *testing.T) {
 		}
 	}
 }
+
+// TestNoFullPANInMessages: even if a full PAN reached the approver (the gateway masks SQL first), no
+// message to Slack carries it (DESIGN.md invariant 2).
+func TestNoFullPANInMessages(t *testing.T) {
+	const pan = "4111111111111111"
+	a := approval()
+	a.Request.Statement.SQL = "SELECT * FROM cards WHERE pan = '" + pan + "'"
+	a.Request.Reason = "looked up " + pan
+	a.Request.Identity.Claims["note"] = pan
+	a.Outcome = state.Denied
+	a.Decision = schemas.ApprovalDecided{By: "U1", Reason: "card 4111 1111 1111 1111 is a test card"}
+	r := newRenderer(t)
+	for name, s := range map[string]string{
+		"request":  render(t, r.Request(a)),
+		"outcome":  render(t, r.Outcome(a)),
+		"fallback": r.Fallback(a) + r.OutcomeText(a),
+	} {
+		if strings.Contains(s, pan) || strings.Contains(s, "4111 1111 1111 1111") {
+			t.Errorf("%s message contains a full PAN", name)
+		}
+	}
+	if !strings.Contains(render(t, r.Request(a)), "411111******1111") {
+		t.Error("masked PAN not shown as first six + last four")
+	}
+}
