@@ -31,7 +31,7 @@ import (
 
 // env is one test's topics, database, bucket and clients.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	ep     stack.Endpoints
 	prefix string
 	db     string
@@ -42,7 +42,7 @@ type env struct {
 	key    ed25519.PrivateKey
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ep := stack.Env(t)
 	admin := stack.ClickHouse(t)

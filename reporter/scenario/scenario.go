@@ -298,3 +298,11 @@ func Checkpoints(events []schemas.Event) []schemas.Event {
 	}
 	return out
 }
+
+// Drain returns the events and approvals records built so far and forgets them, so long scenarios
+// (benchmarks) can be produced in pieces without holding every event in memory.
+func (b *Builder) Drain() (events, approvals []schemas.Event) {
+	events, approvals = b.Events, b.Approvals
+	b.Events, b.Approvals = nil, nil
+	return events, approvals
+}
