@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	approverconfig "github.com/pangate/pangate/approver/config"
+	"github.com/pangate/pangate/gateway/audit"
 	gatewayconfig "github.com/pangate/pangate/gateway/config"
 	indexerconfig "github.com/pangate/pangate/indexer/config"
 	"github.com/pangate/pangate/schemas"
@@ -60,6 +61,11 @@ func loadGateway(t *testing.T, p *pod) loaded {
 	}
 	if !c.Approvals.Enabled {
 		t.Error("gateway approvals.enabled is false: held statements would be refused although the approver runs")
+	}
+	if key, err := audit.LoadKey(c.Checkpoint.KeyFile); err != nil {
+		t.Errorf("gateway checkpoint.key_file: %v", err)
+	} else if !key.Equal(secretKey("pangate-gateway-checkpoint-key")) {
+		t.Error("gateway checkpoint.key_file is not the private key of Secret pangate-gateway-checkpoint-key")
 	}
 	if *c.Kafka.EnsureTopics {
 		t.Error("gateway kafka.ensure_topics is true: the topics are KafkaTopic resources (kafka-topics.yaml)")

@@ -46,6 +46,9 @@ type spec struct {
 	// Deployment, PodDisruptionBudget: {matchLabels: …}; Service: a plain label map. Read with selectorOf.
 	Selector map[string]any `yaml:"selector"`
 	Replicas *int           `yaml:"replicas"` // Deployment, KafkaTopic
+	Strategy struct {
+		Type string `yaml:"type"`
+	} `yaml:"strategy"`
 	Template podTemplate    `yaml:"template"`
 	// CronJob
 	Schedule          string `yaml:"schedule"`

@@ -37,7 +37,10 @@ var apiVersions = map[string]string{
 var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
 
 // services are the binaries of this module that run in the cluster; each is a directory with main.go.
-var services = []string{"gateway", "approver", "indexer"}
+var services = []string{"gateway", "approver", "indexer", "reporter"}
+
+// noEndpoint are the services that serve no HTTP endpoint (reporter/main.go `run` is a cron daemon).
+var noEndpoint = map[string]bool{"reporter": true}
 
 // image is ghcr.io/pangate/<service>:<tag>, one tag for all.
 var imageRE = regexp.MustCompile(`^ghcr\.io/pangate/([a-z]+):(v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?)$`)
@@ -216,8 +219,13 @@ func TestWorkloads(t *testing.T) {
 					t.Errorf("%s: port %d: use an unprivileged port (the container runs as non-root)", where, p.ContainerPort)
 				}
 			}
-			// Probes: HTTP on a named container port, the service's /readyz and /healthz.
-			if o.Kind == "Deployment" {
+			// Probes: HTTP on a named container port, the service's /readyz and /healthz. A daemon that
+			// serves no endpoint (the reporter) has no ports and cannot be probed; Kubernetes restarts it
+			// when it exits.
+			if o.Kind == "Deployment" && len(c.Ports) == 0 && !noEndpoint[name] {
+				t.Errorf("%s: no ports, so no probes: only %v serve no endpoint", where, keys(noEndpoint))
+			}
+			if o.Kind == "Deployment" && len(c.Ports) > 0 {
 				if c.ReadinessProbe == nil || c.LivenessProbe == nil {
 					t.Errorf("%s: readinessProbe and livenessProbe are required", where)
 				}
@@ -430,8 +438,9 @@ func TestDisruptionBudgetsAndAutoscaler(t *testing.T) {
 		}
 	}
 	for name, d := range deployments {
-		if !pdbFor[name] {
-			t.Errorf("%v has no PodDisruptionBudget", d)
+		// A single replica gains nothing from a budget (it could only block node drains).
+		if !pdbFor[name] && *d.Spec.Replicas > 1 {
+			t.Errorf("%v has %d replicas and no PodDisruptionBudget", d, *d.Spec.Replicas)
 		}
 	}
 	hpas := m.ofKind("HorizontalPodAutoscaler")

@@ -1,6 +1,10 @@
 package kubernetes
 
 import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
@@ -26,9 +30,37 @@ type pod struct {
 	c      container
 }
 
-// secretValue is the stand-in for a Secret key: long enough for every "at least 32 bytes" rule.
+// keyPairs names the Secret keys that hold one half of an Ed25519 key pair; their stand-ins are real keys
+// (one pair per Secret, PKCS#8 private / PKIX public PEM, as `gateway keygen` and `reporter keygen` write
+// them), so the test can load them as the services do and notice a private key mounted where the public
+// one belongs, or the reverse.
+var keyPairs = map[string]bool{ // "secret/key" -> public half
+	"pangate-gateway-checkpoint-key/checkpoint.pem":     false,
+	"pangate-gateway-checkpoint-key/checkpoint.pub.pem": true,
+	"pangate-reporter-signing-key/reporter.key":         false,
+	"pangate-reporter-signing-key/reporter.pub":         true,
+}
+
+// secretKey is the stand-in key pair of a Secret.
+func secretKey(name string) ed25519.PrivateKey {
+	seed := sha256.Sum256([]byte("stand-in key pair for " + name))
+	return ed25519.NewKeyFromSeed(seed[:])
+}
+
+// secretValue is the stand-in for a Secret key: a real key for the halves of key pairs, otherwise text
+// long enough for every "at least 32 bytes" rule.
 func secretValue(name, key string) string {
-	return fmt.Sprintf("test-secret:%s/%s:%s", name, key, strings.Repeat("x", 32))
+	public, pair := keyPairs[name+"/"+key]
+	if !pair {
+		return fmt.Sprintf("test-secret:%s/%s:%s", name, key, strings.Repeat("x", 32))
+	}
+	priv := secretKey(name)
+	if public {
+		der, _ := x509.MarshalPKIXPublicKey(priv.Public())
+		return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 }
 
 func newPod(t *testing.T, m manifests, w workload) *pod {
@@ -144,9 +176,12 @@ func (p *pod) path(t *testing.T, what, inPod string) string {
 	return filepath.Join(p.Root, inPod)
 }
 
+// fileSettings are settings that name files without the "_file" suffix (the reporter's keys).
+var fileSettings = map[string]bool{"signing_key": true, "gateway_keys": true}
+
 // configFile returns the value of the container's -config flag and writes the configuration, with every
-// absolute path rewritten into the test's root, to a temporary file whose path it returns too. Each
-// "*_file" setting must name a file some volume provides.
+// absolute file path rewritten into the test's root, to a temporary file whose path it returns too. Each
+// "*_file" setting (and each of fileSettings) must name a file some volume provides.
 func (p *pod) configFile(t *testing.T) (inPod, local string) {
 	t.Helper()
 	inPod = flagValue(p.c.Args, "config")
@@ -182,8 +217,9 @@ func (p *pod) rewrite(t *testing.T, n *yaml.Node, key string) {
 			p.rewrite(t, n.Content[i+1], n.Content[i].Value)
 		}
 	case yaml.ScalarNode:
-		// Files are the "*_file" settings; other values that start with '/' (an HTTP path) are not files.
-		if !strings.HasSuffix(key, "_file") || n.Value == "" {
+		// Files are the "*_file" settings and fileSettings; other values that start with '/' (an HTTP path)
+		// are not files.
+		if !(strings.HasSuffix(key, "_file") || fileSettings[key]) || n.Value == "" {
 			return
 		}
 		if !filepath.IsAbs(n.Value) {

@@ -12,12 +12,16 @@
 -- Needs on every node (see config.example.xml): remote_servers with cluster "pangate" and
 -- <internal_replication>true</internal_replication>, macros {shard} and {replica}, ZooKeeper (or Keeper)
 -- for replication and ON CLUSTER DDL, and insert_distributed_sync = 1 in the indexer's profile so an insert
--- is acknowledged only after the shards wrote it (the indexer commits Kafka offsets after that).
+-- is acknowledged only after the shards wrote it (the indexer commits Kafka offsets after that), and
+-- distributed_product_mode = 'global' in the reporter's and auditors' profiles: their queries use IN and JOIN
+-- subqueries over these Distributed tables, which ClickHouse refuses by default ('deny') and answers wrongly
+-- with 'local' (the tables are sharded by different keys).
 --
 -- Apply once per cluster as the operator: clickhouse-client --multiquery < deploy/clickhouse/cluster/0001_init.sql
 -- Retention drops partitions of the local tables on every node:
 --   ALTER TABLE pangate.statements_local ON CLUSTER pangate DROP PARTITION 202401   (for each table)
--- Written for ClickHouse 18.16 and current releases alike (no Keeper-only syntax, no {database}/{table} macros).
+-- Written for ClickHouse 18.16 and current releases alike (no Keeper-only syntax, no {database}/{table} macros);
+-- deploy/clickhouse/cluster/try-cluster.sh runs it on a three-node 18.16 cluster with ZooKeeper.
 
 CREATE DATABASE IF NOT EXISTS pangate ON CLUSTER pangate;
 

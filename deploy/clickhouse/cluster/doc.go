@@ -18,7 +18,11 @@
 // The indexer's own migration of the same version then finds every table present (CREATE TABLE IF NOT
 // EXISTS) and only records the version. See docs/scaling.md for the server configuration it assumes
 // (config.example.xml: cluster "pangate", macros {shard} and {replica}, ZooKeeper or ClickHouse Keeper,
-// insert_distributed_sync for the indexer).
+// insert_distributed_sync for the indexer, distributed_product_mode=global for the reporter and auditors).
+//
+// try-cluster.sh runs the DDL for real, by hand (not in CI: it needs ZooKeeper): three ClickHouse 18.16
+// nodes and ZooKeeper on loopback, ON CLUSTER DDL, a replayed insert collapsed by FINAL across shards,
+// replication to the second replica, the indexer's own migration on top, and the distributed subqueries.
 package cluster
 
 import "embed"
