@@ -24,7 +24,8 @@ type Checkpointer struct {
 	instance string
 	interval time.Duration
 
-	mu      sync.Mutex
+	mu      sync.Mutex // serialises checkpoints
+	st      sync.Mutex // guards the fields below (also taken by a late-landing checkpoint's note)
 	number  uint64
 	prev    string
 	from    time.Time
@@ -59,6 +60,7 @@ func (c *Checkpointer) Run(ctx context.Context, onErr func(error)) {
 func (c *Checkpointer) Checkpoint() (schemas.Checkpoint, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.st.Lock()
 	for k, h := range c.p.TakeHeads() {
 		if old, ok := c.pending[k]; ok && old.Seq > h.Seq {
 			continue
@@ -69,28 +71,44 @@ func (c *Checkpointer) Checkpoint() (schemas.Checkpoint, error) {
 	for _, h := range c.pending {
 		heads = append(heads, h)
 	}
-	sort.Slice(heads, func(i, j int) bool { return heads[i].Session < heads[j].Session })
 	to := c.now()
 	cp := schemas.Checkpoint{
 		Instance: c.instance, Run: c.run.ID(), Number: c.number, Prev: c.prev,
 		From: schemas.FormatTime(c.from), To: schemas.FormatTime(to), IntervalMS: c.interval.Milliseconds(),
-		Sessions: heads,
 	}
+	c.st.Unlock()
+	sort.Slice(heads, func(i, j int) bool { return heads[i].Session < heads[j].Session })
+	cp.Sessions = heads
 	if err := schemas.SignCheckpoint(&cp, c.key); err != nil {
 		return cp, err
 	}
-	if _, err := c.run.Emit(schemas.TypeGatewayCheckpoint, cp); err != nil {
+	// If Kafka reports this checkpoint unavailable but writes it later, the numbering must still move on.
+	landed := func(schemas.Event) { c.advance(cp, to, false) }
+	if _, err := c.run.EmitNoted(schemas.TypeGatewayCheckpoint, cp, &Note{Landed: landed}); err != nil {
 		return cp, fmt.Errorf("checkpoint %d: %w", cp.Number, err)
 	}
+	c.advance(cp, to, true)
+	return cp, nil
+}
+
+// advance moves the numbering past cp; clear drops the heads it listed (only when it is known written now,
+// a late one leaves them for the next checkpoint, which lists them again).
+func (c *Checkpointer) advance(cp schemas.Checkpoint, to time.Time, clear bool) {
 	h, err := schemas.CheckpointHash(cp)
 	if err != nil {
-		return cp, err
+		return
+	}
+	c.st.Lock()
+	defer c.st.Unlock()
+	if cp.Number != c.number {
+		return
 	}
 	c.number++
 	c.prev = h
 	c.from = to
-	c.pending = map[string]schemas.SessionHead{}
-	return cp, nil
+	if clear {
+		c.pending = map[string]schemas.SessionHead{}
+	}
 }
 
 // LoadKey reads an Ed25519 private key from a PEM file (PKCS#8, as written by WriteKey).

@@ -9,10 +9,9 @@
 //	                                              └──error/timeout──▶ chain unchanged ──▶ ErrUnavailable
 //
 // Because the chain only moves on an acknowledgement, a refused event leaves no gap: the session may go on
-// (the gateway refuses the statement and accepts the next one once Kafka is back). The one case where the
-// fate of a record is unknown — it was sent but neither acknowledged nor safely failed within the hard
-// deadline — returns ErrIndeterminate, and the caller must end the session, because the next event could
-// fork the chain.
+// (the gateway refuses the statement and accepts the next one once Kafka is back). A record whose fate is
+// still unknown at the hard deadline (sent to a broker that went away) is kept in limbo and settled before
+// the session's next event, so the chain never forks and never skips (see Session).
 //
 // A Checkpointer writes, every interval, a gateway.checkpoint on the run's own chain: the heads of the
 // sessions that advanced since the previous checkpoint, Ed25519-signed and chained to it (empty ones too).

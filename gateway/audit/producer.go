@@ -18,7 +18,7 @@ var (
 	// ErrUnavailable means Kafka did not acknowledge the event and it was not written: the chain did not
 	// move, the caller refuses what the event would have recorded and may try again later.
 	ErrUnavailable = errors.New("audit: Kafka did not acknowledge the event")
-	// ErrIndeterminate means the event may or may not have been written: the session must end.
+	// ErrIndeterminate is kept for callers that end a session on it; Emit no longer returns it (see Session).
 	ErrIndeterminate = errors.New("audit: event delivery is indeterminate")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("audit: producer closed")
@@ -135,35 +135,43 @@ func (p *Producer) Close(ctx context.Context) {
 	p.cl.Close()
 }
 
-// publish writes e and waits for its acknowledgement.
-func (p *Producer) publish(e schemas.Event) error {
+// send encodes and produces e; the returned channel yields its fate once kgo knows it.
+func (p *Producer) send(e schemas.Event) (chan error, error) {
 	v, err := schemas.Marshal(e)
 	if err != nil {
-		return fmt.Errorf("audit: encode %s: %w", e.Type, err)
+		return nil, fmt.Errorf("audit: encode %s: %w", e.Type, err)
 	}
-	start := time.Now()
 	done := make(chan error, 1)
-	// The produce context is never cancelled by the caller: kgo would only fail the record when safe anyway,
-	// and the caller must learn the record's fate.
+	// The produce context is never cancelled by the caller: kgo fails a record only when that is safe for
+	// the idempotent sequence, and the caller must learn the record's fate.
 	p.cl.Produce(context.Background(), &kgo.Record{Key: []byte(e.Session), Value: v}, func(_ *kgo.Record, err error) {
 		done <- err
 	})
-	hard := time.NewTimer(2*p.cfg.AckTimeout + time.Second)
+	return done, nil
+}
+
+// hardTimeout is how long a caller waits for a record's fate before giving up on it for now.
+func (p *Producer) hardTimeout() time.Duration { return p.cfg.AckTimeout + time.Second }
+
+// await waits for a produced record; resolved is false if its fate is still unknown after the hard
+// timeout.
+func (p *Producer) await(e schemas.Event, done chan error, start time.Time) (resolved bool, err error) {
+	hard := time.NewTimer(p.hardTimeout())
 	defer hard.Stop()
 	select {
 	case err := <-done:
 		if err != nil {
 			p.unhealthy.Store(true)
 			p.failures.WithLabelValues("unavailable").Inc()
-			return fmt.Errorf("%w (%s, session %s, seq %d): %v", ErrUnavailable, e.Type, e.Session, e.Seq, err)
+			return true, fmt.Errorf("%w (%s, session %s, seq %d): %v", ErrUnavailable, e.Type, e.Session, e.Seq, err)
 		}
 		p.unhealthy.Store(false)
 		p.ackLatency.Observe(time.Since(start).Seconds())
-		return nil
+		return true, nil
 	case <-hard.C:
 		p.unhealthy.Store(true)
-		p.failures.WithLabelValues("indeterminate").Inc()
-		return fmt.Errorf("%w (%s, session %s, seq %d): no acknowledgement or failure after %s", ErrIndeterminate, e.Type, e.Session, e.Seq, 2*p.cfg.AckTimeout+time.Second)
+		p.failures.WithLabelValues("pending").Inc()
+		return false, fmt.Errorf("%w (%s, session %s, seq %d): no acknowledgement after %s", ErrUnavailable, e.Type, e.Session, e.Seq, p.hardTimeout())
 	}
 }
 
@@ -184,12 +192,36 @@ func (p *Producer) TakeHeads() map[string]schemas.SessionHead {
 
 // Session is the event stream of one session (or of the gateway run). Safe for concurrent use: events are
 // serialised in call order.
+//
+// An event whose fate stays unknown past the hard timeout (kgo may neither deliver nor safely fail a record
+// that was sent to a broker that then went away) is kept "in limbo": Emit reports ErrUnavailable (the caller
+// refuses what it records) and the chain does not move. The next Emit first waits for that record: if Kafka
+// failed it, nothing was written and the chain goes on from the same place; if Kafka eventually wrote it,
+// the chain moves past it and its note (say, query.blocked: the statement was not run after all) is written
+// next, so the log tells the truth. kgo keeps a partition's records in order and fails all buffered ones
+// together, so a later record cannot land after a failed earlier one.
 type Session struct {
 	p       *Producer
 	mu      sync.Mutex
 	chain   *schemas.Chain
 	tracked bool // whether checkpoints list this session
 	broken  error
+	limbo   *limbo
+}
+
+type limbo struct {
+	e     schemas.Event
+	done  chan error
+	start time.Time
+	note  *Note
+}
+
+// Note says what to do if an event, reported unavailable, later turns out written: Landed (if set) is
+// called with it, then the event Type/Data (if Type is set) is written next.
+type Note struct {
+	Type   string
+	Data   any
+	Landed func(schemas.Event)
 }
 
 // Session starts the chain of a new session id. Checkpoints list its heads.
@@ -206,37 +238,98 @@ func (p *Producer) Run(id string, source schemas.Source) *Session {
 func (s *Session) ID() string { return s.chain.Session() }
 
 // Emit writes the next event of the session and returns it once Kafka acknowledged it. On ErrUnavailable
-// the chain is unchanged; after ErrIndeterminate every later Emit fails with it too.
+// nothing the caller can rely on was written: refuse what the event records.
 func (s *Session) Emit(typ string, data any) (schemas.Event, error) {
-	return s.emit(typ, data, false)
+	return s.emit(typ, data, false, nil)
+}
+
+// EmitNoted is Emit with a note to write if the event, reported unavailable, is later found written.
+func (s *Session) EmitNoted(typ string, data any, note *Note) (schemas.Event, error) {
+	return s.emit(typ, data, false, note)
 }
 
 // End writes the session's last event (session.ended): checkpoints mark its head ended.
 func (s *Session) End(typ string, data any) (schemas.Event, error) {
-	return s.emit(typ, data, true)
+	return s.emit(typ, data, true, nil)
 }
 
-func (s *Session) emit(typ string, data any, ended bool) (schemas.Event, error) {
+func (s *Session) emit(typ string, data any, ended bool, note *Note) (schemas.Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.broken != nil {
 		return schemas.Event{}, s.broken
 	}
+	if err := s.settleLimbo(); err != nil {
+		return schemas.Event{}, err
+	}
 	e, err := s.chain.Peek(typ, data)
 	if err != nil {
 		return schemas.Event{}, err
 	}
-	if err := s.p.publish(e); err != nil {
-		if errors.Is(err, ErrIndeterminate) {
-			s.broken = err
-		}
+	start := time.Now()
+	done, err := s.p.send(e)
+	if err != nil {
 		return schemas.Event{}, err
 	}
+	resolved, err := s.p.await(e, done, start)
+	if !resolved {
+		s.limbo = &limbo{e: e, done: done, start: start, note: note}
+		return schemas.Event{}, err
+	}
+	if err != nil {
+		return schemas.Event{}, err
+	}
+	s.commit(e, ended)
+	return e, nil
+}
+
+// settleLimbo waits for the event in limbo, if any. It returns ErrUnavailable while its fate is unknown.
+func (s *Session) settleLimbo() error {
+	l := s.limbo
+	if l == nil {
+		return nil
+	}
+	resolved, err := s.p.await(l.e, l.done, l.start)
+	if !resolved {
+		return err
+	}
+	s.limbo = nil
+	if err != nil {
+		return nil // definitely not written: the chain goes on from the same place
+	}
+	s.commit(l.e, false)
+	if l.note != nil && l.note.Landed != nil {
+		l.note.Landed(l.e)
+	}
+	if l.note == nil || l.note.Type == "" {
+		return nil
+	}
+	e, err := s.chain.Peek(l.note.Type, l.note.Data)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	done, err := s.p.send(e)
+	if err != nil {
+		return err
+	}
+	resolved, err = s.p.await(e, done, start)
+	if !resolved {
+		s.limbo = &limbo{e: e, done: done, start: start}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	s.commit(e, false)
+	return nil
+}
+
+func (s *Session) commit(e schemas.Event, ended bool) {
 	s.chain.Commit(e)
 	if s.tracked {
 		s.p.noteHead(schemas.SessionHead{Session: e.Session, Seq: e.Seq, Hash: e.Hash, Ended: ended})
 	}
-	return e, nil
 }
 
 // Head returns the seq and hash of the newest acknowledged event (ok false before the first).

@@ -267,12 +267,19 @@ func (ss *session) hold(r *run, d Decision) (*schemas.ApprovalRef, bool) {
 // yet: Outcome "forwarded" says the statement was sent upstream after this event was acknowledged.
 func (ss *session) recordAhead(r *run) error {
 	r.mode = modeAcked
-	_, err := ss.ev.Emit(schemas.TypeQueryExecuted, schemas.QueryExecuted{Statement: r.st, Role: ss.cred.Role,
-		Outcome: OutcomeForwarded, MaskShape: string(ss.srv.deps.Masker.Shape()), Rule: r.rule})
+	_, err := ss.ev.EmitNoted(schemas.TypeQueryExecuted, schemas.QueryExecuted{Statement: r.st, Role: ss.cred.Role,
+		Outcome: OutcomeForwarded, MaskShape: string(ss.srv.deps.Masker.Shape()), Rule: r.rule},
+		ss.lateNote(r, "the query.executed event before this one was acknowledged only after the gateway had refused the statement: it was not run"))
 	if err == nil {
 		ss.statements.Add(1)
 	}
 	return err
+}
+
+// lateNote is written if a statement's event, reported unavailable, turns out written later.
+func (ss *session) lateNote(r *run, msg string) *audit.Note {
+	return &audit.Note{Type: schemas.TypeQueryBlocked, Data: schemas.QueryBlocked{Statement: r.st, Role: ss.cred.Role,
+		Reason: "audit_unavailable", Message: msg, SQLState: SQLStateAuditUnavailable, Rule: r.rule}}
 }
 
 // Outcomes written in query.executed besides "ok" and "error".
@@ -755,7 +762,8 @@ func (ss *session) release(r *run, outcome, tag, code, msg string) error {
 	}
 	buf := r.buf
 	r.buf = nil
-	if _, err := ss.ev.Emit(schemas.TypeQueryExecuted, ev); err != nil {
+	if _, err := ss.ev.EmitNoted(schemas.TypeQueryExecuted, ev,
+		ss.lateNote(r, "the query.executed event before this one was acknowledged only after the gateway had given up on it: the result was withheld from the client")); err != nil {
 		s.m.refusals.WithLabelValues("audit_unavailable").Inc()
 		s.m.statements.WithLabelValues(string(r.cls.Kind), "refused").Inc()
 		s.log.Warn("result withheld: audit log unavailable", "session", ss.id, "err", err)
