@@ -380,6 +380,9 @@ func (w *world) readAll(t testing.TB, id string) []schemas.Event {
 			if string(r.Key) != id {
 				return
 			}
+			if err := schemas.Validate(r.Value); err != nil {
+				t.Errorf("record %d/%d fails its JSON Schema: %v", r.Partition, r.Offset, err)
+			}
 			e, err := schemas.Parse(r.Value)
 			if err != nil || schemas.VerifyEvent(e) != nil {
 				t.Errorf("record %d/%d is not a verified event: %v", r.Partition, r.Offset, err)
