@@ -4,6 +4,8 @@ package approver_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os/exec"
 	"slices"
 	"strings"
@@ -54,6 +56,69 @@ func TestApproveViaSlack(t *testing.T) {
 	})
 	if n := len(w.readAll(t, p.id)); n != 4 {
 		t.Fatalf("%d events after the late click, want 4", n)
+	}
+	// Operations endpoints.
+	for path, want := range map[string]string{
+		"/healthz": "ok",
+		"/readyz":  "ready",
+		"/metrics": `pangate_approver_decision_latency_seconds_count{outcome="approved"} 1`,
+	} {
+		resp, err := http.Get(a.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Fatalf("GET %s: %d, want %q in the body", path, resp.StatusCode, want)
+		}
+	}
+	eventually(t, "pending gauge back to 0", func() bool {
+		resp, err := http.Get(a.url + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "pangate_approver_pending 0")
+	})
+}
+
+func TestForgedCallbackRefused(t *testing.T) {
+	w := newWorld(t)
+	a := w.startApprover(t, "ap1")
+	p := w.request(context.Background(), 5*time.Minute, nil)
+	msg := w.posted(t, p.id)
+	body := slackuitest.Click{ApprovalID: p.id, Approve: true, User: "UADA", Channel: "C0APPROVALS", MessageTS: msg.TS}.Body()
+	for name, req := range map[string]func() (*http.Request, error){
+		"wrong secret": func() (*http.Request, error) {
+			return slackuitest.NewRequest(a.url+"/slack/interactions", "not-the-signing-secret-at-all", time.Now(), body)
+		},
+		"stale": func() (*http.Request, error) {
+			return slackuitest.NewRequest(a.url+"/slack/interactions", signingSecret, time.Now().Add(-6*time.Minute), body)
+		},
+	} {
+		r, err := req()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("%s: status %d, want 401", name, resp.StatusCode)
+		}
+	}
+	// Nothing was decided: the request is still waiting, and the log has no decision.
+	select {
+	case <-p.done:
+		t.Fatalf("Request returned after forged callbacks: %+v", p.d)
+	default:
+	}
+	if got := kinds(t, w.readAll(t, p.id)); !slices.Equal(got, []string{"requested", "claim", "notified"}) {
+		t.Fatalf("events after forged callbacks: %v", got)
 	}
 }
 
