@@ -31,7 +31,7 @@ func BenchmarkPackage30Days(b *testing.B) {
 		}
 		n = v
 	}
-	en := newEnv(b)
+	en := newEnvWith(b, false)
 	from := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 	to := from.AddDate(0, 0, 30)
 	seedStart := time.Now()
@@ -107,7 +107,7 @@ func seedDirect(b testing.TB, en *env, from, to time.Time, n int) int {
 				s.Query(scenario.Statement("SELECT pan, name FROM cards WHERE id = $1", "read", []string{"cards"}, true), "ok", 1, nil)
 			case q == 7 && i%10 == 0:
 				s.Blocked(scenario.Statement("COPY cards TO STDOUT", "copy", []string{"cards"}, true), "policy_deny", nil)
-			case q == 9 && i%25 == 0:
+			case q == 10 && i%25 == 0:
 				s.Hold(scenario.Statement("ALTER TABLE payments ADD COLUMN x int", "ddl", []string{"payments"}, false), []string{"approved", "denied", "expired"}[i%3], 30*time.Second)
 			default:
 				s.Query(scenario.Statement("SELECT amount FROM payments WHERE day = $1", "read", []string{"payments"}, false), "ok", 20, nil)

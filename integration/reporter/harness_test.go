@@ -42,34 +42,73 @@ type env struct {
 	key    ed25519.PrivateKey
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvWith(t, true) }
+
+// newEnvWith makes the test's database, and with kafka its topics too (the benchmark seeds ClickHouse
+// directly and needs no broker).
+func newEnvWith(t testing.TB, kafka bool) *env {
 	t.Helper()
 	ep := stack.Env(t)
 	admin := stack.ClickHouse(t)
-	kc := stack.Kafka(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(2*time.Millisecond))
-	en := &env{t: t, ep: ep, prefix: stack.UniqueName(t, "rep") + ".", db: stack.UniqueName(t, "rep"), kc: kc}
+	en := &env{t: t, ep: ep, prefix: stack.UniqueName(t, "rep") + ".", db: stack.UniqueName(t, "rep")}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(kc)
-	topics := schemas.Rename(schemas.Topics(1), en.prefix)
-	for i := range topics {
-		topics[i].Partitions = 3 // fewer partitions: quicker consumer-group assignment on the shared broker
-	}
-	if err := schemas.EnsureTopics(ctx, adm, topics); err != nil {
-		t.Fatalf("create topics: %v", err)
-	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		var names []string
-		for _, tc := range topics {
-			names = append(names, tc.Name)
-		}
-		_, _ = adm.DeleteTopics(ctx, names...)
 		if os.Getenv("PANGATE_KEEP_DB") == "" {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
 			_ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+en.db)
 		}
 	})
+	if kafka {
+		en.kc = stack.Kafka(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(2*time.Millisecond))
+		adm := kadm.NewClient(en.kc)
+		topics := schemas.Rename(schemas.Topics(1), en.prefix)
+		for i := range topics {
+			topics[i].Partitions = 3 // fewer partitions: quicker consumer-group assignment on the shared broker
+		}
+		if err := schemas.EnsureTopics(ctx, adm, topics); err != nil {
+			t.Fatalf("create topics: %v", err)
+		}
+		// A freshly (re)started broker may answer UNKNOWN_TOPIC_OR_PARTITION for a moment: wait for leaders.
+		for {
+			var names []string
+			for _, tc := range topics {
+				names = append(names, tc.Name)
+			}
+			md, err := adm.ListTopics(ctx, names...)
+			ready := err == nil
+			for _, tc := range topics {
+				d, ok := md[tc.Name]
+				if !ok || d.Err != nil || len(d.Partitions) != int(tc.Partitions) {
+					ready = false
+					continue
+				}
+				for _, p := range d.Partitions {
+					if p.Err != nil || p.Leader < 0 {
+						ready = false
+					}
+				}
+			}
+			if ready {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("topics %v have no leaders after 30s: %v", names, err)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var names []string
+			for _, tc := range topics {
+				names = append(names, tc.Name)
+			}
+			_, _ = adm.DeleteTopics(ctx, names...)
+		})
+	}
 	if _, err := service.Migrate(ctx, en.indexerConfig(), slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Fatalf("migrate %s: %v", en.db, err)
 	}
