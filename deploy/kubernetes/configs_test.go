@@ -5,6 +5,8 @@ import (
 	"sort"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
 	approverconfig "github.com/pangate/pangate/approver/config"
 	"github.com/pangate/pangate/gateway/audit"
 	gatewayconfig "github.com/pangate/pangate/gateway/config"
@@ -14,8 +16,11 @@ import (
 
 // loaded is what the cross-service checks need from one service's configuration.
 type loaded struct {
-	brokers []string // Kafka bootstrap servers
-	topics  []string // Kafka topics it reads or writes
+	brokers    []string          // Kafka bootstrap servers
+	topics     []string          // Kafka topics it reads or writes
+	clickhouse []string          // ClickHouse addresses (indexer, reporter)
+	database   string            // ClickHouse database (indexer, reporter)
+	groups     map[string]string // approver: policy group name -> Slack user group
 }
 
 // loaders load and validate one workload's embedded configuration with the service's own config package,
@@ -94,7 +99,7 @@ func loadApprover(t *testing.T, p *pod) loaded {
 	if c.ClaimLease <= 0 {
 		t.Error("approver claim_lease must be set explicitly: every replica has to use the same value")
 	}
-	return loaded{brokers: c.Kafka.Brokers, topics: []string{c.Kafka.Topic}}
+	return loaded{brokers: c.Kafka.Brokers, topics: []string{c.Kafka.Topic}, groups: c.Groups}
 }
 
 func loadIndexer(t *testing.T, p *pod) loaded {
@@ -115,7 +120,7 @@ func loadIndexer(t *testing.T, p *pod) loaded {
 	if c.ClickHouse.Password == "" || c.ClickHouse.MigratePassword == "" {
 		t.Error("indexer: both ClickHouse passwords must come from the Secret")
 	}
-	return loaded{brokers: c.Kafka.Brokers, topics: c.Topics()}
+	return loaded{brokers: c.Kafka.Brokers, topics: c.Topics(), clickhouse: c.ClickHouse.Addrs, database: c.ClickHouse.Database}
 }
 
 // TestServiceConfigs loads every workload's embedded configuration with its service's config package, in
@@ -128,6 +133,7 @@ func TestServiceConfigs(t *testing.T) {
 	}
 	var brokers [][]string
 	var names []string
+	byService := map[string]loaded{}
 	for _, w := range m.workloads() {
 		svc := w.Owner.Metadata.Labels["app.kubernetes.io/name"]
 		t.Run(w.Owner.Kind+"/"+w.Owner.Metadata.Name, func(t *testing.T) {
@@ -136,6 +142,7 @@ func TestServiceConfigs(t *testing.T) {
 				t.Fatalf("no loader for service %q", svc)
 			}
 			got := load(t, newPod(t, m, w))
+			byService[svc] = got
 			for _, tp := range got.topics {
 				if !topicNames[tp] {
 					t.Errorf("%s uses topic %q, which kafka-topics.yaml does not create", svc, tp)
@@ -154,4 +161,58 @@ func TestServiceConfigs(t *testing.T) {
 			t.Errorf("%s uses Kafka brokers %v, %s uses %v: one cluster for all", names[i], brokers[i], names[0], brokers[0])
 		}
 	}
+	// The reporter reads what the indexer writes: same ClickHouse, same database, and the one the cluster
+	// DDL creates (deploy/clickhouse/cluster uses database pangate).
+	idx, rep := byService["indexer"], byService["reporter"]
+	if idx.database != clusterDatabase || rep.database != idx.database {
+		t.Errorf("ClickHouse database: indexer %q, reporter %q, cluster DDL %q: all must be the same", idx.database, rep.database, clusterDatabase)
+	}
+	if len(rep.clickhouse) != 1 || !slices.Contains(idx.clickhouse, rep.clickhouse[0]) {
+		t.Errorf("the reporter reads ClickHouse at %v, the indexer writes %v", rep.clickhouse, idx.clickhouse)
+	}
+	// Every approver group the policy names is mapped to a Slack group by the approver; an unmapped one
+	// would fall back to the approver's catch-all approver_group.
+	for _, g := range policyApproverGroups(t, m) {
+		if _, ok := byService["approver"].groups[g]; !ok {
+			t.Errorf("the policy holds statements for approver group %q, which the approver's groups do not map to a Slack user group", g)
+		}
+	}
+}
+
+// clusterDatabase is the database deploy/clickhouse/cluster creates.
+const clusterDatabase = "pangate"
+
+// policyApproverGroups returns every "approvers:" value of the policy in the gateway-policy ConfigMap.
+func policyApproverGroups(t *testing.T, m manifests) []string {
+	t.Helper()
+	cm, ok := m.find("ConfigMap", namespace, policyConfigName)
+	if !ok {
+		t.Fatalf("no ConfigMap %s", policyConfigName)
+	}
+	var doc any
+	if err := yaml.Unmarshal([]byte(cm.Data[policyKey]), &doc); err != nil {
+		t.Fatalf("policy: %v", err)
+	}
+	var out []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if s, ok := x.(string); ok && k == "approvers" && !slices.Contains(out, s) {
+					out = append(out, s)
+				}
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(doc)
+	if len(out) == 0 {
+		t.Error("the policy names no approver group (approvals.approvers)")
+	}
+	return out
 }

@@ -205,3 +205,19 @@ func TestContainerArgs(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFlagValue: reading -name from any argument list never panics and returns either "" or text that
+// occurs in the arguments.
+func FuzzFlagValue(f *testing.F) {
+	f.Add("run\x00-config\x00/etc/pangate/gateway.yaml", "config")
+	f.Add("-config=/x\x00-migrate-only", "config")
+	f.Add("--config", "config")
+	f.Add("-config=", "config")
+	f.Fuzz(func(t *testing.T, joined, name string) {
+		args := strings.Split(joined, "\x00")
+		v := flagValue(args, name)
+		if v != "" && !strings.Contains(joined, v) {
+			t.Fatalf("flagValue(%q, %q) = %q, not in the arguments", args, name, v)
+		}
+	})
+}

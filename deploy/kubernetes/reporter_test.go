@@ -64,7 +64,7 @@ func loadReporter(t *testing.T, p *pod) loaded {
 	if c.Kafka.Topic != schemas.TopicAudit {
 		t.Errorf("reporter kafka.topic %q, want %q", c.Kafka.Topic, schemas.TopicAudit)
 	}
-	return loaded{brokers: c.Kafka.Brokers, topics: []string{c.Kafka.Topic}}
+	return loaded{brokers: c.Kafka.Brokers, topics: []string{c.Kafka.Topic}, clickhouse: []string{c.ClickHouse.Addr}, database: c.ClickHouse.Database}
 }
 
 // TestReporterSingleton: one reporter at a time, also during a rollout (two runs of one report would race

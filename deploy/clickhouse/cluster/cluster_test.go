@@ -256,6 +256,9 @@ func parseCreate(s string) (table, error) {
 			}
 			tb.columns = append(tb.columns, column{f[0], strings.Join(f[1:], " ")})
 		}
+		if len(tb.columns) == 0 {
+			return tb, fmt.Errorf("no columns")
+		}
 		rest = strings.TrimSpace(after)
 	}
 	em := engineHeadRE.FindStringSubmatch(rest)
@@ -446,4 +449,37 @@ func checkCounterpart(t *testing.T, st table, cluster map[string]table, zkPaths 
 			t.Errorf("%s: sharding key %q uses %s, which is not in ORDER BY %s: replays of one event could land on different shards and FINAL would not collapse them", distName, key, c, st.orderBy)
 		}
 	}
+}
+
+// FuzzParseCreate: the DDL reader never panics, and what it accepts is consistent: a table read from a
+// column list has columns, one read with AS has none, and the engine is named.
+func FuzzParseCreate(f *testing.F) {
+	for _, path := range []string{filepath.Join(singleDir, "0001_init.sql"), "0001_init.sql"} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, s := range migrate.Split(string(b)) {
+			f.Add(strings.Join(strings.Fields(s), " "))
+		}
+	}
+	f.Add("CREATE TABLE IF NOT EXISTS t (a String, b Array(Tuple(String, 'x,)'))) ENGINE = MergeTree() ORDER BY a")
+	f.Add("CREATE TABLE IF NOT EXISTS t ((((")
+	f.Fuzz(func(t *testing.T, s string) {
+		tb, err := parseCreate(s)
+		if err != nil {
+			return
+		}
+		if tb.engine == "" {
+			t.Fatalf("accepted without an engine: %q", s)
+		}
+		if (tb.as == "") == (len(tb.columns) == 0) {
+			t.Fatalf("as %q with %d columns: %q", tb.as, len(tb.columns), s)
+		}
+		for _, c := range tb.columns {
+			if c.name == "" || c.typ == "" {
+				t.Fatalf("empty column name or type in %q", s)
+			}
+		}
+	})
 }
