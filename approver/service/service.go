@@ -425,9 +425,20 @@ func (s *Service) post(ctx context.Context, id string) {
 	if !ok || !a.IsPending() || a.Message != nil || a.Claim == nil || a.Claim.Instance != s.instance {
 		return
 	}
+	if a.Takeover {
+		// The previous claimer may have posted and died before recording it: adopt its message if the
+		// channel shows one for this approval, instead of posting a second.
+		if ts, ok := s.findPosted(ctx, a); ok {
+			s.m.posts.WithLabelValues("chat.postMessage", "adopted").Inc()
+			s.log.Warn("adopting a message posted by a previous claimer", "approval", id, "ts", ts)
+			s.recordNotified(ctx, schemas.ApprovalNotified{ApprovalID: id, Channel: s.cfg.Channel, MessageTS: ts})
+			return
+		}
+	}
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.PostTimeout)
 	channel, ts, err := s.slack.PostMessageContext(pctx, s.cfg.Channel,
-		slack.MsgOptionBlocks(s.ui.Request(a)...), slack.MsgOptionText(s.ui.Fallback(a), false))
+		slack.MsgOptionBlocks(s.ui.Request(a)...), slack.MsgOptionText(s.ui.Fallback(a), false),
+		slack.MsgOptionMetadata(slack.SlackMetadata{EventType: MetadataEventType, EventPayload: map[string]any{"approval_id": id}}))
 	cancel()
 	if err != nil {
 		s.m.posts.WithLabelValues("chat.postMessage", "error").Inc()
@@ -437,7 +448,13 @@ func (s *Service) post(ctx context.Context, id string) {
 	}
 	s.m.posts.WithLabelValues("chat.postMessage", "ok").Inc()
 	s.log.Info("posted approval to slack", "approval", id, "channel", channel, "ts", ts)
-	n := schemas.ApprovalNotified{ApprovalID: id, Channel: channel, MessageTS: ts}
+	s.recordNotified(ctx, schemas.ApprovalNotified{ApprovalID: id, Channel: channel, MessageTS: ts})
+}
+
+// recordNotified writes approval.notified, retrying until Kafka takes it or the service stops: until it is
+// recorded, a restart would post again.
+func (s *Service) recordNotified(ctx context.Context, n schemas.ApprovalNotified) {
+	id := n.ApprovalID
 	for attempt := 0; ; attempt++ {
 		err := s.publish(ctx, id, schemas.TypeApprovalNotified, n)
 		if err == nil {
@@ -450,6 +467,47 @@ func (s *Service) post(ctx context.Context, id string) {
 		case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second)):
 		}
 	}
+}
+
+// MetadataEventType marks pangate's approval messages in Slack (message metadata), with the approval id
+// in the payload, so a message can be found again in the channel.
+const MetadataEventType = "pangate_approval"
+
+// historyReader is implemented by *slack.Client; a Slack without it cannot adopt messages.
+type historyReader interface {
+	GetConversationHistoryContext(ctx context.Context, params *slack.GetConversationHistoryParameters) (*slack.GetConversationHistoryResponse, error)
+}
+
+// findPosted looks in the channel, from shortly before the first claim, for a message whose metadata names
+// approval a. Errors (for example a missing channels:history scope) mean "not found": the caller posts.
+func (s *Service) findPosted(ctx context.Context, a *state.Approval) (string, bool) {
+	hr, ok := s.slack.(historyReader)
+	if !ok {
+		return "", false
+	}
+	since := a.FirstClaimAt.Add(-time.Minute)
+	params := &slack.GetConversationHistoryParameters{ChannelID: s.cfg.Channel, Limit: 200, IncludeAllMetadata: true,
+		Oldest: fmt.Sprintf("%d.%06d", since.Unix(), since.Nanosecond()/1000)}
+	for page := 0; page < 10; page++ {
+		hctx, cancel := context.WithTimeout(ctx, s.cfg.PostTimeout)
+		resp, err := hr.GetConversationHistoryContext(hctx, params)
+		cancel()
+		if err != nil {
+			s.m.posts.WithLabelValues("conversations.history", "error").Inc()
+			s.log.Warn("conversations.history failed; posting anew (grant channels:history to let a takeover adopt a message)", "approval", a.ID, "err", err.Error())
+			return "", false
+		}
+		for _, m := range resp.Messages {
+			if m.Metadata.EventType == MetadataEventType && fmt.Sprint(m.Metadata.EventPayload["approval_id"]) == a.ID {
+				return m.Timestamp, true
+			}
+		}
+		if !resp.HasMore || resp.ResponseMetaData.NextCursor == "" {
+			return "", false
+		}
+		params.Cursor = resp.ResponseMetaData.NextCursor
+	}
+	return "", false
 }
 
 // update replaces the Slack message of a closed approval with its outcome. Every live instance does this

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,5 +174,31 @@ func TestStaleClaimTakenOver(t *testing.T) {
 	x, _ = s.Lookup(id)
 	if x.Claim.Instance != s.Instance() || len(e.slack.Posts()) != 1 {
 		t.Fatalf("claim %+v, %d posts", x.Claim, len(e.slack.Posts()))
+	}
+	if md := e.slack.Posts()[0].Metadata; !strings.Contains(md, `"approval_id":"`+id+`"`) || !strings.Contains(md, MetadataEventType) {
+		t.Fatalf("post metadata %q does not name the approval", md)
+	}
+}
+
+// TestTakeoverAdoptsMessageOfDeadClaimer: the claimer posted and died before recording approval.notified
+// (the crash window). The instance taking over finds the message by its metadata and records it instead of
+// posting a second one.
+func TestTakeoverAdoptsMessageOfDeadClaimer(t *testing.T) {
+	e := newEnv(t)
+	id := schemas.NewID()
+	e.request(t, id, time.Minute)
+	claim, _ := schemas.NewUnchained(id, schemas.Source{Instance: "dead/0000"}, schemas.TypeApprovalNotified,
+		schemas.ApprovalNotified{ApprovalID: id, Channel: "C1"})
+	b, _ := schemas.Marshal(claim)
+	if err := e.cl.ProduceSync(context.Background(), &kgo.Record{Key: []byte(id), Value: b}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	e.slack.Inject(slackuitest.Message{Channel: "C1", Text: "other", Metadata: `{"event_type":"pangate_approval","event_payload":{"approval_id":"someone-else"}}`})
+	ts := e.slack.Inject(slackuitest.Message{Channel: "C1", Text: "pangate", Metadata: `{"event_type":"pangate_approval","event_payload":{"approval_id":"` + id + `"}}`})
+	s := e.startLease(t, "ap", time.Second)
+	eventually(t, "adopted message", func() bool { x, _ := s.Lookup(id); return x.Message != nil })
+	x, _ := s.Lookup(id)
+	if x.Message.TS != ts || len(e.slack.Posts()) != 0 {
+		t.Fatalf("message %+v (want ts %s), %d new posts (want 0)", x.Message, ts, len(e.slack.Posts()))
 	}
 }

@@ -80,8 +80,12 @@ type Approval struct {
 	RequestedAt time.Time
 	Expires     time.Time
 	Claim       *Claim
-	Message     *Message
-	Duplicates  int // messages recorded after the first (double posts)
+	// Takeover is set when a claim replaced a stale one: its writer may have posted before dying, so the
+	// new poster first looks for that message in the channel. FirstClaimAt is when the first claim was made.
+	Takeover     bool
+	FirstClaimAt time.Time
+	Message      *Message
+	Duplicates   int // messages recorded after the first (double posts)
 
 	Outcome  string // Pending until closed
 	Decision schemas.ApprovalDecided
@@ -231,6 +235,11 @@ func (s *State) notified(e schemas.Event, at time.Time) (Change, *Approval, erro
 		}
 		if a.Claim != nil && at.Sub(a.Claim.At) < s.lease {
 			return Ignored, a, nil
+		}
+		if a.Claim != nil {
+			a.Takeover = true
+		} else {
+			a.FirstClaimAt = at
 		}
 		a.Claim = &Claim{Instance: e.Gateway.Instance, At: at, EventID: e.ID}
 		return Claimed, a, nil

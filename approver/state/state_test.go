@@ -167,6 +167,12 @@ func TestRebuild(t *testing.T) {
 				if tc.claimBy != "" && (a.Claim == nil || a.Claim.Instance != tc.claimBy) {
 					t.Fatalf("claim %+v, want by %s", a.Claim, tc.claimBy)
 				}
+				if wantTakeover := tc.name == "stale claim taken over after the lease"; a.Takeover != wantTakeover {
+					t.Fatalf("takeover = %v, want %v", a.Takeover, wantTakeover)
+				}
+				if tc.claimBy != "" && !a.FirstClaimAt.Equal(t0.Add(time.Second)) {
+					t.Fatalf("first claim at %v", a.FirstClaimAt)
+				}
 				if _, ok := s.Get("other"); ok {
 					t.Fatal("orphan closing event created an approval")
 				}

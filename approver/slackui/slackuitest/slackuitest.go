@@ -24,10 +24,11 @@ import (
 
 // Message is one chat.postMessage or chat.update call.
 type Message struct {
-	Channel string
-	TS      string
-	Text    string
-	Blocks  string // the blocks JSON as sent
+	Channel  string
+	TS       string
+	Text     string
+	Blocks   string // the blocks JSON as sent
+	Metadata string // the message metadata JSON as sent, if any
 }
 
 // Ephemeral is one chat.postEphemeral call.
@@ -42,6 +43,7 @@ type Server struct {
 	mu         sync.Mutex
 	seq        int
 	posts      []Message
+	channel    []Message // what conversations.history shows: posts plus injected messages
 	updates    []Message
 	ephemerals []Ephemeral
 	users      map[string]slack.User
@@ -57,6 +59,7 @@ func New() *Server {
 		c.Handle("/chat.postEphemeral", s.ephemeral)
 		c.Handle("/users.info", s.userInfo)
 		c.Handle("/usergroups.users.list", s.groupMembers)
+		c.Handle("/conversations.history", s.history)
 	})
 	s.Server.Start()
 	return s
@@ -122,7 +125,8 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.seq++
 	ts := fmt.Sprintf("1700000000.%06d", s.seq)
-	s.posts = append(s.posts, Message{Channel: v.Get("channel"), TS: ts, Text: v.Get("text"), Blocks: v.Get("blocks")})
+	s.posts = append(s.posts, Message{Channel: v.Get("channel"), TS: ts, Text: v.Get("text"), Blocks: v.Get("blocks"), Metadata: v.Get("metadata")})
+	s.channel = append(s.channel, s.posts[len(s.posts)-1])
 	s.mu.Unlock()
 	reply(w, map[string]any{"ok": true, "channel": v.Get("channel"), "ts": ts})
 }
@@ -236,4 +240,35 @@ func NewRequest(target, secret string, ts time.Time, body []byte) (*http.Request
 		req.Header[k] = v
 	}
 	return req, nil
+}
+
+// Inject puts a message into the channel history without counting it as a chat.postMessage call, as if an
+// earlier process had posted it. It returns the message's ts.
+func (s *Server) Inject(m Message) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	m.TS = fmt.Sprintf("1700000000.%06d", s.seq)
+	s.channel = append(s.channel, m)
+	return m.TS
+}
+
+// history answers conversations.history from the posted and injected messages (newest first, no paging).
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	v := form(r)
+	s.mu.Lock()
+	var msgs []map[string]any
+	for i := len(s.channel) - 1; i >= 0; i-- {
+		m := s.channel[i]
+		if m.Channel != v.Get("channel") {
+			continue
+		}
+		msg := map[string]any{"type": "message", "ts": m.TS, "text": m.Text}
+		if m.Metadata != "" && v.Get("include_all_metadata") == "1" {
+			msg["metadata"] = json.RawMessage(m.Metadata)
+		}
+		msgs = append(msgs, msg)
+	}
+	s.mu.Unlock()
+	reply(w, map[string]any{"ok": true, "messages": msgs, "has_more": false})
 }
