@@ -11,9 +11,10 @@
 //
 // Every instance reads the whole topic (no consumer group), so every instance can answer any callback.
 // Posting is arbitrated through the log: an instance posts only after reading back its own claim as the
-// winning one (see package state). The remaining double-post window is a crash after Slack accepted the
-// message and before approval.notified was acknowledged; the claim then goes stale after the lease and
-// another instance posts again. docs/approvals.md explains it.
+// winning one (see package state). Messages carry Slack metadata naming the approval, so an instance that
+// takes over a stale claim (its writer died between claim and approval.notified) first adopts a message the
+// dead claimer may have posted, found with conversations.history, and posts only if there is none.
+// docs/approvals.md describes what remains of that window.
 package service
 
 import (
