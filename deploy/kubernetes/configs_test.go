@@ -48,6 +48,11 @@ func loadGateway(t *testing.T, p *pod) loaded {
 	} else {
 		p.listensOn(t, "ops.listen", c.Ops.Listen, "ops")
 	}
+	// gateway/main.go gives its sessions 30s to end (revoking their roles), then writes a last checkpoint
+	// and gateway.stopped: Kubernetes must not kill it before.
+	if g := p.w.Pod.Spec.TerminationGracePeriodSeconds; g == nil || *g < 40 {
+		t.Errorf("gateway terminationGracePeriodSeconds %v: use at least 40 (30s for sessions to end, then the last checkpoint)", g)
+	}
 	if c.Instance != p.Name {
 		t.Errorf("gateway instance %q, want the pod name %q (PANGATE_GATEWAY_INSTANCE): checkpoints and events name the instance", c.Instance, p.Name)
 	}

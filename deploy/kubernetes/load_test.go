@@ -49,7 +49,7 @@ type spec struct {
 	Strategy struct {
 		Type string `yaml:"type"`
 	} `yaml:"strategy"`
-	Template podTemplate    `yaml:"template"`
+	Template podTemplate `yaml:"template"`
 	// CronJob
 	Schedule          string `yaml:"schedule"`
 	ConcurrencyPolicy string `yaml:"concurrencyPolicy"`
@@ -92,13 +92,14 @@ type podTemplate struct {
 }
 
 type podSpec struct {
-	ServiceAccountName           string      `yaml:"serviceAccountName"`
-	AutomountServiceAccountToken *bool       `yaml:"automountServiceAccountToken"`
-	RestartPolicy                string      `yaml:"restartPolicy"`
-	SecurityContext              podSecurity `yaml:"securityContext"`
-	Containers                   []container `yaml:"containers"`
-	InitContainers               []container `yaml:"initContainers"`
-	Volumes                      []volume    `yaml:"volumes"`
+	ServiceAccountName            string      `yaml:"serviceAccountName"`
+	TerminationGracePeriodSeconds *int        `yaml:"terminationGracePeriodSeconds"`
+	AutomountServiceAccountToken  *bool       `yaml:"automountServiceAccountToken"`
+	RestartPolicy                 string      `yaml:"restartPolicy"`
+	SecurityContext               podSecurity `yaml:"securityContext"`
+	Containers                    []container `yaml:"containers"`
+	InitContainers                []container `yaml:"initContainers"`
+	Volumes                       []volume    `yaml:"volumes"`
 }
 
 type podSecurity struct {

@@ -119,6 +119,10 @@ func TestRequiredFields(t *testing.T) {
 func TestWorkloads(t *testing.T) {
 	m := loadManifests(t)
 	ws := m.workloads()
+	scaled := map[string]bool{} // Deployments an HPA manages
+	for _, h := range m.ofKind("HorizontalPodAutoscaler") {
+		scaled[h.Spec.ScaleTargetRef.Name] = true
+	}
 	have := map[string]bool{}
 	tags := map[string]string{}
 	for _, w := range ws {
@@ -133,7 +137,10 @@ func TestWorkloads(t *testing.T) {
 			if !matches(sel, pod.Metadata.Labels) {
 				t.Errorf("%v: selector %v does not match the template labels %v", o, sel, pod.Metadata.Labels)
 			}
-			if o.Spec.Replicas == nil || *o.Spec.Replicas < 1 {
+			switch {
+			case scaled[o.Metadata.Name] && o.Spec.Replicas != nil:
+				t.Errorf("%v: an HPA manages the replica count; remove replicas (every kubectl apply would reset it)", o)
+			case !scaled[o.Metadata.Name] && (o.Spec.Replicas == nil || *o.Spec.Replicas < 1):
 				t.Errorf("%v: replicas must be set and at least 1", o)
 			}
 		}
@@ -285,6 +292,19 @@ func TestWorkloads(t *testing.T) {
 	}
 }
 
+// replicas is a Deployment's least replica count: its own, or its HPA's minReplicas.
+func replicas(m manifests, d object) int {
+	for _, h := range m.ofKind("HorizontalPodAutoscaler") {
+		if h.Spec.ScaleTargetRef.Name == d.Metadata.Name && h.Spec.MinReplicas != nil {
+			return *h.Spec.MinReplicas
+		}
+	}
+	if d.Spec.Replicas == nil {
+		return 1 // the API server's default
+	}
+	return *d.Spec.Replicas
+}
+
 func checkProbe(t *testing.T, where string, p *probe, path string, ports []containerPt) {
 	t.Helper()
 	if p == nil {
@@ -430,8 +450,8 @@ func TestDisruptionBudgetsAndAutoscaler(t *testing.T) {
 		if (p.Spec.MinAvailable == nil) == (p.Spec.MaxUnavailable == nil) {
 			t.Errorf("%v: set exactly one of minAvailable and maxUnavailable", p)
 		}
-		if n, ok := p.Spec.MinAvailable.(int); ok && n >= *d.Spec.Replicas {
-			t.Errorf("%v: minAvailable %d with %d replicas blocks every node drain", p, n, *d.Spec.Replicas)
+		if n, ok := p.Spec.MinAvailable.(int); ok && n >= replicas(m, d) {
+			t.Errorf("%v: minAvailable %d with %d replicas blocks every node drain", p, n, replicas(m, d))
 		}
 		if n, ok := p.Spec.MaxUnavailable.(int); ok && n < 1 {
 			t.Errorf("%v: maxUnavailable %d blocks every node drain", p, n)
@@ -439,8 +459,8 @@ func TestDisruptionBudgetsAndAutoscaler(t *testing.T) {
 	}
 	for name, d := range deployments {
 		// A single replica gains nothing from a budget (it could only block node drains).
-		if !pdbFor[name] && *d.Spec.Replicas > 1 {
-			t.Errorf("%v has %d replicas and no PodDisruptionBudget", d, *d.Spec.Replicas)
+		if !pdbFor[name] && replicas(m, d) > 1 {
+			t.Errorf("%v has %d replicas and no PodDisruptionBudget", d, replicas(m, d))
 		}
 	}
 	hpas := m.ofKind("HorizontalPodAutoscaler")
@@ -456,9 +476,6 @@ func TestDisruptionBudgetsAndAutoscaler(t *testing.T) {
 		}
 		if h.Spec.MinReplicas == nil || *h.Spec.MinReplicas < 2 || *h.Spec.MinReplicas > h.Spec.MaxReplicas {
 			t.Errorf("%v: want 2 <= minReplicas <= maxReplicas, got %v..%d", h, h.Spec.MinReplicas, h.Spec.MaxReplicas)
-		}
-		if *d.Spec.Replicas < *h.Spec.MinReplicas {
-			t.Errorf("%v: the Deployment starts with %d replicas, below minReplicas %d", h, *d.Spec.Replicas, *h.Spec.MinReplicas)
 		}
 		for _, c := range d.Spec.Template.Spec.Containers {
 			if c.Resources.Requests["cpu"] == "" {

@@ -75,7 +75,7 @@ func TestReporterSingleton(t *testing.T) {
 	if !ok {
 		t.Fatal("no reporter Deployment")
 	}
-	if *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != "Recreate" {
-		t.Errorf("%v: want replicas 1 and strategy Recreate, got %d and %q", d, *d.Spec.Replicas, d.Spec.Strategy.Type)
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != "Recreate" {
+		t.Errorf("%v: want replicas 1 and strategy Recreate, got %v and %q", d, d.Spec.Replicas, d.Spec.Strategy.Type)
 	}
 }
