@@ -83,6 +83,7 @@ func newEnv(t *testing.T) *env {
 	if err := schemas.EnsureTopics(ctx, adm, topics); err != nil {
 		t.Fatalf("create topics: %v", err)
 	}
+	waitTopics(t, adm, topics)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -106,6 +107,38 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { conn.Close() })
 	en.ch = conn
 	return en
+}
+
+// waitTopics waits until every partition of the topics has a leader: right after creation (and after a
+// broker restart by another test) a produce may otherwise fail with UNKNOWN_TOPIC_OR_PARTITION.
+func waitTopics(t *testing.T, adm *kadm.Client, topics []schemas.TopicConfig) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ready := true
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		for _, tc := range topics {
+			d, err := adm.ListTopics(ctx, tc.Name)
+			td, ok := d[tc.Name]
+			if err != nil || !ok || td.Err != nil || int32(len(td.Partitions)) != tc.Partitions {
+				ready = false
+				break
+			}
+			for _, p := range td.Partitions {
+				if p.Err != nil || p.Leader < 0 {
+					ready = false
+				}
+			}
+		}
+		cancel()
+		if ready {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("topics %v have no leaders after 60s", topics)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // config is the indexer configuration of this test. The indexer ingests as the operator here: the stack's

@@ -3,7 +3,6 @@
 -- param: target_table
 -- Every statement that read or changed the table, with the identity behind it. Replace the table name in
 -- the WITH line (as the gateway records it, e.g. cards or public.cards).
-WITH 'cards' AS target_table
 SELECT
     time,
     session,
@@ -15,6 +14,7 @@ SELECT
     cardholder
 FROM
 (
+    WITH 'cards' AS target_table
     SELECT time, time_us, session, role, kind, outcome, cardholder
     FROM statement_tables FINAL
     WHERE table_name = target_table
