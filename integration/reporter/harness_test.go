@@ -51,7 +51,7 @@ func newEnvWith(t testing.TB, kafka bool) *env {
 	ep := stack.Env(t)
 	admin := stack.ClickHouse(t)
 	en := &env{t: t, ep: ep, prefix: stack.UniqueName(t, "rep") + ".", db: stack.UniqueName(t, "rep")}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	t.Cleanup(func() {
 		if os.Getenv("PANGATE_KEEP_DB") == "" {
@@ -95,7 +95,7 @@ func newEnvWith(t testing.TB, kafka bool) *env {
 			}
 			select {
 			case <-ctx.Done():
-				t.Fatalf("topics %v have no leaders after 30s: %v", names, err)
+				t.Fatalf("topics %v have no leaders: %v", names, err)
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
