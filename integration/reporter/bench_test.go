@@ -2,6 +2,7 @@ package reporter_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"os"
 	"strconv"
@@ -32,11 +33,19 @@ func BenchmarkPackage30Days(b *testing.B) {
 		n = v
 	}
 	en := newEnvWith(b, false)
+	// A fixed key, so a kept database's checkpoints verify on a rerun.
+	en.key = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	en.pub = en.key.Public().(ed25519.PublicKey)
 	from := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 	to := from.AddDate(0, 0, 30)
-	seedStart := time.Now()
-	seeded := seedDirect(b, en, from, to, n)
-	b.Logf("seeded %d events (30 days) in %s", seeded, time.Since(seedStart).Round(time.Second))
+	if db := os.Getenv("PANGATE_BENCH_DB"); db != "" {
+		// Reuse a database a previous run kept (PANGATE_KEEP_DB=1): seeding millions takes minutes.
+		en.useDatabase(db)
+	} else {
+		seedStart := time.Now()
+		seeded := seedDirect(b, en, from, to, n)
+		b.Logf("seeded %d events (30 days) into %s in %s", seeded, en.db, time.Since(seedStart).Round(time.Second))
+	}
 	bl := en.builder(bucket.NewLocal(b.TempDir()), to.Add(time.Hour))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -50,6 +59,11 @@ func BenchmarkPackage30Days(b *testing.B) {
 		b.Logf("package of %d events: %s, integrity ok=%v (%d sessions, %d failures, %d warnings), %d exceptions, %d files",
 			res.Events, el.Round(time.Millisecond), res.Integrity.OK, res.Integrity.Sessions, res.Integrity.Failures, res.Integrity.Warnings,
 			res.Exceptions, len(res.Manifest.Files))
+		for _, st := range res.Stages {
+			if st.Elapsed > 500*time.Millisecond {
+				b.Logf("  %-50s %s", st.Stage, st.Elapsed.Round(time.Millisecond))
+			}
+		}
 		if !res.Integrity.OK {
 			b.Fatalf("integrity failed on a generated store: %s", findingsText(res.Integrity))
 		}

@@ -260,3 +260,18 @@ func (en *env) waitMutations() {
 }
 
 var _ = manifest.KindPackage
+
+// useDatabase points the env at an existing database (benchmark reruns).
+func (en *env) useDatabase(db string) {
+	en.t.Helper()
+	conn, err := store.Open(store.Config{Addrs: []string{en.ep.ClickHouseAddr}, Database: db, User: en.ep.ClickHouseUser, Password: en.ep.ClickHousePassword})
+	if err != nil {
+		en.t.Fatal(err)
+	}
+	en.t.Cleanup(func() { conn.Close() })
+	en.db, en.ch = db, conn
+	en.q, err = query.New(context.Background(), conn, query.Config{Addr: en.ep.ClickHouseAddr, Database: db, User: en.ep.ClickHouseUser})
+	if err != nil {
+		en.t.Fatal(err)
+	}
+}

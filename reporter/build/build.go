@@ -108,6 +108,9 @@ type Builder struct {
 	masker   *mask.Masker
 	Progress Progress
 	Emitter  Emitter
+
+	stages     []StageTime
+	stageStart time.Time
 }
 
 // New makes a Builder.
@@ -138,6 +141,7 @@ type Result struct {
 	Events       int64
 	Exceptions   int
 	Elapsed      time.Duration
+	Stages       []StageTime // time per stage, for tuning
 }
 
 type pkg struct {
@@ -154,7 +158,19 @@ func (p *pkg) add(path string, data []byte, meta manifest.File) error {
 	return p.w.Add(path, data, meta)
 }
 
+// StageTime is how long one stage of a build took.
+type StageTime struct {
+	Stage   string
+	Elapsed time.Duration
+}
+
 func (b *Builder) stage(name string) {
+	now := time.Now()
+	if n := len(b.stages); n > 0 {
+		b.stages[n-1].Elapsed = now.Sub(b.stageStart)
+	}
+	b.stages = append(b.stages, StageTime{Stage: name})
+	b.stageStart = now
 	b.log.Info("report stage", "stage", name)
 	if b.Progress != nil {
 		b.Progress.Stage(name)
@@ -165,6 +181,7 @@ func (b *Builder) stage(name string) {
 // for [from, to).
 func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*Result, error) {
 	start := time.Now()
+	b.stages = nil
 	from, to = from.UTC(), to.UTC()
 	if !from.Before(to) {
 		return nil, fmt.Errorf("%w: from %s is not before to %s", ErrPeriod, from.Format(time.RFC3339), to.Format(time.RFC3339))
@@ -435,7 +452,8 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 	if err := b.store.Put(ctx, storage, dir); err != nil {
 		return nil, err
 	}
-	res := &Result{Kind: kind, Location: storage.Location, ManifestHash: hash, Manifest: m, Integrity: rep, Events: total, Exceptions: len(ex.Rows), Elapsed: time.Since(start)}
+	b.stage("done")
+	res := &Result{Kind: kind, Location: storage.Location, ManifestHash: hash, Manifest: m, Integrity: rep, Events: total, Exceptions: len(ex.Rows), Elapsed: time.Since(start), Stages: b.stages[:len(b.stages)-1]}
 	if b.Emitter != nil {
 		rg := schemas.ReportGenerated{Kind: kind, From: schemas.FormatTime(from), To: schemas.FormatTime(to), Location: storage.Location, ManifestHash: hash, Events: total}
 		if err := b.Emitter.Emit(ctx, rg); err != nil {
