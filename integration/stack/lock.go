@@ -102,6 +102,7 @@ func hold(t testing.TB, service string) {
 	}
 	if l.mode == 0 {
 		l.flock(t, syscall.LOCK_SH)
+		l.healLeftover(t)
 	}
 	l.shared[name]++
 	t.Cleanup(func() {
@@ -133,13 +134,25 @@ func holdExclusive(t testing.TB, service string, restore func()) {
 		l.cond.Wait()
 	}
 	l.pending = name
+	if l.unrelatedHolders(name) {
+		t.Logf("stack: waiting for the other tests of this package that use %s before stopping it", service)
+	}
 	for l.unrelatedHolders(name) {
 		l.cond.Wait()
+	}
+	if err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Logf("stack: waiting for tests in other packages that use %s before stopping it", service)
 	}
 	// Converting a flock is not atomic: the shared lock is dropped first, so two
 	// processes converting at once cannot deadlock; one waits for the other.
 	l.flock(t, syscall.LOCK_EX)
 	l.owner, l.pending = name, ""
+	// The marker outlives a test process that dies (a panic, go test's
+	// timeout) before its cleanup restarted the service; see healLeftover.
+	if err := os.WriteFile(l.markerFile(), []byte(name+"\n"), 0o644); err != nil {
+		l.mu.Unlock()
+		t.Fatalf("stack: %v", err)
+	}
 	l.mu.Unlock()
 	t.Cleanup(func() {
 		// Deferred so that a failing restore (t.Fatalf runs Goexit) still lets
@@ -156,7 +169,26 @@ func holdExclusive(t testing.TB, service string, restore func()) {
 			l.cond.Broadcast()
 		}()
 		restore()
+		_ = os.Remove(l.markerFile())
 	})
+}
+
+// markerFile exists while a test has the service stopped.
+func (l *useLock) markerFile() string { return l.f.Name() + ".stopped" }
+
+// healLeftover restarts the service if a test stopped it and its process died
+// before restoring it. We hold the shared lock, so no live test has it stopped:
+// a marker left now is a leftover, and one failed test must not fail every
+// package after it. The caller holds l.mu.
+func (l *useLock) healLeftover(t testing.TB) {
+	t.Helper()
+	who, err := os.ReadFile(l.markerFile())
+	if err != nil {
+		return
+	}
+	t.Logf("stack: %s was left stopped by %s; starting it again", l.service, strings.TrimSpace(string(who)))
+	runTool(t, "up", l.service)
+	_ = os.Remove(l.markerFile())
 }
 
 func (l *useLock) unrelatedHolders(name string) bool {
