@@ -1,0 +1,187 @@
+package proxy
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pangate/pangate/schemas"
+)
+
+func queryFrame(sql string) []byte {
+	b, _ := (&pgproto3.Query{String: sql}).Encode(nil)
+	return b
+}
+
+func TestSimpleQueryMaskedAndRecorded(t *testing.T) {
+	h := newHarness(t)
+	fe, c, _ := h.client(t, "good")
+	if types, _ := untilReady(t, fe); !strings.HasSuffix(types, "KZ") || !strings.HasPrefix(types, "R") {
+		t.Fatalf("greeting: %q", types)
+	}
+	_, err := c.Write(queryFrame("SELECT pan FROM cards"))
+	must(t, err)
+	types, vals := untilReady(t, fe)
+	if types != "TDCZ" {
+		t.Fatalf("response types %q", types)
+	}
+	if len(vals) != 1 || vals[0] == "4111111111111111" || !strings.HasSuffix(vals[0], "1111") {
+		t.Fatalf("DataRow %q: want a masked PAN", vals)
+	}
+	_, err = c.Write([]byte{'X', 0, 0, 0, 4})
+	must(t, err)
+	evs := h.events(t, 6)
+	var qe schemas.QueryExecuted
+	for _, e := range evs {
+		if e.Type == schemas.TypeQueryExecuted {
+			must(t, e.Decode(&qe))
+		}
+	}
+	if qe.Outcome != "ok" || qe.Rows != 1 || qe.Statement.Kind != "read" || qe.CommandTag != "SELECT 1" {
+		t.Fatalf("query.executed %+v", qe)
+	}
+	if err := schemas.VerifySession(evs[:len(evs)]); err != nil && len(evs) > 0 {
+		// all events here belong to one session
+		t.Fatal(err)
+	}
+}
+
+// TestReadResultHeldUntilAck pins invariant 1 for reads: the read runs upstream at once, but no byte of its
+// result reaches the client while Kafka has not acknowledged its event.
+func TestReadResultHeldUntilAck(t *testing.T) {
+	h := newHarness(t)
+	fe, c, _ := h.client(t, "good")
+	untilReady(t, fe)
+	h.holdAck.Store(true)
+	_, err := c.Write(queryFrame("SELECT pan FROM cards"))
+	must(t, err)
+	select {
+	case got := <-h.pg.got:
+		if !strings.HasPrefix(got, "Q SELECT") {
+			t.Fatalf("upstream got %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the read was not forwarded upstream while its event was pending")
+	}
+	if readWithin(c, 300*time.Millisecond) {
+		t.Fatal("result bytes reached the client before the event was acknowledged")
+	}
+	h.holdAck.Store(false)
+	close(h.release)
+}
+
+// TestWriteNotForwardedBeforeAck pins invariant 1 for writes: not even sent upstream before the ack.
+func TestWriteNotForwardedBeforeAck(t *testing.T) {
+	h := newHarness(t)
+	fe, c, _ := h.client(t, "good")
+	untilReady(t, fe)
+	h.holdAck.Store(true)
+	go func() { _, _ = c.Write(queryFrame("INSERT INTO t VALUES (1)")) }()
+	select {
+	case got := <-h.pg.got:
+		t.Fatalf("upstream got %q before the event was acknowledged", got)
+	case <-time.After(300 * time.Millisecond):
+	}
+	h.holdAck.Store(false)
+	close(h.release)
+	select {
+	case got := <-h.pg.got:
+		if !strings.HasPrefix(got, "Q INSERT") {
+			t.Fatalf("upstream got %q", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the write was never forwarded after the ack")
+	}
+	if types, _ := untilReady(t, fe); types != "CZ" {
+		t.Fatalf("response %q", types)
+	}
+}
+
+func TestExtendedPipeline(t *testing.T) {
+	h := newHarness(t)
+	fe, _, _ := h.client(t, "good")
+	untilReady(t, fe)
+	fe.SendParse(&pgproto3.Parse{Name: "s1", Query: "SELECT pan FROM cards WHERE id = $1"})
+	fe.SendDescribe(&pgproto3.Describe{ObjectType: 'S', Name: "s1"})
+	fe.SendSync(&pgproto3.Sync{})
+	must(t, fe.Flush())
+	if types, _ := untilReady(t, fe); types != "1tTZ" {
+		t.Fatalf("prepare: %q", types)
+	}
+	for i := 0; i < 2; i++ {
+		fe.SendBind(&pgproto3.Bind{PreparedStatement: "s1", Parameters: [][]byte{[]byte("4111111111111111")}})
+		fe.SendExecute(&pgproto3.Execute{})
+	}
+	fe.SendSync(&pgproto3.Sync{})
+	must(t, fe.Flush())
+	types, vals := untilReady(t, fe)
+	if types != "2DC2DCZ" {
+		t.Fatalf("pipelined executes: %q", types)
+	}
+	for _, v := range vals {
+		if v == "4111111111111111" {
+			t.Fatal("PAN in clear")
+		}
+	}
+	evs := h.events(t, 5)
+	n := 0
+	for _, e := range evs {
+		if e.Type == schemas.TypeQueryExecuted {
+			var qe schemas.QueryExecuted
+			must(t, e.Decode(&qe))
+			if qe.Statement.Protocol != "extended" || len(qe.Statement.Params) != 1 || strings.Contains(qe.Statement.Params[0], "41111111111") {
+				t.Fatalf("extended statement event: %+v", qe.Statement)
+			}
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d query.executed events for 2 executes", n)
+	}
+}
+
+func TestBadTokenRefused(t *testing.T) {
+	h := newHarness(t)
+	fe, _, _ := h.client(t, "expired-token")
+	msg, err := fe.Receive()
+	must(t, err)
+	e, ok := msg.(*pgproto3.ErrorResponse)
+	if !ok || e.Code != "28P01" || !strings.Contains(e.Message, "expired") || strings.Contains(e.Message, "expired-token") {
+		t.Fatalf("want 28P01 saying why without the token, got %#v", msg)
+	}
+	if h.creds.issued.Load() != 0 {
+		t.Fatal("a role was issued for a refused login")
+	}
+}
+
+func TestCancelCodecRoundTrip(t *testing.T) {
+	c := cancelCodec{key: []byte("0123456789abcdef0123456789abcdef")}
+	for _, v := range [][2]uint32{{1, 2}, {4242, 7}, {0xffffffff, 0}, {1 << 22, 123456789}} {
+		p, s := c.seal(v[0], v[1])
+		if p == v[0] && s == v[1] {
+			t.Fatalf("seal(%v) is the identity", v)
+		}
+		if gp, gs := c.open(p, s); gp != v[0] || gs != v[1] {
+			t.Fatalf("open(seal(%v)) = %d,%d", v, gp, gs)
+		}
+	}
+	other := cancelCodec{key: []byte("another key of at least 32 bytes!!")}
+	p, s := c.seal(4242, 7)
+	if gp, gs := other.open(p, s); gp == 4242 && gs == 7 {
+		t.Fatal("a different key opens the same pid and secret")
+	}
+}
+
+func TestStartupParams(t *testing.T) {
+	p, err := parseStartupParams([]byte("user\x00r@t\x00database\x00d\x00\x00"))
+	if err != nil || p["user"] != "r@t" || p["database"] != "d" {
+		t.Fatalf("%v %v", p, err)
+	}
+	for _, bad := range []string{"user\x00x", "user\x00x\x00", "user\x00a\x00user\x00b\x00\x00", "\x00junk"} {
+		if _, err := parseStartupParams([]byte(bad)); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
