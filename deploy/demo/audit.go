@@ -21,6 +21,7 @@ import (
 func (d *demo) catchUp(ctx context.Context) error {
 	d.step("stop the gateway gracefully and wait until the indexer has every event in ClickHouse")
 	d.gateway.stop()
+	fmt.Println("   gateway stopped")
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(d.brokers...))
@@ -33,6 +34,7 @@ func (d *demo) catchUp(ctx context.Context) error {
 		return fmt.Errorf("count produced events: %w", err)
 	}
 	ends.Each(func(o kadm.ListedOffset) { d.produced += o.Offset })
+	fmt.Printf("   %d events produced; waiting for ClickHouse\n", d.produced)
 	ch, err := d.clickhouse("auditor", d.env["PANGATE_CLICKHOUSE_AUDITOR_PASSWORD"])
 	if err != nil {
 		return err
@@ -55,9 +57,13 @@ func (d *demo) catchUp(ctx context.Context) error {
 }
 
 func (d *demo) clickhouse(user, password string) (driver.Conn, error) {
+	return d.clickhouseDB(d.chDatabase, user, password)
+}
+
+func (d *demo) clickhouseDB(db, user, password string) (driver.Conn, error) {
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:        []string{d.env["PANGATE_CLICKHOUSE_ADDR"]},
-		Auth:        clickhouse.Auth{Database: d.chDatabase, Username: user, Password: password},
+		Auth:        clickhouse.Auth{Database: db, Username: user, Password: password},
 		DialTimeout: 5 * time.Second,
 		ReadTimeout: 30 * time.Second,
 	})

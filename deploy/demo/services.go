@@ -110,7 +110,17 @@ terminal_users: {operator: operator@acme.example}
 	fmt.Printf("   approver %s (Slack API fake %s)\n", d.approverURL, d.slack.URL())
 	go d.clickButtons(ctx)
 
-	// The indexer, configured through its environment.
+	// The indexer, configured through its environment, into a fresh database (the operator drops the
+	// previous run's; the indexer's migrations create it again).
+	op, err := d.clickhouseDB("", d.env["PANGATE_CLICKHOUSE_USER"], d.env["PANGATE_CLICKHOUSE_PASSWORD"])
+	if err != nil {
+		return err
+	}
+	err = op.Exec(ctx, "DROP DATABASE IF EXISTS "+d.chDatabase)
+	op.Close()
+	if err != nil {
+		return fmt.Errorf("reset ClickHouse database %s: %w", d.chDatabase, err)
+	}
 	ixAddr, _ := freeAddr()
 	ixEnv := []string{
 		"PANGATE_INDEXER_INSTANCE=demo-indexer-1",
