@@ -1,5 +1,6 @@
 // Package kubernetes holds pangate's Kubernetes manifests (plain YAML, applied with `kubectl apply -k`) and
-// the tests that check them without a cluster: every document's required fields, selectors against pod
+// the tests that check them without a cluster: every field name and value kind against the Kubernetes API
+// types (testdata/k8s-fields.json, written by the schemagen module), required fields, selectors against pod
 // labels, Service target ports against named container ports, probes against the ops address in the
 // embedded service configuration, one image naming scheme, container arguments against the flags each
 // service's main accepts, every embedded configuration loaded and validated by that service's own config
