@@ -32,7 +32,6 @@ import (
 	"github.com/pangate/pangate/reporter/progress"
 	"github.com/pangate/pangate/reporter/query"
 	"github.com/pangate/pangate/reporter/schedule"
-	"github.com/pangate/pangate/reporter/transcript"
 	"github.com/pangate/pangate/reporter/verify"
 	"github.com/pangate/pangate/schemas"
 )
@@ -304,7 +303,7 @@ func cmdTranscript(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
-	tr, err := Transcript(ctx, db, *session)
+	tr, err := build.Transcript(ctx, db, *session)
 	if err != nil {
 		return err
 	}
@@ -318,26 +317,6 @@ func cmdTranscript(ctx context.Context, args []string) error {
 	}
 	fmt.Print(tr.Text())
 	return nil
-}
-
-// Transcript reads a session and its approvals records from the store.
-func Transcript(ctx context.Context, db *query.DB, session string) (*transcript.Transcript, error) {
-	evs, err := db.SessionEvents(ctx, session)
-	if err != nil {
-		return nil, err
-	}
-	if len(evs) == 0 {
-		return nil, fmt.Errorf("%w: session %s in database %s", transcript.ErrNoSession, session, db.Database())
-	}
-	var appr []schemas.Event
-	for _, id := range transcript.ApprovalIDs(evs) {
-		a, err := db.SessionEvents(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		appr = append(appr, a...)
-	}
-	return transcript.Build(evs, appr)
 }
 
 func cmdKeygen(args []string) error {

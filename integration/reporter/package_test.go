@@ -3,6 +3,7 @@ package reporter_test
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,8 +11,10 @@ import (
 	"time"
 
 	"github.com/pangate/pangate/reporter/bucket"
+	"github.com/pangate/pangate/reporter/build"
 	"github.com/pangate/pangate/reporter/manifest"
 	"github.com/pangate/pangate/reporter/scenario"
+	"github.com/pangate/pangate/reporter/transcript"
 	"github.com/pangate/pangate/reporter/verify"
 	"github.com/pangate/pangate/schemas"
 )
@@ -195,5 +198,37 @@ func TestPopulationsHaveExactlyTheExpectedRows(t *testing.T) {
 		t.Errorf("manifest counts %d events, seeded %d", res.Manifest.Counts["events"], len(w.b.Events)+len(w.b.Approvals))
 	}
 	scanForPAN(t, dir)
+
+	// The transcript command's view of s2, straight from ClickHouse.
+	tr, err := build.Transcript(context.Background(), en.q, w.s2.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := tr.Text()
+	for _, want := range []string{"login: alice@example.com", "HUMAN using a workload account", "credential issued: JIT role " + w.s2.Role,
+		"BLOCKED statement #1 [copy] COPY cards TO STDOUT: policy_deny", "DECISION denied by U042", "credential revoked", "Hash chain: VERIFIED"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("transcript of %s lacks %q:\n%s", w.s2.ID, want, text)
+		}
+	}
+	if _, err := build.Transcript(context.Background(), en.q, "no-such-session"); !errors.Is(err, transcript.ErrNoSession) {
+		t.Errorf("unknown session: %v", err)
+	}
+
+	// An empty period still produces a package that says so.
+	empty, err := en.builder(store, day0.Add(48*time.Hour)).Build(context.Background(), manifest.KindPackage, day0.Add(72*time.Hour), day0.Add(96*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !empty.Manifest.Empty || empty.Events != 0 || !empty.Integrity.OK {
+		t.Fatalf("empty period: empty=%v events=%d ok=%v", empty.Manifest.Empty, empty.Events, empty.Integrity.OK)
+	}
+	if r := verify.Package(empty.Location, en.pub, res.Location); !r.OK() {
+		t.Fatalf("empty package does not verify chained to the first: %v", r.Err())
+	}
+	page, _ := os.ReadFile(filepath.Join(empty.Location, "summary.html"))
+	if !strings.Contains(string(page), "The period holds no events") {
+		t.Errorf("empty package's summary does not say the period is empty")
+	}
 	_ = schemas.TypeAuthFailed
 }

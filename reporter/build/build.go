@@ -205,6 +205,15 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 		return nil, err
 	}
 	dir := storage.Location
+	ok := false
+	if storage.Kind == "local" {
+		defer func() {
+			if !ok {
+				// Leave no half-written version behind: Latest would skip it, but people would not.
+				_ = os.RemoveAll(dir)
+			}
+		}()
+	}
 	tmp := ""
 	if storage.Kind != "local" {
 		tmp, err = os.MkdirTemp("", "pangate-package-")
@@ -327,24 +336,12 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 		sessions = sessions[:b.cfg.MaxTranscripts]
 	}
 	for _, s := range sessions {
-		evs, err := b.db.SessionEvents(ctx, s)
-		if err != nil {
-			return nil, err
-		}
-		if len(evs) == 0 || integrity.Standalone(evs[0]) {
+		tr, err := Transcript(ctx, b.db, s)
+		if errors.Is(err, transcript.ErrNoSession) || errors.Is(err, errNotSession) {
 			continue // deleted sessions have nothing to show; approval ids are not sessions
 		}
-		var appr []schemas.Event
-		for _, id := range transcript.ApprovalIDs(evs) {
-			a, err := b.db.SessionEvents(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			appr = append(appr, a...)
-		}
-		tr, err := transcript.Build(evs, appr)
 		if err != nil {
-			continue
+			return nil, err
 		}
 		js, err := tr.JSON()
 		if err != nil {
@@ -452,6 +449,7 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 	if err := b.store.Put(ctx, storage, dir); err != nil {
 		return nil, err
 	}
+	ok = true
 	b.stage("done")
 	res := &Result{Kind: kind, Location: storage.Location, ManifestHash: hash, Manifest: m, Integrity: rep, Events: total, Exceptions: len(ex.Rows), Elapsed: time.Since(start), Stages: b.stages[:len(b.stages)-1]}
 	if b.Emitter != nil {
@@ -464,6 +462,31 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 	b.log.Info("package stored", "kind", kind, "location", storage.Location, "manifest", hash, "events", total,
 		"integrity_failures", rep.Failures, "exceptions", len(ex.Rows), "elapsed", res.Elapsed.Round(time.Millisecond))
 	return res, nil
+}
+
+var errNotSession = errors.New("build: id names an unchained record, not a session")
+
+// Transcript reads a session and the approvals-topic records of its holds from the store.
+func Transcript(ctx context.Context, db *query.DB, session string) (*transcript.Transcript, error) {
+	evs, err := db.SessionEvents(ctx, session)
+	if err != nil {
+		return nil, err
+	}
+	if len(evs) == 0 {
+		return nil, fmt.Errorf("%w: session %s in database %s", transcript.ErrNoSession, session, db.Database())
+	}
+	if integrity.Standalone(evs[0]) {
+		return nil, fmt.Errorf("%w: %s", errNotSession, session)
+	}
+	var appr []schemas.Event
+	for _, id := range transcript.ApprovalIDs(evs) {
+		a, err := db.SessionEvents(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		appr = append(appr, a...)
+	}
+	return transcript.Build(evs, appr)
 }
 
 func (b *Builder) dbName() string { return b.db.Database() }

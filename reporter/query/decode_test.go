@@ -1,7 +1,9 @@
 package query
 
 import (
+	"context"
 	"crypto/ed25519"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -61,5 +63,17 @@ func TestRender(t *testing.T) {
 		if strings.Contains(p.Render(pop.SQL), "{") && !strings.Contains(pop.SQL, "->") {
 			t.Errorf("%s: placeholder left: %s", pop.File, p.Render(pop.SQL))
 		}
+	}
+}
+
+func TestUnreachableClickHouseIsNamed(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := Open(ctx, Config{Addr: "127.0.0.1:1", Database: "pangate", User: "reporter", Timeout: time.Second})
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("err %v, want ErrUnreachable naming the address", err)
+	}
+	if err := (Config{}).Validate(); !errors.Is(err, ErrConfig) {
+		t.Fatalf("empty config: %v", err)
 	}
 }
