@@ -23,6 +23,19 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("images/Dockerfile lacks %q", want)
 		}
 	}
+	// The builder's Go is the one go.mod asks for (major.minor), so the image builds what CI tests.
+	gomod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goLine := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindStringSubmatch(string(gomod))
+	argLine := regexp.MustCompile(`(?m)^ARG GO_VERSION=(\S+)\s*$`).FindStringSubmatch(df)
+	if goLine == nil || argLine == nil || argLine[1] != goLine[1] {
+		t.Errorf("images/Dockerfile ARG GO_VERSION %v, go.mod asks for go %v: keep them equal", argLine, goLine)
+	}
+	if _, err := os.Stat("images/Dockerfile.dockerignore"); err != nil {
+		t.Errorf("images/Dockerfile.dockerignore: %v (the context would include .stack and .git)", err)
+	}
 	users := regexp.MustCompile(`(?m)^USER (\d+):(\d+)\s*$`).FindAllStringSubmatch(df, -1)
 	if len(users) == 0 {
 		t.Fatal("images/Dockerfile sets no numeric USER uid:gid in the runtime stage")
