@@ -47,6 +47,9 @@ func (c Config) Validate() error {
 	if c.AckTimeout < 0 || c.Linger < 0 {
 		return errors.New("audit: negative ack timeout or linger")
 	}
+	if c.AckTimeout > 0 && c.AckTimeout < time.Second {
+		return fmt.Errorf("audit: ack timeout %s is below the Kafka client's minimum record timeout of 1s", c.AckTimeout)
+	}
 	return nil
 }
 

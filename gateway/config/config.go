@@ -262,8 +262,8 @@ func (c Config) Validate() error {
 			bad("kafka.brokers entry %q is not host:port", b)
 		}
 	}
-	if c.Kafka.AckTimeout < 100*time.Millisecond || c.Kafka.AckTimeout > 2*time.Minute {
-		bad("kafka.ack_timeout %s: use between 100ms and 2m (default 5s)", c.Kafka.AckTimeout)
+	if c.Kafka.AckTimeout < time.Second || c.Kafka.AckTimeout > 2*time.Minute {
+		bad("kafka.ack_timeout %s: use between 1s and 2m (default 5s; the Kafka client needs at least 1s)", c.Kafka.AckTimeout)
 	}
 	if c.Limits.MaxMessageBytes < 4096 || c.Limits.MaxMessageBytes > 64<<20 {
 		bad("limits.max_message_bytes %d: use between 4096 and 67108864", c.Limits.MaxMessageBytes)

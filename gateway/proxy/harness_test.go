@@ -153,7 +153,11 @@ func newHarness(t testing.TB) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { prod.Close(context.Background()) })
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		prod.Close(ctx)
+	})
 	m, err := mask.New(mask.Config{})
 	if err != nil {
 		t.Fatal(err)

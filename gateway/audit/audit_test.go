@@ -1,0 +1,125 @@
+package audit
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pangate/pangate/schemas"
+)
+
+func newProducer(t *testing.T) (*Producer, *kfake.Cluster) {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, schemas.TopicAudit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	p, err := New(Config{Brokers: c.ListenAddrs(), Topic: schemas.TopicAudit, AckTimeout: time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		p.Close(ctx)
+	})
+	return p, c
+}
+
+func readAll(t *testing.T, c *kfake.Cluster, want int) []schemas.Event {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(schemas.TopicAudit), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var evs []schemas.Event
+	deadline := time.Now().Add(10 * time.Second)
+	for len(evs) < want && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			e, err := schemas.Parse(r.Value)
+			if err != nil || string(r.Key) != e.Session {
+				t.Fatalf("record %s: %v", r.Key, err)
+			}
+			evs = append(evs, e)
+		})
+		cancel()
+	}
+	return evs
+}
+
+// TestSessionChainAndCheckpoints writes two sessions and checkpoints on a run chain and verifies both
+// offline: chains, signatures, numbering, and that a checkpoint lists the heads it saw.
+func TestSessionChainAndCheckpoints(t *testing.T) {
+	p, c := newProducer(t)
+	src := schemas.Source{Instance: "unit", Version: "test"}
+	pub, key, _ := ed25519.GenerateKey(rand.Reader)
+	run := p.Run(schemas.NewID(), src)
+	cp := p.NewCheckpointer(run, key, "unit", time.Second)
+	s1 := p.Session(schemas.NewID(), src)
+	for i := 0; i < 3; i++ {
+		if _, err := s1.Emit(schemas.TypeSessionStarted, schemas.SessionStarted{Target: "t"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last, err := s1.End(schemas.TypeSessionEnded, schemas.SessionEnded{Reason: "client_terminate"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, err := cp.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c1.Sessions) != 1 || c1.Sessions[0] != (schemas.SessionHead{Session: last.Session, Seq: 3, Hash: last.Hash, Ended: true}) {
+		t.Fatalf("checkpoint heads %+v", c1.Sessions)
+	}
+	c2, err := cp.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c2.Sessions) != 0 {
+		t.Fatalf("second checkpoint repeats heads: %+v", c2.Sessions)
+	}
+	if err := schemas.VerifyCheckpoints([]schemas.Checkpoint{c1, c2}, pub); err != nil {
+		t.Fatal(err)
+	}
+	evs := readAll(t, c, 6)
+	bySession := map[string][]schemas.Event{}
+	for _, e := range evs {
+		bySession[e.Session] = append(bySession[e.Session], e)
+	}
+	for id, s := range bySession {
+		if err := schemas.VerifySession(s); err != nil {
+			t.Fatalf("session %s: %v", id, err)
+		}
+	}
+}
+
+// TestRefusedEventLeavesChainUnchanged: when Kafka cannot take an event, Emit fails with ErrUnavailable and
+// the next event reuses its seq, so no gap appears.
+func TestRefusedEventLeavesChainUnchanged(t *testing.T) {
+	p, c := newProducer(t)
+	s := p.Session(schemas.NewID(), schemas.Source{Instance: "unit"})
+	if _, err := s.Emit(schemas.TypeSessionStarted, schemas.SessionStarted{}); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	_, err := s.Emit(schemas.TypeQueryExecuted, schemas.QueryExecuted{Outcome: "forwarded"})
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("want ErrUnavailable with Kafka gone, got %v", err)
+	}
+	if p.Healthy() {
+		t.Fatal("producer reports healthy after a refused event")
+	}
+	if seq, _, _ := s.Head(); seq != 0 {
+		t.Fatalf("chain moved to %d after a refused event", seq)
+	}
+}
