@@ -103,8 +103,11 @@ type podSpec struct {
 }
 
 type podSecurity struct {
-	RunAsNonRoot *bool `yaml:"runAsNonRoot"`
-	RunAsUser    *int  `yaml:"runAsUser"`
+	RunAsNonRoot   *bool `yaml:"runAsNonRoot"`
+	RunAsUser      *int  `yaml:"runAsUser"`
+	SeccompProfile struct {
+		Type string `yaml:"type"`
+	} `yaml:"seccompProfile"`
 }
 
 type container struct {

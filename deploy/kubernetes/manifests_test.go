@@ -159,6 +159,10 @@ func TestWorkloads(t *testing.T) {
 		if pod.Spec.SecurityContext.RunAsNonRoot == nil || !*pod.Spec.SecurityContext.RunAsNonRoot {
 			t.Errorf("%v: securityContext.runAsNonRoot must be true", o)
 		}
+		// Pod Security "restricted" (namespace.yaml) admits only pods with a seccomp profile.
+		if st := pod.Spec.SecurityContext.SeccompProfile.Type; st != "RuntimeDefault" && st != "Localhost" {
+			t.Errorf("%v: securityContext.seccompProfile.type %q: use RuntimeDefault (Pod Security restricted)", o, st)
+		}
 		if u := pod.Spec.SecurityContext.RunAsUser; u == nil || *u == 0 {
 			t.Errorf("%v: securityContext.runAsUser must be a non-zero uid (distroless nonroot is 65532)", o)
 		}
