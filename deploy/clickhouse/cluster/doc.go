@@ -22,7 +22,8 @@
 //
 // try-cluster.sh runs the DDL for real, by hand (not in CI: it needs ZooKeeper): three ClickHouse 18.16
 // nodes and ZooKeeper on loopback, ON CLUSTER DDL, a replayed insert collapsed by FINAL across shards,
-// replication to the second replica, the indexer's own migration on top, and the distributed subqueries.
+// replication to the second replica, the indexer's own migration on top, the distributed subqueries, and
+// every auditors' cookbook query.
 package cluster
 
 import "embed"

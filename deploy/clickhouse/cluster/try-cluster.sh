@@ -9,7 +9,8 @@
 #   3. the indexer's own migration (go run ./indexer -migrate-only) finds every table, records its version
 #      and creates no single-node table;
 #   4. a reporter-style query (IN subquery + JOIN over Distributed tables) is refused with ClickHouse's default
-#      distributed_product_mode=deny and correct with distributed_product_mode=global.
+#      distributed_product_mode=deny and correct with distributed_product_mode=global;
+#   5. every query of the auditors' cookbook (indexer/cookbook/queries) runs on the cluster.
 # Usage, from the repository root, as root (ClickHouse runs as user clickhouse, as in deploy/local):
 #   bash deploy/clickhouse/cluster/try-cluster.sh
 # Ports: ZooKeeper $BASE+181, ClickHouse native $BASE+1..3, http $BASE+11..13, interserver $BASE+21..23.
@@ -157,4 +158,17 @@ Q="SELECT count() FROM pangate.events FINAL ANY LEFT JOIN (SELECT session, seq A
 if q 1 -q "$Q" > /dev/null 2>&1; then fail "double-distributed query accepted with distributed_product_mode=deny"; fi
 [ "$(q 1 --distributed_product_mode=global -q "$Q")" = 6 ] || fail "global: wrong count"
 echo "ok 4: IN/JOIN over Distributed tables need distributed_product_mode=global (refused with the default deny)"
+
+# --- 5. the auditors' cookbook runs unchanged on the cluster ---
+n=0
+for f in "$ROOT"/indexer/cookbook/queries/*.sql; do
+	q 1 --database pangate --distributed_product_mode=global --multiquery < "$f" > /dev/null 2> "$WORK/cookbook.err" ||
+		fail "cookbook $(basename "$f"): $(head -c 300 "$WORK/cookbook.err")"
+	n=$((n + 1))
+done
+need=0
+for f in "$ROOT"/indexer/cookbook/queries/*.sql; do
+	q 1 --database pangate --multiquery < "$f" > /dev/null 2>&1 || need=$((need + 1))
+done
+echo "ok 5: all $n cookbook queries (indexer/cookbook/queries) run on the cluster ($need of them only with distributed_product_mode=global)"
 echo "PASS"
