@@ -1,5 +1,6 @@
 // Package ops serves the gateway's operational endpoints: Prometheus /metrics, /healthz (the process
-// runs) and /readyz (Kafka and every target answer), on a listener separate from pgwire.
+// runs), /readyz (Kafka and every target answer) and /debug/pprof, on a listener separate from pgwire
+// (keep it on loopback or behind the cluster network policy).
 package ops
 
 import (
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -34,6 +36,10 @@ func New(gatherer prometheus.Gatherer, checks map[string]Check) *Server {
 	mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/readyz", s.ready)
+	// Profiles for benchmarks and incidents; the ops listener is loopback by default.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return s
 }
