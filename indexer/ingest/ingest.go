@@ -108,6 +108,7 @@ type Ingester struct {
 	log     *slog.Logger
 	ready   atomic.Bool
 	flushed atomic.Int64 // records written since start
+	polled  atomic.Int64 // records polled since start
 }
 
 // New returns an Ingester; Run starts it.
@@ -151,6 +152,8 @@ func (in *Ingester) Run(ctx context.Context) error {
 		return fmt.Errorf("ingest: kafka client: %w", err)
 	}
 	defer cl.Close()
+	// Close runs the group's revoke callbacks, which wait for AllowRebalance: never leave it blocked.
+	defer cl.AllowRebalance()
 
 	lagCtx, stopLag := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -183,6 +186,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 					oldest = time.Now()
 				}
 				pending = append(pending, r)
+				in.polled.Add(1)
 				in.m.Consumed.WithLabelValues(r.Topic).Inc()
 			})
 		}
@@ -193,10 +197,17 @@ func (in *Ingester) Run(ctx context.Context) error {
 		if len(pending) < in.cfg.BatchSize && time.Since(oldest) < in.cfg.FlushInterval && ctx.Err() == nil {
 			continue
 		}
-		if err := in.flush(ctx, pending); err != nil {
-			break // ctx ended while retrying: nothing committed, the records come back after restart
+		wctx := ctx
+		if ctx.Err() != nil {
+			// Stopping: give what was polled a short chance to land, so a graceful stop replays nothing.
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
 		}
-		if err := cl.CommitRecords(ctx, pending...); err != nil {
+		if err := in.flush(wctx, pending); err != nil {
+			break // ended while retrying: nothing committed, the records come back after restart
+		}
+		if err := cl.CommitRecords(wctx, pending...); err != nil {
 			// Not fatal: the rows are in ClickHouse; the records will be replayed and deduplicated.
 			in.log.Warn("kafka commit failed; records will be replayed", "records", len(pending), "err", err)
 		} else {

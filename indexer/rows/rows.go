@@ -62,9 +62,10 @@ var (
 		"kafka_offset", "kafka_key", "value", "stage", "reason", "event_id", "event_type", "ingested_us"}}
 )
 
-// All lists every table the indexer writes, in insert order.
-var All = []*Table{&Events, &Sessions, &SessionEnds, &Statements, &StatementTables, &Approvals, &AuthEvents,
-	&Credentials, &Checkpoints, &Lifecycle, &DeadLetters}
+// All lists every table the indexer writes, in insert order. Events comes last: once a batch's rows are
+// in events, its typed rows are in their tables too, so "the event is in events" means "fully indexed".
+var All = []*Table{&Sessions, &SessionEnds, &Statements, &StatementTables, &Approvals, &AuthEvents,
+	&Credentials, &Checkpoints, &Lifecycle, &DeadLetters, &Events}
 
 // Partitioned lists the tables partitioned by month, which retention prunes.
 var Partitioned = All

@@ -192,7 +192,7 @@ func TestCookbook(t *testing.T) {
 		types[e.Type] = true
 	}
 	params := map[string]map[string]string{
-		"02_session_statements": {"session_id": sc.s2},
+		"02_session_statements":  {"session_id": sc.s2},
 		"07_statements_on_table": {"target_table": "orders"},
 	}
 	checks := map[string]func(t *testing.T, rs []map[string]string){
