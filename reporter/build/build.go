@@ -229,19 +229,18 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 	}
 	p := &pkg{b: b, w: w, period: per}
 
-	b.stage("counts")
-	counts, err := b.db.Counts(ctx, per)
+	// Integrity first: it streams every record of the period once, and its counts are the package's.
+	b.stage("integrity")
+	rep, err := b.integrity(ctx, per)
 	if err != nil {
 		return nil, err
 	}
+	counts := rep.InPeriod
 	var total int64
 	for _, n := range counts {
 		total += n
 	}
-	gateways, err := b.db.Gateways(ctx, per)
-	if err != nil {
-		return nil, err
-	}
+	gateways := rep.Gateways
 
 	var files []summary.FileRow
 	addFile := func(path, title string, data []byte, rows int64, f manifest.File) error {
@@ -275,12 +274,7 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 		}
 	}
 
-	// Integrity from the raw events.
-	b.stage("integrity")
-	rep, err := b.integrity(ctx, per, total)
-	if err != nil {
-		return nil, err
-	}
+	// Integrity report files.
 	integritySQL := per.RenderMargin(query.IntegritySQL, b.cfg.Margin)
 	repJSON, _ := json.MarshalIndent(rep, "", "  ")
 	integMeta := manifest.File{PCI: []string{"10.3.4", "10.3.2", "10.7.2", "10.7.3"}, SOC2: []string{"CC7.2", "CC7.3"}, ISO27001: []string{"A.8.15", "A.8.16"}, SQL: integritySQL}
@@ -335,11 +329,28 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 		capped = len(sessions)
 		sessions = sessions[:b.cfg.MaxTranscripts]
 	}
+	bySession, err := b.db.SessionsEvents(ctx, sessions)
+	if err != nil {
+		return nil, err
+	}
+	var apprIDs []string
 	for _, s := range sessions {
-		tr, err := Transcript(ctx, b.db, s)
-		if errors.Is(err, transcript.ErrNoSession) || errors.Is(err, errNotSession) {
+		apprIDs = append(apprIDs, transcript.ApprovalIDs(bySession[s])...)
+	}
+	byApproval, err := b.db.SessionsEvents(ctx, apprIDs)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range sessions {
+		evs := bySession[s]
+		if len(evs) == 0 || integrity.Standalone(evs[0]) {
 			continue // deleted sessions have nothing to show; approval ids are not sessions
 		}
+		var appr []schemas.Event
+		for _, id := range transcript.ApprovalIDs(evs) {
+			appr = append(appr, byApproval[id]...)
+		}
+		tr, err := transcript.Build(evs, appr)
 		if err != nil {
 			return nil, err
 		}
@@ -492,7 +503,7 @@ func Transcript(ctx context.Context, db *query.DB, session string) (*transcript.
 func (b *Builder) dbName() string { return b.db.Database() }
 
 // integrity runs the checker over every session of the period, streamed from the raw records.
-func (b *Builder) integrity(ctx context.Context, per query.Period, total int64) (*integrity.Report, error) {
+func (b *Builder) integrity(ctx context.Context, per query.Period) (*integrity.Report, error) {
 	cps, err := b.db.Checkpoints(ctx, per, b.cfg.Margin)
 	if err != nil {
 		return nil, err

@@ -72,18 +72,22 @@ type Run struct {
 
 // Report is the integrity report of a period.
 type Report struct {
-	From            string    `json:"from"`
-	To              string    `json:"to"`
-	Sessions        int       `json:"sessions"`
-	SessionsOK      int       `json:"sessions_ok"`
-	Events          int64     `json:"events"`
-	Standalone      int64     `json:"standalone_events"` // unchained approval, report and retention records
-	Runs            []Run     `json:"runs"`
-	Findings        []Finding `json:"findings"`
-	Failures        int       `json:"failures"`
-	Warnings        int       `json:"warnings"`
-	OK              bool      `json:"ok"`
-	SessionsChecked []string  `json:"-"` // ids of sessions with a finding, for linking transcripts
+	From       string `json:"from"`
+	To         string `json:"to"`
+	Sessions   int    `json:"sessions"`
+	SessionsOK int    `json:"sessions_ok"`
+	Events     int64  `json:"events"`
+	Standalone int64  `json:"standalone_events"` // unchained approval, report and retention records
+	// InPeriod counts the events whose time is in the period, by type (the stream also holds the parts of
+	// sessions outside it); Gateways lists the instances with gateway lifecycle events in the period.
+	InPeriod        map[string]int64 `json:"events_in_period"`
+	Gateways        []string         `json:"gateways"`
+	Runs            []Run            `json:"runs"`
+	Findings        []Finding        `json:"findings"`
+	Failures        int              `json:"failures"`
+	Warnings        int              `json:"warnings"`
+	OK              bool             `json:"ok"`
+	SessionsChecked []string         `json:"-"` // ids of sessions with a finding, for linking transcripts
 }
 
 // Config of a Checker.
@@ -141,16 +145,17 @@ type cpRec struct {
 
 // Checker verifies one period. Not safe for concurrent use.
 type Checker struct {
-	cfg     Config
-	report  Report
-	heads   map[string][]head // session → heads listed by checkpoints
-	runs    map[string][]cpRec
-	runIDs  map[string]bool
-	lastCP  map[string]time.Time // instance → time of its newest checkpoint
-	cur     *sessionState
-	seen    map[string]bool
-	badSess map[string]bool
-	stopped map[string]bool // run → gateway.stopped seen
+	cfg      Config
+	report   Report
+	heads    map[string][]head // session → heads listed by checkpoints
+	runs     map[string][]cpRec
+	runIDs   map[string]bool
+	lastCP   map[string]time.Time // instance → time of its newest checkpoint
+	cur      *sessionState
+	seen     map[string]bool
+	badSess  map[string]bool
+	stopped  map[string]bool // run → gateway.stopped seen
+	gateways map[string]bool
 }
 
 // New starts a check. checkpoints are the gateway.checkpoint events of the period (and a margin after it,
@@ -163,7 +168,8 @@ func New(cfg Config, checkpoints []schemas.Event) (*Checker, error) {
 		cfg.Now = time.Now
 	}
 	c := &Checker{cfg: cfg, heads: map[string][]head{}, runs: map[string][]cpRec{}, runIDs: map[string]bool{},
-		lastCP: map[string]time.Time{}, seen: map[string]bool{}, badSess: map[string]bool{}, stopped: map[string]bool{}}
+		lastCP: map[string]time.Time{}, seen: map[string]bool{}, badSess: map[string]bool{}, stopped: map[string]bool{}, gateways: map[string]bool{}}
+	c.report.InPeriod = map[string]int64{}
 	c.report.From, c.report.To = schemas.FormatTime(cfg.From), schemas.FormatTime(cfg.To)
 	for _, e := range checkpoints {
 		if e.Type != schemas.TypeGatewayCheckpoint {
@@ -220,6 +226,16 @@ func (c *Checker) Add(e schemas.Event) error {
 // AddHashed is Add with the hash already recomputed by the caller (for example in parallel, with
 // RecomputeRaw); recomputed is compared with e.Hash.
 func (c *Checker) AddHashed(e schemas.Event, recomputed string) error {
+	if t, err := e.Timestamp(); err == nil && !t.Before(c.cfg.From) && t.Before(c.cfg.To) {
+		c.report.InPeriod[e.Type]++
+		switch e.Type {
+		case schemas.TypeGatewayStarted, schemas.TypeGatewayCheckpoint, schemas.TypeGatewayStopped:
+			if !c.gateways[e.Gateway.Instance] {
+				c.gateways[e.Gateway.Instance] = true
+				c.report.Gateways = append(c.report.Gateways, e.Gateway.Instance)
+			}
+		}
+	}
 	if Standalone(e) {
 		// Unchained records (approvals topic, reporter and retention runs) stand alone: only their hash counts.
 		c.report.Events++
@@ -384,6 +400,7 @@ func (c *Checker) Finish() *Report {
 		return false
 	})
 	c.report.OK = c.report.Failures == 0
+	sort.Strings(c.report.Gateways)
 	if c.report.Findings == nil {
 		c.report.Findings = []Finding{}
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -338,4 +339,50 @@ func (db *DB) SessionEvents(ctx context.Context, session string) ([]schemas.Even
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// SessionsEventsSQL reads several sessions' raw records in one pass.
+const SessionsEventsSQL = `SELECT record FROM events FINAL WHERE session IN (%s) ORDER BY session, kafka_topic, kafka_partition, kafka_offset, seq`
+
+// SessionsEvents returns the events of many sessions (or approval ids) in one query, grouped by session in
+// log order.
+func (db *DB) SessionsEvents(ctx context.Context, sessions []string) (map[string][]schemas.Event, error) {
+	out := map[string][]schemas.Event{}
+	for len(sessions) > 0 {
+		n := min(len(sessions), 500)
+		lits := make([]string, n)
+		for i, s := range sessions[:n] {
+			lits[i] = quote(s)
+		}
+		sessions = sessions[n:]
+		q := fmt.Sprintf(SessionsEventsSQL, strings.Join(lits, ", "))
+		rows, err := db.conn.Query(ctx, q)
+		if err != nil {
+			return nil, db.wrap(err, q)
+		}
+		for rows.Next() {
+			var rec string
+			if err := rows.Scan(&rec); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			e, err := schemas.Parse([]byte(rec))
+			if err != nil {
+				continue // the integrity report names undecodable records
+			}
+			out[e.Session] = append(out[e.Session], e)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, db.wrap(err, q)
+		}
+	}
+	return out, nil
+}
+
+// quote renders s as a ClickHouse string literal.
+func quote(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+	return "'" + r.Replace(s) + "'"
 }
