@@ -676,4 +676,3 @@ func eventually(t *testing.T, timeout time.Duration, what string, f func() bool)
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-

@@ -352,8 +352,8 @@ func TestMultiInstanceKills(t *testing.T) {
 	}
 	unterminated := map[string]bool{}
 	executedOK := map[string]int64{} // by subject
-	runs := map[string]int{}          // gateway runs seen, by instance
-	cut := 0                          // client sessions without an end event
+	runs := map[string]int{}         // gateway runs seen, by instance
+	cut := 0                         // client sessions without an end event
 	for _, s := range order {
 		evs := bySession[s]
 		if err := schemas.VerifySession(evs); err != nil {
@@ -704,4 +704,3 @@ func keys(m map[string]bool) []string {
 	sort.Strings(out)
 	return out
 }
-
