@@ -81,6 +81,9 @@ func New(cfg Config, reg prometheus.Registerer, extra ...kgo.Opt) (*Producer, er
 		kgo.DefaultProduceTopic(cfg.Topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotency is on by default and requires acks=all
 		kgo.ProducerLinger(cfg.Linger),
+		// Events are small JSON records written one or two at a time: compression costs CPU on both sides
+		// (the broker decompresses batches to validate them) and saves little.
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		// A record is failed (only when that is safe for the idempotent sequence) once it waited this long:
 		// the statement it records is then refused.
 		kgo.RecordDeliveryTimeout(cfg.AckTimeout),

@@ -185,3 +185,34 @@ func TestStartupParams(t *testing.T) {
 		}
 	}
 }
+
+func TestMessageTooLarge(t *testing.T) {
+	h := newHarness(t)
+	fe, c, _ := h.client(t, "good")
+	untilReady(t, fe)
+	go func() { _, _ = c.Write(queryFrame("SELECT '" + strings.Repeat("x", 100<<10) + "'")) }()
+	msg, err := fe.Receive()
+	must(t, err)
+	e, ok := msg.(*pgproto3.ErrorResponse)
+	if !ok || e.Code != "54000" || e.Severity != "FATAL" {
+		t.Fatalf("want FATAL 54000 for an oversized message, got %#v", msg)
+	}
+}
+
+func TestFunctionCallRefused(t *testing.T) {
+	h := newHarness(t)
+	fe, c, _ := h.client(t, "good")
+	untilReady(t, fe)
+	fc, _ := (&pgproto3.FunctionCall{Function: 1234}).Encode(nil)
+	_, err := c.Write(fc)
+	must(t, err)
+	types, vals := untilReady(t, fe)
+	if types != "EZ" || !strings.HasPrefix(vals[0], "0A000") {
+		t.Fatalf("function call: %q %q", types, vals)
+	}
+	select {
+	case got := <-h.pg.got:
+		t.Fatalf("upstream got %q", got)
+	default:
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -146,5 +147,55 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestNotifyMasked checks LISTEN/NOTIFY through the gateway: the asynchronous NotificationResponse reaches
+// the listener with a card number in its payload masked.
+func TestNotifyMasked(t *testing.T) {
+	g := startGateway(t, gwOpts{})
+	f := newFixture(t)
+	ctx := context.Background()
+	l := g.connect(t, f.Role, "listener")
+	s := g.connect(t, f.Role, "sender")
+	ch := stack.UniqueName(t, "ch")
+	_, err := l.Exec(ctx, "LISTEN "+ch)
+	must(t, err)
+	_, err = s.Exec(ctx, fmt.Sprintf("NOTIFY %s, 'card 4111111111111111 seen'", ch))
+	must(t, err)
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	n, err := l.WaitForNotification(wctx)
+	must(t, err)
+	if n.Channel != ch || strings.Contains(n.Payload, "4111111111111111") || !strings.HasPrefix(n.Payload, "card 411111") {
+		t.Fatalf("notification %q on %q: want the card number masked", n.Payload, n.Channel)
+	}
+}
+
+// TestShutdownRevokes stops the gateway while a session is open: the session is ended with reason
+// "shutdown", its JIT role is dropped and the run ends with gateway.stopped.
+func TestShutdownRevokes(t *testing.T) {
+	g := startGateway(t, gwOpts{})
+	f := newFixture(t)
+	ctx := context.Background()
+	c := g.connect(t, f.Role, "ci-shutdown")
+	var role string
+	must(t, c.QueryRow(ctx, "SELECT current_user").Scan(&role))
+	g.Stop()
+	var exists bool
+	must(t, f.admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", role).Scan(&exists))
+	if exists {
+		t.Fatalf("JIT role %s survived the gateway's shutdown", role)
+	}
+	evs := g.events(t, endedSessions(1))
+	for _, s := range clientSessions(evs) {
+		var se schemas.SessionEnded
+		must(t, s[len(s)-1].Decode(&se))
+		if se.Reason != "shutdown" {
+			t.Fatalf("session ended with reason %q, want shutdown", se.Reason)
+		}
+		if err := schemas.VerifySession(s); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
