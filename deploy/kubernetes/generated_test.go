@@ -190,3 +190,22 @@ func TestPolicyConfigMap(t *testing.T) {
 		t.Error("empty policy")
 	}
 }
+
+// TestIndexerReplicasWithinPartitions: the indexers share one consumer group, so replicas beyond the audit
+// topic's partition count would sit idle (docs/scaling.md).
+func TestIndexerReplicasWithinPartitions(t *testing.T) {
+	m := loadManifests(t)
+	d, ok := m.find("Deployment", namespace, "indexer")
+	if !ok {
+		t.Fatal("no indexer Deployment")
+	}
+	var audit int32
+	for _, tc := range schemas.Topics(productionBrokers) {
+		if tc.Name == schemas.TopicAudit {
+			audit = tc.Partitions
+		}
+	}
+	if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 || int32(*d.Spec.Replicas) > audit {
+		t.Errorf("%v: replicas %v: want 2 (availability) to %d (the audit topic's partitions)", d, d.Spec.Replicas, audit)
+	}
+}
