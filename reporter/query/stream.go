@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,17 +26,20 @@ WHERE session IN (SELECT session FROM events WHERE ` + period + `)
 GROUP BY session
 ORDER BY session`
 
-// RecordsSQL reads the raw records of a range of sessions in log order (partition offsets).
-const RecordsSQL = `SELECT record, event_id, event_type, session, seq, prev, hash, time_us, source_instance, source_version, envelope_version
+// RecordsSQL reads the raw records of a range of sessions (a primary-key range: only those granules are
+// read). They are put in log order (topic, partition, offset) per session in Go: sorting ~1 KB records in
+// ClickHouse 18.16 costs more than the read.
+const RecordsSQL = `SELECT record, event_id, event_type, session, seq, prev, hash, time_us, source_instance, source_version, envelope_version,
+       kafka_topic, kafka_partition, kafka_offset
 FROM events FINAL
-WHERE session >= ? AND session <= ?
-ORDER BY session, kafka_topic, kafka_partition, kafka_offset, seq`
+WHERE session >= ? AND session <= ?`
 
-// CheckpointsSQL reads the gateway.checkpoint records of the period plus margin.
+// CheckpointsSQL reads the gateway.checkpoint records of the period plus margin from the raw events, limited
+// to the gateway runs' sessions (a primary-key lookup; a filter on event_type alone would read every record).
 const CheckpointsSQL = `SELECT record
 FROM events FINAL
-WHERE event_type = 'gateway.checkpoint' AND time >= toDateTime({from_margin}) AND time <= toDateTime({to_margin})
-ORDER BY session, seq`
+WHERE session IN (SELECT DISTINCT session FROM checkpoints WHERE time >= toDateTime({from_margin}) AND time <= toDateTime({to_margin}))
+  AND event_type = 'gateway.checkpoint' AND time >= toDateTime({from_margin}) AND time <= toDateTime({to_margin})`
 
 // IntegritySQL is what the manifest records for the integrity report.
 const IntegritySQL = CheckpointsSQL + ";\n\n" + SessionsSQL + ";\n\n" + RecordsSQL + "; -- per range of sessions"
@@ -116,6 +120,9 @@ type rawRow struct {
 	id, typ, session, prev, hash, inst, ver string
 	seq, timeUS                             uint64
 	v                                       uint8
+	topic                                   string
+	partition                               int32
+	offset                                  int64
 }
 
 // StreamRecords calls fn for every event of the given sessions, grouped by session in log order, with the
@@ -190,7 +197,7 @@ func (db *DB) readRange(ctx context.Context, lo, hi string, want map[string]bool
 	var raws []rawRow
 	for rows.Next() {
 		var r rawRow
-		if err := rows.Scan(&r.record, &r.id, &r.typ, &r.session, &r.seq, &r.prev, &r.hash, &r.timeUS, &r.inst, &r.ver, &r.v); err != nil {
+		if err := rows.Scan(&r.record, &r.id, &r.typ, &r.session, &r.seq, &r.prev, &r.hash, &r.timeUS, &r.inst, &r.ver, &r.v, &r.topic, &r.partition, &r.offset); err != nil {
 			return nil, db.wrap(err, RecordsSQL)
 		}
 		if want[r.session] {
@@ -200,6 +207,23 @@ func (db *DB) readRange(ctx context.Context, lo, hi string, want map[string]bool
 	if err := rows.Err(); err != nil {
 		return nil, db.wrap(err, RecordsSQL)
 	}
+	// Log order within each session, sessions contiguous.
+	sort.Slice(raws, func(i, j int) bool {
+		a, b := &raws[i], &raws[j]
+		if a.session != b.session {
+			return a.session < b.session
+		}
+		if a.topic != b.topic {
+			return a.topic < b.topic
+		}
+		if a.partition != b.partition {
+			return a.partition < b.partition
+		}
+		if a.offset != b.offset {
+			return a.offset < b.offset
+		}
+		return a.seq < b.seq
+	})
 	out := make([]Record, len(raws))
 	workers := runtime.GOMAXPROCS(0)
 	var wg sync.WaitGroup
