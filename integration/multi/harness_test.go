@@ -21,6 +21,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -109,7 +110,7 @@ func start(t *testing.T, name string, cmd *exec.Cmd, onLine func(string)) *proc 
 	go func() { _ = cmd.Wait(); _ = w.Close(); close(p.done) }()
 	t.Cleanup(func() {
 		p.kill()
-		if t.Failed() {
+		if t.Failed() || os.Getenv("PANGATE_TEST_SHOW_LOGS") != "" {
 			p.mu.Lock()
 			lines := p.logs[max(0, len(p.logs)-40):]
 			t.Logf("log of %s (last %d lines):\n%s", name, len(lines), strings.Join(lines, "\n"))
@@ -513,6 +514,15 @@ func (w *world) startIndexer(t *testing.T, instance string) *indexer {
 			once.Do(func() { close(started) })
 		}
 		if strings.Contains(line, `"msg":"batch written"`) {
+			var b struct{ Records int64 }
+			if json.Unmarshal([]byte(line), &b) == nil {
+				ix.records.Add(b.Records)
+			}
+			if ix.killOnWrite.Load() {
+				// As close as a test can get to the window between the ClickHouse insert and the offset
+				// commit: the records of this batch are then written again by the member that takes over.
+				_ = cmd.Process.Signal(syscall.SIGKILL)
+			}
 			select {
 			case ix.written <- struct{}{}:
 			default:
@@ -534,6 +544,9 @@ func (w *world) startIndexer(t *testing.T, instance string) *indexer {
 type indexer struct {
 	*proc
 	written chan struct{} // receives (without blocking the log reader) when the indexer logs "batch written"
+	// killOnWrite makes the log reader SIGKILL the process as soon as it logs "batch written".
+	killOnWrite atomic.Bool
+	records     atomic.Int64 // Kafka records written to ClickHouse, summed from "batch written"
 }
 
 func freePort(t *testing.T) string {
