@@ -142,16 +142,18 @@ func (db *DB) Rows(ctx context.Context, sql string) (*Table, error) {
 	cts := rows.ColumnTypes()
 	t := &Table{Columns: cols}
 	ptrs := make([]any, len(cts))
+	fmts := make([]func() string, len(cts))
 	for i, ct := range cts {
 		ptrs[i] = reflect.New(ct.ScanType()).Interface()
+		fmts[i] = formatter(cols[i], ptrs[i])
 	}
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, db.wrap(err, sql)
 		}
 		rec := make([]string, len(cols))
-		for i, p := range ptrs {
-			rec[i] = format(cols[i], reflect.ValueOf(p).Elem().Interface())
+		for i, f := range fmts {
+			rec[i] = f()
 		}
 		t.Rows = append(t.Rows, rec)
 	}
@@ -174,6 +176,32 @@ func (db *DB) wrap(err error, sql string) error {
 }
 
 func isTimeCol(name string) bool { return name == "ts" || strings.HasSuffix(name, "_at") }
+
+// formatter returns a function rendering the value behind p (a scan destination) as text, without
+// reflection per cell for the common column types.
+func formatter(col string, p any) func() string {
+	switch x := p.(type) {
+	case *string:
+		return func() string { return *x }
+	case *uint64:
+		if isTimeCol(col) {
+			return func() string {
+				if *x == 0 {
+					return ""
+				}
+				return schemas.FormatTime(time.UnixMicro(int64(*x)))
+			}
+		}
+		return func() string { return strconv.FormatUint(*x, 10) }
+	case *int64:
+		return func() string { return strconv.FormatInt(*x, 10) }
+	case *uint8:
+		return func() string { return strconv.FormatUint(uint64(*x), 10) }
+	case *[]string:
+		return func() string { return strings.Join(*x, ";") }
+	}
+	return func() string { return format(col, reflect.ValueOf(p).Elem().Interface()) }
+}
 
 func format(col string, v any) string {
 	switch x := v.(type) {

@@ -151,7 +151,10 @@ func (db *DB) StreamRecords(ctx context.Context, sessions []SessionCount, chunk 
 		recs []Record
 		err  error
 	}
-	// Read range k+1 while range k is handed to fn: one reader goroutine, results in order.
+	// Two ranges are read and decoded at a time (ClickHouse reads one while Go hashes the other); results are
+	// handed to fn in range order.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the reader if fn fails
 	results := make(chan chan result, 2)
 	go func() {
 		defer close(results)
@@ -162,11 +165,10 @@ func (db *DB) StreamRecords(ctx context.Context, sessions []SessionCount, chunk 
 			case <-ctx.Done():
 				return
 			}
-			recs, err := db.readRange(ctx, r.lo, r.hi, want)
-			ch <- result{recs, err}
-			if err != nil {
-				return
-			}
+			go func() {
+				recs, err := db.readRange(ctx, r.lo, r.hi, want)
+				ch <- result{recs, err}
+			}()
 		}
 	}()
 	var done int64
