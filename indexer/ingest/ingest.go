@@ -223,6 +223,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 func (in *Ingester) flush(ctx context.Context, recs []*kgo.Record) error {
 	start := time.Now()
 	rs := in.mapAll(recs)
+	mapped := time.Now()
 	backoff := in.cfg.RetryMin
 	for attempt := 1; ; attempt++ {
 		err := in.w.Write(ctx, rs)
@@ -268,7 +269,8 @@ func (in *Ingester) flush(ctx context.Context, recs []*kgo.Record) error {
 		}
 	}
 	in.flushed.Add(int64(len(recs)))
-	in.log.Debug("batch written", "records", len(recs), "rows", len(rs), "seconds", now.Sub(start).Seconds())
+	in.log.Debug("batch written", "records", len(recs), "rows", len(rs), "seconds", now.Sub(start).Seconds(),
+		"map_seconds", mapped.Sub(start).Seconds())
 	return nil
 }
 

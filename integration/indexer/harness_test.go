@@ -59,7 +59,7 @@ func TestMain(m *testing.M) {
 
 // env is one test's topics, database and clients.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	ep     stack.Endpoints
 	prefix string // topic prefix, ends with "."
 	db     string // ClickHouse database
@@ -68,7 +68,7 @@ type env struct {
 	ch     driver.Conn // operator, default database = db (after migrate)
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ep := stack.Env(t)
 	admin := stack.ClickHouse(t) // holds ClickHouse for this test (see integration/stack)
@@ -111,7 +111,7 @@ func newEnv(t *testing.T) *env {
 
 // waitTopics waits until every partition of the topics has a leader: right after creation (and after a
 // broker restart by another test) a produce may otherwise fail with UNKNOWN_TOPIC_OR_PARTITION.
-func waitTopics(t *testing.T, adm *kadm.Client, topics []schemas.TopicConfig) {
+func waitTopics(t testing.TB, adm *kadm.Client, topics []schemas.TopicConfig) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -265,7 +265,7 @@ func (p *proc) kill() {
 }
 
 // stop sends SIGTERM and waits (graceful shutdown).
-func (p *proc) stop(t *testing.T) {
+func (p *proc) stop(t testing.TB) {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
@@ -329,7 +329,7 @@ func (en *env) waitCount(timeout time.Duration, want uint64, query string, args 
 	}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))
