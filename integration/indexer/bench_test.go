@@ -80,7 +80,7 @@ func BenchmarkEndToEndLag(b *testing.B) {
 	rate := envInt("PANGATE_BENCH_RATE", 10000)
 	secs := envInt("PANGATE_BENCH_SECONDS", 20)
 	recs := en.records(rate * secs)
-	p := en.start("PANGATE_INDEXER_LOG_LEVEL="+envStr("PANGATE_BENCH_LOG", "info"))
+	p := en.start("PANGATE_INDEXER_LOG_LEVEL=" + envStr("PANGATE_BENCH_LOG", "info"))
 	defer p.stop(b)
 	// Warm up: the group is joined and writing.
 	en.produceRaw(en.records(100)[:100]...)
@@ -168,7 +168,7 @@ func procCPU(tb testing.TB, name string) time.Duration {
 	}
 	s := string(stat)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseInt(f[11], 10, 64) // utime, field 14 overall
-	st, _ := strconv.ParseInt(f[12], 10, 64) // stime
+	ut, _ := strconv.ParseInt(f[11], 10, 64)          // utime, field 14 overall
+	st, _ := strconv.ParseInt(f[12], 10, 64)          // stime
 	return time.Duration(ut+st) * (time.Second / 100) // USER_HZ
 }
