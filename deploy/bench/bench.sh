@@ -164,7 +164,13 @@ if [ "${BENCH_PROFILE:-1}" = 1 ]; then
   sleep 1
   curl -fsS -o "$WORK/cpu.pprof" "http://$OPS/debug/pprof/profile?seconds=5"
   wait "$PGBPID" || true
-  PROFILE=$(go tool pprof -top -nodecount=25 "$WORK/gateway" "$WORK/cpu.pprof" 2>/dev/null | sed 's/^/    /')
+  PROFILE=$(go tool pprof -top -cum -nodecount=30 "$WORK/gateway" "$WORK/cpu.pprof" 2>/dev/null | sed 's/^/    /')
+  log "CPU profile of the gateway during the 1M-row SELECT"
+  "$WORK/client" -mode rows -n 3000000 -dsn "${DSN[gateway]} password=$TOKEN" >/dev/null & RPID=$!
+  sleep 1
+  curl -fsS -o "$WORK/rows.pprof" "http://$OPS/debug/pprof/profile?seconds=3"
+  wait "$RPID" || true
+  PROFILE_ROWS=$(go tool pprof -top -cum -nodecount=30 "$WORK/gateway" "$WORK/rows.pprof" 2>/dev/null | sed 's/^/    /')
 fi
 
 r() { python3 -c "print(f'{$1/$2:.2f}')"; }
@@ -190,4 +196,8 @@ if [ -n "$PROFILE" ]; then
   echo "Gateway CPU profile (5 s of pgbench -S -c 8, go tool pprof -top):"
   echo
   echo "$PROFILE"
+  echo
+  echo "Gateway CPU profile (3 s of a 3M-row SELECT streamed to a discarding client, -cum):"
+  echo
+  echo "$PROFILE_ROWS"
 fi

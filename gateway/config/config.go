@@ -310,13 +310,13 @@ func (c Config) Validate() error {
 		bad("mask.shape %q: use first6last4, first8last4, last4 or full", c.Mask.Shape)
 	}
 	if err := c.Auth.Validate(); err != nil {
-		bad("auth: %v", err)
+		bad("%v", err)
 	}
 	if len(c.Auth.Issuers) == 0 {
 		bad("auth.issuers is empty: trust at least one OIDC issuer (url, audiences)")
 	}
 	if err := c.JIT.Validate(); err != nil {
-		bad("jit: %v", err)
+		bad("%v", err)
 	}
 	return errors.Join(errs...)
 }

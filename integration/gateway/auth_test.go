@@ -18,6 +18,7 @@ import (
 // unknown target. Each gets the right SQLSTATE and a message that says why without the token, and an
 // auth.failed event.
 func TestLoginRefusals(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, gwOpts{})
 	f := newFixture(t)
 	now := time.Now().Unix()

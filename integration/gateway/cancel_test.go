@@ -15,6 +15,7 @@ import (
 
 // TestCancelPgx cancels a long pg_sleep with pgx's CancelRequest through the gateway.
 func TestCancelPgx(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, gwOpts{})
 	f := newFixture(t)
 	c := g.connect(t, f.Role, "ci-cancel")
@@ -33,6 +34,7 @@ func TestCancelPgx(t *testing.T) {
 // TestCancelOtherInstance sends the cancel to a second gateway instance sharing the cancel key: it is
 // stateless, so the key alone lets it find the upstream backend.
 func TestCancelOtherInstance(t *testing.T) {
+	t.Parallel()
 	keyFile := filepath.Join(t.TempDir(), "cancel.key")
 	must(t, os.WriteFile(keyFile, []byte("0123456789abcdef0123456789abcdef-shared"), 0o600))
 	opts := gwOpts{extraYAML: "cancel_key_file: " + keyFile + "\n"}

@@ -16,6 +16,7 @@ import (
 // signed checkpoints (empty ones too) that list the head of a finished session, and gateway.stopped last,
 // all verifiable with the public key alone.
 func TestCheckpointsAndRun(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, gwOpts{})
 	f := newFixture(t)
 	c := g.connect(t, f.Role, "ci-checkpoint")

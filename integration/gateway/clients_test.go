@@ -48,6 +48,7 @@ func run(t *testing.T, cmd *exec.Cmd) string {
 // TestPsql runs psql through the gateway: queries (several statements in one string), \copy out and in,
 // and compares with a direct psql; card numbers leave masked in COPY output too.
 func TestPsql(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, gwOpts{})
 	f := newFixture(t)
 	ctx := context.Background()
@@ -110,6 +111,7 @@ func TestPsql(t *testing.T) {
 // TestPsqlCancel interrupts psql during a long statement: psql sends a CancelRequest (without TLS, as
 // libpq does) to the gateway, which forwards it.
 func TestPsqlCancel(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, gwOpts{})
 	f := newFixture(t)
 	cmd := g.psqlCmd(t, f.Role, "", "-c", "SELECT pg_sleep(62)")
@@ -134,6 +136,7 @@ func TestPsqlCancel(t *testing.T) {
 // TestPgbench runs pgbench's TPC-B-like script through the gateway in the simple, extended and prepared
 // protocols and checks that every transaction ran and every statement was recorded in a valid chain.
 func TestPgbench(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, gwOpts{})
 	f := newFixture(t)
 	ctx := context.Background()

@@ -16,6 +16,7 @@ import (
 // TestPsycopg runs a psycopg 3 (libpq) client through the gateway: parameters, a write, pipeline mode and a
 // server-side cursor, and compares with a direct query.
 func TestPsycopg(t *testing.T) {
+	t.Parallel()
 	if err := exec.Command("python3", "-c", "import psycopg").Run(); err != nil {
 		t.Fatalf("psycopg is not installed for python3: install it with: pip install \"psycopg[binary]\"")
 	}
@@ -46,6 +47,7 @@ func TestPsycopg(t *testing.T) {
 // TestJDBC runs the PostgreSQL JDBC driver (extended protocol, named server-side statements, binary
 // transfer, batches) through the gateway.
 func TestJDBC(t *testing.T) {
+	t.Parallel()
 	home, _ := os.UserHomeDir()
 	jar := filepath.Join(home, ".m2/repository/org/postgresql/postgresql/42.7.4/postgresql-42.7.4.jar")
 	if _, err := os.Stat(jar); err != nil {

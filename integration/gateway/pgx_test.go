@@ -18,6 +18,7 @@ import (
 // results with a direct connection, and checks the session's audit events: order, chain, contents, and
 // that the JIT role existed only during the session.
 func TestPgxEndToEnd(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, gwOpts{})
 	f := newFixture(t)
 	ctx := context.Background()
@@ -153,6 +154,7 @@ func must(t *testing.T, err error) {
 // TestNotifyMasked checks LISTEN/NOTIFY through the gateway: the asynchronous NotificationResponse reaches
 // the listener with a card number in its payload masked.
 func TestNotifyMasked(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, gwOpts{})
 	f := newFixture(t)
 	ctx := context.Background()
@@ -175,6 +177,7 @@ func TestNotifyMasked(t *testing.T) {
 // TestShutdownRevokes stops the gateway while a session is open: the session is ended with reason
 // "shutdown", its JIT role is dropped and the run ends with gateway.stopped.
 func TestShutdownRevokes(t *testing.T) {
+	t.Parallel()
 	g := startGateway(t, gwOpts{})
 	f := newFixture(t)
 	ctx := context.Background()
