@@ -134,7 +134,9 @@ type harness struct {
 
 type fakCredsAlias = fakeCreds
 
-func newHarness(t testing.TB) *harness {
+func newHarness(t testing.TB) *harness { return newHarnessPolicy(t, nil) }
+
+func newHarnessPolicy(t testing.TB, pol Policy) *harness {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, schemas.TopicAudit))
 	if err != nil {
@@ -169,7 +171,7 @@ func newHarness(t testing.TB) *harness {
 				go h.pg.serve(b)
 				return a, nil
 			}}}},
-		Deps{Verifier: fakeVerifier{}, Classifier: classify.NewCache(64), Masker: m, Audit: prod, Logger: slog.New(slog.DiscardHandler)})
+		Deps{Verifier: fakeVerifier{}, Classifier: classify.NewCache(64), Masker: m, Audit: prod, Policy: pol, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

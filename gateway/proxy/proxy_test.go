@@ -216,3 +216,62 @@ func TestFunctionCallRefused(t *testing.T) {
 	default:
 	}
 }
+
+// denyPolicy denies DDL and holds statements that mention "hold_me".
+type denyPolicy struct{ AllowAll }
+
+func (denyPolicy) Evaluate(in Input) Decision {
+	switch {
+	case in.Statement.Kind == "ddl":
+		return Decision{Action: ActionDeny, Rule: "no-ddl", Reason: "schema changes need a migration"}
+	case strings.Contains(in.Statement.Text, "hold_me"):
+		return Decision{Action: ActionHold, Rule: "risky"}
+	}
+	return Decision{Action: ActionAllow, Rule: "ok"}
+}
+
+// TestPolicyDenyAndHold: denied and held statements (no approval service) never reach PostgreSQL, the client
+// gets 42501 in place of the server's answer in both protocols, and query.blocked is recorded.
+func TestPolicyDenyAndHold(t *testing.T) {
+	h := newHarnessPolicy(t, denyPolicy{})
+	fe, c, _ := h.client(t, "good")
+	untilReady(t, fe)
+	_, err := c.Write(queryFrame("DROP TABLE cards"))
+	must(t, err)
+	types, vals := untilReady(t, fe)
+	if types != "EZ" || !strings.HasPrefix(vals[0], "42501") || !strings.Contains(vals[0], "no-ddl") {
+		t.Fatalf("deny: %q %q", types, vals)
+	}
+	fe.SendParse(&pgproto3.Parse{Query: "SELECT hold_me FROM cards"})
+	fe.SendBind(&pgproto3.Bind{})
+	fe.SendExecute(&pgproto3.Execute{})
+	fe.SendSync(&pgproto3.Sync{})
+	must(t, fe.Flush())
+	types, vals = untilReady(t, fe)
+	if types != "12EZ" || !strings.Contains(vals[0], "approval service is not configured") {
+		t.Fatalf("hold without approvals: %q %q", types, vals)
+	}
+	for {
+		select {
+		case got := <-h.pg.got:
+			if strings.HasPrefix(got, "Q DROP") || got == "E" {
+				t.Fatalf("upstream ran a refused statement: %q", got)
+			}
+			continue
+		default:
+		}
+		break
+	}
+	evs := h.events(t, 5)
+	reasons := map[string]bool{}
+	for _, e := range evs {
+		if e.Type == schemas.TypeQueryBlocked {
+			var qb schemas.QueryBlocked
+			must(t, e.Decode(&qb))
+			reasons[qb.Reason] = true
+		}
+	}
+	if !reasons["policy_deny"] || !reasons["approval_unavailable"] {
+		t.Fatalf("query.blocked reasons %v", reasons)
+	}
+}
