@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"context"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -273,5 +276,29 @@ func TestPolicyDenyAndHold(t *testing.T) {
 	}
 	if !reasons["policy_deny"] || !reasons["approval_unavailable"] {
 		t.Fatalf("query.blocked reasons %v", reasons)
+	}
+}
+
+// TestGSSENCDeclined: a GSSENCRequest gets 'N' and the client can go on with its StartupMessage.
+func TestGSSENCDeclined(t *testing.T) {
+	h := newHarness(t)
+	a, b := net.Pipe()
+	done := make(chan struct{})
+	go func() { defer close(done); h.srv.handle(context.Background(), b) }()
+	t.Cleanup(func() { a.Close(); <-done })
+	_ = a.SetDeadline(time.Now().Add(10 * time.Second))
+	go func() { _, _ = a.Write([]byte{0, 0, 0, 8, 4, 210, 22, 48}) }()
+	var resp [1]byte
+	_, err := io.ReadFull(a, resp[:])
+	must(t, err)
+	if resp[0] != 'N' {
+		t.Fatalf("GSSENCRequest answered %q, want 'N'", resp[0])
+	}
+	go func() { _, _ = a.Write(startupPacket("user", "reader@t")) }()
+	fe := pgproto3.NewFrontend(a, a)
+	msg, err := fe.Receive()
+	must(t, err)
+	if _, ok := msg.(*pgproto3.AuthenticationCleartextPassword); !ok {
+		t.Fatalf("after declining GSS encryption: %T", msg)
 	}
 }

@@ -2,6 +2,8 @@ package gateway_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"fmt"
 	"reflect"
 	"strings"
@@ -114,6 +116,16 @@ func TestPgxEndToEnd(t *testing.T) {
 	}
 	if !sawInsert || !sawError || !sawRead {
 		t.Errorf("query.executed events: insert %v, error %v, simple read %v", sawInsert, sawError, sawRead)
+	}
+	// Operations endpoints.
+	for path, want := range map[string]string{"/readyz": "ready", "/healthz": "ok", "/metrics": "pangate_gateway_statements_total"} {
+		resp, err := http.Get("http://" + g.Ops + path)
+		must(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %d %.200s", path, resp.StatusCode, body)
+		}
 	}
 	// The role is gone after the session.
 	if err := f.admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", role).Scan(&exists); err != nil || exists {
