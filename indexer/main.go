@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -33,6 +34,11 @@ func main() {
 	_ = level.UnmarshalText([]byte(strings.ToUpper(cfg.LogLevel)))
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("service", "indexer", "instance", cfg.Instance)
 
+	if os.Getenv("GOGC") == "" {
+		// Mapping allocates ~35 KB per record that dies within the batch; a larger GC target cuts the
+		// indexer's CPU per event by about a fifth (measured, indexer/BENCHMARKS.md). GOGC overrides it.
+		debug.SetGCPercent(400)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *migrateOnly {
