@@ -104,6 +104,7 @@ func col(t *testing.T, recs [][]string, name string) []string {
 }
 
 func TestPopulationsHaveExactlyTheExpectedRows(t *testing.T) {
+	t.Parallel()
 	en := newEnv(t)
 	w := knownDay(en, false)
 	en.seed(w.b.Events, w.b.Approvals)

@@ -29,6 +29,7 @@ import (
 // the second chains to the first, both verify offline after download, and each run is recorded as a
 // report.generated event on the audit topic.
 func TestScheduledRunsStoreVersionsInS3(t *testing.T) {
+	t.Parallel()
 	en := newEnv(t)
 	w := knownDay(en, false)
 	en.seed(w.b.Events, w.b.Approvals)

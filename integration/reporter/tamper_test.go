@@ -29,6 +29,7 @@ func (en *env) eventID(session string, seq uint64) string {
 // no ALTER … UPDATE on these tables: an edit is a delete and a re-insert of a modified row), and checks
 // that the integrity report names each case with its session or gateway.
 func TestTamperingInClickHouseIsNamed(t *testing.T) {
+	t.Parallel()
 	en := newEnv(t)
 	w := knownDay(en, true) // gw-2 goes silent for ten minutes: a logging gap
 	en.seed(w.b.Events, w.b.Approvals)
