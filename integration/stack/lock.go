@@ -1,12 +1,15 @@
 package stack
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Services that tests may stop; the names are those of the stack tool.
@@ -28,6 +31,7 @@ type useLock struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	f       *os.File
+	gate    *os.File       // turnstile: a waiting stopper keeps new users out
 	mode    int            // 0, syscall.LOCK_SH or syscall.LOCK_EX on f
 	shared  map[string]int // test name -> holds
 	owner   string         // test holding the service exclusively, "" if none
@@ -58,7 +62,11 @@ func lockFor(t testing.TB, service string) *useLock {
 	if err != nil {
 		t.Fatalf("stack: %v", err)
 	}
-	l := &useLock{service: service, f: f, shared: map[string]int{}}
+	gate, err := os.OpenFile(filepath.Join(dir, service+".gate"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatalf("stack: %v", err)
+	}
+	l := &useLock{service: service, f: f, gate: gate, shared: map[string]int{}}
 	l.cond = sync.NewCond(&l.mu)
 	locks[service] = l
 	return l
@@ -70,18 +78,23 @@ func related(a, b string) bool {
 	return a == b || strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/")
 }
 
-func (l *useLock) flock(t testing.TB, how int) {
+func flockFile(t testing.TB, f *os.File, how int) {
 	t.Helper()
 	for {
-		err := syscall.Flock(int(l.f.Fd()), how)
+		err := syscall.Flock(int(f.Fd()), how)
 		if err == syscall.EINTR {
 			continue
 		}
 		if err != nil {
-			t.Fatalf("stack: lock %s: %v", l.f.Name(), err)
+			t.Fatalf("stack: lock %s: %v", f.Name(), err)
 		}
-		break
+		return
 	}
+}
+
+func (l *useLock) flock(t testing.TB, how int) {
+	t.Helper()
+	flockFile(t, l.f, how)
 	if how == syscall.LOCK_UN {
 		l.mode = 0
 	} else {
@@ -101,7 +114,15 @@ func hold(t testing.TB, service string) {
 		l.cond.Wait()
 	}
 	if l.mode == 0 {
+		// Through the gate, so a stopper waiting in another process is not
+		// starved by a stream of new users (writer preference). The wait at the
+		// gate is bounded: a test of this process may hold another service that
+		// the waiting stopper's process needs, and the two must not deadlock.
+		gated := tryFlock(t, l.gate, syscall.LOCK_SH, gateWait)
 		l.flock(t, syscall.LOCK_SH)
+		if gated {
+			flockFile(t, l.gate, syscall.LOCK_UN)
+		}
 		l.healLeftover(t)
 	}
 	l.shared[name]++
@@ -140,12 +161,34 @@ func holdExclusive(t testing.TB, service string, restore func()) {
 	for l.unrelatedHolders(name) {
 		l.cond.Wait()
 	}
-	if err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		t.Logf("stack: waiting for tests in other packages that use %s before stopping it", service)
+	// Drop our own shared lock before queueing at the gate: a process that
+	// holds the gate and waits for the exclusive lock must not wait for us.
+	if l.mode != 0 {
+		l.flock(t, syscall.LOCK_UN)
 	}
-	// Converting a flock is not atomic: the shared lock is dropped first, so two
-	// processes converting at once cannot deadlock; one waits for the other.
-	l.flock(t, syscall.LOCK_EX)
+	if syscall.Flock(int(l.f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		t.Logf("stack: waiting for tests in other packages that use %s before stopping it (%s)", service, l.holders())
+		// Another stopper may hold the gate for its whole wait; queue behind it
+		// for a while, then wait without the gate's protection.
+		gated := tryFlock(t, l.gate, syscall.LOCK_EX, time.Minute)
+		if !tryFlock(t, l.f, syscall.LOCK_EX, stopWait) {
+			who := l.holders()
+			if gated {
+				flockFile(t, l.gate, syscall.LOCK_UN)
+			}
+			l.pending = ""
+			if len(l.shared) > 0 {
+				l.flock(t, syscall.LOCK_SH)
+			}
+			l.cond.Broadcast()
+			l.mu.Unlock()
+			t.Fatalf("stack: could not take %s exclusively within %s; still used by: %s", service, stopWait, who)
+		}
+		if gated {
+			flockFile(t, l.gate, syscall.LOCK_UN)
+		}
+	}
+	l.mode = syscall.LOCK_EX
 	l.owner, l.pending = name, ""
 	// The marker outlives a test process that dies (a panic, go test's
 	// timeout) before its cleanup restarted the service; see healLeftover.
@@ -171,6 +214,71 @@ func holdExclusive(t testing.TB, service string, restore func()) {
 		restore()
 		_ = os.Remove(l.markerFile())
 	})
+}
+
+// How long a new user waits at the gate for a waiting stopper, and how long
+// a stopper waits for the users (a deadlock between two test processes that
+// each hold a service the other wants to stop ends in a failure that names
+// the holders, well before go test's timeout).
+const (
+	gateWait = 2 * time.Minute
+	stopWait = 8 * time.Minute
+)
+
+// tryFlock polls a non-blocking flock until it succeeds or wait passes.
+func tryFlock(t testing.TB, f *os.File, how int, wait time.Duration) bool {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
+		if err == nil {
+			return true
+		}
+		if err != syscall.EWOULDBLOCK && err != syscall.EINTR {
+			t.Fatalf("stack: lock %s: %v", f.Name(), err)
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// holders names the processes that hold the service's lock file, from
+// /proc/locks, for messages about waiting.
+func (l *useLock) holders() string {
+	fi, err := l.f.Stat()
+	if err != nil {
+		return "unknown"
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return "unknown"
+	}
+	locks, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		return "unknown"
+	}
+	suffix := ":" + strconv.FormatUint(st.Ino, 10)
+	var out []string
+	for _, line := range strings.Split(string(locks), "\n") {
+		f := strings.Fields(line)
+		// 1: FLOCK  ADVISORY  READ 10965 fe:00:5317644 0 EOF
+		if len(f) < 6 || f[1] != "FLOCK" || !strings.HasSuffix(f[5], suffix) {
+			continue
+		}
+		pid, _ := strconv.Atoi(f[4])
+		if pid == os.Getpid() {
+			continue
+		}
+		cmd, _ := os.ReadFile("/proc/" + f[4] + "/cmdline")
+		name := strings.SplitN(string(cmd), "\x00", 2)[0]
+		out = append(out, fmt.Sprintf("pid %d %s (%s)", pid, filepath.Base(name), strings.ToLower(f[3])))
+	}
+	if len(out) == 0 {
+		return "no other process"
+	}
+	return strings.Join(out, ", ")
 }
 
 // markerFile exists while a test has the service stopped.
