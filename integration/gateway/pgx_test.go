@@ -2,9 +2,9 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
-	"fmt"
 	"reflect"
 	"strings"
 	"testing"
