@@ -179,6 +179,8 @@ type world struct {
 
 func newWorld(t *testing.T, heldTables int) *world {
 	t.Helper()
+	// Brokers and ClickHouse wait while another test (in any package) has stopped the service.
+	t0 := time.Now()
 	w := &world{t: t, ep: stack.Env(t), brokers: stack.Brokers(t), dir: t.TempDir()}
 	w.prefix = stack.UniqueName(t, "multi") + "."
 	w.db = stack.UniqueName(t, "multi")
@@ -187,6 +189,7 @@ func newWorld(t *testing.T, heldTables int) *world {
 	w.load = stack.UniqueName(t, "multil")
 	w.kafkaCli = stack.Kafka(t)
 	_ = stack.ClickHouse(t) // holds ClickHouse for this test (see integration/stack)
+	t.Logf("the stack's Kafka and ClickHouse held after %s", time.Since(t0).Round(time.Millisecond))
 
 	// Topics first, with leaders, so no process races their creation.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -330,10 +333,12 @@ type gateway struct {
 	*proc
 	instance string
 	port     string
+	ready    chan struct{}
 }
 
-// startGateway runs a gateway with holds enabled, on the world's topics, issuer and policy.
-func (w *world) startGateway(t *testing.T, instance string) *gateway {
+// launchGateway runs a gateway with holds enabled, on the world's topics, issuer and policy; waitReady
+// waits until it serves. Launching several processes before waiting lets them start in parallel.
+func (w *world) launchGateway(t *testing.T, instance string) *gateway {
 	t.Helper()
 	dir := filepath.Join(w.dir, instance)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -372,25 +377,28 @@ ops: {listen: "127.0.0.1:0"}
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{instance: instance}
-	ready := make(chan struct{})
+	g := &gateway{instance: instance, ready: make(chan struct{})}
 	var once sync.Once
 	g.proc = start(t, instance, exec.Command(bin.gateway, "run", "-config", path), func(line string) {
 		var m map[string]any
 		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "gateway serving" {
 			addr, _ := m["listen"].(string)
 			_, port, _ := net.SplitHostPort(addr)
-			once.Do(func() { g.port = port; close(ready) })
+			once.Do(func() { g.port = port; close(g.ready) })
 		}
 	})
-	select {
-	case <-ready:
-	case <-g.done:
-		t.Fatalf("gateway %s exited before serving", instance)
-	case <-time.After(90 * time.Second):
-		t.Fatalf("gateway %s did not start within 90s", instance)
-	}
 	return g
+}
+
+func (g *gateway) waitReady(t *testing.T) {
+	t.Helper()
+	select {
+	case <-g.ready:
+	case <-g.done:
+		t.Fatalf("gateway %s exited before serving", g.instance)
+	case <-time.After(90 * time.Second):
+		t.Fatalf("gateway %s did not start within 90s", g.instance)
+	}
 }
 
 // connect opens a pgx connection through g for subject.
@@ -406,11 +414,15 @@ func (w *world) connect(ctx context.Context, g *gateway, sub string) (*pgx.Conn,
 type approver struct {
 	*proc
 	url string
+	// killOnPost, when set, makes the log reader SIGKILL the process as soon as it logs that it posted an
+	// approval whose id is not in the set: after chat.postMessage, before (or while) approval.notified is
+	// recorded.
+	killOnPost atomic.Pointer[map[string]bool]
 }
 
-// startApprover runs an approver on the world's approvals topic with a short claim lease, so a survivor
-// takes over a dead approver's claims quickly.
-func (w *world) startApprover(t *testing.T, instance string) *approver {
+// launchApprover runs an approver on the world's approvals topic with a short claim lease, so a survivor
+// takes over a dead approver's claims quickly; waitReady waits until /readyz answers 200.
+func (w *world) launchApprover(t *testing.T, instance string) *approver {
 	t.Helper()
 	listen := freePort(t)
 	cfg := fmt.Sprintf(`instance: %s
@@ -434,21 +446,36 @@ log_level: debug
 	}
 	cmd := exec.Command(bin.approver, "serve", "-config", path)
 	cmd.Env = append(os.Environ(), "PANGATE_KAFKA_BROKERS=") // the file is the source of truth here
-	a := &approver{proc: start(t, instance, cmd, nil), url: "http://" + listen}
+	a := &approver{url: "http://" + listen}
+	a.proc = start(t, instance, cmd, func(line string) {
+		known := a.killOnPost.Load()
+		if known == nil || !strings.Contains(line, `"msg":"posted approval to slack"`) {
+			return
+		}
+		var l struct{ Approval string }
+		if json.Unmarshal([]byte(line), &l) == nil && !(*known)[l.Approval] {
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+		}
+	})
+	return a
+}
+
+func (a *approver) waitReady(t *testing.T) {
+	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		resp, err := http.Get(a.url + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return a
+				return
 			}
 		}
 		if !a.alive() {
-			t.Fatalf("approver %s exited before it was ready", instance)
+			t.Fatalf("approver %s exited before it was ready", a.name)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("approver %s not ready within 90s", instance)
+			t.Fatalf("approver %s not ready within 90s", a.name)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -623,11 +650,14 @@ type record struct {
 }
 
 // readTopics reads both topics from the start up to their current end offsets, in log order per partition.
-func (w *world) readTopics(t *testing.T) []record {
+func (w *world) readTopics(t *testing.T, names ...string) []record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	topics := []string{w.prefix + schemas.TopicAudit, w.prefix + schemas.TopicApprovals}
+	var topics []string
+	for _, n := range names {
+		topics = append(topics, w.prefix+n)
+	}
 	ends, err := stack.KafkaAdmin(t).ListEndOffsets(ctx, topics...)
 	if err != nil {
 		t.Fatalf("end offsets: %v", err)
@@ -677,6 +707,24 @@ func (w *world) readTopics(t *testing.T) []record {
 		})
 	}
 	return out
+}
+
+// notified waits until the approvals topic records that approval id was posted (approval.notified with
+// a message) and returns the instance that recorded it.
+func (w *world) notified(t *testing.T, id string) string {
+	t.Helper()
+	var by string
+	eventually(t, 60*time.Second, "approval.notified of "+id, func() bool {
+		for _, r := range w.readTopics(t, schemas.TopicApprovals) {
+			var n schemas.ApprovalNotified
+			if r.ev.Type == schemas.TypeApprovalNotified && r.ev.Decode(&n) == nil && n.ApprovalID == id && n.MessageTS != "" {
+				by = r.ev.Gateway.Instance
+				return true
+			}
+		}
+		return false
+	})
+	return by
 }
 
 func eventually(t *testing.T, timeout time.Duration, what string, f func() bool) {

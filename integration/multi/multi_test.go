@@ -54,6 +54,7 @@ type held struct {
 func TestMultiInstanceKills(t *testing.T) {
 	began := time.Now()
 	w := newWorld(t, 6)
+	t.Logf("topics, tables, issuer and fake Slack ready after %s", time.Since(began).Round(time.Millisecond))
 	ch := stack.ClickHouse(t)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -61,12 +62,17 @@ func TestMultiInstanceKills(t *testing.T) {
 		_ = ch.Exec(ctx, "DROP DATABASE IF EXISTS "+w.db)
 	})
 
-	gwA := w.startGateway(t, "gw-a")
-	gwB := w.startGateway(t, "gw-b")
-	apA := w.startApprover(t, "ap-a")
-	apB := w.startApprover(t, "ap-b")
+	gwA, gwB := w.launchGateway(t, "gw-a"), w.launchGateway(t, "gw-b")
+	apA, apB := w.launchApprover(t, "ap-a"), w.launchApprover(t, "ap-b")
 	ixA := w.startIndexer(t, "ix-a") // migrates the database first
 	ixB := w.startIndexer(t, "ix-b")
+	t.Logf("indexers started after %s", time.Since(began).Round(time.Millisecond))
+	for _, g := range []*gateway{gwA, gwB} {
+		g.waitReady(t)
+	}
+	for _, a := range []*approver{apA, apB} {
+		a.waitReady(t)
+	}
 	t.Logf("six processes up after %s", time.Since(began).Round(time.Millisecond))
 
 	// --- load: 4 clients, 2 per gateway ---
@@ -164,17 +170,20 @@ func TestMultiInstanceKills(t *testing.T) {
 		t.Logf("second click on approval %s: %s", hs[0].id, res)
 	}
 
-	// Phase 2: h2 (gw-a) and h3 (gw-b) posted and pending; h4 (gw-b) requested and ap-a killed right away,
-	// so ap-a may have claimed h4 and died before posting (ap-b must post it once the 3s claim lease has
-	// passed), posted it (ap-b must not post again), or not seen it.
+	// Phase 2: h2 (gw-a) and h3 (gw-b) posted and pending when ap-a dies. h4 (gw-b) is requested with ap-a
+	// armed to die right after it posts h4 to Slack, before it records approval.notified: ap-b must then
+	// adopt that message once the 3s claim lease has passed, not post a second one. If ap-b wins the claim
+	// of h4 instead, ap-a is killed after the post and ap-b simply posts h4 once.
 	issue(hs[2], gwA)
 	issue(hs[3], gwB)
 	posted(hs[2])
 	posted(hs[3])
+	apA.killOnPost.Store(&map[string]bool{hs[0].id: true, hs[1].id: true, hs[2].id: true, hs[3].id: true})
 	issue(hs[4], gwB)
+	posted(hs[4])
 	apA.kill()
 	t.Logf("killed ap-a at %s", time.Since(loadStart).Round(time.Millisecond))
-	posted(hs[4])
+	t.Logf("approval.notified of held statement 4 recorded by %s", w.notified(t, hs[4].id))
 	decide(hs[2], apB, "UADA")
 	decide(hs[3], apB, "UBOB")
 	decide(hs[4], apB, "UADA")
@@ -269,7 +278,7 @@ func TestMultiInstanceKills(t *testing.T) {
 	}
 
 	// --- (a) the topics, and ClickHouse as auditors count it ---
-	recs := w.readTopics(t)
+	recs := w.readTopics(t, schemas.TopicAudit, schemas.TopicApprovals)
 	ids := map[string]int{}
 	for _, r := range recs {
 		ids[r.ev.ID]++
