@@ -52,7 +52,7 @@ type Kafka struct {
 	Brokers        []string      `yaml:"brokers"`
 	TopicPrefix    string        `yaml:"topic_prefix"`
 	Group          string        `yaml:"group"`
-	InstanceID     string        `yaml:"instance_id"` // static membership; default: instance
+	InstanceID     string        `yaml:"instance_id"` // static group membership; unique per replica (pod name); default indexer-<hostname>
 	SessionTimeout time.Duration `yaml:"session_timeout"`
 }
 

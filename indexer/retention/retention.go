@@ -70,18 +70,19 @@ func New(cfg Config, conn driver.Conn, prod Producer, log *slog.Logger) (*Job, e
 	return &Job{cfg: cfg, conn: conn, prod: prod, log: log, chain: schemas.NewChain(schemas.NewID(), cfg.Source)}, nil
 }
 
-// Run calls Once every interval until ctx ends (and once at start).
+// Run calls Once at start and then every interval until ctx ends; a failed run (ClickHouse or Kafka down)
+// is retried after at most five minutes rather than a whole interval.
 func (j *Job) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
 	for {
+		wait := interval
 		if _, err := j.Once(ctx, time.Now()); err != nil && ctx.Err() == nil {
-			j.log.Error("retention run failed; will retry next interval", "err", err)
+			wait = min(interval, 5*time.Minute)
+			j.log.Error("retention run failed; retrying", "in", wait, "err", err)
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(wait):
 		}
 	}
 }

@@ -117,7 +117,7 @@ func (m *Mapper) Map(rec Record) []Row {
 		if e != nil {
 			id, typ = e.ID, e.Type
 		}
-		ts := rec.Timestamp.UTC()
+		ts := clampTime(rec.Timestamp)
 		return []Row{{&DeadLetters, []any{ts.Truncate(time.Second), micros(ts), rec.Topic, rec.Partition,
 			rec.Offset, string(rec.Key), string(rec.Value), stage, err.Error(), id, typ, micros(now)}}}
 	}
@@ -143,6 +143,11 @@ func (m *Mapper) Map(rec Record) []Row {
 	if err != nil {
 		return dead(StageMap, &e, err)
 	}
+	if t.Before(minTime) || t.After(maxTime) {
+		// ClickHouse DateTime cannot hold it: the insert would fail on every retry and stall the indexer.
+		return dead(StageMap, &e, fmt.Errorf("time %s is outside %s…%s, which ClickHouse DateTime can store", e.Time,
+			minTime.Format(time.DateOnly), maxTime.Format(time.DateOnly)))
+	}
 	ev := &env{Event: e, t: t.Truncate(time.Second), us: micros(t)}
 	typed, err := typedRows(ev, rec)
 	if err != nil {
@@ -153,6 +158,24 @@ func (m *Mapper) Map(rec Record) []Row {
 		e.Gateway.Instance, e.Gateway.Version, string(e.Data), string(rec.Value), rec.Topic, rec.Partition, rec.Offset,
 		string(rec.Key), micros(rec.Timestamp), micros(now)}})
 	return append(out, typed...)
+}
+
+// The range of ClickHouse DateTime (1970 … 2106), with a day of margin for time zones.
+var (
+	minTime = time.Unix(86400, 0).UTC()
+	maxTime = time.Date(2106, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// clampTime keeps a Kafka record timestamp (which a producer may set to anything, -1 included) storable.
+func clampTime(t time.Time) time.Time {
+	t = t.UTC()
+	if t.Before(minTime) {
+		return minTime
+	}
+	if t.After(maxTime) {
+		return maxTime
+	}
+	return t
 }
 
 type env struct {

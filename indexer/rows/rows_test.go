@@ -257,6 +257,28 @@ func TestDeadLetters(t *testing.T) {
 	}
 }
 
+// TestTimesClickHouseCannotStore: an event time outside DateTime's range is a dead letter (an insert that
+// always fails would stall ingestion), and a nonsense Kafka timestamp on a dead letter is clamped.
+func TestTimesClickHouseCannotStore(t *testing.T) {
+	for _, ts := range []time.Time{time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		c := schemas.NewChain("s1", schemas.Source{Instance: "gw", Version: "1"})
+		c.Now = func() time.Time { return ts }
+		e, err := c.Next(schemas.TypeSessionEnded, schemas.SessionEnded{Reason: "client_terminate"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := record(t, e)
+		rec.Timestamp = time.UnixMilli(-1)
+		rs := mapper().Map(rec)
+		if stage, _ := deadOf(t, rs); stage != StageMap {
+			t.Errorf("time %s: stage %q, want %q", ts, stage, StageMap)
+		}
+		if kt := rs[0].Values[0].(time.Time); kt.Before(time.Unix(0, 0)) {
+			t.Errorf("dead letter kafka_time %s is before the epoch", kt)
+		}
+	}
+}
+
 func FuzzMap(f *testing.F) {
 	c := schemas.NewChain("s1", schemas.Source{Instance: "gw-1", Version: "1"})
 	for _, typ := range schemas.Types {
@@ -277,6 +299,11 @@ func FuzzMap(f *testing.F) {
 			t.Fatal("no rows")
 		}
 		for _, r := range rs {
+			for _, v := range r.Values {
+				if tv, ok := v.(time.Time); ok && (tv.Before(time.Unix(0, 0)) || tv.Year() > 2105) {
+					t.Fatalf("%s: time %s does not fit ClickHouse DateTime", r.Table.Name, tv)
+				}
+			}
 			if len(r.Values) != len(r.Table.Columns) {
 				t.Fatalf("%s: %d values for %d columns", r.Table.Name, len(r.Values), len(r.Table.Columns))
 			}
