@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -109,7 +110,54 @@ func (w *Writer) Write(ctx context.Context, rs []rows.Row) error {
 	return nil
 }
 
+// maxMonthsPerInsert keeps one INSERT below current ClickHouse's max_partitions_per_insert_block (100): a
+// batch of events spread over many months (a replay of old history, or hostile timestamps) would otherwise be
+// refused on every retry and stall ingestion.
+const maxMonthsPerInsert = 90
+
 func (w *Writer) insert(ctx context.Context, t *rows.Table, rs []rows.Row) error {
+	for _, chunk := range byMonths(rs, maxMonthsPerInsert) {
+		if err := w.insertBatch(ctx, t, chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// byMonths splits rs into groups that each span at most max months of their partition time (the first
+// time.Time value of a row), keeping rs whole in the common case.
+func byMonths(rs []rows.Row, max int) [][]rows.Row {
+	months := map[int][]rows.Row{}
+	for _, r := range rs {
+		m := 0
+		for _, v := range r.Values {
+			if tv, ok := v.(time.Time); ok {
+				m = tv.Year()*100 + int(tv.Month())
+				break
+			}
+		}
+		months[m] = append(months[m], r)
+	}
+	if len(months) <= max {
+		return [][]rows.Row{rs}
+	}
+	keys := make([]int, 0, len(months))
+	for k := range months {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	var out [][]rows.Row
+	for i := 0; i < len(keys); i += max {
+		var chunk []rows.Row
+		for _, k := range keys[i:min(i+max, len(keys))] {
+			chunk = append(chunk, months[k]...)
+		}
+		out = append(out, chunk)
+	}
+	return out
+}
+
+func (w *Writer) insertBatch(ctx context.Context, t *rows.Table, rs []rows.Row) error {
 	b, err := w.conn.PrepareBatch(ctx, w.inserts[t])
 	if err != nil {
 		return fmt.Errorf("store: prepare insert into %s: %w", t.Name, err)
