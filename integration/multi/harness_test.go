@@ -535,7 +535,7 @@ func (w *world) startIndexer(t *testing.T, instance string) *indexer {
 	)
 	started := make(chan struct{})
 	var once sync.Once
-	ix := &indexer{written: make(chan struct{}, 1)}
+	ix := &indexer{}
 	p := start(t, instance, cmd, func(line string) {
 		if strings.Contains(line, `"msg":"indexer started"`) {
 			once.Do(func() { close(started) })
@@ -549,10 +549,6 @@ func (w *world) startIndexer(t *testing.T, instance string) *indexer {
 				// As close as a test can get to the window between the ClickHouse insert and the offset
 				// commit: the records of this batch are then written again by the member that takes over.
 				_ = cmd.Process.Signal(syscall.SIGKILL)
-			}
-			select {
-			case ix.written <- struct{}{}:
-			default:
 			}
 		}
 	})
@@ -570,7 +566,6 @@ func (w *world) startIndexer(t *testing.T, instance string) *indexer {
 // indexer is one indexer process.
 type indexer struct {
 	*proc
-	written chan struct{} // receives (without blocking the log reader) when the indexer logs "batch written"
 	// killOnWrite makes the log reader SIGKILL the process as soon as it logs "batch written".
 	killOnWrite atomic.Bool
 	records     atomic.Int64 // Kafka records written to ClickHouse, summed from "batch written"

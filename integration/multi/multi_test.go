@@ -173,7 +173,7 @@ func TestMultiInstanceKills(t *testing.T) {
 	// Phase 2: h2 (gw-a) and h3 (gw-b) posted and pending when ap-a dies. h4 (gw-b) is requested with ap-a
 	// armed to die right after it posts h4 to Slack, before it records approval.notified: ap-b must then
 	// adopt that message once the 3s claim lease has passed, not post a second one. If ap-b wins the claim
-	// of h4 instead, ap-a is killed after the post and ap-b simply posts h4 once.
+	// of h4 instead, ap-a is killed after ap-b's post, and ap-b posts h4 once.
 	issue(hs[2], gwA)
 	issue(hs[3], gwB)
 	posted(hs[2])
