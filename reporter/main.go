@@ -200,7 +200,9 @@ func cmdGenerate(ctx context.Context, args []string) error {
 	default:
 		to = from.AddDate(0, 0, 1)
 	}
-	cfg, b, closeAll, err := setup(ctx, *path, nil, *out)
+	// The progress bar tells the stages; the log says only what went wrong.
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg, b, closeAll, err := setup(ctx, *path, quiet, *out)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package reporter_test
 
 import (
 	"os"
+	"regexp"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -22,7 +23,7 @@ func scanForPAN(t *testing.T, dir string) {
 			return err
 		}
 		files++
-		for _, pan := range findPANs(b) {
+		for _, pan := range findPANs(identifiers.ReplaceAll(b, []byte("<id>"))) {
 			t.Errorf("%s holds a full PAN %s…%s", p, pan[:6], pan[len(pan)-4:])
 		}
 		return nil
@@ -34,6 +35,10 @@ func scanForPAN(t *testing.T, dir string) {
 		t.Fatalf("no files scanned in %s", dir)
 	}
 }
+
+// identifiers are what pangate mints itself (UUIDs, hex SHA-256 digests, key ids): a UUID's last group or a
+// run inside a digest can pass IIN + length + Luhn, and they are not card data.
+var identifiers = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{64}|[0-9a-f]{32}`)
 
 func findPANs(b []byte) []string {
 	var out []string
@@ -121,8 +126,8 @@ func TestPANCheckerFindsWhatItShould(t *testing.T) {
 			t.Errorf("missed PAN in %q", s)
 		}
 	}
-	for _, s := range []string{"411111******1111", "2026-11-02T09:00:10.000000Z", "1234567890123"} {
-		if p := findPANs([]byte(s)); len(p) != 0 {
+	for _, s := range []string{"411111******1111", "2026-11-02T09:00:10.000000Z", "1234567890123", "01a21cac-2204-7665-aac2-613163876399"} {
+		if p := findPANs(identifiers.ReplaceAll([]byte(s), []byte("<id>"))); len(p) != 0 {
 			t.Errorf("false PAN %v in %q", p, s)
 		}
 	}

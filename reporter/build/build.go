@@ -151,11 +151,53 @@ type pkg struct {
 	masked int
 }
 
-// add writes a file, re-masking anything that looks like a PAN as defence in depth (the gateway masked
-// it already: a finding here is counted in the manifest as pan_masked_by_reporter).
+// add writes a file. Text from the store was masked by the gateway; tables pass through maskTable and
+// transcripts through maskTranscript first (defence in depth), so identifiers and hashes are never touched.
 func (p *pkg) add(path string, data []byte, meta manifest.File) error {
-	p.masked += p.b.masker.MaskInPlace(data)
 	return p.w.Add(path, data, meta)
+}
+
+// maskTable re-masks anything that looks like a PAN in the free-text cells of t (SQL, errors, details,
+// claims), counting what it found in the manifest as pan_masked_by_reporter. Identifier, time, hash and
+// number columns are left alone: a UUID's last group or a digest can pass IIN + length + Luhn, and
+// rewriting an event id would break the evidence.
+func (p *pkg) maskTable(t *query.Table) {
+	for c, name := range t.Columns {
+		if !freeText(name) {
+			continue
+		}
+		for _, r := range t.Rows {
+			if masked, f := p.b.masker.Text(r[c]); f.Count > 0 {
+				r[c] = masked
+				p.masked += f.Count
+			}
+		}
+	}
+}
+
+// freeText reports whether a column holds text that could carry card data (not an id, time, hash or count).
+func freeText(col string) bool {
+	switch col {
+	case "sql", "held_sql", "detail", "error", "message", "reason", "hold_reason", "decision_reason", "workload",
+		"application", "subject", "requester_subject", "command_tag", "revoke_error", "evidence", "listen", "location":
+		return true
+	}
+	return false
+}
+
+// maskTranscript re-masks the human-readable lines of a transcript (SQL, errors, samples).
+func (p *pkg) maskTranscript(tr *transcript.Transcript) {
+	for i := range tr.Entries {
+		e := &tr.Entries[i]
+		if m, f := p.b.masker.Text(e.Summary); f.Count > 0 {
+			e.Summary, p.masked = m, p.masked+f.Count
+		}
+		for j, l := range e.Lines {
+			if m, f := p.b.masker.Text(l); f.Count > 0 {
+				e.Lines[j], p.masked = m, p.masked+f.Count
+			}
+		}
+	}
 }
 
 // StageTime is how long one stage of a build took.
@@ -268,6 +310,7 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 		if strings.HasSuffix(pop.File, "10.6-clock.csv") {
 			clock = t
 		}
+		p.maskTable(t)
 		if err := addFile(pop.File, pop.Title+": "+pop.Description, csvBytes(t), int64(len(t.Rows)),
 			manifest.File{PCI: pop.PCI, SOC2: pop.SOC2, ISO27001: pop.ISO27001, SQL: sql}); err != nil {
 			return nil, err
@@ -298,6 +341,7 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 	if err != nil {
 		return nil, fmt.Errorf("build: exceptions: %w", err)
 	}
+	p.maskTable(ex) // before the integrity rows: their evidence holds digests
 	for _, f := range rep.Findings {
 		if f.Severity == integrity.Failure {
 			ex.Rows = append(ex.Rows, []string{firstNonEmpty(f.From, f.To), "integrity:" + f.Kind, f.Session, f.EventID, f.Gateway, "", f.Detail})
@@ -354,6 +398,7 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 		if err != nil {
 			return nil, err
 		}
+		p.maskTranscript(tr)
 		js, err := tr.JSON()
 		if err != nil {
 			return nil, err
