@@ -2,8 +2,8 @@ package reporter_test
 
 import (
 	"os"
-	"regexp"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"testing"
 )
