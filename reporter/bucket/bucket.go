@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -229,4 +230,24 @@ func copyDir(src, dst string) error {
 		}
 		return os.WriteFile(out, b, 0o644)
 	})
+}
+
+// laterKey orders two manifest keys written in the same second (S3 times have one-second resolution): by
+// period, then by version number (v10 after v9).
+func laterKey(a, b string) bool {
+	pa, va := splitVersion(a)
+	pb, vb := splitVersion(b)
+	if pa != pb {
+		return pa > pb
+	}
+	return va > vb
+}
+
+func splitVersion(key string) (string, int) {
+	dir := path.Dir(key) // …/<period>/v<N>
+	v, err := strconv.Atoi(strings.TrimPrefix(path.Base(dir), "v"))
+	if err != nil {
+		return key, 0
+	}
+	return path.Dir(dir), v
 }

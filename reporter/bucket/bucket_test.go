@@ -51,3 +51,11 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestLaterKey(t *testing.T) {
+	a := "packages/package/2026-10-01_2026-11-01/v10/manifest.json"
+	b := "packages/package/2026-10-01_2026-11-01/v9/manifest.json"
+	if !laterKey(a, b) || laterKey(b, a) {
+		t.Fatal("v10 must be later than v9")
+	}
+}

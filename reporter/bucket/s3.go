@@ -143,7 +143,7 @@ func (s *S3Store) Latest(ctx context.Context, kind string) ([]byte, string, erro
 		if path.Base(obj.Key) != manifest.FileName {
 			continue
 		}
-		if best.Key == "" || obj.LastModified.After(best.LastModified) || (obj.LastModified.Equal(best.LastModified) && obj.Key > best.Key) {
+		if best.Key == "" || obj.LastModified.After(best.LastModified) || (obj.LastModified.Equal(best.LastModified) && laterKey(obj.Key, best.Key)) {
 			best = obj
 		}
 	}
