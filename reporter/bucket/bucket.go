@@ -188,7 +188,7 @@ func (l *Local) Latest(ctx context.Context, kind string) ([]byte, string, error)
 		if err != nil {
 			return err
 		}
-		if best == "" || info.ModTime().After(bestT) || (info.ModTime().Equal(bestT) && p > best) {
+		if best == "" || info.ModTime().After(bestT) || (info.ModTime().Equal(bestT) && laterKey(filepath.ToSlash(p), filepath.ToSlash(best))) {
 			best, bestT = p, info.ModTime()
 		}
 		return nil
