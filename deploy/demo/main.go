@@ -27,6 +27,7 @@ func main() {
 	flag.BoolVar(&o.real, "real", false, "use the local stack's Apache Kafka broker and S3 server instead of kfake and a directory")
 	flag.BoolVar(&o.ci, "ci", os.Getenv("CI") != "", "non-interactive: check the printed figures against ClickHouse and fail on any mismatch")
 	flag.StringVar(&o.dir, "dir", "", "working directory (default .stack/demo at the module root)")
+	flag.BoolVar(&o.noStackUp, "no-stack-up", false, "do not run the stack's `up`: use the endpoints in .stack/env as they are (tests that already hold the services)")
 	flag.IntVar(&o.transactions, "transactions", 100000, "transactions to seed")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

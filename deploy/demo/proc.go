@@ -52,12 +52,14 @@ func (p *proc) stop() {
 		return
 	}
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	var err error
 	select {
-	case <-p.done:
+	case err = <-p.done:
 	case <-time.After(10 * time.Second):
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
+		err = <-p.done
 	}
+	p.done <- err // stop may be called again (the deferred cleanup after an early stop)
 }
 
 // exited reports a process that ended early, with the tail of its log.

@@ -27,6 +27,7 @@ import (
 
 type options struct {
 	real, ci     bool
+	noStackUp    bool
 	dir          string
 	transactions int
 }
@@ -126,10 +127,12 @@ func (d *demo) stack(ctx context.Context) error {
 		services = append(services, "kafka", "s3")
 	}
 	d.step("local stack: %s (installed and started if missing)", strings.Join(services, ", "))
-	cmd := exec.CommandContext(ctx, "go", append([]string{"run", "./deploy/local", "up"}, services...)...)
-	cmd.Dir, cmd.Stdout, cmd.Stderr = d.root, io.Discard, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("start the local stack: %w", err)
+	if !d.o.noStackUp {
+		cmd := exec.CommandContext(ctx, "go", append([]string{"run", "./deploy/local", "up"}, services...)...)
+		cmd.Dir, cmd.Stdout, cmd.Stderr = d.root, io.Discard, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("start the local stack: %w", err)
+		}
 	}
 	b, err := os.ReadFile(filepath.Join(d.root, ".stack", "env"))
 	if err != nil {
