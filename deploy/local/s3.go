@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -28,19 +29,22 @@ func (*s3) endpoint() string { return fmt.Sprintf("%s:%d", host, s3Port) }
 // binary is versitygw in the Go bin directory ($GOBIN or $(go env GOPATH)/bin),
 // which outlives .stack and so caches the build across clean checkouts.
 func (*s3) binary(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOBIN", "GOPATH").Output()
+	out, err := exec.CommandContext(ctx, "go", "env", "-json", "GOBIN", "GOPATH").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env: %w", err)
 	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) > 0 && strings.TrimSpace(lines[0]) != "" {
-		return filepath.Join(strings.TrimSpace(lines[0]), "versitygw"), nil
+	var env struct{ GOBIN, GOPATH string }
+	if err := json.Unmarshal(out, &env); err != nil {
+		return "", fmt.Errorf("go env -json: %w", err)
 	}
-	if len(lines) < 2 {
-		return "", fmt.Errorf("go env GOPATH is empty")
+	if env.GOBIN != "" {
+		return filepath.Join(env.GOBIN, "versitygw"), nil
 	}
-	gopath := strings.Split(strings.TrimSpace(lines[1]), ":")[0]
-	return filepath.Join(gopath, "bin", "versitygw"), nil
+	gopath := filepath.SplitList(env.GOPATH)
+	if len(gopath) == 0 || gopath[0] == "" {
+		return "", fmt.Errorf("go env GOPATH is empty; set GOBIN or GOPATH")
+	}
+	return filepath.Join(gopath[0], "bin", "versitygw"), nil
 }
 
 func (v *s3) installed(*stack) bool {
