@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -51,6 +52,15 @@ func (f *fakeCreds) Revoke(context.Context, jit.Credential) error { f.revoked.Ad
 // fakePG is a minimal PostgreSQL backend. It reports every message it receives on got.
 type fakePG struct {
 	got chan string
+	// results, when set, answers the prepared statements whose query is a key (Describe and Execute);
+	// others get the default one-column text "pan" result.
+	results map[string]fakeResult
+}
+
+// fakeResult is a scripted answer for one prepared statement.
+type fakeResult struct {
+	desc *pgproto3.RowDescription
+	rows []*pgproto3.DataRow
 }
 
 func (p *fakePG) serve(conn net.Conn) {
@@ -70,6 +80,11 @@ func (p *fakePG) serve(conn net.Conn) {
 		be.Send(&pgproto3.DataRow{Values: [][]byte{[]byte("4111111111111111")}})
 	}
 	desc := &pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte("pan"), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1}}}
+	stmts, portals := map[string]string{}, map[string]string{}
+	scripted := func(stmt string) (fakeResult, bool) {
+		r, ok := p.results[stmts[stmt]]
+		return r, ok
+	}
 	for {
 		msg, err := be.Receive()
 		if err != nil {
@@ -90,16 +105,32 @@ func (p *fakePG) serve(conn net.Conn) {
 			be.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
 		case *pgproto3.Parse:
 			p.report("P " + m.Query)
+			stmts[m.Name] = m.Query
 			be.Send(&pgproto3.ParseComplete{})
 		case *pgproto3.Bind:
+			portals[m.DestinationPortal] = m.PreparedStatement
 			be.Send(&pgproto3.BindComplete{})
 		case *pgproto3.Describe:
+			stmt := m.Name
 			if m.ObjectType == 'S' {
 				be.Send(&pgproto3.ParameterDescription{})
+			} else {
+				stmt = portals[m.Name]
 			}
-			be.Send(desc)
+			if r, ok := scripted(stmt); ok {
+				be.Send(r.desc)
+			} else {
+				be.Send(desc)
+			}
 		case *pgproto3.Execute:
 			p.report("E")
+			if r, ok := scripted(portals[m.Portal]); ok {
+				for _, row := range r.rows {
+					be.Send(row)
+				}
+				be.Send(&pgproto3.CommandComplete{CommandTag: []byte(fmt.Sprintf("SELECT %d", len(r.rows)))})
+				break
+			}
 			rows()
 			be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")})
 		case *pgproto3.Close:

@@ -549,8 +549,8 @@ func (ss *session) emitRefused() error {
 
 func (ss *session) onBackend(typ byte, frame []byte) error {
 	body := frame[5:]
-	ss.stream.Message(typ, body)
 	if ss.discardUntilRFQ {
+		ss.stream.Message(typ, body)
 		if typ != 'Z' {
 			return nil
 		}
@@ -562,6 +562,13 @@ func (ss *session) onBackend(typ byte, frame []byte) error {
 		return err
 	}
 	it := ss.q.head()
+	if it != nil && (it.kind == itExecute || it.kind == itQuery) {
+		// The stream must know which statement a message belongs to before it masks it: the first DataRow
+		// of a cached statement's Execute follows no RowDescription, and masked by the previous
+		// statement's layout a binary int8 PAN would pass as "text" (and Reset would drop its counts).
+		ss.startRun(it, typ)
+	}
+	ss.stream.Message(typ, body)
 	if it == nil {
 		return ss.out(frame)
 	}
@@ -652,23 +659,37 @@ func (ss *session) popThroughSync() {
 	}
 }
 
+// startRun prepares the mask stream (and the result gate) for the statement a message belongs to, before
+// the stream sees the message: the first message of each result resets the counts and, for an Execute
+// whose portal was not described, installs its prepared statement's row description and Bind formats.
+func (ss *session) startRun(it *item, typ byte) {
+	if it.cur >= len(it.runs) || typ == 'Z' {
+		return
+	}
+	r := it.runs[it.cur]
+	if r.started {
+		return
+	}
+	r.started = true
+	ss.stream.Reset()
+	if it.kind == itExecute && !it.described {
+		if d, ok := ss.stmtDesc[it.stmtName]; ok {
+			ss.stream.SetRowDescription(d, it.formats)
+		} else {
+			// No known layout: scanning as unknown is safer than the previous statement's layout.
+			ss.stream.ForgetRowDescription()
+		}
+	}
+	if r.mode == modeGated {
+		ss.gate = r
+	}
+}
+
 // onResult handles a message while a statement (Execute or Query) is the head of the queue.
 func (ss *session) onResult(it *item, typ byte, frame []byte) error {
 	var r *run
 	if it.cur < len(it.runs) {
 		r = it.runs[it.cur]
-	}
-	if r != nil && !r.started && typ != 'Z' {
-		r.started = true
-		ss.stream.Reset()
-		if it.kind == itExecute && !it.described {
-			if d, ok := ss.stmtDesc[it.stmtName]; ok {
-				ss.stream.SetRowDescription(d, it.formats)
-			}
-		}
-		if r.mode == modeGated {
-			ss.gate = r
-		}
 	}
 	switch typ {
 	case 'D':
