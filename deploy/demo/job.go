@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/pangate/pangate/deploy/demo/tot"
 )
@@ -103,20 +102,13 @@ func (d *demo) writeSummary(ctx context.Context) error {
 		fmt.Printf("   summary written to %s\n", p)
 		return nil
 	}
-	mc, err := minio.New(d.env["PANGATE_S3_ENDPOINT"], &minio.Options{
-		Creds:  credentials.NewStaticV4(d.env["PANGATE_S3_ACCESS_KEY"], d.env["PANGATE_S3_SECRET_KEY"], ""),
-		Region: d.env["PANGATE_S3_REGION"],
-	})
+	mc, err := d.s3()
 	if err != nil {
 		return err
 	}
 	const bucketName = "pangate-reports"
-	if ok, err := mc.BucketExists(ctx, bucketName); err != nil {
-		return fmt.Errorf("S3 %s: %w", d.env["PANGATE_S3_ENDPOINT"], err)
-	} else if !ok {
-		if err := mc.MakeBucket(ctx, bucketName, minio.MakeBucketOptions{Region: d.env["PANGATE_S3_REGION"]}); err != nil {
-			return err
-		}
+	if err := d.ensureBucket(ctx, bucketName); err != nil {
+		return err
 	}
 	if _, err := mc.PutObject(ctx, bucketName, key, bytes.NewReader(b), int64(len(b)), minio.PutObjectOptions{ContentType: "application/json"}); err != nil {
 		return err

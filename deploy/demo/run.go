@@ -156,7 +156,7 @@ func (d *demo) stack(ctx context.Context) error {
 func (d *demo) build(ctx context.Context) error {
 	d.step("build gateway, approver, indexer, reporter and the dev OIDC issuer")
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(d.dir, "bin")+"/",
-		"./gateway", "./approver", "./indexer", "./deploy/issuer")
+		"./gateway", "./approver", "./indexer", "./reporter", "./deploy/issuer")
 	cmd.Dir, cmd.Stdout, cmd.Stderr = d.root, os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("build: %w", err)
