@@ -55,6 +55,7 @@ type run struct {
 	cls      classify.Statement
 	mode     mode
 	rule     string
+	approval *schemas.ApprovalRef // set when a held statement was approved
 	arrived  time.Time
 	started  bool
 	released bool // gated result already released (event written)

@@ -1,10 +1,16 @@
 package proxy
 
 import (
+	"context"
 	"encoding/binary"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pangate/pangate/gateway/hold"
+	"github.com/pangate/pangate/schemas"
 )
 
 const panInt8 = 4111111111111111
@@ -64,5 +70,108 @@ func TestCachedStatementMaskedByItsOwnLayout(t *testing.T) {
 		if got/10000 == 0 || got%10000 != 1111 {
 			t.Fatalf("masked int8 %d, want first six and last four kept", got)
 		}
+	}
+}
+
+// fakeHolder answers every approval request with one scripted decision.
+type fakeHolder struct {
+	dec hold.Decision
+	err error
+}
+
+func (f fakeHolder) Request(_ context.Context, req schemas.ApprovalRequested) (hold.Decision, error) {
+	d := f.dec
+	if d.Outcome == hold.Approved || d.Outcome == hold.Denied {
+		d.EventID = "ev-" + req.ApprovalID
+	}
+	return d, f.err
+}
+
+// TestHeldStatementOutcomes: a held statement's refusal names who decided and why (their free text
+// cleaned and masked), expiry and audit failures say so, and an approved statement's query.executed
+// names its approval.
+func TestHeldStatementOutcomes(t *testing.T) {
+	cases := []struct {
+		name       string
+		holder     fakeHolder
+		sql        string
+		wantCode   string
+		wantMsg    []string
+		wantReason string // query.blocked reason; "" means the statement ran
+	}{
+		{name: "denied", holder: fakeHolder{dec: hold.Decision{Outcome: hold.Denied, By: "UBOB", ByName: "Bob", ByEmail: "bob@acme.example",
+			Reason: "a full card dump\n is never needed\x1b[31m 4111111111111111"}},
+			sql: "SELECT hold_me FROM cards", wantCode: "42501", wantReason: "approval_denied",
+			wantMsg: []string{"statement denied by bob@acme.example (Bob): a full card dump", "is never needed", "(approval "}},
+		{name: "expired", holder: fakeHolder{dec: hold.Decision{Outcome: hold.Expired}}, sql: "SELECT hold_me FROM cards",
+			wantCode: "42501", wantReason: "approval_expired", wantMsg: []string{"expired after 15m without a decision"}},
+		{name: "publish failed", holder: fakeHolder{err: fmt.Errorf("%w: broker down", hold.ErrPublish)}, sql: "SELECT hold_me FROM cards",
+			wantCode: "58000", wantReason: "audit_unavailable", wantMsg: []string{"audit log"}},
+		{name: "approved read", holder: fakeHolder{dec: hold.Decision{Outcome: hold.Approved, By: "UADA", ByEmail: "ada@acme.example"}},
+			sql: "SELECT hold_me FROM cards"},
+		{name: "approved write", holder: fakeHolder{dec: hold.Decision{Outcome: hold.Approved, By: "UADA", ByEmail: "ada@acme.example"}},
+			sql: "UPDATE cards SET hold_me = 1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarnessPolicy(t, denyPolicy{})
+			h.srv.deps.Holder = tc.holder
+			fe, c, _ := h.client(t, "good")
+			untilReady(t, fe)
+			_, err := c.Write(queryFrame(tc.sql))
+			must(t, err)
+			types, vals := untilReady(t, fe)
+			if tc.wantReason == "" {
+				if strings.Contains(types, "E") {
+					t.Fatalf("approved statement refused: %q %q", types, vals)
+				}
+			} else {
+				if types != "EZ" || !strings.HasPrefix(vals[0], tc.wantCode+" ") {
+					t.Fatalf("want %s, got %q %q", tc.wantCode, types, vals)
+				}
+				for _, w := range tc.wantMsg {
+					if !strings.Contains(vals[0], w) {
+						t.Fatalf("message %q lacks %q", vals[0], w)
+					}
+				}
+				if strings.ContainsAny(vals[0], "\n\x1b") || strings.Contains(vals[0], "4111111111111111") {
+					t.Fatalf("message carries control characters or a PAN: %q", vals[0])
+				}
+			}
+			evs := h.events(t, 4)
+			var requested string
+			found := false
+			for _, e := range evs {
+				switch e.Type {
+				case schemas.TypeApprovalRequested:
+					var ar schemas.ApprovalRequested
+					must(t, e.Decode(&ar))
+					requested = ar.ApprovalID
+				case schemas.TypeQueryBlocked:
+					var qb schemas.QueryBlocked
+					must(t, e.Decode(&qb))
+					if tc.wantReason == "" || qb.Reason != tc.wantReason || qb.SQLState != tc.wantCode || qb.Approval == nil || qb.Approval.ID != requested {
+						t.Fatalf("query.blocked %+v (approval %+v), want reason %q", qb, qb.Approval, tc.wantReason)
+					}
+					if strings.ContainsAny(qb.Message+qb.Approval.Reason, "\n\x1b") || strings.Contains(qb.Message+qb.Approval.Reason, "4111111111111111") {
+						t.Fatalf("query.blocked carries control characters or a PAN: %+v", qb)
+					}
+					found = true
+				case schemas.TypeQueryExecuted:
+					var qe schemas.QueryExecuted
+					must(t, e.Decode(&qe))
+					if tc.wantReason != "" {
+						t.Fatalf("refused statement executed: %+v", qe)
+					}
+					if a := qe.Approval; a == nil || a.ID != requested || a.Decision != hold.Approved || a.By != "UADA" || a.ByEmail != "ada@acme.example" {
+						t.Fatalf("query.executed approval %+v, want %s approved by UADA", qe.Approval, requested)
+					}
+					found = true
+				}
+			}
+			if !found || requested == "" {
+				t.Fatalf("events %d: no approval.requested or no outcome event", len(evs))
+			}
+		})
 	}
 }

@@ -11,11 +11,14 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pangate/pangate/gateway/audit"
 	"github.com/pangate/pangate/gateway/classify"
+	"github.com/pangate/pangate/gateway/hold"
 	"github.com/pangate/pangate/schemas"
 )
 
@@ -209,7 +212,7 @@ func (ss *session) blockByPolicy(r *run, d Decision) bool {
 	if d.Action == ActionHold {
 		if ss.srv.deps.Holder != nil {
 			if ref, ok := ss.hold(r, d); ok {
-				_ = ref
+				r.approval = ref // query.executed names who approved the statement that ran
 				return false
 			}
 			return true
@@ -246,21 +249,93 @@ func (ss *session) hold(r *run, d Decision) (*schemas.ApprovalRef, bool) {
 	ctx, cancel := contextUntilClosed(ss.closed)
 	defer cancel()
 	dec, err := ss.srv.deps.Holder.Request(ctx, req)
-	ref := &schemas.ApprovalRef{ID: req.ApprovalID, Decision: dec.Outcome, By: dec.By, ByEmail: dec.ByEmail, Reason: maskText(ss.srv, dec.Reason)}
+	ref := &schemas.ApprovalRef{ID: req.ApprovalID, Decision: dec.Outcome, By: cleanText(ss.srv, dec.By),
+		ByEmail: cleanText(ss.srv, dec.ByEmail), Reason: cleanText(ss.srv, dec.Reason)}
 	if err == nil && dec.Approved() {
 		r.st.RiskTags = append(r.st.RiskTags[:len(r.st.RiskTags):len(r.st.RiskTags)], "approved")
 		return ref, true
 	}
-	reason := "approval_" + dec.Outcome
-	if dec.Outcome == "" {
+	reason, code := "approval_"+dec.Outcome, SQLStatePolicyDenied
+	var msg string
+	switch {
+	case errors.Is(err, hold.ErrPublish):
+		// The approval could not be recorded (or closed) in Kafka: an audit failure like any other.
+		reason, code, msg = "audit_unavailable", SQLStateAuditUnavailable,
+			"pangate: the audit log (Kafka) did not acknowledge the approval events of this statement, so it was not run; retry when the audit log is available"
+	case dec.Outcome == "" && errors.Is(err, hold.ErrNotRunning):
+		reason, msg = "approval_unavailable", "pangate: statement requires approval, but the approval service is not running; retry later"
+	case dec.Outcome == "" || dec.Outcome == hold.Expired:
 		reason = "approval_expired"
+		ref.Decision = hold.Expired
+		msg = fmt.Sprintf("pangate: statement not approved: approval %s expired after %s without a decision", req.ApprovalID, shortDuration(timeout))
+	default:
+		msg = fmt.Sprintf("pangate: statement %s by %s", dec.Outcome, decider(ss.srv, dec))
+		if ref.Reason != "" {
+			msg += ": " + ref.Reason
+		}
+		msg += fmt.Sprintf(" (approval %s)", req.ApprovalID)
 	}
-	msg := maskText(ss.srv, fmt.Sprintf("pangate: statement not approved (%s)", strings.TrimPrefix(reason, "approval_")))
+	msg = maskText(ss.srv, msg)
 	ss.blocked.Add(1)
-	_, _ = ss.ev.Emit(schemas.TypeQueryBlocked, schemas.QueryBlocked{Statement: r.st, Role: ss.cred.Role, Reason: reason,
-		Message: msg, SQLState: SQLStatePolicyDenied, Rule: d.Rule, Approval: ref})
-	ss.pendingErr = errorFrame(SQLStatePolicyDenied, "ERROR", msg)
+	ss.srv.m.refusals.WithLabelValues(reason).Inc()
+	ss.srv.m.statements.WithLabelValues(string(r.cls.Kind), "blocked").Inc()
+	if _, err := ss.ev.Emit(schemas.TypeQueryBlocked, schemas.QueryBlocked{Statement: r.st, Role: ss.cred.Role, Reason: reason,
+		Message: msg, SQLState: code, Rule: d.Rule, Approval: ref}); err != nil {
+		ss.srv.log.Error("query.blocked not recorded", "session", ss.id, "err", err)
+	}
+	ss.pendingErr = errorFrame(code, "ERROR", msg)
 	return ref, false
+}
+
+// maxDeciderText caps a decider's reason (free text typed in Slack) in messages and events.
+const maxDeciderText = 300
+
+// cleanText makes text that came from approvers (Slack names, reasons) safe to show and record: control
+// characters (newlines, escapes that could forge log lines or terminal output) become spaces, the length
+// is capped and card data is masked.
+func cleanText(s *Server, t string) string {
+	var b strings.Builder
+	n := 0
+	for _, c := range t {
+		if n >= maxDeciderText {
+			b.WriteString("…")
+			break
+		}
+		if unicode.IsControl(c) || c == utf8.RuneError || unicode.Is(unicode.Cf, c) {
+			c = ' '
+		}
+		b.WriteRune(c)
+		n++
+	}
+	return maskText(s, strings.TrimSpace(b.String()))
+}
+
+// decider names who decided an approval: "email (name)", or whichever of them, or the Slack user id.
+func decider(s *Server, d hold.Decision) string {
+	email, name := cleanText(s, d.ByEmail), cleanText(s, d.ByName)
+	switch {
+	case email != "" && name != "":
+		return email + " (" + name + ")"
+	case email != "":
+		return email
+	case name != "":
+		return name
+	case d.By != "":
+		return cleanText(s, d.By)
+	}
+	return "an approver"
+}
+
+// shortDuration writes 15m rather than 15m0s.
+func shortDuration(d time.Duration) string {
+	s := d.Round(time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }
 
 // recordAhead writes the statement's event before it is forwarded (write-ahead). The outcome is not known
@@ -268,7 +343,7 @@ func (ss *session) hold(r *run, d Decision) (*schemas.ApprovalRef, bool) {
 func (ss *session) recordAhead(r *run) error {
 	r.mode = modeAcked
 	_, err := ss.ev.EmitNoted(schemas.TypeQueryExecuted, schemas.QueryExecuted{Statement: r.st, Role: ss.cred.Role,
-		Outcome: OutcomeForwarded, MaskShape: string(ss.srv.deps.Masker.Shape()), Rule: r.rule},
+		Outcome: OutcomeForwarded, MaskShape: string(ss.srv.deps.Masker.Shape()), Rule: r.rule, Approval: r.approval},
 		ss.lateNote(r, "the query.executed event before this one was acknowledged only after the gateway had refused the statement: it was not run"))
 	if err == nil {
 		ss.statements.Add(1)
@@ -770,7 +845,7 @@ func (ss *session) release(r *run, outcome, tag, code, msg string) error {
 	ss.gate = nil
 	ev := schemas.QueryExecuted{Statement: r.st, Role: ss.cred.Role, Outcome: outcome, SQLState: code, Error: msg,
 		CommandTag: tag, Rows: r.rows, DurationUS: time.Since(r.arrived).Microseconds(),
-		MaskShape: string(s.deps.Masker.Shape()), Rule: r.rule}
+		MaskShape: string(s.deps.Masker.Shape()), Rule: r.rule, Approval: r.approval}
 	if counts := ss.stream.Counts(); len(counts) > 0 {
 		for col, n := range counts {
 			ev.Masked = append(ev.Masked, schemas.ColumnCount{Column: col, Count: int64(n)})

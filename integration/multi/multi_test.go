@@ -537,11 +537,7 @@ func TestMultiInstanceKills(t *testing.T) {
 	}
 	// The statement's own record in its session follows its approval.requested: a denied statement's
 	// query.blocked names the approval and the decision; an approved one's query.executed (written ahead
-	// of forwarding) carries the "approved" risk tag.
-	//
-	// Not asserted (gateway defect, see the report): QueryExecuted.Approval, documented as "links a
-	// statement to the approval that let it run", is never set; gateway/proxy/relay.go blockByPolicy
-	// discards the ApprovalRef that hold returns.
+	// of forwarding) carries the "approved" risk tag and names its approval (id, decision, approver).
 	for _, h := range hs[:5] {
 		var found, requested bool
 		var fp string
@@ -555,7 +551,8 @@ func TestMultiInstanceKills(t *testing.T) {
 			case schemas.TypeQueryExecuted:
 				var q schemas.QueryExecuted
 				if requested && e.Decode(&q) == nil && q.Statement.Fingerprint == fp && contains(q.Statement.RiskTags, "approved") {
-					found = h.approve && q.Outcome == "forwarded"
+					found = h.approve && q.Outcome == "forwarded" &&
+						q.Approval != nil && q.Approval.ID == h.id && q.Approval.Decision == "approved" && q.Approval.By == "UADA"
 				}
 			case schemas.TypeQueryBlocked:
 				var b schemas.QueryBlocked
