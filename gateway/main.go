@@ -158,12 +158,17 @@ func run(ctx context.Context, path string, log *slog.Logger) error {
 
 	// Kafka: topics, producer, the run's own chain.
 	auditTopic := cfg.Kafka.TopicPrefix + schemas.TopicAudit
+	// Every Kafka client (topic check, producer, decision tail) connects the same way (TLS, SASL).
+	kafkaOpts, err := cfg.Kafka.ClientOpts()
+	if err != nil {
+		return err
+	}
 	if *cfg.Kafka.EnsureTopics {
-		if err := ensureTopics(ctx, cfg, log); err != nil {
+		if err := ensureTopics(ctx, cfg, kafkaOpts, log); err != nil {
 			return err
 		}
 	}
-	prod, err := audit.New(audit.Config{Brokers: cfg.Kafka.Brokers, Topic: auditTopic, AckTimeout: cfg.Kafka.AckTimeout, Linger: cfg.Kafka.Linger}, reg)
+	prod, err := audit.New(audit.Config{Brokers: cfg.Kafka.Brokers, Topic: auditTopic, AckTimeout: cfg.Kafka.AckTimeout, Linger: cfg.Kafka.Linger}, reg, kafkaOpts...)
 	if err != nil {
 		return err
 	}
@@ -263,7 +268,8 @@ func run(ctx context.Context, path string, log *slog.Logger) error {
 
 	var holder proxy.Holder
 	if cfg.Approvals.Enabled {
-		h, err := hold.New(hold.Config{Topic: cfg.Kafka.TopicPrefix + schemas.TopicApprovals, Instance: cfg.Instance, Version: version, Brokers: cfg.Kafka.Brokers}, prod.Client())
+		h, err := hold.New(hold.Config{Topic: cfg.Kafka.TopicPrefix + schemas.TopicApprovals, Instance: cfg.Instance, Version: version, Brokers: cfg.Kafka.Brokers,
+			ConsumerOpts: kafkaOpts}, prod.Client())
 		if err != nil {
 			return err
 		}
@@ -338,8 +344,8 @@ func emitRetry(ctx context.Context, run *audit.Session, log *slog.Logger, typ st
 	}
 }
 
-func ensureTopics(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...))
+func ensureTopics(ctx context.Context, cfg config.Config, kafkaOpts []kgo.Opt, log *slog.Logger) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Kafka.Brokers...)}, kafkaOpts...)...)
 	if err != nil {
 		return err
 	}

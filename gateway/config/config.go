@@ -8,6 +8,8 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +20,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/pangate/pangate/gateway/auth"
@@ -116,6 +121,89 @@ type Kafka struct {
 	Linger time.Duration `yaml:"linger"`
 	// EnsureTopics creates missing topics at start (default true).
 	EnsureTopics *bool `yaml:"ensure_topics"`
+	// TLS and SASL secure every Kafka client of the gateway alike: the audit producer, the approval
+	// decision tail and the topic check at start (see ClientOpts).
+	TLS  KafkaTLS  `yaml:"tls"`
+	SASL KafkaSASL `yaml:"sasl"`
+}
+
+// KafkaTLS is TLS to the brokers.
+type KafkaTLS struct {
+	// Enabled turns TLS on (the other fields imply it).
+	Enabled bool `yaml:"enabled"`
+	// CAFile verifies the brokers (PEM); empty: the system roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a client certificate for mutual TLS (both or neither).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name verified in the brokers' certificates (default: each broker's host).
+	ServerName string `yaml:"server_name"`
+}
+
+// KafkaSASL is SASL authentication to the brokers.
+type KafkaSASL struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty: no SASL.
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	// PasswordFile holds the password (preferred); Password (or PANGATE_GATEWAY_KAFKA_SASL_PASSWORD) is
+	// used when it is empty. Never logged.
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+}
+
+func (t KafkaTLS) on() bool {
+	return t.Enabled || t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != ""
+}
+
+// ClientOpts returns the connection options (TLS, SASL) every Kafka client of the gateway must use, so
+// that the producer, the decision tail and the admin client reach the brokers the same way. It reads the
+// files it names.
+func (k Kafka) ClientOpts() ([]kgo.Opt, error) {
+	var opts []kgo.Opt
+	if k.TLS.on() {
+		c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: k.TLS.ServerName}
+		if k.TLS.CAFile != "" {
+			pem, err := os.ReadFile(k.TLS.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("%w: kafka.tls.ca_file: %v", ErrInvalid, err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("%w: kafka.tls.ca_file %q holds no PEM certificate", ErrInvalid, k.TLS.CAFile)
+			}
+			c.RootCAs = pool
+		}
+		if k.TLS.CertFile != "" || k.TLS.KeyFile != "" {
+			cert, err := tls.LoadX509KeyPair(k.TLS.CertFile, k.TLS.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("%w: kafka.tls cert_file/key_file: %v", ErrInvalid, err)
+			}
+			c.Certificates = []tls.Certificate{cert}
+		}
+		// DialTLSConfig sets ServerName per broker when it is empty.
+		opts = append(opts, kgo.DialTLSConfig(c))
+	}
+	if k.SASL.Mechanism != "" {
+		pw := k.SASL.Password
+		if k.SASL.PasswordFile != "" {
+			b, err := os.ReadFile(k.SASL.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("%w: kafka.sasl.password_file: %v", ErrInvalid, err)
+			}
+			pw = strings.TrimRight(string(b), "\r\n")
+		}
+		switch strings.ToUpper(k.SASL.Mechanism) {
+		case "PLAIN":
+			opts = append(opts, kgo.SASL(plain.Auth{User: k.SASL.Username, Pass: pw}.AsMechanism()))
+		case "SCRAM-SHA-256":
+			opts = append(opts, kgo.SASL(scram.Auth{User: k.SASL.Username, Pass: pw}.AsSha256Mechanism()))
+		case "SCRAM-SHA-512":
+			opts = append(opts, kgo.SASL(scram.Auth{User: k.SASL.Username, Pass: pw}.AsSha512Mechanism()))
+		default:
+			return nil, fmt.Errorf("%w: kafka.sasl.mechanism %q: use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", ErrInvalid, k.SASL.Mechanism)
+		}
+	}
+	return opts, nil
 }
 
 // Checkpt configures signed checkpoints.
@@ -260,6 +348,32 @@ func (c Config) Validate() error {
 	for _, b := range c.Kafka.Brokers {
 		if _, _, err := net.SplitHostPort(b); err != nil {
 			bad("kafka.brokers entry %q is not host:port", b)
+		}
+	}
+	if (c.Kafka.TLS.CertFile == "") != (c.Kafka.TLS.KeyFile == "") {
+		bad("kafka.tls: set both cert_file and key_file, or neither")
+	}
+	switch strings.ToUpper(c.Kafka.SASL.Mechanism) {
+	case "":
+		if c.Kafka.SASL.Username != "" {
+			bad("kafka.sasl.username is set but kafka.sasl.mechanism is empty: use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+		}
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if c.Kafka.SASL.Username == "" {
+			bad("kafka.sasl.username is empty: SASL %s needs a user name", c.Kafka.SASL.Mechanism)
+		}
+		if c.Kafka.SASL.Password == "" && c.Kafka.SASL.PasswordFile == "" {
+			bad("kafka.sasl: set password_file (or PANGATE_GATEWAY_KAFKA_SASL_PASSWORD)")
+		}
+	default:
+		bad("kafka.sasl.mechanism %q: use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.Kafka.SASL.Mechanism)
+	}
+	for _, f := range []struct{ name, path string }{{"kafka.tls.ca_file", c.Kafka.TLS.CAFile}, {"kafka.tls.cert_file", c.Kafka.TLS.CertFile}, {"kafka.tls.key_file", c.Kafka.TLS.KeyFile}, {"kafka.sasl.password_file", c.Kafka.SASL.PasswordFile}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			bad("%s %q cannot be read: %v", f.name, f.path, err)
 		}
 	}
 	if c.Kafka.AckTimeout < time.Second || c.Kafka.AckTimeout > 2*time.Minute {
