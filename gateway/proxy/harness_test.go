@@ -39,9 +39,15 @@ func (fakeVerifier) VerifyToken(_ context.Context, token string) (auth.Claims, e
 	return auth.Claims{Identity: schemas.Identity{Issuer: "https://issuer.test", Subject: "job"}, Expiry: time.Now().Add(time.Hour)}, nil
 }
 
-type fakeCreds struct{ issued, revoked atomic.Int64 }
+type fakeCreds struct {
+	issued, revoked atomic.Int64
+	issueErr        error // returned by Issue when set
+}
 
 func (f *fakeCreds) Issue(_ context.Context, session string, grants []string, _ time.Time) (jit.Credential, error) {
+	if f.issueErr != nil {
+		return jit.Credential{}, f.issueErr
+	}
 	f.issued.Add(1)
 	now := time.Now()
 	return jit.Credential{Role: "pangate_jit_test", Password: "pw", ValidUntil: now.Add(time.Hour), IssuedAt: now, Granted: grants, Session: session}, nil

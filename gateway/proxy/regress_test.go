@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pangate/pangate/gateway/hold"
+	"github.com/pangate/pangate/gateway/jit"
 	"github.com/pangate/pangate/schemas"
 )
 
@@ -173,5 +174,26 @@ func TestHeldStatementOutcomes(t *testing.T) {
 				t.Fatalf("events %d: no approval.requested or no outcome event", len(evs))
 			}
 		})
+	}
+}
+
+// TestTokenExpiresTooSoon: a token that expires before a JIT role could live gets a message saying what to
+// do, not the jit package's internals.
+func TestTokenExpiresTooSoon(t *testing.T) {
+	h := newHarness(t)
+	h.creds.issueErr = jit.ErrExpired
+	fe, _, _ := h.client(t, "good")
+	for {
+		msg, err := fe.Receive()
+		must(t, err)
+		if e, ok := msg.(*pgproto3.ErrorResponse); ok {
+			if e.Severity != "FATAL" || !strings.Contains(e.Message, "token expires too soon") || !strings.Contains(e.Message, "get a fresh token") {
+				t.Fatalf("error %s %s %q", e.Severity, e.Code, e.Message)
+			}
+			return
+		}
+		if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
+			t.Fatal("session started with a token that expires too soon")
+		}
 	}
 }

@@ -333,6 +333,14 @@ func (ss *session) connectUpstream(ctx context.Context) error {
 	ictx, cancel := context.WithTimeout(ctx, s.cfg.StartupTimeout)
 	defer cancel()
 	cred, err := ss.tgt.Credentials.Issue(ictx, ss.id, ss.grants, ss.claims.Expiry)
+	if errors.Is(err, jit.ErrExpired) {
+		// The token is valid but expires before a role could live any time at all: the client's fix is a
+		// fresh token, not a retry.
+		s.log.Info("JIT role not issued: token expires too soon", "session", ss.id, "target", ss.target)
+		s.m.refusals.WithLabelValues("token_expires_too_soon").Inc()
+		ss.fatal(SQLStateAuthSpec, "pangate: the token expires too soon to start a session; get a fresh token and reconnect")
+		return errHandled
+	}
 	if err != nil {
 		s.log.Error("JIT role not issued", "session", ss.id, "target", ss.target, "err", err)
 		ss.fatal(SQLStateAuthSpec, "pangate: could not create the session's database role: "+maskText(s, err.Error()))
