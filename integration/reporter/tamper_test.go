@@ -59,6 +59,10 @@ func TestTamperingInClickHouseIsNamed(t *testing.T) {
 	en.exec(fmt.Sprintf(`INSERT INTO events SELECT event_id, time, time_us, envelope_version, event_type, session, seq, prev, hash,
 		source_instance, source_version, replaceOne(data, '"rows":3', '"rows":0'), replaceOne(record, '"rows":3', '"rows":0'),
 		kafka_topic, kafka_partition, kafka_offset, kafka_key, kafka_time_us, ingested_us FROM %s`, tmp))
+	// 1b. Edit by insert only (no delete): FINAL would now show the modified copy of s2's credential.issued.
+	en.exec(fmt.Sprintf(`INSERT INTO events SELECT event_id, time, time_us, envelope_version, event_type, session, seq, prev, hash,
+		source_instance, source_version, replaceAll(data, 'etl_reader', 'cards_admin'), replaceAll(record, 'etl_reader', 'cards_admin'),
+		kafka_topic, kafka_partition, kafka_offset, kafka_key, kafka_time_us, ingested_us + 1 FROM events WHERE event_id = '%s'`, en.eventID(w.s2.ID, 1)))
 	// 2. Delete one event in the middle of s2 (its blocked COPY, seq 4).
 	en.exec(fmt.Sprintf("ALTER TABLE events DELETE WHERE event_id = '%s'", en.eventID(w.s2.ID, 4)))
 	// 3. Delete a whole session: s3.
@@ -83,6 +87,7 @@ func TestTamperingInClickHouseIsNamed(t *testing.T) {
 		kind, session, gateway, what string
 	}{
 		{integrity.KindEdited, w.s1.ID, "", "edited event"},
+		{integrity.KindEdited, w.s2.ID, "", "event edited by inserting a modified copy"},
 		{integrity.KindMissing, w.s2.ID, "", "deleted event"},
 		{integrity.KindSessionMissing, w.s3.ID, "", "deleted session"},
 		{integrity.KindCheckpointMissing, "", "gw-1", "deleted checkpoint"},
