@@ -397,7 +397,7 @@ func (p policyAdapter) Grants(id schemas.Identity, target, role string) ([]strin
 
 func (p policyAdapter) Evaluate(in proxy.Input) proxy.Decision {
 	d := p.w.Current().Evaluate(policy.Input{Identity: in.Identity, Target: in.Target, Database: in.Database, Role: in.Role,
-		Statement: in.Statement, Cardholder: in.Cardholder})
+		Statement: in.Statement, Cardholder: in.Cardholder, Batch: in.Batch})
 	return proxy.Decision{Action: string(d.Action), Rule: d.Rule, Reason: d.Reason, Score: d.Score,
 		ApproverGroup: d.ApproverGroup, Timeout: d.Timeout, ReasonRequired: d.ReasonRequired}
 }

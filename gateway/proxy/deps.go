@@ -50,6 +50,9 @@ type Input struct {
 	Role       string // requested role
 	Statement  classify.Statement
 	Cardholder bool
+	// Batch holds the kinds of every statement of the same query string (policy batch_kinds); nil for a
+	// statement sent alone (extended protocol).
+	Batch []classify.Kind
 }
 
 // Policy actions.

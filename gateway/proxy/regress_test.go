@@ -197,3 +197,85 @@ func TestTokenExpiresTooSoon(t *testing.T) {
 		}
 	}
 }
+
+// batchPolicy holds a statement of a multi-statement string that contains a write, as deploy/policy/pci.yaml's
+// hold-multi-statement-write does (`"multi_statement" in tags && "write" in batch_kinds`).
+type batchPolicy struct{ AllowAll }
+
+func (batchPolicy) Evaluate(in Input) Decision {
+	multi := false
+	for _, t := range in.Statement.Tags {
+		multi = multi || t == "multi_statement"
+	}
+	for _, k := range in.Batch {
+		if multi && k == "write" {
+			return Decision{Action: ActionHold, Rule: "hold-multi-statement-write", Score: 10}
+		}
+	}
+	return Decision{Action: ActionAllow, Rule: "ok"}
+}
+
+// TestMultiStatementHeldWhole: a query string with a read and a write is held as a whole: one approval
+// whose statement shows the whole string; denied, nothing of it runs; approved, every statement's
+// query.executed names the approval.
+func TestMultiStatementHeldWhole(t *testing.T) {
+	const sql = "SELECT name FROM merchants; UPDATE merchants SET name = 'x' WHERE id = 1"
+	for _, approve := range []bool{false, true} {
+		t.Run(fmt.Sprint("approve=", approve), func(t *testing.T) {
+			h := newHarnessPolicy(t, batchPolicy{})
+			dec := hold.Decision{Outcome: hold.Denied, By: "UBOB", ByEmail: "bob@acme.example", Reason: "no"}
+			if approve {
+				dec = hold.Decision{Outcome: hold.Approved, By: "UADA"}
+			}
+			h.srv.deps.Holder = fakeHolder{dec: dec}
+			fe, c, _ := h.client(t, "good")
+			untilReady(t, fe)
+			_, err := c.Write(queryFrame(sql))
+			must(t, err)
+			types, vals := untilReady(t, fe)
+			if approve == strings.Contains(types, "E") {
+				t.Fatalf("approve=%v: %q %q", approve, types, vals)
+			}
+			ran := false
+			for {
+				select {
+				case got := <-h.pg.got:
+					ran = ran || strings.HasPrefix(got, "Q ")
+					continue
+				default:
+				}
+				break
+			}
+			if ran != approve {
+				t.Fatalf("approve=%v but the string reached PostgreSQL: %v", approve, ran)
+			}
+			evs := h.events(t, 5)
+			var ids []string
+			executed := 0
+			for _, e := range evs {
+				switch e.Type {
+				case schemas.TypeApprovalRequested:
+					var ar schemas.ApprovalRequested
+					must(t, e.Decode(&ar))
+					if !strings.Contains(ar.Statement.SQL, "SELECT name FROM merchants") || !strings.Contains(ar.Statement.SQL, "UPDATE merchants") {
+						t.Fatalf("approval shows %q, want the whole string", ar.Statement.SQL)
+					}
+					ids = append(ids, ar.ApprovalID)
+				case schemas.TypeQueryExecuted:
+					var qe schemas.QueryExecuted
+					must(t, e.Decode(&qe))
+					if qe.Approval == nil || len(ids) != 1 || qe.Approval.ID != ids[0] {
+						t.Fatalf("query.executed %q approval %+v, want approval %v", qe.Statement.SQL, qe.Approval, ids)
+					}
+					executed++
+				}
+			}
+			if len(ids) != 1 {
+				t.Fatalf("%d approvals requested for one string, want 1", len(ids))
+			}
+			if want := map[bool]int{true: 2}[approve]; executed != want {
+				t.Fatalf("%d query.executed, want %d", executed, want)
+			}
+		})
+	}
+}

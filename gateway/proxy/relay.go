@@ -151,16 +151,40 @@ func (ss *session) onQuery(frame []byte) (bool, string) {
 	it := &item{kind: itQuery}
 	now := time.Now()
 	writeAhead := !ss.srv.deps.Audit.Healthy()
-	for _, c := range cls {
+	// The whole string is decided at once: every statement sees the kinds of all (batch_kinds), and one
+	// combined decision (first deny, else the riskiest hold) refuses or holds the string as a whole, so an
+	// approver sees every statement that would run, not only the one that triggered the rule.
+	batch := make([]classify.Kind, len(cls))
+	for i, c := range cls {
+		batch[i] = c.Kind
+	}
+	decs := make([]Decision, len(cls))
+	for i, c := range cls {
 		r := ss.newRun(c, c.Text, nil, "simple", now)
-		if dec := ss.decide(r); dec.Action != ActionAllow && ss.blockByPolicy(r, dec) {
-			ss.refuseQuery()
-			return false, ""
-		}
+		decs[i] = ss.decide(r, batch)
 		if !isRead(c.Kind) {
 			writeAhead = true
 		}
 		it.runs = append(it.runs, r)
+	}
+	if i, dec := combine(decs); dec.Action != ActionAllow {
+		r := it.runs[i]
+		if len(it.runs) > 1 {
+			// The refusal or approval covers the string: record it with the whole (masked) text.
+			whole := *r
+			whole.st.SQL = maskText(ss.srv, sql)
+			r = &whole
+		}
+		if ss.blockByPolicy(r, dec) {
+			ss.refuseQuery()
+			return false, ""
+		}
+		for _, o := range it.runs {
+			if o != r {
+				o.approval = r.approval
+				o.st.RiskTags = append(o.st.RiskTags[:len(o.st.RiskTags):len(o.st.RiskTags)], "approved")
+			}
+		}
 	}
 	if writeAhead {
 		for _, r := range it.runs {
@@ -188,10 +212,33 @@ func (ss *session) newRun(c classify.Statement, sql string, params []string, pro
 	return r
 }
 
-// decide applies the policy to one statement.
-func (ss *session) decide(r *run) Decision {
+// combine folds the decisions on the statements of one query string (policy.Combine's rule): the first
+// deny, else the hold with the highest score (the first among equals), else allow. It returns the index
+// of the deciding statement.
+func combine(decs []Decision) (int, Decision) {
+	best := -1
+	for i, d := range decs {
+		switch d.Action {
+		case ActionAllow, "":
+		case ActionHold:
+			if best < 0 || d.Score > decs[best].Score {
+				best = i
+			}
+		default: // deny, or anything unknown: fail closed
+			return i, Decision{Action: ActionDeny, Rule: d.Rule, Reason: d.Reason, Score: d.Score}
+		}
+	}
+	if best < 0 {
+		return 0, Decision{Action: ActionAllow}
+	}
+	return best, decs[best]
+}
+
+// decide applies the policy to one statement; batch holds the kinds of every statement of its query
+// string (nil: just this one).
+func (ss *session) decide(r *run, batch []classify.Kind) Decision {
 	d := ss.srv.deps.Policy.Evaluate(Input{Identity: ss.claims.Identity, Target: ss.target, Database: ss.database, Role: ss.role,
-		Statement: r.cls, Cardholder: r.st.Cardholder})
+		Statement: r.cls, Cardholder: r.st.Cardholder, Batch: batch})
 	r.rule = d.Rule
 	r.st.RiskScore = int64(d.Score)
 	if d.Action == "" {
@@ -550,7 +597,7 @@ func (ss *session) onExecute(frame []byte) (bool, string) {
 		c = classify.Statement{Kind: classify.KindUnparseable, Text: ""}
 	}
 	r := ss.newRun(c, sql, params, "extended", time.Now())
-	if dec := ss.decide(r); dec.Action != ActionAllow {
+	if dec := ss.decide(r, nil); dec.Action != ActionAllow {
 		if ss.blockByPolicy(r, dec) {
 			ss.refuseExtended()
 			return false, ""
