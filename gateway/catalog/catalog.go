@@ -9,6 +9,7 @@ package catalog
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,6 +81,13 @@ type Catalog struct {
 
 	mu     sync.Mutex
 	tables map[uint32]*table
+	names  map[string]*named // TableColumns cache, by name as written
+}
+
+// named is a table looked up by name: its columns in attnum order (nil: unknown).
+type named struct {
+	columns []string
+	loaded  time.Time
 }
 
 type table struct {
@@ -99,7 +107,7 @@ func New(cfg Config, pool *pgxpool.Pool) *Catalog {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 2 * time.Second
 	}
-	return &Catalog{cfg: cfg, pool: pool, tables: map[uint32]*table{}}
+	return &Catalog{cfg: cfg, pool: pool, tables: map[uint32]*table{}, names: map[string]*named{}}
 }
 
 // Column implements mask.Catalog. table is "schema.table".
@@ -150,4 +158,61 @@ func (c *Catalog) load(oid uint32) *table {
 	c.tables[oid] = t
 	c.mu.Unlock()
 	return t
+}
+
+// TableColumns returns the columns of table ("table" or "schema.table" as the classifier writes it:
+// unquoted names lower-cased, quoted ones as written), in attnum order, resolved with the admin
+// connection's search_path; ok is false when the table is unknown or the lookup failed. The gateway uses
+// it for "table.*" and whole-table COPY (which columns are cardholder data).
+func (c *Catalog) TableColumns(table string) ([]string, bool) {
+	if table == "" {
+		return nil, false
+	}
+	c.mu.Lock()
+	n, ok := c.names[table]
+	c.mu.Unlock()
+	if !ok || time.Since(n.loaded) > c.cfg.TTL {
+		n = c.loadNamed(table)
+	}
+	return n.columns, n.columns != nil
+}
+
+// quoteName quotes each dot-separated part, so the classifier's exact spelling is looked up.
+func quoteName(table string) string {
+	parts := strings.Split(table, ".")
+	for i, p := range parts {
+		parts[i] = `"` + strings.ReplaceAll(p, `"`, `""`) + `"`
+	}
+	return strings.Join(parts, ".")
+}
+
+func (c *Catalog) loadNamed(table string) *named {
+	n := &named{loaded: time.Now()}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
+	defer cancel()
+	rows, err := c.pool.Query(ctx, `SELECT a.attname FROM pg_catalog.pg_attribute a
+		WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, quoteName(table))
+	if err != nil {
+		n.loaded = time.Now().Add(-c.cfg.TTL + 5*time.Second) // retry soon
+		return n
+	}
+	for rows.Next() {
+		var att string
+		if err := rows.Scan(&att); err != nil {
+			n.columns = nil
+			break
+		}
+		n.columns = append(n.columns, att)
+	}
+	if rows.Err() != nil {
+		n.columns = nil
+	}
+	rows.Close()
+	c.mu.Lock()
+	if len(c.names) >= c.cfg.MaxTables {
+		c.names = map[string]*named{}
+	}
+	c.names[table] = n
+	c.mu.Unlock()
+	return n
 }

@@ -99,7 +99,13 @@ func (p *fakePG) serve(conn net.Conn) {
 		switch m := msg.(type) {
 		case *pgproto3.Query:
 			p.report("Q " + m.String)
-			if strings.HasPrefix(m.String, "SELECT") {
+			if strings.HasPrefix(m.String, "COPY") {
+				// Two text columns: an id and a Luhn-invalid card-like number only a column tag masks.
+				be.Send(&pgproto3.CopyOutResponse{OverallFormat: 0, ColumnFormatCodes: []uint16{0, 0}})
+				be.Send(&pgproto3.CopyData{Data: []byte("7\t4111111111111112\n")})
+				be.Send(&pgproto3.CopyDone{})
+				be.Send(&pgproto3.CommandComplete{CommandTag: []byte("COPY 1")})
+			} else if strings.HasPrefix(m.String, "SELECT") {
 				be.Send(desc)
 				rows()
 				be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")})

@@ -56,11 +56,15 @@ type run struct {
 	mode     mode
 	rule     string
 	approval *schemas.ApprovalRef // set when a held statement was approved
-	arrived  time.Time
-	started  bool
-	released bool // gated result already released (event written)
-	rows     int64
-	buf      []byte
+	// COPY … TO of a table: its columns in output order, for mask.Stream.SetCopyColumns.
+	copyTable string
+	copyCols  []string
+	copyKnown bool
+	arrived   time.Time
+	started   bool
+	released  bool // gated result already released (event written)
+	rows      int64
+	buf       []byte
 }
 
 // queue is a FIFO of items shared by the two relay goroutines.

@@ -3,12 +3,14 @@ package proxy
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -26,8 +28,9 @@ var randReader io.Reader = rand.Reader
 
 // prepared is a named (or the unnamed) prepared statement, classified once at Parse.
 type prepared struct {
-	sql  string
-	stmt classify.Statement
+	sql       string
+	stmt      classify.Statement
+	paramOIDs []uint32 // from Parse (often empty: the server infers them)
 }
 
 // portal is a bound portal.
@@ -209,6 +212,7 @@ func isRead(k classify.Kind) bool {
 func (ss *session) newRun(c classify.Statement, sql string, params []string, protocol string, now time.Time) *run {
 	r := &run{cls: c, arrived: now}
 	r.st = ss.statement(c, sql, params, protocol)
+	r.copyTable, r.copyCols, r.copyKnown = ss.copyColumns(c, sql)
 	return r
 }
 
@@ -477,7 +481,7 @@ func (ss *session) onParse(frame []byte) {
 		return
 	}
 	cls := ss.srv.deps.Classifier.Classify(m.Query)
-	p := &prepared{sql: m.Query}
+	p := &prepared{sql: m.Query, paramOIDs: append([]uint32(nil), m.ParameterOIDs...)}
 	switch len(cls) {
 	case 0:
 		p.stmt = classify.Statement{Kind: classify.KindUtility, Text: ""}
@@ -504,8 +508,16 @@ func (ss *session) onBind(frame []byte) {
 		return
 	}
 	p := &portal{stmt: m.PreparedStatement, formats: append([]int16(nil), m.ResultFormatCodes...)}
+	var oids []uint32
+	if ps := ss.prepared[m.PreparedStatement]; ps != nil {
+		oids = ps.paramOIDs
+	}
 	for i, v := range m.Parameters {
-		p.params = append(p.params, renderParam(v, formatOf(m.ParameterFormatCodes, i)))
+		var oid uint32
+		if i < len(oids) {
+			oid = oids[i]
+		}
+		p.params = append(p.params, ss.renderParam(v, formatOf(m.ParameterFormatCodes, i), oid))
 	}
 	ss.portals[m.DestinationPortal] = p
 }
@@ -526,22 +538,28 @@ func formatOf(codes []int16, i int) int16 {
 // maxParamChars caps one rendered parameter in an event.
 const maxParamChars = 256
 
-// renderParam renders a bind parameter for the audit event (masked later with the statement).
-func renderParam(v []byte, format int16) string {
+// renderParam renders a bind parameter for the audit event. A binary parameter is masked here as a value
+// of its type (a binary int8 or numeric PAN is invisible to Masker.Text, which masks the text later), on
+// a copy: the frame forwarded upstream is left alone.
+func (ss *session) renderParam(v []byte, format int16, oid uint32) string {
 	if v == nil {
 		return "NULL"
 	}
-	var s string
-	if format == 1 {
-		h := v
-		if len(h) > maxParamChars/2 {
-			h = h[:maxParamChars/2]
-		}
-		s = `\x` + hex.EncodeToString(h)
-	} else {
-		s = string(v)
+	if format != 1 {
+		return string(v)
 	}
-	return s
+	h := append([]byte(nil), v...)
+	ss.srv.deps.Masker.MaskValue(oid, 1, false, h)
+	switch {
+	case oid == 20 && len(h) == 8:
+		return strconv.FormatInt(int64(binary.BigEndian.Uint64(h)), 10)
+	case oid == 23 && len(h) == 4:
+		return strconv.FormatInt(int64(int32(binary.BigEndian.Uint32(h))), 10)
+	}
+	if len(h) > maxParamChars/2 {
+		h = h[:maxParamChars/2]
+	}
+	return `\x` + hex.EncodeToString(h)
 }
 
 func (ss *session) onDescribe(frame []byte) {
@@ -794,6 +812,10 @@ func (ss *session) startRun(it *item, typ byte) {
 	}
 	r.started = true
 	ss.stream.Reset()
+	if r.copyKnown {
+		// Before the 'H': tagged columns of COPY … TO are masked whole, not only content-scanned.
+		ss.stream.SetCopyColumns(r.copyTable, r.copyCols)
+	}
 	if it.kind == itExecute && !it.described {
 		if d, ok := ss.stmtDesc[it.stmtName]; ok {
 			ss.stream.SetRowDescription(d, it.formats)
@@ -953,34 +975,8 @@ func (ss *session) statement(c classify.Statement, sql string, params []string, 
 		}
 		st.Params = append(st.Params, mp)
 	}
-	st.Cardholder = ss.srv.cardholder(c)
+	st.Cardholder = ss.cardholder(c)
 	return st
-}
-
-// cardholder reports whether a statement touches data tagged as cardholder data.
-func (s *Server) cardholder(c classify.Statement) bool {
-	m := s.deps.Masker
-	for _, col := range c.Columns {
-		table, name := "", col
-		if i := strings.LastIndexByte(col, '.'); i >= 0 {
-			table, name = col[:i], col[i+1:]
-		}
-		if name == "*" {
-			if s.cardholderTable(table) {
-				return true
-			}
-			continue
-		}
-		if m.Tagged(table, name) {
-			return true
-		}
-	}
-	for _, t := range c.Tables {
-		if c.Kind != classify.KindRead && s.cardholderTable(t) {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Server) cardholderTable(t string) bool {

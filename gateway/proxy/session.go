@@ -53,6 +53,7 @@ type session struct {
 	cwMu                         sync.Mutex
 	cw, uw                       *bufio.Writer
 	stream                       *mask.Stream
+	cat                          mask.Catalog // the session database's column catalog (may be nil)
 	q                            queue
 	start                        time.Time
 	statements, blocked          atomic.Int64
@@ -403,6 +404,7 @@ func (ss *session) connectUpstream(ctx context.Context) error {
 	if ss.tgt.Catalog != nil {
 		cat = ss.tgt.Catalog(ss.database)
 	}
+	ss.cat = cat
 	ss.stream = s.deps.Masker.NewStream(cat)
 	ss.cr = newFrameReader(ss.conn, 8<<10, s.cfg.MaxMessageBytes)
 	ss.cw = bufio.NewWriterSize(ss.conn, 8<<10)

@@ -1,0 +1,211 @@
+package proxy
+
+import (
+	"strings"
+
+	"github.com/pangate/pangate/gateway/classify"
+)
+
+// TableColumns is implemented by column catalogs (gateway/catalog.Catalog) that can list a table's columns
+// in attribute order. The gateway uses it to know what "table.*" and a whole-table COPY contain: which
+// columns are cardholder data (Statement.Cardholder) and which COPY columns to mask whole.
+type TableColumns interface {
+	// TableColumns returns the columns of table ("table" or "schema.table", as the classifier writes it)
+	// in attnum order; ok is false when the table is unknown.
+	TableColumns(table string) (columns []string, ok bool)
+}
+
+// copyTarget parses the target of "COPY table [(col, …)] TO …": the table as written (schema-qualified
+// when written so; unquoted identifiers lower-cased) and the column list in its order (nil without one).
+// ok is false for COPY (query) TO and anything it does not understand; then COPY data is content-scanned.
+func copyTarget(sql string) (table string, columns []string, ok bool) {
+	s := strings.TrimSpace(sql)
+	if len(s) < 4 || !strings.EqualFold(s[:4], "copy") {
+		return "", nil, false
+	}
+	s = s[4:]
+	if s == "" || !isSpace(s[0]) {
+		return "", nil, false
+	}
+	s = strings.TrimLeft(s, " \t\r\n")
+	var parts []string
+	for {
+		id, rest, ok := ident(s)
+		if !ok {
+			return "", nil, false
+		}
+		parts = append(parts, id)
+		s = rest
+		if s == "" || s[0] != '.' {
+			break
+		}
+		s = s[1:]
+	}
+	if len(parts) > 3 {
+		return "", nil, false
+	}
+	table = strings.Join(parts, ".")
+	s = strings.TrimLeft(s, " \t\r\n")
+	if s != "" && s[0] == '(' {
+		s = s[1:]
+		for {
+			s = strings.TrimLeft(s, " \t\r\n")
+			id, rest, ok := ident(s)
+			if !ok {
+				return "", nil, false
+			}
+			columns = append(columns, id)
+			s = strings.TrimLeft(rest, " \t\r\n")
+			if s == "" {
+				return "", nil, false
+			}
+			if s[0] == ')' {
+				s = s[1:]
+				break
+			}
+			if s[0] != ',' {
+				return "", nil, false
+			}
+			s = s[1:]
+		}
+		s = strings.TrimLeft(s, " \t\r\n")
+	}
+	if len(s) < 3 || !strings.EqualFold(s[:2], "to") || !isSpace(s[2]) {
+		return "", nil, false
+	}
+	return table, columns, true
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// ident reads one SQL identifier: "quoted" (with "" for a quote) kept as written, or unquoted, lower-cased.
+func ident(s string) (string, string, bool) {
+	if s == "" {
+		return "", s, false
+	}
+	if s[0] == '"' {
+		var b strings.Builder
+		for i := 1; i < len(s); i++ {
+			if s[i] == '"' {
+				if i+1 < len(s) && s[i+1] == '"' {
+					b.WriteByte('"')
+					i++
+					continue
+				}
+				if b.Len() == 0 {
+					return "", s, false
+				}
+				return b.String(), s[i+1:], true
+			}
+			b.WriteByte(s[i])
+		}
+		return "", s, false
+	}
+	i := 0
+	for i < len(s) {
+		c := s[i]
+		if c == '_' || c == '$' || c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9') {
+			i++
+			continue
+		}
+		break
+	}
+	if i == 0 || s[0] == '$' {
+		return "", s, false
+	}
+	return strings.ToLower(s[:i]), s[i:], true
+}
+
+// tableColumns lists a table's columns through the session's catalog, if it can.
+func (ss *session) tableColumns(table string) ([]string, bool) {
+	tc, ok := ss.cat.(TableColumns)
+	if !ok || table == "" {
+		return nil, false
+	}
+	return tc.TableColumns(table)
+}
+
+// copyColumns returns what SetCopyColumns needs for a COPY … TO of a table: its column list, or for a
+// whole-table COPY the table's columns from the catalog. ok is false for COPY (query) and when the
+// columns are unknown.
+func (ss *session) copyColumns(c classify.Statement, sql string) (string, []string, bool) {
+	if !c.CopyOut {
+		return "", nil, false
+	}
+	if c.Text != "" {
+		sql = c.Text
+	}
+	table, cols, ok := copyTarget(sql)
+	if !ok {
+		return "", nil, false
+	}
+	if cols == nil {
+		if cols, ok = ss.tableColumns(table); !ok {
+			return "", nil, false
+		}
+	}
+	return table, cols, true
+}
+
+// cardholder reports whether a statement touches data tagged as cardholder data: a tagged column, a
+// "table.*" (or a write, or a whole-table COPY) on a table with a tagged column, and — since the
+// classifier cannot always say which table an unqualified column or a bare "*" comes from — such a
+// column tagged in any of the statement's tables, or a bare "*" with a cardholder table among them.
+func (ss *session) cardholder(c classify.Statement) bool {
+	m := ss.srv.deps.Masker
+	for _, col := range c.Columns {
+		table, name := "", col
+		if i := strings.LastIndexByte(col, '.'); i >= 0 {
+			table, name = col[:i], col[i+1:]
+		}
+		switch {
+		case name == "*" && table != "":
+			if ss.cardholderTable(table) {
+				return true
+			}
+		case name == "*":
+			for _, t := range c.Tables {
+				if ss.cardholderTable(t) {
+					return true
+				}
+			}
+		case table != "":
+			if m.Tagged(table, name) {
+				return true
+			}
+		default:
+			if m.Tagged("", name) {
+				return true
+			}
+			for _, t := range c.Tables {
+				if m.Tagged(t, name) {
+					return true
+				}
+			}
+		}
+	}
+	for _, t := range c.Tables {
+		if (c.Kind != classify.KindRead || c.CopyOut) && ss.cardholderTable(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// cardholderTable reports whether a table holds cardholder data: configured as such (a "table.column"
+// mask tag), or one of its columns (from the catalog) matches a mask tag or pattern.
+func (ss *session) cardholderTable(t string) bool {
+	if ss.srv.cardholderTable(t) {
+		return true
+	}
+	cols, ok := ss.tableColumns(t)
+	if !ok {
+		return false
+	}
+	for _, col := range cols {
+		if ss.srv.deps.Masker.Tagged(t, col) {
+			return true
+		}
+	}
+	return false
+}
