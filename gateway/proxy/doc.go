@@ -52,6 +52,15 @@
 // permutation shared by all instances (cancelCodec); any instance can open a CancelRequest and forward it to
 // the targets. No state is kept; see cancelCodec for the trade-offs.
 //
+// # Policy and approvals
+//
+// Every statement of a simple Query string is decided before any of it is sent: each sees the kinds of
+// all (policy batch_kinds) and one combined decision (the first deny, else the riskiest hold) refuses or
+// holds the string as a whole; a hold shows the approver the whole string. A refusal after a hold names
+// who decided and why (their text cleaned of control characters and masked) or how long the approval
+// waited; an approval that could not be recorded in Kafka is audit_unavailable (58000). The approval of
+// a statement that ran is recorded in its query.executed (Approval).
+//
 // # Responses the gateway adds
 //
 // A refused statement is answered in place of the server: for a simple Query, the gateway's ErrorResponse
