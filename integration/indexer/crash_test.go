@@ -19,6 +19,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 	en := newEnv(t)
 	const kills = 20
 	var produced, statements atomic.Int64
+	var prodErr atomic.Value
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -34,7 +35,10 @@ func TestCrashExactlyOnce(t *testing.T) {
 			for i := 0; i < 10; i++ {
 				evs = append(evs, session(8, time.Now())...)
 			}
-			en.produce(schemas.TopicAudit, evs...)
+			if err := en.tryProduce(en.encode(schemas.TopicAudit, evs...)...); err != nil {
+				prodErr.Store(err)
+				return
+			}
 			produced.Add(int64(len(evs)))
 			statements.Add(80)
 			time.Sleep(100 * time.Millisecond) // about 1000 events/s: the final catch-up stays short on a busy CI machine
@@ -59,6 +63,9 @@ func TestCrashExactlyOnce(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+	if err := prodErr.Load(); err != nil {
+		t.Fatalf("producer: %v", err)
+	}
 	want := uint64(produced.Load())
 	t.Logf("%d kills; %d events produced; raw rows before the final run: %d", kills, want, en.count("SELECT count() FROM events"))
 

@@ -73,7 +73,7 @@ func newEnv(t testing.TB) *env {
 	ep := stack.Env(t)
 	admin := stack.ClickHouse(t) // holds ClickHouse for this test (see integration/stack)
 	kc := stack.Kafka(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(2*time.Millisecond),
-		kgo.ProducerBatchMaxBytes(1<<20))
+		kgo.ProducerBatchMaxBytes(1<<20), kgo.UnknownTopicRetries(-1))
 	en := &env{t: t, ep: ep, prefix: stack.UniqueName(t, "idx") + ".", db: stack.UniqueName(t, "idx"),
 		group: stack.UniqueName(t, "idxg"), kc: kc}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -291,11 +291,37 @@ func (en *env) produce(topic string, evs ...schemas.Event) {
 
 func (en *env) produceRaw(recs ...*kgo.Record) {
 	en.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := en.kc.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+	if err := en.tryProduce(recs...); err != nil {
 		en.t.Fatalf("produce: %v", err)
 	}
+}
+
+// tryProduce writes recs, retrying for up to a minute (another package's test may restart the broker; a
+// record written twice is the same event id, which the indexer deduplicates). Safe in any goroutine.
+func (en *env) tryProduce(recs ...*kgo.Record) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := en.kc.ProduceSync(ctx, recs...).FirstErr()
+		cancel()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// encode marshals events into records for topic (without the prefix).
+func (en *env) encode(topic string, evs ...schemas.Event) []*kgo.Record {
+	recs := make([]*kgo.Record, len(evs))
+	for i, e := range evs {
+		b, err := schemas.Marshal(e)
+		if err != nil {
+			panic(err) // events built by the tests always encode
+		}
+		recs[i] = &kgo.Record{Topic: en.prefix + topic, Key: []byte(e.Session), Value: b}
+	}
+	return recs
 }
 
 // count runs a query returning one UInt64.

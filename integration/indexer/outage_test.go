@@ -46,6 +46,7 @@ func TestClickHouseOutage(t *testing.T) {
 	en.waitCount(30*time.Second, uint64(len(first)), "SELECT count() FROM events FINAL")
 
 	var produced atomic.Int64
+	var prodErr atomic.Value
 	produced.Store(int64(len(first)))
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -61,7 +62,10 @@ func TestClickHouseOutage(t *testing.T) {
 			// About 200 events/s: StopClickHouse may first wait minutes for other packages' tests to release
 			// ClickHouse, and the backlog must stay small enough to catch up within the deadline.
 			evs := session(20, time.Now())
-			en.produce(schemas.TopicAudit, evs...)
+			if err := en.tryProduce(en.encode(schemas.TopicAudit, evs...)...); err != nil {
+				prodErr.Store(err)
+				return
+			}
 			produced.Add(int64(len(evs)))
 		}
 	}()
@@ -86,6 +90,9 @@ func TestClickHouseOutage(t *testing.T) {
 	time.Sleep(time.Second) // keep producing a little after the restart
 	close(stop)
 	wg.Wait()
+	if err := prodErr.Load(); err != nil {
+		t.Fatalf("producer: %v", err)
+	}
 	if !sawUnready {
 		t.Error("/readyz never reported 503 while ClickHouse was down")
 	}
