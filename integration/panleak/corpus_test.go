@@ -134,8 +134,8 @@ var knownLeaks = map[string]string{
 		"SELECT json_agg(pan::bigint) FROM cards.",
 	"row_to_json binary format": "DEFECT (breaks clients, no leak): same as json_agg bigint binary format, for row_to_json " +
 		"with a bigint field.",
-	"reverse untagged":  "LIMIT: reverse(pan) under an untagged alias is not a PAN to content scanning; no tag reaches a computed column.",
-	"base64 untagged":   "LIMIT: base64 of the PAN under an untagged alias; same as reverse.",
+	"reverse untagged": "LIMIT: reverse(pan) under an untagged alias is not a PAN to content scanning; no tag reaches a computed column.",
+	"base64 untagged":  "LIMIT: base64 of the PAN under an untagged alias; same as reverse.",
 	"row_to_json whole row with encoded columns": "LIMIT: row_to_json(c) over a row that includes tagged encoded columns " +
 		"(pan_rev, pan_b64) returns them in the clear inside the JSON: tags do not follow values into a function result.",
 }
