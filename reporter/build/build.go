@@ -167,12 +167,28 @@ func (p *pkg) maskTable(t *query.Table) {
 			continue
 		}
 		for _, r := range t.Rows {
+			if !mayHoldPAN(r[c]) {
+				continue
+			}
 			if masked, f := p.b.masker.Text(r[c]); f.Count > 0 {
 				r[c] = masked
 				p.masked += f.Count
 			}
 		}
 	}
+}
+
+// mayHoldPAN is a cheap pre-check: a PAN has at least 12 digits.
+func mayHoldPAN(s string) bool {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			if n++; n >= 12 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // freeText reports whether a column holds text that could carry card data (not an id, time, hash or count).
