@@ -12,9 +12,10 @@ import (
 	"github.com/pangate/pangate/schemas"
 )
 
-// TestCachedStatementBinaryPAN: pgx's statement cache runs a prepared statement again without a new
-// RowDescription; a binary int8 PAN must still be masked when another statement ran in between (the
-// gateway once masked such a first row with the previous statement's layout).
+// TestCachedStatementBinaryPAN: a binary int8 PAN from a statement pgx's statement cache runs again, with
+// another statement in between, is masked end to end. It is a guard, not the regression test: pgx v5.13
+// describes the portal here, so it passed with the masking-order bug too; the wire-level regression (an
+// Execute with no RowDescription, as JDBC sends) is gateway/proxy TestCachedStatementMaskedByItsOwnLayout.
 func TestCachedStatementBinaryPAN(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t, gwOpts{})
