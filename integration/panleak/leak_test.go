@@ -2,6 +2,7 @@ package panleak_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -268,7 +269,14 @@ func TestPANLeak(t *testing.T) {
 	if len(logs) == 0 {
 		t.Error("no gateway log captured")
 	}
-	t.Logf("%d gateway log lines scanned", len(logs))
+	msgs := map[string]int{}
+	for _, l := range logs {
+		var m struct{ Msg string }
+		if json.Unmarshal([]byte(l), &m) == nil {
+			msgs[m.Msg]++
+		}
+	}
+	t.Logf("%d gateway log lines scanned, by message: %v", len(logs), msgs)
 }
 
 // TestKnownLeaks lists the attempts that leak today, each with its defect. They are skipped by name only:
