@@ -264,6 +264,8 @@ var _ = manifest.KindPackage
 // useDatabase points the env at an existing database (benchmark reruns).
 func (en *env) useDatabase(db string) {
 	en.t.Helper()
+	// The fresh database newEnv made is not needed.
+	en.exec("DROP DATABASE IF EXISTS " + en.db)
 	conn, err := store.Open(store.Config{Addrs: []string{en.ep.ClickHouseAddr}, Database: db, User: en.ep.ClickHouseUser, Password: en.ep.ClickHousePassword})
 	if err != nil {
 		en.t.Fatal(err)
