@@ -94,7 +94,7 @@ type AuthFailed struct {
 	RequestedRole string `json:"requested_role,omitempty"`
 	Issuer        string `json:"issuer,omitempty"`
 	Subject       string `json:"subject,omitempty"`
-	Reason        string `json:"reason"` // machine word: expired, not_yet_valid, wrong_audience, unknown_issuer, bad_signature, bad_algorithm, malformed, no_password, plaintext, policy, …
+	Reason        string `json:"reason"` // machine word: expired, not_yet_valid, wrong_audience, unknown_issuer, bad_signature, bad_algorithm, malformed, issuer_unavailable, no_password, plaintext, unknown_target, policy, …
 	Message       string `json:"message"`
 	SQLState      string `json:"sqlstate"`
 }
@@ -181,9 +181,12 @@ type ApprovalRef struct {
 // QueryExecuted records a statement that was sent upstream, with its outcome. It is written and
 // acknowledged before any result byte reaches the client (invariant 1).
 type QueryExecuted struct {
-	Statement  Statement     `json:"statement"`
-	Role       string        `json:"role"`
-	Outcome    string        `json:"outcome"` // ok, error
+	Statement Statement `json:"statement"`
+	Role      string    `json:"role"`
+	// Outcome is ok or error for a read (recorded after it completed); forwarded for a statement recorded
+	// before it was sent upstream (writes, DDL, role changes: the write-ahead path); streamed for a read
+	// whose result outgrew the gateway's buffer (recorded with the rows seen so far).
+	Outcome    string        `json:"outcome"`
 	SQLState   string        `json:"sqlstate,omitempty"`
 	Error      string        `json:"error,omitempty"` // masked
 	CommandTag string        `json:"command_tag,omitempty"`
