@@ -75,14 +75,16 @@ const maxNested = 8
 // binaryValue masks one binary-format value of type oid in place. tagged forces whole-value masking.
 func (m *Masker) binaryValue(oid uint32, v []byte, tagged bool, depth int, fps *[]string) int {
 	switch {
+	// json before the text types: its binary form is its text, but a PAN written as a JSON number must be
+	// zero-filled, not starred, or the document stops parsing (regression: json_agg(pan::bigint) in binary).
+	case oid == oidJSON:
+		return m.jsonValue(v, tagged, fps)
 	case textOID(oid):
 		return m.textValue(v, m.fill, tagged, fps)
 	case oid == oidJSONB || oid == oidJSONPath: // one version byte, then text
 		if len(v) > 0 && v[0] == 1 {
 			return m.jsonValue(v[1:], tagged, fps)
 		}
-		return m.jsonValue(v, tagged, fps)
-	case oid == oidJSON:
 		return m.jsonValue(v, tagged, fps)
 	case oid == oidInt8:
 		if len(v) != 8 {

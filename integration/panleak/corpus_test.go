@@ -113,16 +113,9 @@ var corpus = []attempt{
 // everyone); TestKnownLeaks lists each with its defect so that it shows in every run. Remove an entry once
 // the gateway is fixed: the attempt then runs in TestPANLeak.
 var knownLeaks = map[string]string{
-	// Defects (gateway), reproduced against main at 2026-11-27 ~11:57 UTC. (88ce771 fixed the COPY-tag leaks
-	// this test found first: COPY <table> [(cols)] TO STDOUT of mask.columns-tagged columns in the clear.)
-	"json_agg bigint binary format": "DEFECT (breaks clients, no leak): json (OID 114) in BINARY result format: a PAN " +
-		"written as a JSON number is masked with '*' (411111******1111) instead of '0', so the document no longer " +
-		"parses (pgx: invalid character '*' after array element; psycopg binary cursor: JSONDecodeError). Text " +
-		"format and jsonb binary are fine. Repro: pgx QueryExecModeCacheStatement, QueryResultFormats{1}, " +
-		"SELECT json_agg(pan::bigint) FROM cards. Cause: gateway/mask/binary.go binaryValue tests textOID(oid) " +
-		"first, and textOID lists oidJSON, so the later `case oid == oidJSON` (JSON-aware fill) is unreachable.",
-	"row_to_json binary format": "DEFECT (breaks clients, no leak): same as json_agg bigint binary format, for row_to_json " +
-		"with a bigint field.",
+	// Defects found by this test and fixed since: COPY <table> [(cols)] TO STDOUT of mask.columns-tagged
+	// columns in the clear (88ce771); json (OID 114) in binary format starred instead of zero-filled, which
+	// broke clients (gateway/mask binaryValue now checks json before the text types).
 
 	// Documented limits (docs/masking.md, "What content scanning cannot catch"): they leak under an
 	// allow-everything policy; in production only the policy (hold COPY / functions over cardholder
