@@ -59,6 +59,10 @@ func FuzzStreamMessage(f *testing.F) {
 		encBin(f, oidNumeric, int64(4111111111111111)), encBin(f, 1016, []int64{4111111111111111}), encBin(f, oidJSONB, "x")))
 	f.Add(byte('d'), byte(3), []byte("1\t4111111111111111\n"))
 	f.Add(byte('d'), byte(4), binaryCopyData([][]byte{[]byte("4111111111111111"), nil}))
+	f.Add(byte('d'), byte(4), binaryCopyData([][]byte{encBin(f, oidInt8, int64(4111111111111111)), encBin(f, oidNumeric, int64(378282246310005)),
+		encBin(f, oidFloat8, float64(6011000990139424)), encBin(f, 1016, []int64{5555555555554444})}))
+	f.Add(byte('d'), byte(4), binaryCopyData([][]byte{encBin(f, oidInt8, int64(4111111111111111))})[:27])    // cut inside the int8
+	f.Add(byte('d'), byte(4), binaryCopyData([][]byte{encBin(f, oidNumeric, int64(5555555555554444))})[:21]) // cut inside a length
 	f.Add(byte('E'), byte(0), []byte("SERROR\x00M4111111111111111\x00\x00"))
 	f.Add(byte('A'), byte(0), []byte("\x00\x00\x00\x01c\x004111111111111111\x00"))
 	f.Add(byte('T'), byte(0), rowDesc(f, col{name: "pan", oid: oidText}))

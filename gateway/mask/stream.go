@@ -64,6 +64,10 @@ var copySignature = []byte("PGCOPY\n\xff\r\n\x00")
 // message boundary (19 digits and 18 separators, plus track-2 room).
 const maxCarry = 48
 
+// maxGuess is the longest binary COPY field that is still collected across CopyData messages for the
+// int8/float8/numeric guess: a numeric holding a 19-digit PAN with a scale of up to 30 fits easily.
+const maxGuess = 64
+
 // Stream masks the backend → client messages of one client connection. It is not safe for concurrent
 // use: call it from the goroutine that relays upstream messages.
 //
@@ -84,6 +88,11 @@ type Stream struct {
 	binHdrN   int
 	binField  int // field index within the tuple
 	binFields int // fields in the tuple
+	binLen    int // length of the current field
+	binHit    bool
+	binPart   [4]byte // a field count or length cut at a message end
+	binPartN  int
+	binGuess  [maxGuess]byte // a short field cut across messages, collected for the binary guess
 	carry     [maxCarry]byte
 	carryN    int
 
@@ -394,7 +403,7 @@ func (s *Stream) copyResponse(body []byte) {
 	s.copyMode = copyText
 	if len(body) >= 1 && body[0] == 1 {
 		s.copyMode = copyBinary
-		s.bin, s.binHdrN = binHeader, 0
+		s.bin, s.binHdrN, s.binPartN = binHeader, 0, 0
 	}
 }
 
@@ -522,11 +531,11 @@ func (s *Stream) binaryCopy(body []byte) int {
 			s.bin, s.binNeed = binField, ext // skip the extension area like a field
 			s.binField, s.binFields = -1, 0
 		case binTuple:
-			if len(body)-p < 2 {
-				return n + s.binaryCopyLost(body[p:])
+			h, q, ok := s.binInt(body, p, 2)
+			if p = q; !ok {
+				return n
 			}
-			fc := int(int16(binary.BigEndian.Uint16(body[p:])))
-			p += 2
+			fc := int(int16(binary.BigEndian.Uint16(h)))
 			if fc == -1 {
 				s.bin = binTrailer
 				continue
@@ -540,11 +549,11 @@ func (s *Stream) binaryCopy(body []byte) int {
 				s.bin = binTuple
 			}
 		case binFieldLen:
-			if len(body)-p < 4 {
-				return n + s.binaryCopyLost(body[p:])
+			h, q, ok := s.binInt(body, p, 4)
+			if p = q; !ok {
+				return n
 			}
-			l := int(int32(binary.BigEndian.Uint32(body[p:])))
-			p += 4
+			l := int(int32(binary.BigEndian.Uint32(h)))
 			if l < -1 {
 				return n + s.binaryCopyLost(body[p:])
 			}
@@ -552,19 +561,38 @@ func (s *Stream) binaryCopy(body []byte) int {
 				s.nextField()
 				continue
 			}
-			s.bin, s.binNeed = binField, l
+			s.bin, s.binNeed, s.binLen, s.binHit = binField, l, l, false
 		case binField:
 			take := min(s.binNeed, len(body)-p)
 			v := body[p : p+take]
 			if s.binField >= 0 { // not the header extension
 				if s.carryN > 0 { // continuation of a field cut at the previous message's end
-					n += s.boundary(v)
+					b := s.boundary(v)
+					s.binHit = s.binHit || b > 0
+					n += b
 					s.carryN = 0
 				}
-				if s.binField < len(s.copyCols) && s.copyCols[s.binField].tagged {
+				switch {
+				case s.binField < len(s.copyCols) && s.copyCols[s.binField].tagged:
 					n += s.m.maskValue(v, s.m.fill, nil)
-				} else {
-					n += s.m.scan(v, s.m.fill, nil)
+				case take == s.binLen: // the whole field: read it like an unknown-layout DataRow value
+					n += s.m.guessValue(v)
+				default: // a piece of a field cut across messages
+					c := s.m.scan(v, s.m.fill, nil)
+					s.binHit = s.binHit || c > 0
+					n += c
+					if s.binLen <= maxGuess {
+						off := s.binLen - s.binNeed
+						copy(s.binGuess[off:], v)
+						if take == s.binNeed && !s.binHit {
+							// the field is complete: guess on all of it, write back what is still here
+							// (the pieces in earlier messages are gone; see docs/masking.md)
+							if g := s.m.guessBinary(s.binGuess[:s.binLen]); g > 0 {
+								copy(v, s.binGuess[off:s.binLen])
+								n += g
+							}
+						}
+					}
 				}
 				if take < s.binNeed {
 					s.keepCarry(v)
@@ -584,6 +612,21 @@ func (s *Stream) binaryCopy(body []byte) int {
 		}
 	}
 	return n
+}
+
+// binInt reads a size-byte field count or length at body[p:], collecting it across messages when it
+// is cut at a message end. It returns the bytes, the new position, and false when more are needed.
+func (s *Stream) binInt(body []byte, p, size int) ([]byte, int, bool) {
+	if s.binPartN == 0 && len(body)-p >= size {
+		return body[p : p+size], p + size, true
+	}
+	k := copy(s.binPart[s.binPartN:size], body[p:])
+	s.binPartN += k
+	if s.binPartN < size {
+		return nil, p + k, false
+	}
+	s.binPartN = 0
+	return s.binPart[:size], p + k, true
 }
 
 func (s *Stream) nextField() {
