@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"unicode/utf8"
 )
@@ -17,7 +16,8 @@ var ErrNotCanonicalizable = errors.New("schemas: value has no canonical encoding
 // Canonical re-encodes a JSON document in pangate's canonical form, the bytes event hashes cover:
 //
 //   - object members sorted by key (byte order of the UTF-8 key; all keys pangate writes are ASCII),
-//     no duplicate keys;
+//     no duplicate keys (an input that repeats a key keeps its last value, as encoding/json decoding
+//     always did here; the earlier values must still be well-formed JSON);
 //   - no whitespace between tokens;
 //   - strings UTF-8, escaping only '"', '\\' and control characters below U+0020 (as \b \t \n \f \r, or
 //     \u00xx with lower-case hex); everything else, including '<', '>', '&', U+2028 and U+2029, literal;
@@ -26,88 +26,35 @@ var ErrNotCanonicalizable = errors.New("schemas: value has no canonical encoding
 //
 // For documents of ASCII keys and integer numbers this is exactly RFC 8785 (JCS), so other languages can
 // reproduce a hash with an off-the-shelf JCS library.
+//
+// Input acceptance is that of json.Decoder.Decode followed by More: one value, then only whitespace, or a
+// tail starting with ']' or '}' (a quirk of More kept so stored hashes never change meaning).
 func Canonical(doc []byte) ([]byte, error) {
 	// encoding/json would silently replace invalid UTF-8 with U+FFFD; a hash must never cover bytes that
 	// differ from what was stored.
 	if !utf8.Valid(doc) {
 		return nil, fmt.Errorf("%w: document is not valid UTF-8", ErrNotCanonicalizable)
 	}
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	sc := scratchPool.Get().(*scratch)
+	defer putScratch(sc)
+	nodes, err := scanJSON(doc, false, sc.nodes)
+	sc.nodes = nodes[:0]
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotCanonicalizable, err)
 	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: trailing data after the JSON value", ErrNotCanonicalizable)
-	}
-	var buf bytes.Buffer
-	buf.Grow(len(doc))
-	if err := writeCanonical(&buf, v); err != nil {
+	w := canonWriter{doc: doc, nodes: nodes, out: make([]byte, 0, len(doc)), mem: sc.mem[:0], keybuf: sc.keybuf[:0]}
+	err = w.write(0)
+	sc.mem, sc.keybuf = w.mem[:0], w.keybuf[:0]
+	if err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return w.out, nil
 }
 
-func writeCanonical(buf *bytes.Buffer, v any) error {
-	switch x := v.(type) {
-	case nil:
-		buf.WriteString("null")
-	case bool:
-		if x {
-			buf.WriteString("true")
-		} else {
-			buf.WriteString("false")
-		}
-	case json.Number:
-		s := string(x)
-		if !isCanonicalInteger(s) {
-			// Normalise integers such as "-0" or "1e3"? No: refuse, so producers fix their data instead of
-			// two implementations disagreeing on float formatting.
-			return fmt.Errorf("%w: number %s is not an integer in plain decimal form", ErrNotCanonicalizable, s)
-		}
-		buf.WriteString(s)
-	case string:
-		if !utf8.ValidString(x) {
-			return fmt.Errorf("%w: string is not valid UTF-8", ErrNotCanonicalizable)
-		}
-		writeString(buf, x)
-	case []any:
-		buf.WriteByte('[')
-		for i, e := range x {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			if err := writeCanonical(buf, e); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte(']')
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			if !utf8.ValidString(k) {
-				return fmt.Errorf("%w: object key is not valid UTF-8", ErrNotCanonicalizable)
-			}
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		buf.WriteByte('{')
-		for i, k := range keys {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			writeString(buf, k)
-			buf.WriteByte(':')
-			if err := writeCanonical(buf, x[k]); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte('}')
-	default:
-		return fmt.Errorf("%w: unexpected %T", ErrNotCanonicalizable, v)
-	}
-	return nil
+func errNotInteger(lit []byte) error {
+	// Normalise integers such as "-0" or "1e3"? No: refuse, so producers fix their data instead of two
+	// implementations disagreeing on float formatting.
+	return fmt.Errorf("%w: number %s is not an integer in plain decimal form", ErrNotCanonicalizable, lit)
 }
 
 func isCanonicalInteger(s string) bool {

@@ -13,17 +13,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite json/*.schema.json and testdata/golden.json from the Go types")
 
-const (
-	timePattern = `^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$`
-	hashPattern = `^[0-9a-f]{64}$`
-	uuidPattern = `^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`
-)
-
-// timeFields and hashFields get a pattern in every struct that has them.
-var (
-	timeFields = map[string]bool{"valid_until": true, "issued_at": true, "token_expiry": true, "expires": true, "from": true, "to": true}
-	hashFields = map[string]bool{"prev": true, "hash": true, "policy_hash": true, "config_hash": true, "manifest_hash": true}
-)
+// timePattern, hashPattern, uuidPattern, timeFields and hashFields live in validate_fast.go, shared with the
+// fast validator.
 
 // jsonSchemaOf derives a JSON Schema from a Go type: members without omitempty are required, no unknown
 // members are allowed, integers stay integers.

@@ -66,7 +66,23 @@ func compile() {
 
 // Validate checks one Kafka record value against the envelope schema and the schema of its type's data.
 // It does not check the hash (VerifyEvent) or the chain (VerifySession).
+//
+// Records the fast table-driven check accepts (validate_fast.go) skip the JSON Schema engine; every other
+// record is judged, and its error worded, by the compiled JSON Schemas.
 func Validate(record []byte) error {
+	compiled.once.Do(compile)
+	if compiled.err != nil {
+		return compiled.err
+	}
+	if fastValid(record) {
+		return nil
+	}
+	return validateSchema(record)
+}
+
+// validateSchema is Validate by the compiled JSON Schemas alone: the fallback of Validate and the
+// reference of its differential tests.
+func validateSchema(record []byte) error {
 	compiled.once.Do(compile)
 	if compiled.err != nil {
 		return compiled.err
