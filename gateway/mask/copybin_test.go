@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -74,10 +75,11 @@ func TestCopyBinaryGuessesInt8AndNumeric(t *testing.T) {
 		[][]byte{encBin(t, oidInt4, int32(2)), num(378282246310005, 0), nil},                                            // Amex: 15 digits, leading group 0378
 		[][]byte{encBin(t, oidInt4, int32(3)), num(5555555555554444, -2), encBin(t, oidInt8, int64(-4111111111111111))}, // numeric(30,2)
 		[][]byte{encBin(t, oidFloat8, float64(6011000990139424)), encBin(t, oidInt8, int64(42))},
+		[][]byte{encBin(t, oidInt8, int64(4400151234567897863)), encBin(t, oidFloat8, 1234.56)}, // a 19-digit Visa is also a plausible float8
 	)
 	whole, n := feedCopy(t, data)
-	if n != 5 {
-		t.Fatalf("masked %d values, want 5", n)
+	if n != 6 {
+		t.Fatalf("masked %d values, want 6", n)
 	}
 	fs := copyFields(t, whole)
 	var i8 int64
@@ -108,6 +110,8 @@ func TestCopyBinaryGuessesInt8AndNumeric(t *testing.T) {
 	check(8, oidInt8, &i8, "-4111110000001111")
 	check(9, oidFloat8, &f8, "6011000000009424")
 	check(10, oidInt8, &i8, "42")
+	check(11, oidInt8, &i8, "4400150000000007863")
+	check(12, oidFloat8, &f8, "1235") // 1234.56 untouched (%.0f)
 	if !bytes.Equal(fs[2], ts) || naiveLeak(string(whole)) != "" {
 		t.Errorf("timestamp changed or text PAN left: %x", whole)
 	}
@@ -129,7 +133,7 @@ func TestCopyBinaryGuessesInt8AndNumeric(t *testing.T) {
 	// PostgreSQL's own framing: header with the first tuple, one CopyData per tuple, trailer alone.
 	var cuts []int
 	p := 19
-	for range 4 {
+	for range 5 {
 		fc := int(binary.BigEndian.Uint16(data[p:]))
 		p += 2
 		for range fc {
@@ -138,7 +142,7 @@ func TestCopyBinaryGuessesInt8AndNumeric(t *testing.T) {
 		}
 		cuts = append(cuts, p)
 	}
-	if d, n := feedCopy(t, data, cuts...); n != 5 || !bytes.Equal(d, whole) {
+	if d, n := feedCopy(t, data, cuts...); n != 6 || !bytes.Equal(d, whole) {
 		t.Errorf("one CopyData per tuple: masked %d, %x", n, d)
 	}
 	// Cut in three pieces inside the int8 PAN and the numeric: still masked from the cut on.
@@ -195,7 +199,7 @@ func TestFalsePositivesBinaryCopy(t *testing.T) {
 		gen  func() uint64
 		max  float64
 	}{
-		{"random 64 bits", r.Uint64, 0.03},
+		{"random 64 bits", r.Uint64, 0.04},
 		{"timestamp 2000–2030 (µs since 2000)", us(2000, 2030), 0.005},
 		{"timestamp 2000–2009", us(2000, 2009), 0.005},
 		{"timestamp 2009–2013", us(2009, 2013), 0.02},
@@ -204,9 +208,13 @@ func TestFalsePositivesBinaryCopy(t *testing.T) {
 		{"timestamp 2023–2031", us(2023, 2031), 0},
 		{"timestamp 2031–2095", us(2031, 2095), 0.03},
 		{"int8 sequential id < 10^11", func() uint64 { return uint64(r.Int64N(1e11)) }, 0},
-		{"int8 random positive (snowflake-like)", func() uint64 { return r.Uint64() >> 1 }, 0.03},
+		{"int8 random positive (snowflake-like)", func() uint64 { return r.Uint64() >> 1 }, 0.04},
 		{"float8 amount 0.00–10^9", func() uint64 { return math.Float64bits(float64(r.Int64N(1e11)) / 100) }, 0},
-		{"float8 random", func() uint64 { return math.Float64bits(r.NormFloat64() * math.Pow(10, float64(r.IntN(30)))) }, 0.005},
+		{"float8 computed (full precision)", func() uint64 { return math.Float64bits(r.NormFloat64() * math.Pow(10, float64(r.IntN(30)))) }, 0.12},
+		{"float8 decimal, 1–12 significant digits", func() uint64 {
+			f, _ := strconv.ParseFloat(fmt.Sprintf("%de%d", r.Int64N(int64(math.Pow10(1+r.IntN(12)))), r.IntN(36)-20), 64)
+			return math.Float64bits(f)
+		}, 0.01},
 	}
 	var report strings.Builder
 	for _, c := range cases {
