@@ -2,12 +2,15 @@
 // offline.
 //
 //	reporter generate -config reporter.yaml -from 2026-10-01 -to 2026-11-01 [-kind package|daily_review] [-out DIR]
+//	reporter generate -config reporter.yaml -period previous-day|previous-month [-kind …] [-out DIR]
 //	reporter run -config reporter.yaml                  # daemon: daily review + monthly package on cron schedules
 //	reporter verify -key reporter.pub PACKAGE [-previous PREVIOUS_PACKAGE]
 //	reporter transcript -config reporter.yaml -session ID [-json]
 //	reporter keygen -out reporter                       # writes reporter.key (private) and reporter.pub
 //
-// -from and -to take RFC 3339 times, dates (YYYY-MM-DD) or a month (YYYY-MM, -to optional). Exit status:
+// -from and -to take RFC 3339 times, dates (YYYY-MM-DD) or a month (YYYY-MM, -to optional). -period names a
+// period relative to now instead (UTC, the periods `reporter run` uses: reporter/schedule), so a Kubernetes
+// CronJob without a shell can run generate; it excludes -from and -to. Exit status:
 // 0 success, 1 failure (verify: any check failed), 2 usage or configuration error.
 package main
 
@@ -73,6 +76,7 @@ func main() {
 func usage() {
 	fmt.Fprintln(os.Stderr, `usage:
   reporter generate -config FILE -from TIME [-to TIME] [-kind package|daily_review] [-out DIR]
+  reporter generate -config FILE -period previous-day|previous-month [-kind package|daily_review] [-out DIR]
   reporter run -config FILE
   reporter verify -key PUBLIC.pem PACKAGE_DIR [-previous PREVIOUS_PACKAGE_DIR]
   reporter transcript -config FILE -session ID [-json]
@@ -178,27 +182,14 @@ func cmdGenerate(ctx context.Context, args []string) error {
 	fromS := fs.String("from", "", "start of the period (inclusive)")
 	toS := fs.String("to", "", "end of the period (exclusive); default: one month after a month, one day after a date")
 	kind := fs.String("kind", manifest.KindPackage, "package or daily_review")
+	period := fs.String("period", "", "instead of -from/-to: "+periodPreviousDay+" or "+periodPreviousMonth+" (UTC, relative to now)")
 	out := fs.String("out", "", "write the package under this local directory instead of the configured bucket")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
 	}
-	if *fromS == "" {
-		return usageError{"generate: -from is required"}
-	}
-	from, month, err := parseTime(*fromS)
+	from, to, err := generatePeriod(*fromS, *toS, *period, time.Now())
 	if err != nil {
 		return err
-	}
-	var to time.Time
-	switch {
-	case *toS != "":
-		if to, _, err = parseTime(*toS); err != nil {
-			return err
-		}
-	case month:
-		to = from.AddDate(0, 1, 0)
-	default:
-		to = from.AddDate(0, 0, 1)
 	}
 	// The progress bar tells the stages; the log says only what went wrong.
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -220,6 +211,51 @@ func cmdGenerate(ctx context.Context, args []string) error {
 		}
 	}
 	return err
+}
+
+// The relative periods of generate -period.
+const (
+	periodPreviousDay   = "previous-day"
+	periodPreviousMonth = "previous-month"
+)
+
+// generatePeriod returns the [from, to) of generate: either -period relative to now, computed by
+// reporter/schedule exactly as `reporter run` does (so a CronJob and the daemon cover the same periods), or
+// -from with an optional -to. Every mistake is a usageError (exit 2).
+func generatePeriod(fromS, toS, period string, now time.Time) (time.Time, time.Time, error) {
+	if period != "" {
+		if fromS != "" || toS != "" {
+			return time.Time{}, time.Time{}, usageError{"generate: -period excludes -from and -to: give either -period or -from [-to]"}
+		}
+		switch period {
+		case periodPreviousDay:
+			from, to := schedule.PreviousDay(now)
+			return from, to, nil
+		case periodPreviousMonth:
+			from, to := schedule.PreviousMonth(now)
+			return from, to, nil
+		}
+		return time.Time{}, time.Time{}, usageError{fmt.Sprintf("generate: -period %q: use %s or %s", period, periodPreviousDay, periodPreviousMonth)}
+	}
+	if fromS == "" {
+		return time.Time{}, time.Time{}, usageError{"generate: -from (or -period " + periodPreviousDay + "|" + periodPreviousMonth + ") is required"}
+	}
+	from, month, err := parseTime(fromS)
+	if err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	var to time.Time
+	switch {
+	case toS != "":
+		if to, _, err = parseTime(toS); err != nil {
+			return time.Time{}, time.Time{}, err
+		}
+	case month:
+		to = from.AddDate(0, 1, 0)
+	default:
+		to = from.AddDate(0, 0, 1)
+	}
+	return from, to, nil
 }
 
 func verdict(r *build.Result) string {

@@ -51,12 +51,17 @@ type spec struct {
 	} `yaml:"strategy"`
 	Template podTemplate `yaml:"template"`
 	// CronJob
-	Schedule          string `yaml:"schedule"`
-	ConcurrencyPolicy string `yaml:"concurrencyPolicy"`
-	JobTemplate       struct {
+	Schedule                   string `yaml:"schedule"`
+	TimeZone                   string `yaml:"timeZone"`
+	ConcurrencyPolicy          string `yaml:"concurrencyPolicy"`
+	StartingDeadlineSeconds    *int   `yaml:"startingDeadlineSeconds"`
+	SuccessfulJobsHistoryLimit *int   `yaml:"successfulJobsHistoryLimit"`
+	FailedJobsHistoryLimit     *int   `yaml:"failedJobsHistoryLimit"`
+	JobTemplate                struct {
 		Spec struct {
-			BackoffLimit *int        `yaml:"backoffLimit"`
-			Template     podTemplate `yaml:"template"`
+			BackoffLimit          *int        `yaml:"backoffLimit"`
+			ActiveDeadlineSeconds *int        `yaml:"activeDeadlineSeconds"`
+			Template              podTemplate `yaml:"template"`
 		} `yaml:"spec"`
 	} `yaml:"jobTemplate"`
 	// Service

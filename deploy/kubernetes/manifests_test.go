@@ -39,7 +39,8 @@ var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
 // services are the binaries of this module that run in the cluster; each is a directory with main.go.
 var services = []string{"gateway", "approver", "indexer", "reporter"}
 
-// noEndpoint are the services that serve no HTTP endpoint (reporter/main.go `run` is a cron daemon).
+// noEndpoint are the services that serve no HTTP endpoint (the reporter: CronJobs running `generate`, or
+// the `run` cron daemon).
 var noEndpoint = map[string]bool{"reporter": true}
 
 // image is ghcr.io/pangate/<service>:<tag>, one tag for all.

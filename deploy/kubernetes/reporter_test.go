@@ -1,6 +1,8 @@
 package kubernetes
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 
 	reporterconfig "github.com/pangate/pangate/reporter/config"
@@ -12,14 +14,15 @@ import (
 //
 //	reporter run -config FILE                                  (the daemon with its cron schedule)
 //	reporter generate -config FILE -from T [-to T] [-kind K] [-out DIR]
+//	reporter generate -config FILE -period previous-day|previous-month [-kind K] [-out DIR]
 var reporterCommand = command{
 	subcommands: []string{"run", "generate"},
-	flags:       map[string]bool{"config": true, "from": true, "to": true, "kind": true, "out": true},
+	flags:       map[string]bool{"config": true, "from": true, "to": true, "kind": true, "out": true, "period": true},
 }
 
 func loadReporter(t *testing.T, p *pod) loaded {
 	_, path := p.configFile(t)
-	// reporter/main.go run: config.Load(path) (file, then os.LookupEnv, then Validate), then setup loads the
+	// reporter/main.go generate and run: config.Load(path) (file, then os.LookupEnv, then Validate), then setup loads the
 	// signing key, every gateway key and opens the bucket.
 	p.setenv(t)
 	c, err := reporterconfig.Load(path)
@@ -58,24 +61,91 @@ func loadReporter(t *testing.T, p *pod) loaded {
 	if len(c.Kafka.Brokers) == 0 {
 		t.Error("reporter kafka.brokers is empty: its runs would not be recorded as report.generated (PCI DSS 10.2.1.3)")
 	}
-	if c.Schedule.Daily == "" || c.Schedule.Monthly == "" {
-		t.Error("reporter: both the daily review and the monthly package must be scheduled")
-	}
 	if c.Kafka.Topic != schemas.TopicAudit {
 		t.Errorf("reporter kafka.topic %q, want %q", c.Kafka.Topic, schemas.TopicAudit)
 	}
 	return loaded{brokers: c.Kafka.Brokers, topics: []string{c.Kafka.Topic}, clickhouse: []string{c.ClickHouse.Addr}, database: c.ClickHouse.Database}
 }
 
-// TestReporterSingleton: one reporter at a time, also during a rollout (two runs of one report would race
-// to store the same package).
-func TestReporterSingleton(t *testing.T) {
+// TestReporterCronJobs: the reporter runs as exactly two CronJobs, the daily review of the previous UTC day
+// and the package of the previous UTC month, each with Forbid (two runs of one report would race to chain
+// and store the same package), in UTC, with every retry ending the day it started (a retry on the next day
+// would compute the next period), and no reporter Deployment besides them (a `reporter run` daemon would
+// make every report twice).
+func TestReporterCronJobs(t *testing.T) {
 	m := loadManifests(t)
-	d, ok := m.find("Deployment", namespace, "reporter")
-	if !ok {
-		t.Fatal("no reporter Deployment")
+	want := map[string]struct{ schedule, period string }{
+		manifest.KindDailyReview: {"15 0 * * *", "previous-day"},
+		manifest.KindPackage:     {"30 1 1 * *", "previous-month"},
 	}
-	if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != "Recreate" {
-		t.Errorf("%v: want replicas 1 and strategy Recreate, got %v and %q", d, d.Spec.Replicas, d.Spec.Strategy.Type)
+	seen := map[string]bool{}
+	for _, w := range m.workloads() {
+		o := w.Owner
+		if o.Metadata.Labels["app.kubernetes.io/name"] != "reporter" {
+			continue
+		}
+		if o.Kind != "CronJob" {
+			t.Errorf("%v: the reporter runs as CronJobs only (docs/deploy.md: `reporter run` is the alternative, not an addition)", o)
+			continue
+		}
+		if len(w.Pod.Spec.Containers) != 1 {
+			continue // TestWorkloads reports it
+		}
+		args := w.Pod.Spec.Containers[0].Args
+		kind, period := flagValue(args, "kind"), flagValue(args, "period")
+		wk, ok := want[kind]
+		switch {
+		case len(args) == 0 || args[0] != "generate":
+			t.Errorf("%v: args %q, want generate", o, args)
+		case !ok:
+			t.Errorf("%v: -kind %q, want one of %v", o, kind, keys(want))
+		case seen[kind]:
+			t.Errorf("%v: a second CronJob for -kind %s", o, kind)
+		default:
+			seen[kind] = true
+			if period != wk.period || flagValue(args, "from") != "" || flagValue(args, "to") != "" {
+				t.Errorf("%v: -kind %s covers -period %q (-from %q -to %q), want -period %s", o, kind, period, flagValue(args, "from"), flagValue(args, "to"), wk.period)
+			}
+			if o.Spec.Schedule != wk.schedule {
+				t.Errorf("%v: schedule %q, want %q", o, o.Spec.Schedule, wk.schedule)
+			}
+		}
+		if o.Spec.TimeZone != "Etc/UTC" {
+			t.Errorf("%v: timeZone %q, want Etc/UTC: the schedule is in UTC like the period", o, o.Spec.TimeZone)
+		}
+		// Schedules fire at 00:15 and 01:30 UTC; every attempt must start and end before the UTC day ends.
+		hm := strings.Fields(o.Spec.Schedule)
+		if len(hm) == 5 {
+			mins, _ := strconv.Atoi(hm[0])
+			hours, _ := strconv.Atoi(hm[1])
+			start := hours*3600 + mins*60
+			if d := o.Spec.StartingDeadlineSeconds; d == nil || *d <= 0 || start+*d >= 86400 {
+				t.Errorf("%v: startingDeadlineSeconds %s: set it so a late start is still the same UTC day", o, intOrUnset(d))
+			}
+			if d := o.Spec.JobTemplate.Spec.ActiveDeadlineSeconds; d == nil || *d <= 0 || start+*d >= 86400 {
+				t.Errorf("%v: jobTemplate activeDeadlineSeconds %s: set it so no retry runs on the next UTC day", o, intOrUnset(d))
+			}
+		}
+		if b := o.Spec.JobTemplate.Spec.BackoffLimit; b == nil || *b < 1 {
+			t.Errorf("%v: backoffLimit %s: retry a failed run at least once", o, intOrUnset(b))
+		}
+		if h := o.Spec.SuccessfulJobsHistoryLimit; h == nil || *h < 1 {
+			t.Errorf("%v: successfulJobsHistoryLimit %s: keep the last runs' logs", o, intOrUnset(h))
+		}
+		if h := o.Spec.FailedJobsHistoryLimit; h == nil || *h < 1 {
+			t.Errorf("%v: failedJobsHistoryLimit %s: keep failed runs' logs", o, intOrUnset(h))
+		}
 	}
+	for kind := range want {
+		if !seen[kind] {
+			t.Errorf("no reporter CronJob makes -kind %s", kind)
+		}
+	}
+}
+
+func intOrUnset(p *int) string {
+	if p == nil {
+		return "unset"
+	}
+	return strconv.Itoa(*p)
 }
