@@ -149,7 +149,10 @@ func (m *Masker) guessBinary(v []byte) int {
 		bits := binary.BigEndian.Uint64(v)
 		a := math.Abs(math.Float64frombits(bits))
 		if a >= 1e11 && a < 1e19 && a == math.Trunc(a) {
-			return m.float8Value(v, false, nil)
+			if n := m.float8Value(v, false, nil); n > 0 {
+				return n
+			}
+			// not a PAN as a float: its bits may still be an int8 PAN (19-digit Visa 4.76e18–4.89e18)
 		}
 		if a >= 0x1p-100 && a < 0x1p100 && shortFloat(math.Float64frombits(bits)) {
 			// a float8 of about 1e-30 to 1e30 read as int8 is a 19-digit number of magnitude 4.16e18–5.07e18,
@@ -177,7 +180,8 @@ func (m *Masker) guessBinary(v []byte) int {
 	return 0
 }
 
-// shortFloat reports whether f's shortest round-trip decimal form has at most 12 significant digits.
+// shortFloat reports whether f's shortest round-trip decimal form has at most 13 significant digits
+// (amounts, rates, epoch milliseconds; a float computed by arithmetic has 15–17).
 func shortFloat(f float64) bool {
 	var buf [32]byte
 	b := strconv.AppendFloat(buf[:0], f, 'e', -1, 64)
@@ -190,7 +194,7 @@ func shortFloat(f float64) bool {
 			n++
 		}
 	}
-	return n <= 12
+	return n <= 13
 }
 
 // guessInt8 reports whether an 8-byte value of unknown type may be read as an int8 PAN. PostgreSQL
