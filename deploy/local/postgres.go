@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // postgres is Debian's PostgreSQL 15 with its own cluster in .stack/pg, run as
@@ -53,6 +54,9 @@ func (p *postgres) start(ctx context.Context, s *stack) error {
 		if err := p.initdb(ctx, s, base, data); err != nil {
 			return err
 		}
+	}
+	if _, err := ensurePGTLS(s.pgCAFile(), data); err != nil {
+		return err
 	}
 	if err := ownDir(filepath.Join(base, "run"), "postgres"); err != nil {
 		return err
@@ -102,6 +106,68 @@ func (p *postgres) initdb(ctx context.Context, s *stack, base, data string) erro
 	defer f.Close()
 	_, err = f.WriteString(conf)
 	return err
+}
+
+// afterReady brings a cluster made before TLS up to date: it writes the
+// certificates and settings if missing and reloads the server (ssl and its
+// files are reloadable, so no restart), but only a server running from our
+// own data directory. It then checks, on every up, that a verify-full
+// connection with the CA works and really uses TLS.
+func (p *postgres) afterReady(ctx context.Context, s *stack) error {
+	data, err := p.dirs(ctx, s)
+	if err != nil {
+		return err
+	}
+	changed, err := ensurePGTLS(s.pgCAFile(), data)
+	if err != nil {
+		return err
+	}
+	if changed {
+		if !fileExists(filepath.Join(data, "postmaster.pid")) {
+			return fmt.Errorf("TLS settings written to %s, but the server at %s does not run from it: restart it", data, p.endpoint())
+		}
+		s.logf("postgres: TLS enabled, reloading the server")
+		if err := s.run(ctx, "postgres", nil, asUser("postgres",
+			filepath.Join(pgBin, "pg_ctl"), "-D", data, "reload")...); err != nil {
+			return err
+		}
+	}
+	// A reload is asynchronous: poll until a TLS session succeeds.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := p.checkTLS(ctx, s)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("TLS check: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// checkTLS connects with sslmode=verify-full and the stack's CA, and asks the
+// server whether this session is encrypted.
+func (p *postgres) checkTLS(ctx context.Context, s *stack) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn := fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=verify-full sslrootcert=%s connect_timeout=5",
+		host, pgPort, s.pgCAFile())
+	cmd := exec.CommandContext(ctx, filepath.Join(pgBin, "psql"), conn, "-XAtc",
+		"SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+s.secrets["PG_PASSWORD"])
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("psql: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	if got := strings.TrimSpace(string(out)); got != "t" {
+		return fmt.Errorf("pg_stat_ssl.ssl = %q for a verify-full session, want t", got)
+	}
+	return nil
 }
 
 func (p *postgres) stop(ctx context.Context, s *stack) error {

@@ -353,6 +353,7 @@ func (s *stack) env() map[string]string {
 		"PANGATE_PG_PORT":                      fmt.Sprint(pgPort),
 		"PANGATE_PG_ADMIN_DSN":                 fmt.Sprintf("postgres://postgres:%s@%s:%d/postgres?sslmode=disable", sec["PG_PASSWORD"], host, pgPort),
 		"PANGATE_PG_SOCKET_DIR":                s.pgSocketDir(),
+		"PANGATE_PG_CA_FILE":                   s.pgCAFile(),
 		"PANGATE_KAFKA_BROKERS":                fmt.Sprintf("%s:%d", host, kafkaPort),
 		"PANGATE_CLICKHOUSE_ADDR":              fmt.Sprintf("%s:%d", host, chNativePort),
 		"PANGATE_CLICKHOUSE_HTTP_ADDR":         fmt.Sprintf("%s:%d", host, chHTTPPort),

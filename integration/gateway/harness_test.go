@@ -89,6 +89,8 @@ type gwOpts struct {
 	ackTimeout        string
 	resultBuffer      int
 	extraYAML         string
+	upstreamSSLMode   string // the target's sslmode; empty: disable
+	upstreamCAFile    string // the target's ca_file, for sslmode verify-full
 }
 
 // startGateway runs the gateway binary with a fresh config: its own topics, TLS certificate, checkpoint
@@ -115,6 +117,13 @@ func startGateway(t *testing.T, o gwOpts) *gw {
 	if o.resultBuffer == 0 {
 		o.resultBuffer = 1 << 20
 	}
+	if o.upstreamSSLMode == "" {
+		o.upstreamSSLMode = "disable"
+	}
+	upstreamTLS := "sslmode: " + o.upstreamSSLMode
+	if o.upstreamCAFile != "" {
+		upstreamTLS += fmt.Sprintf(", ca_file: %q", o.upstreamCAFile)
+	}
 	db := "postgres"
 	if u, err := pgx.ParseConfig(dsn); err == nil && u.Database != "" {
 		db = u.Database
@@ -125,7 +134,7 @@ tls: {cert_file: %q, key_file: %q}
 allow_plaintext_loopback: %v
 limits: {startup_timeout: 10s, result_buffer_bytes: %d, max_message_bytes: 1048576}
 targets:
-  - {name: pg, host: %q, port: %s, database: %q, sslmode: disable, admin_dsn: %q}
+  - {name: pg, host: %q, port: %s, database: %q, %s, admin_dsn: %q}
 kafka: {brokers: [%s], topic_prefix: %q, ack_timeout: %s}
 checkpoint: {interval: 1s, key_file: %q}
 auth:
@@ -135,7 +144,7 @@ jit: {ttl: 10m}
 mask:
   column_patterns: ["pan", "card_number"]
 ops: {listen: "127.0.0.1:0"}
-%s`, "it-"+g.Prefix[:len(g.Prefix)-1], cert, key, o.plaintextLoopback, o.resultBuffer, env.PGHost, env.PGPort, db, dsn,
+%s`, "it-"+g.Prefix[:len(g.Prefix)-1], cert, key, o.plaintextLoopback, o.resultBuffer, env.PGHost, env.PGPort, db, upstreamTLS, dsn,
 		strings.Join(brokers, ","), g.Prefix, o.ackTimeout, g.KeyFile, iss.URL, audience, o.extraYAML)
 	path := filepath.Join(dir, "gateway.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

@@ -19,6 +19,10 @@ type Endpoints struct {
 	PGHost     string // PANGATE_PG_HOST
 	PGPort     string // PANGATE_PG_PORT
 	PGAdminDSN string // PANGATE_PG_ADMIN_DSN: superuser, sslmode=disable
+	// PGCAFile is PANGATE_PG_CA_FILE: the PEM CA that signed PostgreSQL's server
+	// certificate (for 127.0.0.1 and localhost), for sslmode=verify-full.
+	// Optional: empty with a stack written before PostgreSQL served TLS.
+	PGCAFile string
 
 	KafkaBrokers []string // PANGATE_KAFKA_BROKERS, comma-separated host:port
 
@@ -81,6 +85,7 @@ func LoadEndpoints() (Endpoints, error) {
 		PGHost:                     need("PANGATE_PG_HOST"),
 		PGPort:                     need("PANGATE_PG_PORT"),
 		PGAdminDSN:                 need("PANGATE_PG_ADMIN_DSN"),
+		PGCAFile:                   get("PANGATE_PG_CA_FILE"),
 		ClickHouseAddr:             need("PANGATE_CLICKHOUSE_ADDR"),
 		ClickHouseUser:             need("PANGATE_CLICKHOUSE_USER"),
 		ClickHousePassword:         need("PANGATE_CLICKHOUSE_PASSWORD"),
