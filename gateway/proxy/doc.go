@@ -61,6 +61,14 @@
 // waited; an approval that could not be recorded in Kafka is audit_unavailable (58000). The approval of
 // a statement that ran is recorded in its query.executed (Approval).
 //
+// While a statement is held the client already has a NoticeResponse ("pangate: statement held for approval
+// <id> by rule <rule> (<reason>); approvers: <group>; expires <time>", masked), then the result or the
+// refusal once decided. The notice keeps frame order: it is queued (itNotice) behind every response still
+// expected and sent, flushed, by the upstream goroutine right after the last of them, or at once by the
+// client goroutine when none is expected (relayMu makes "none expected" mean "all written"). Before it
+// blocks, the client goroutine sends a Flush upstream so that responses PostgreSQL holds back until Sync
+// (ParseComplete, BindComplete, earlier Executes of the batch) come out.
+//
 // # Responses the gateway adds
 //
 // A refused statement is answered in place of the server: for a simple Query, the gateway's ErrorResponse

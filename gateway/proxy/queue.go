@@ -21,6 +21,7 @@ const (
 	itQuery                          // per statement: rows…, CommandComplete…; then ReadyForQuery
 	itSync                           // ReadyForQuery
 	itRefused                        // synthetic: the gateway's ErrorResponse for a refused statement
+	itNotice                         // synthetic: the gateway's NoticeResponse (a statement held for approval)
 )
 
 // item is one expected response, queued by the client goroutine before the message is forwarded and
@@ -35,7 +36,7 @@ type item struct {
 	stmtName  string
 	formats   []int16
 	described bool
-	errFrame  []byte // itRefused
+	errFrame  []byte // itRefused, itNotice: the frame to send
 }
 
 // mode says how a statement is gated.

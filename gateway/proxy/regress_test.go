@@ -127,7 +127,8 @@ func TestHeldStatementOutcomes(t *testing.T) {
 					t.Fatalf("approved statement refused: %q %q", types, vals)
 				}
 			} else {
-				if types != "EZ" || !strings.HasPrefix(vals[0], tc.wantCode+" ") {
+				// NEZ: the notice that the statement waits for approval, then the refusal.
+				if types != "NEZ" || !strings.HasPrefix(vals[0], tc.wantCode+" ") {
 					t.Fatalf("want %s, got %q %q", tc.wantCode, types, vals)
 				}
 				for _, w := range tc.wantMsg {

@@ -297,6 +297,7 @@ func (ss *session) hold(r *run, d Decision) (*schemas.ApprovalRef, bool) {
 		ss.pendingErr = errorFrame(SQLStateAuditUnavailable, "ERROR", "pangate: the audit log is unavailable; the statement was not run")
 		return nil, false
 	}
+	ss.noticeHeld(req)
 	ctx, cancel := contextUntilClosed(ss.closed)
 	defer cancel()
 	dec, err := ss.srv.deps.Holder.Request(ctx, req)
@@ -642,7 +643,17 @@ func (ss *session) fromUpstream() error {
 			}
 			return err
 		}
-		if err := ss.onBackend(typ, frame); err != nil {
+		// relayMu spans matching, popping and writing one message, so that the client goroutine, holding
+		// it, can tell "nothing expected" from "popped but not yet written" (noticeHeld).
+		ss.relayMu.Lock()
+		err = ss.onBackend(typ, frame)
+		if err == nil {
+			// A notice queued behind what this message completed goes out now, not with the next
+			// backend message: the client is waiting for its held statement.
+			err = ss.emitNotices()
+		}
+		ss.relayMu.Unlock()
+		if err != nil {
 			return err
 		}
 		if !ss.ur.buffered() {
@@ -672,19 +683,110 @@ func (ss *session) out(frame []byte) error {
 	return err
 }
 
-// emitRefused sends the gateway's own errors that are next in line.
+// emitRefused sends the gateway's own errors and notices that are next in line.
 func (ss *session) emitRefused() error {
 	for {
 		it := ss.q.head()
-		if it == nil || it.kind != itRefused {
+		if it == nil {
 			return nil
 		}
-		ss.q.pop()
-		ss.stream.Message('E', it.errFrame[5:])
-		if err := ss.out(it.errFrame); err != nil {
-			return err
+		switch it.kind {
+		case itNotice:
+			if err := ss.emitNotices(); err != nil {
+				return err
+			}
+		case itRefused:
+			ss.q.pop()
+			ss.stream.Message('E', it.errFrame[5:])
+			if err := ss.out(it.errFrame); err != nil {
+				return err
+			}
+		default:
+			return nil
 		}
 	}
+}
+
+// emitNotices sends the gateway's notices at the head of the queue, that is once every response queued
+// before them has been written, and flushes them. Upstream goroutine, or the client goroutine when the
+// queue is empty; either way under relayMu.
+func (ss *session) emitNotices() error {
+	sent := false
+	for {
+		it := ss.q.head()
+		if it == nil || it.kind != itNotice {
+			break
+		}
+		ss.q.pop()
+		ss.stream.Message('N', it.errFrame[5:])
+		// Straight to the client, never into a gated result: the notice belongs to no statement's result
+		// (no gate is open between items).
+		ss.cwMu.Lock()
+		_, err := ss.cw.Write(it.errFrame)
+		ss.cwMu.Unlock()
+		ss.bytesOut.Add(int64(len(it.errFrame)))
+		if err != nil {
+			return err
+		}
+		sent = true
+	}
+	if !sent {
+		return nil
+	}
+	ss.cwMu.Lock()
+	err := ss.cw.Flush()
+	ss.cwMu.Unlock()
+	return err
+}
+
+// flushFrame asks the server to send what it has buffered (PostgreSQL holds back ParseComplete,
+// BindComplete and results of the extended protocol until Sync or Flush); it has no response.
+var flushFrame = []byte{'H', 0, 0, 0, 4}
+
+// noticeHeld tells the client that its statement waits for approval, in frame order: the notice is queued
+// behind every response still expected, and sent as soon as those are written (by the upstream goroutine),
+// or at once when there are none. Client goroutine, before it blocks on the approval.
+func (ss *session) noticeHeld(req schemas.ApprovalRequested) {
+	msg := "pangate: statement held for approval " + req.ApprovalID
+	if req.Rule != "" {
+		msg += " by rule " + req.Rule
+	}
+	if req.Reason != "" {
+		msg += " (" + req.Reason + ")"
+	}
+	if req.ApproverGroup != "" {
+		msg += "; approvers: " + req.ApproverGroup
+	}
+	msg += "; expires " + req.Expires
+	f := noticeFrame("00000", maskText(ss.srv, cleanLine(msg)))
+	ss.relayMu.Lock()
+	pending := ss.q.len() > 0
+	ss.q.push(&item{kind: itNotice, errFrame: f})
+	if !pending {
+		// Nothing is expected from upstream, and holding relayMu proves the upstream goroutine has written
+		// everything it popped: the notice is next in line.
+		if err := ss.emitNotices(); err != nil {
+			ss.srv.log.Debug("hold notice not sent", "session", ss.id, "err", err)
+		}
+	}
+	ss.relayMu.Unlock()
+	if pending {
+		// The responses ahead of the notice may sit in PostgreSQL's output buffer (extended protocol, no
+		// Sync yet) and the messages that ask for them in ours: send both now. Outside relayMu: a write
+		// upstream may wait for the upstream goroutine to drain the server.
+		_ = ss.write(flushFrame)
+		_ = ss.uw.Flush()
+	}
+}
+
+// cleanLine replaces control characters (policy texts are configuration, but a notice is shown verbatim).
+func cleanLine(t string) string {
+	return strings.Map(func(c rune) rune {
+		if unicode.IsControl(c) {
+			return ' '
+		}
+		return c
+	}, t)
 }
 
 func (ss *session) onBackend(typ byte, frame []byte) error {

@@ -51,6 +51,7 @@ type session struct {
 	up                           net.Conn
 	cr, ur                       *frameReader
 	cwMu                         sync.Mutex
+	relayMu                      sync.Mutex // upstream goroutine, per backend message; see noticeHeld
 	cw, uw                       *bufio.Writer
 	stream                       *mask.Stream
 	cat                          mask.Catalog // the session database's column catalog (may be nil)

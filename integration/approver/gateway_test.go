@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pangate/pangate/approver/slackui/slackuitest"
@@ -190,10 +191,21 @@ ops: {listen: "127.0.0.1:0"}
 
 func (g *gateway) connect(t testing.TB, role, sub string) *pgx.Conn {
 	t.Helper()
+	return g.connectNotices(t, role, sub, nil)
+}
+
+// connectNotices connects like connect; onNotice (if set) receives the session's NoticeResponses.
+func (g *gateway) connectNotices(t testing.TB, role, sub string, onNotice pgconn.NoticeHandler) *pgx.Conn {
+	t.Helper()
 	tok := g.iss.Mint(authtest.MintRequest{Subject: sub, Audience: []string{gwAudience}, TTLSeconds: 600})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := pgx.Connect(ctx, fmt.Sprintf("host=127.0.0.1 port=%s user=%s@pg dbname=postgres sslmode=require password=%s", g.port, role, tok))
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=127.0.0.1 port=%s user=%s@pg dbname=postgres sslmode=require password=%s", g.port, role, tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.OnNotice = onNotice
+	c, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		t.Fatalf("connect through the gateway: %v", err)
 	}
@@ -329,7 +341,13 @@ func TestHeldStatementThroughGateway(t *testing.T) {
 	w := newWorldOn(t, prefix+schemas.TopicApprovals)
 	ap := w.startApprover(t, "ap-gw")
 	g := startGateway(t, prefix, role)
-	c := g.connect(t, role, "etl-job")
+	notices := make(chan string, 16)
+	c := g.connectNotices(t, role, "etl-job", func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		select {
+		case notices <- n.Message:
+		default:
+		}
+	})
 
 	// Held, then approved: the statement runs and its result reaches the client.
 	type res struct {
@@ -346,6 +364,15 @@ func TestHeldStatementThroughGateway(t *testing.T) {
 	case r := <-done:
 		t.Fatalf("held statement returned before any decision: %+v", r)
 	default:
+	}
+	// The client was told, before any decision, that its statement waits and for which approval.
+	select {
+	case n := <-notices:
+		if !strings.Contains(n, "held for approval "+id) || !strings.Contains(n, "expires ") {
+			t.Fatalf("notice while held: %q, want it to name approval %s", n, id)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no NoticeResponse while the statement was held")
 	}
 	if r, _ := click(t, ap, slackuitest.Click{ApprovalID: id, Approve: true, User: "UADA", MessageTS: msg.TS}); r != "decided" {
 		t.Fatalf("approve: %s", r)
