@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
 
 	"github.com/pangate/pangate/approver/callback"
 	"github.com/pangate/pangate/approver/config"
@@ -97,6 +98,9 @@ func serve(args []string) error {
 	if cfg.Slack.APIURL != "" {
 		sopts = append(sopts, slack.OptionAPIURL(cfg.Slack.APIURL))
 	}
+	if cfg.Slack.SocketMode {
+		sopts = append(sopts, slack.OptionAppLevelToken(cfg.Slack.AppToken))
+	}
 	api := slack.New(cfg.Slack.Token, sopts...)
 
 	if err := service.EnsureTopic(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topic); err != nil {
@@ -109,7 +113,7 @@ func serve(args []string) error {
 	}
 	defer svc.Close()
 	cb, err := callback.New(callback.Config{SigningSecret: cfg.Slack.SigningSecret, Approvers: cfg.Approvers,
-		ApproverGroup: cfg.ApproverGroup, Groups: cfg.Groups}, svc, api, ui, log, reg)
+		ApproverGroup: cfg.ApproverGroup, Groups: cfg.Groups, SocketMode: cfg.Slack.SocketMode}, svc, api, ui, log, reg)
 	if err != nil {
 		return err
 	}
@@ -125,7 +129,15 @@ func serve(args []string) error {
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Addr: cfg.Listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
+	if cfg.Slack.SocketMode {
+		// apps.connections.open goes to the same Web API base URL (slack.api_url) as every other call.
+		sm := socketmode.New(api)
+		go func() {
+			log.Info("receiving clicks over slack socket mode")
+			errc <- cb.RunSocket(ctx, sm)
+		}()
+	}
 	go func() {
 		log.Info("listening", "addr", cfg.Listen, "callback", cfg.CallbackPath)
 		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {

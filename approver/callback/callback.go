@@ -8,6 +8,9 @@
 // The signature is HMAC-SHA256 over "v0:timestamp:body" with the signing secret, compared in constant time
 // (slack.NewSecretsVerifier), and the timestamp must be within five minutes. A valid callback replayed
 // after the approval closed finds it decided and publishes nothing.
+//
+// In Socket Mode (RunSocket) the clicks arrive over a connection the approver opened with its app-level
+// token instead; they skip only the signature step and go through the same Process.
 package callback
 
 import (
@@ -49,8 +52,11 @@ type Slack interface {
 
 // Config configures the handler.
 type Config struct {
-	// SigningSecret is the Slack app's signing secret.
+	// SigningSecret is the Slack app's signing secret. It may be empty only with SocketMode, and then the
+	// HTTP endpoint refuses every request.
 	SigningSecret string
+	// SocketMode says clicks arrive through RunSocket rather than (only) the HTTP endpoint.
+	SocketMode bool
 	// Approvers are Slack user ids allowed to decide any approval.
 	Approvers []string
 	// ApproverGroup is a Slack user group id whose members may decide any approval.
@@ -66,7 +72,8 @@ type Config struct {
 
 // Validate checks c and fills defaults.
 func (c *Config) Validate() error {
-	if len(c.SigningSecret) < 16 {
+	// In socket mode without a secret, clicks arrive over the Socket Mode connection and ServeHTTP refuses all.
+	if len(c.SigningSecret) < 16 && !(c.SocketMode && c.SigningSecret == "") {
 		return errors.New("callback: signing secret missing or shorter than 16 bytes: copy it from the Slack app's Basic Information page")
 	}
 	if len(c.Approvers) == 0 && c.ApproverGroup == "" && len(c.Groups) == 0 {
@@ -163,25 +170,38 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not an approval action", http.StatusBadRequest)
 		return
 	}
-	result, msg := h.handle(r.Context(), act)
-	h.results.WithLabelValues(result).Inc()
-	h.log.Info("slack callback", "approval", act.ApprovalID, "user", act.User, "decision", act.Decision, "result", result)
-	if act.Channel != "" && result != ResultDecided {
-		// Tell the clicking user why nothing happened; only they see it. Best effort.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
-		if _, err := h.slack.PostEphemeralContext(ctx, act.Channel, act.User, slack.MsgOptionText(msg, false)); err != nil {
-			h.log.Warn("slack ephemeral failed", "err", err.Error())
-		}
-		cancel()
-	}
+	result, msg := h.Process(r.Context(), act)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Pangate-Result", result)
 	w.WriteHeader(http.StatusOK) // Slack shows an error to the user for anything else; the reason is in msg
 	_, _ = io.WriteString(w, msg)
 }
 
+// Process applies the decision rules to an authenticated, parsed click (HTTP after the signature check, or
+// a Socket Mode envelope), counts and logs the result, tells the clicking user privately why nothing was
+// recorded if so, and returns the result and the reply text. Both transports call it; it is the only place
+// clicks are authorised.
+func (h *Handler) Process(ctx context.Context, act Action) (result, msg string) {
+	result, msg = h.handle(ctx, act)
+	h.results.WithLabelValues(result).Inc()
+	h.log.Info("slack callback", "approval", act.ApprovalID, "user", act.User, "decision", act.Decision, "result", result)
+	if act.Channel != "" && result != ResultDecided {
+		// Tell the clicking user why nothing happened; only they see it. Best effort.
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if _, err := h.slack.PostEphemeralContext(ectx, act.Channel, act.User, slack.MsgOptionText(msg, false)); err != nil {
+			h.log.Warn("slack ephemeral failed", "err", err.Error())
+		}
+		cancel()
+	}
+	return result, msg
+}
+
 // verify checks the signature (constant time) and that the timestamp is within five minutes.
 func (h *Handler) verify(hdr http.Header, body []byte) error {
+	if h.cfg.SigningSecret == "" {
+		// Socket mode without a signing secret: an HMAC under an empty key proves nothing, so refuse all.
+		return errors.New("no signing secret configured (socket mode): the HTTP interactions endpoint is closed")
+	}
 	sv, err := slack.NewSecretsVerifier(hdr, h.cfg.SigningSecret)
 	if err != nil {
 		return err

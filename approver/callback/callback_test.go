@@ -53,6 +53,7 @@ func (m *memDecider) count() int {
 }
 
 type fixture struct {
+	h     *Handler
 	srv   *httptest.Server
 	slack *slackuitest.Server
 	dec   *memDecider
@@ -86,7 +87,7 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, slack: sl, dec: dec}
+	return &fixture{h: h, srv: srv, slack: sl, dec: dec}
 }
 
 func (f *fixture) request(t *testing.T, id string, mut func(*schemas.ApprovalRequested)) {

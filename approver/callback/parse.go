@@ -50,6 +50,13 @@ func Parse(body []byte) (Action, error) {
 	if err := json.Unmarshal([]byte(payload), &ic); err != nil {
 		return Action{}, fmt.Errorf("%w: payload is not JSON: %v", ErrPayload, err)
 	}
+	return FromCallback(ic)
+}
+
+// FromCallback reads a decoded interaction (from an HTTP body via Parse, or from a Socket Mode "interactive"
+// envelope) into an Action, with the same refusals as Parse. Call it only on an authenticated source: a
+// verified HTTP signature or the Socket Mode connection the approver opened with its app-level token.
+func FromCallback(ic slack.InteractionCallback) (Action, error) {
 	if ic.Type != slack.InteractionTypeBlockActions {
 		return Action{}, fmt.Errorf("%w: type %q", ErrPayload, truncate(string(ic.Type)))
 	}

@@ -58,6 +58,12 @@ type Slack struct {
 	Channel string `yaml:"channel"`
 	// APIURL overrides the Web API base URL (tests point it at a fake Slack); must end with "/".
 	APIURL string `yaml:"api_url"`
+	// SocketMode receives clicks over a Socket Mode connection the approver opens, instead of Slack posting
+	// them to the public interactions endpoint. Needs AppToken.
+	SocketMode bool `yaml:"socket_mode"`
+	// AppToken is the app-level token (xapp-…, scope connections:write) Socket Mode connects with; prefer
+	// PANGATE_SLACK_APP_TOKEN.
+	AppToken string `yaml:"app_token"`
 }
 
 // Load reads path (empty: no file), applies the environment and defaults, and validates.
@@ -95,6 +101,7 @@ func (c *Config) applyEnv(get func(string) string) {
 	set(&c.Slack.SigningSecret, "PANGATE_SLACK_SIGNING_SECRET")
 	set(&c.Slack.Channel, "PANGATE_SLACK_CHANNEL")
 	set(&c.Slack.APIURL, "PANGATE_SLACK_API_URL")
+	set(&c.Slack.AppToken, "PANGATE_SLACK_APP_TOKEN")
 	if v := get("PANGATE_KAFKA_BROKERS"); v != "" {
 		c.Kafka.Brokers = strings.Split(v, ",")
 	}
@@ -143,6 +150,13 @@ func (c *Config) Validate() error {
 			c.Slack.APIURL += "/"
 		}
 	}
+	if c.Slack.SocketMode && c.Slack.AppToken == "" {
+		return errors.New("config: slack.socket_mode is on but slack.app_token is empty: set PANGATE_SLACK_APP_TOKEN to an app-level token (xapp-…) with the connections:write scope, from the Slack app's Basic Information page")
+	}
+	if c.Slack.AppToken != "" && !strings.HasPrefix(c.Slack.AppToken, "xapp-") {
+		// Never echo the token: it may be a bot or user token pasted in the wrong place.
+		return errors.New("config: slack.app_token does not start with \"xapp-\": use the app-level token (Basic Information → App-Level Tokens), not the bot token")
+	}
 	if c.ClaimLease < 0 || c.ExpiryGrace < 0 {
 		return errors.New("config: claim_lease and expiry_grace must not be negative")
 	}
@@ -167,7 +181,8 @@ func (c *Config) ValidateServe() error {
 	if c.Slack.Channel == "" {
 		return errors.New("config: slack.channel is empty: set it to the id of the approvals channel (C…)")
 	}
-	if len(c.Slack.SigningSecret) < 16 {
+	// In socket mode the signing secret is optional: without it the HTTP interactions endpoint refuses all.
+	if len(c.Slack.SigningSecret) < 16 && !(c.Slack.SocketMode && c.Slack.SigningSecret == "") {
 		return errors.New("config: slack.signing_secret missing or too short: set PANGATE_SLACK_SIGNING_SECRET from the Slack app's Basic Information page")
 	}
 	if len(c.Approvers) == 0 && c.ApproverGroup == "" && len(c.Groups) == 0 {

@@ -63,3 +63,40 @@ func TestUnknownFieldRefused(t *testing.T) {
 		t.Fatal("typo'd field accepted")
 	}
 }
+
+func TestSocketMode(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "approver.yaml")
+	os.WriteFile(p, []byte(`
+kafka: {brokers: [127.0.0.1:9092]}
+slack: {channel: C1, token: xoxb-1, socket_mode: true}
+approvers: [U1]
+`), 0o600)
+	t.Setenv("PANGATE_SLACK_SIGNING_SECRET", "")
+	// socket_mode without an app token: Validate names what is missing and where to get it.
+	t.Setenv("PANGATE_SLACK_APP_TOKEN", "")
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "PANGATE_SLACK_APP_TOKEN") || !strings.Contains(err.Error(), "xapp-") {
+		t.Fatalf("socket mode without app token: %v", err)
+	}
+	// A bot token in the app token's place is refused without being echoed.
+	t.Setenv("PANGATE_SLACK_APP_TOKEN", "xoxb-secret-bot-token")
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), `"xapp-"`) || strings.Contains(err.Error(), "secret-bot") {
+		t.Fatalf("wrong token kind: %v", err)
+	}
+	t.Setenv("PANGATE_SLACK_APP_TOKEN", "xapp-1-A1-2-abc")
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Slack.SocketMode || c.Slack.AppToken != "xapp-1-A1-2-abc" {
+		t.Fatalf("%+v", c.Slack)
+	}
+	// No signing secret is needed in socket mode (the HTTP endpoint then refuses everything) ...
+	if err := c.ValidateServe(); err != nil {
+		t.Fatalf("socket mode without signing secret: %v", err)
+	}
+	// ... but it still is for the HTTP endpoint alone.
+	c.Slack.SocketMode = false
+	if err := c.ValidateServe(); err == nil || !strings.Contains(err.Error(), "signing_secret") {
+		t.Fatalf("http mode without signing secret: %v", err)
+	}
+}
