@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,17 +97,37 @@ func (k *kafka) start(ctx context.Context, s *stack) error {
 		"-XX:+ExplicitGCInvokesConcurrent", "-Djava.awt.headless=true",
 		"-Dlog4j2.configurationFile=" + log4j, "-cp", classpath}
 	if !fileExists(filepath.Join(data, "meta.properties")) {
-		var id [16]byte
-		if _, err := rand.Read(id[:]); err != nil {
+		clusterID, err := newClusterID(rand.Reader)
+		if err != nil {
 			return err
 		}
-		clusterID := base64.RawURLEncoding.EncodeToString(id[:])
-		if err := s.run(ctx, "kafka", nil, append(jvm, "kafka.tools.StorageTool", "format",
-			"--ignore-formatted", "--cluster-id", clusterID, "--config", k.confFile(s))...); err != nil {
+		if err := s.run(ctx, "kafka", nil, append(jvm, formatArgs(clusterID, k.confFile(s))...)...); err != nil {
 			return fmt.Errorf("kafka: format storage: %w", err)
 		}
 	}
 	return s.spawn("kafka", nil, append(jvm, "kafka.Kafka", k.confFile(s))...)
+}
+
+// newClusterID returns a KRaft cluster id: base64url of 16 random bytes, as
+// Kafka's own Uuid.randomUuid makes them. Like Kafka, it never returns an id
+// that starts with '-' (one in 64 random ids would): argument parsers read such
+// a value as an option. Clearing the top bit of the first byte keeps the first
+// character in A–f.
+func newClusterID(r io.Reader) (string, error) {
+	var id [16]byte
+	if _, err := io.ReadFull(r, id[:]); err != nil {
+		return "", fmt.Errorf("kafka: cluster id: %w", err)
+	}
+	id[0] &= 0x7f
+	return base64.RawURLEncoding.EncodeToString(id[:]), nil
+}
+
+// formatArgs is the StorageTool command line. The id travels as
+// --cluster-id=ID, one argument, so even an id that starts with '-' (a
+// cluster formatted by something else) cannot be read as an option.
+func formatArgs(clusterID, confFile string) []string {
+	return []string{"kafka.tools.StorageTool", "format", "--ignore-formatted",
+		"--cluster-id=" + clusterID, "--config", confFile}
 }
 
 func (k *kafka) stop(ctx context.Context, s *stack) error {
