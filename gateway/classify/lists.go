@@ -39,8 +39,20 @@ var dynamicFuncs = map[string]bool{
 	"table_to_xml": true, "table_to_xmlschema": true, "table_to_xml_and_xmlschema": true,
 	"schema_to_xml": true, "schema_to_xmlschema": true, "schema_to_xml_and_xmlschema": true,
 	"database_to_xml": true, "database_to_xmlschema": true, "database_to_xml_and_xmlschema": true,
-	"cursor_to_xml": true,
+	"cursor_to_xml": true, "cursor_to_xmlschema": true,
+	// ts_stat(sqlquery text, …) runs the query it is given (ts_rewrite's query form: parse.go).
+	"ts_stat": true,
 }
+
+// lexingSettings change how the server splits bytes into tokens and strings: a client encoding whose
+// multibyte characters contain the bytes of '\' or '\'' (SJIS, GBK, …), or backslash escapes in ordinary
+// strings. The gateway must share them with the server (docs/policy.md, "lexing_setting").
+var lexingSettings = map[string]bool{
+	"client_encoding": true, "standard_conforming_strings": true, "backslash_quote": true,
+}
+
+// cursorOptHold is CURSOR_OPT_HOLD of PostgreSQL's parsenodes.h: DECLARE … WITH HOLD.
+const cursorOptHold = 0x0020
 
 // roleSettings change the effective role of the session.
 var roleSettings = map[string]bool{"role": true, "session_authorization": true}
@@ -80,5 +92,5 @@ func isAdminSetting(name string) bool {
 // plannerTags survive a plain EXPLAIN (without ANALYZE), which plans but does not run the statement.
 var plannerTags = map[string]bool{
 	TagExternalAccess: true, TagCopyProgram: true, TagAdminSetting: true, TagAdminFunction: true,
-	TagSetRole: true, TagDynamicSQL: true,
+	TagSetRole: true, TagDynamicSQL: true, TagLexing: true,
 }

@@ -3,6 +3,7 @@ package classify
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -121,12 +122,19 @@ func (s *scope) isCTE(name string) bool {
 
 type walker struct {
 	tables, columns, funcs, tags map[string]struct{}
+	attrs, ops                   map[string]struct{}
 	kind                         Kind
 	writes                       bool // a data-modifying statement occurs anywhere
 	hasSelectInto                bool
 	literalSensitive             bool
-	sc                           *scope
-	depth                        int
+	// impure is set by anything that can have a side effect or run code not on the allow-lists: a
+	// function, operator or type outside them, a locking clause, attribute notation naming a
+	// non-allow-listed built-in function.
+	impure   bool
+	names    Statement // the SQL-level name fields (Prepare … Discard) of the top-level statement
+	settings []Setting
+	sc       *scope
+	depth    int
 }
 
 func newWalker() *walker {
@@ -135,6 +143,8 @@ func newWalker() *walker {
 		columns: map[string]struct{}{},
 		funcs:   map[string]struct{}{},
 		tags:    map[string]struct{}{},
+		attrs:   map[string]struct{}{},
+		ops:     map[string]struct{}{},
 	}
 }
 
@@ -173,16 +183,20 @@ func (w *walker) finish(text string, multi bool) Statement {
 	case KindRole:
 		w.tag(TagRoleChange)
 	}
-	st := Statement{
-		Kind:      w.kind,
-		Text:      text,
-		Tables:    sortedKeys(w.tables),
-		Columns:   sortedKeys(w.columns),
-		Tags:      sortedKeys(w.tags),
-		Functions: sortedKeys(w.funcs),
-	}
+	st := w.names
+	st.Kind = w.kind
+	st.Text = text
+	st.Tables = sortedKeys(w.tables)
+	st.Columns = sortedKeys(w.columns)
+	st.Tags = sortedKeys(w.tags)
+	st.Functions = sortedKeys(w.funcs)
+	st.AttrNames = sortedKeys(w.attrs)
+	st.Operators = sortedKeys(w.ops)
+	st.Settings = slices.Clip(w.settings)
 	st.CopyIn = hasKey(w.tags, TagCopyIn)
 	st.CopyOut = hasKey(w.tags, TagCopyOut)
+	st.UnknownTables = hasKey(w.tags, TagDynamicSQL)
+	st.SideEffectFree = w.kind == KindRead && !w.impure && !w.writes && !st.UnknownTables
 	return st
 }
 
@@ -271,10 +285,17 @@ func (w *walker) statement(n *pg.Node) {
 	case *pg.PrepareStmt:
 		// PREPARE is where a statement becomes runnable, so it is judged as the statement it prepares.
 		w.statement(x.Query)
+		w.names.Prepare = x.Name
 	case *pg.DeclareCursorStmt:
+		// The query runs at FETCH/MOVE; DECLARE is judged as it so that the session can carry it there.
 		w.statement(x.Query)
+		w.names.Declare = x.Portalname
+		w.names.DeclareHold = x.Options&cursorOptHold != 0
 	case *pg.CreateTableAsStmt:
 		w.kind = KindDDL
+		if e, ok := innerIface(x.Query).(*pg.ExecuteStmt); ok {
+			w.names.Execute, w.names.ExecuteRuns = e.Name, true
+		}
 		w.walk(m)
 	case *pg.TransactionStmt, *pg.ConstraintsSetStmt:
 		w.kind = KindTransaction
@@ -283,7 +304,7 @@ func (w *walker) statement(n *pg.Node) {
 		if x.Kind == pg.VariableSetKind_VAR_SET_MULTI {
 			w.kind = KindTransaction // SET TRANSACTION …, SET SESSION CHARACTERISTICS …
 		}
-		w.setting(x)
+		w.setting(x, true)
 	case *pg.AlterSystemStmt:
 		w.kind = KindUtility
 		w.tag(TagAdminSetting)
@@ -303,9 +324,34 @@ func (w *walker) statement(n *pg.Node) {
 	case *pg.CheckPointStmt:
 		w.kind = KindUtility
 		w.tag(TagAdminFunction)
-	case *pg.VariableShowStmt, *pg.DiscardStmt, *pg.ListenStmt, *pg.UnlistenStmt, *pg.NotifyStmt,
-		*pg.VacuumStmt, *pg.ClusterStmt, *pg.ReindexStmt, *pg.LockStmt, *pg.FetchStmt, *pg.ClosePortalStmt,
-		*pg.DeallocateStmt, *pg.ExecuteStmt:
+	case *pg.ExecuteStmt:
+		w.kind = KindUtility
+		w.names.Execute, w.names.ExecuteRuns = x.Name, true
+		w.walk(m) // the parameters are evaluated
+	case *pg.DeallocateStmt:
+		w.kind = KindUtility
+		w.names.Deallocate, w.names.DeallocateAll = x.Name, x.Isall || x.Name == ""
+	case *pg.FetchStmt:
+		w.kind = KindUtility
+		w.names.Fetch = x.Portalname
+	case *pg.ClosePortalStmt:
+		w.kind = KindUtility
+		w.names.CloseCursor, w.names.CloseAll = x.Portalname, x.Portalname == ""
+	case *pg.DiscardStmt:
+		w.kind = KindUtility
+		switch x.Target {
+		case pg.DiscardMode_DISCARD_ALL:
+			w.names.Discard = "all"
+			w.settings = append(w.settings, Setting{Name: "all", Reset: true})
+		case pg.DiscardMode_DISCARD_PLANS:
+			w.names.Discard = "plans"
+		case pg.DiscardMode_DISCARD_SEQUENCES:
+			w.names.Discard = "sequences"
+		case pg.DiscardMode_DISCARD_TEMP:
+			w.names.Discard = "temp"
+		}
+	case *pg.VariableShowStmt, *pg.ListenStmt, *pg.UnlistenStmt, *pg.NotifyStmt,
+		*pg.VacuumStmt, *pg.ClusterStmt, *pg.ReindexStmt, *pg.LockStmt:
 		w.kind = KindUtility
 		w.walk(m)
 	case *pg.CreateRoleStmt, *pg.AlterRoleStmt, *pg.GrantStmt, *pg.GrantRoleStmt,
@@ -315,7 +361,7 @@ func (w *walker) statement(n *pg.Node) {
 	case *pg.AlterRoleSetStmt:
 		w.kind = KindRole
 		if x.Setstmt != nil {
-			w.setting(x.Setstmt)
+			w.setting(x.Setstmt, false)
 		}
 	case *pg.DropRoleStmt:
 		w.kind = KindRole
@@ -333,7 +379,7 @@ func (w *walker) statement(n *pg.Node) {
 	case *pg.AlterDatabaseSetStmt:
 		w.kind = KindDDL
 		if x.Setstmt != nil {
-			w.setting(x.Setstmt)
+			w.setting(x.Setstmt, false)
 		}
 	case *pg.CreateSubscriptionStmt, *pg.AlterSubscriptionStmt, *pg.CreateForeignServerStmt,
 		*pg.AlterForeignServerStmt, *pg.ImportForeignSchemaStmt, *pg.CreateUserMappingStmt, *pg.AlterUserMappingStmt:
@@ -384,6 +430,25 @@ func (w *walker) walk(m protoreflect.Message) {
 		return
 	case *pg.FuncCall:
 		w.funcCall(x)
+	case *pg.A_Indirection:
+		for _, f := range x.Indirection {
+			if s, ok := innerIface(f).(*pg.String); ok {
+				w.attr(s.Sval)
+			}
+		}
+	case *pg.A_Expr:
+		w.operator(x.Name)
+	case *pg.SubLink:
+		w.operator(x.OperName)
+	case *pg.TypeName:
+		w.typeName(x)
+	case *pg.LockingClause:
+		w.impure = true // row locks are side effects other sessions see
+	case *pg.RangeTableSample:
+		// The sampling method is a function; only the built-in ones are known to be harmless.
+		if name, ok := builtinName(nameParts(x.Method)); !ok || name != "bernoulli" && name != "system" {
+			w.impure = true
+		}
 	}
 	w.children(m)
 }
@@ -656,6 +721,9 @@ func (w *walker) columnRef(c *pg.ColumnRef) {
 	default:
 		qual := strings.Join(parts[:len(parts)-1], ".")
 		col := parts[len(parts)-1]
+		if col != "*" {
+			w.attr(col)
+		}
 		if id, ok := w.resolve(qual); ok {
 			w.addColumn(id, col)
 		} else {
@@ -693,16 +761,17 @@ func (w *walker) funcCall(f *pg.FuncCall) {
 		return
 	}
 	w.funcs[name] = struct{}{}
-	base := name
-	if i := strings.LastIndexByte(base, '.'); i >= 0 {
-		base = base[i+1:]
+	base, builtin := builtinName(nameParts(f.Funcname))
+	if !builtin || !allowFuncs[base] {
+		w.impure = true
 	}
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		base = name[i+1:]
+	}
+	w.funcTags(base)
 	switch {
-	case externalFuncs[base] || strings.HasPrefix(base, "dblink"):
-		w.tag(TagExternalAccess)
-	case adminFuncs[base] || strings.HasPrefix(base, "pg_replication_origin_"):
-		w.tag(TagAdminFunction)
-	case dynamicFuncs[base]:
+	case base == "ts_rewrite" && len(f.Args) == 2:
+		// ts_rewrite(query tsquery, select text) runs the SELECT it is given.
 		w.tag(TagDynamicSQL)
 	case base == "set_config":
 		w.literalSensitive = true
@@ -713,13 +782,134 @@ func (w *walker) funcCall(f *pg.FuncCall) {
 		switch {
 		case setting == "":
 			// Computed name: it could be anything.
-			w.tag(TagAdminSetting, TagSetRole)
+			w.tag(TagAdminSetting, TagSetRole, TagLexing)
 		case roleSettings[strings.ToLower(setting)]:
 			w.tag(TagSetRole)
 		case isAdminSetting(setting):
 			w.tag(TagAdminSetting)
 		}
+		if lexingSettings[strings.ToLower(setting)] {
+			w.tag(TagLexing)
+		}
+		w.setConfig(f)
 	}
+}
+
+// funcTags tags a call of the function named base (unqualified), whether written as a call or in
+// attribute notation.
+func (w *walker) funcTags(base string) {
+	switch {
+	case strings.HasPrefix(base, "dblink"):
+		// dblink runs SQL given as text on a server that may be this one.
+		w.tag(TagExternalAccess, TagDynamicSQL)
+	case externalFuncs[base]:
+		w.tag(TagExternalAccess)
+	case adminFuncs[base] || strings.HasPrefix(base, "pg_replication_origin_"):
+		w.tag(TagAdminFunction)
+	case dynamicFuncs[base]:
+		w.tag(TagDynamicSQL)
+	}
+}
+
+// attr records a name in attribute position ((x).f, t.f): PostgreSQL calls f(x) when x has no column f.
+func (w *walker) attr(name string) {
+	name = strings.ToLower(name)
+	w.attrs[name] = struct{}{}
+	w.funcTags(name)
+	if oneArgImpure[name] {
+		w.impure = true
+	}
+}
+
+// operator records an operator name (A_Expr, sublink); one outside the built-in symbols, or qualified
+// with a schema other than pg_catalog, is a user operator whose function we cannot see.
+func (w *walker) operator(names []*pg.Node) {
+	parts := nameParts(names)
+	if len(parts) == 0 {
+		return
+	}
+	w.ops[strings.Join(parts, ".")] = struct{}{}
+	if op, ok := builtinName(parts); !ok || !builtinOperators[op] {
+		w.impure = true
+	}
+}
+
+// typeName checks a type name (casts, typed literals, …): casting to a user type can run its input
+// function, a domain's CHECK expressions or a user cast function.
+func (w *walker) typeName(t *pg.TypeName) {
+	if t.PctType {
+		w.impure = true
+		return
+	}
+	if name, ok := builtinName(nameParts(t.Names)); !ok || !builtinTypes[name] {
+		w.impure = true
+	}
+}
+
+// nameParts returns the String values of a name list.
+func nameParts(nodes []*pg.Node) []string {
+	parts := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		parts = append(parts, str(n))
+	}
+	return parts
+}
+
+// setConfig records set_config(name, value, is_local) as a Setting.
+func (w *walker) setConfig(f *pg.FuncCall) {
+	s := Setting{Computed: len(f.Args) != 3}
+	if len(f.Args) > 0 {
+		name, ok := constValue(f.Args[0])
+		s.Name, s.Computed = strings.ToLower(name), s.Computed || !ok
+	}
+	if len(f.Args) > 1 {
+		if isNullConst(f.Args[1]) {
+			s.Reset = true // set_config is not strict: a NULL value resets the setting
+		} else {
+			v, ok := constValue(f.Args[1])
+			s.Value, s.Computed = strings.ToLower(v), s.Computed || !ok
+		}
+	}
+	if len(f.Args) > 2 {
+		if v, ok := constValue(f.Args[2]); ok {
+			s.Local = defTrue(f.Args[2]) && v != ""
+		} else {
+			s.Computed = true
+		}
+	}
+	w.settings = append(w.settings, s)
+}
+
+// constValue returns the text of a constant (possibly cast: 'x'::text), and false for anything else.
+func constValue(n *pg.Node) (string, bool) {
+	switch x := innerIface(n).(type) {
+	case *pg.A_Const:
+		switch v := x.Val.(type) {
+		case *pg.A_Const_Sval:
+			return v.Sval.GetSval(), true
+		case *pg.A_Const_Ival:
+			return strconv.FormatInt(int64(v.Ival.GetIval()), 10), true
+		case *pg.A_Const_Fval:
+			return v.Fval.GetFval(), true
+		case *pg.A_Const_Boolval:
+			return strconv.FormatBool(v.Boolval.GetBoolval()), true
+		case *pg.A_Const_Bsval:
+			return v.Bsval.GetBsval(), true
+		}
+	case *pg.TypeCast:
+		return constValue(x.Arg)
+	}
+	return "", false
+}
+
+func isNullConst(n *pg.Node) bool {
+	switch x := innerIface(n).(type) {
+	case *pg.A_Const:
+		return x.Isnull
+	case *pg.TypeCast:
+		return isNullConst(x.Arg)
+	}
+	return false
 }
 
 // constString returns a string constant's value, or "" when n is not one.
@@ -735,7 +925,9 @@ func constString(n *pg.Node) string {
 	return ""
 }
 
-func (w *walker) setting(s *pg.VariableSetStmt) {
+// setting tags a SET/RESET; session is false for ALTER ROLE/DATABASE … SET, which change the settings
+// of later sessions, not of this one (so they are not listed in Settings).
+func (w *walker) setting(s *pg.VariableSetStmt, session bool) {
 	name := strings.ToLower(s.Name)
 	switch {
 	case roleSettings[name]:
@@ -745,6 +937,35 @@ func (w *walker) setting(s *pg.VariableSetStmt) {
 	case name == "search_path":
 		w.tag(TagSearchPath)
 	}
+	if lexingSettings[name] {
+		w.tag(TagLexing)
+	}
+	if !session {
+		return
+	}
+	st := Setting{Name: name, Local: s.IsLocal}
+	switch s.Kind {
+	case pg.VariableSetKind_VAR_SET_VALUE:
+		vals := make([]string, 0, len(s.Args))
+		for _, a := range s.Args {
+			v, ok := constValue(a)
+			if _, plain := innerIface(a).(*pg.A_Const); !ok || !plain {
+				st.Computed = true // SET TIME ZONE INTERVAL '…' HOUR TO MINUTE and the like
+			}
+			vals = append(vals, strings.ToLower(v))
+		}
+		st.Value = strings.Join(vals, ", ")
+		w.literalSensitive = true // Value reads the literals
+	case pg.VariableSetKind_VAR_SET_DEFAULT, pg.VariableSetKind_VAR_RESET:
+		st.Reset = true
+	case pg.VariableSetKind_VAR_RESET_ALL:
+		st.Name, st.Reset = "all", true
+	case pg.VariableSetKind_VAR_SET_CURRENT:
+		st.Computed = true // SET x FROM CURRENT: the value is whatever it is now
+	default:
+		return // SET TRANSACTION / SESSION CHARACTERISTICS: transaction modes, not run-time settings
+	}
+	w.settings = append(w.settings, st)
 }
 
 func (w *walker) copyStmt(c *pg.CopyStmt) {
@@ -794,12 +1015,15 @@ func (w *walker) explain(e *pg.ExplainStmt) {
 			analyze = defTrue(d.Arg)
 		}
 	}
+	// EXPLAIN DECLARE explains the cursor's query but opens no cursor.
+	defer func() { w.names.Declare, w.names.DeclareHold = "", false }()
 	if analyze {
 		// EXPLAIN ANALYZE runs the statement: it is what it explains.
 		w.statement(e.Query)
 		return
 	}
 	w.statement(e.Query)
+	w.names.ExecuteRuns = false // only planned
 	w.kind = KindUtility
 	w.writes = false
 	// Without ANALYZE nothing runs, so only tags about the planner reaching outside stay.
