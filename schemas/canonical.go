@@ -2,7 +2,6 @@ package schemas
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -30,6 +29,11 @@ var ErrNotCanonicalizable = errors.New("schemas: value has no canonical encoding
 // Input acceptance is that of json.Decoder.Decode followed by More: one value, then only whitespace, or a
 // tail starting with ']' or '}' (a quirk of More kept so stored hashes never change meaning).
 func Canonical(doc []byte) ([]byte, error) {
+	return appendCanonical(make([]byte, 0, len(doc)), doc)
+}
+
+// appendCanonical is Canonical appending to dst.
+func appendCanonical(dst, doc []byte) ([]byte, error) {
 	// encoding/json would silently replace invalid UTF-8 with U+FFFD; a hash must never cover bytes that
 	// differ from what was stored.
 	if !utf8.Valid(doc) {
@@ -42,7 +46,7 @@ func Canonical(doc []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotCanonicalizable, err)
 	}
-	w := canonWriter{doc: doc, nodes: nodes, out: make([]byte, 0, len(doc)), mem: sc.mem[:0], keybuf: sc.keybuf[:0]}
+	w := canonWriter{doc: doc, nodes: nodes, out: dst, mem: sc.mem[:0], keybuf: sc.keybuf[:0]}
 	err = w.write(0)
 	sc.mem, sc.keybuf = w.mem[:0], w.keybuf[:0]
 	if err != nil {
@@ -114,67 +118,62 @@ func writeString(buf *bytes.Buffer, s string) {
 
 // canonicalEvent encodes e canonically, with or without its "hash" member.
 func canonicalEvent(e Event, withHash bool) ([]byte, error) {
-	data := e.Data
+	b, _, err := appendEvent(make([]byte, 0, len(e.Data)+320), e, withHash)
+	return b, err
+}
+
+// appendEvent appends e's canonical encoding to dst, with or without its "hash" member; hashAt is where
+// the "hash" member starts (or would start), right after the "gateway" object.
+func appendEvent(dst []byte, e Event, withHash bool) (out []byte, hashAt int, err error) {
+	data := []byte(e.Data)
 	if len(data) == 0 {
-		data = json.RawMessage("{}")
-	}
-	cdata, err := Canonical(data)
-	if err != nil {
-		return nil, fmt.Errorf("event %s (%s) data: %w", e.ID, e.Type, err)
+		data = []byte("{}")
 	}
 	// The envelope members are fixed, so they are written in sorted order directly:
 	// data, gateway{instance,version}, hash, id, prev, seq, session, time, type, v.
-	var buf bytes.Buffer
-	buf.Grow(len(cdata) + 320)
-	buf.WriteString(`{"data":`)
-	buf.Write(cdata)
-	buf.WriteString(`,"gateway":{"instance":`)
-	if err := writeChecked(&buf, e.Gateway.Instance); err != nil {
-		return nil, err
+	dst = append(dst, `{"data":`...)
+	if dst, err = appendCanonical(dst, data); err != nil {
+		return nil, 0, fmt.Errorf("event %s (%s) data: %w", e.ID, e.Type, err)
 	}
-	buf.WriteString(`,"version":`)
-	if err := writeChecked(&buf, e.Gateway.Version); err != nil {
-		return nil, err
+	for _, f := range [...]struct{ key, val string }{
+		{`,"gateway":{"instance":`, e.Gateway.Instance}, {`,"version":`, e.Gateway.Version},
+	} {
+		dst = append(dst, f.key...)
+		if dst, err = appendChecked(dst, f.val); err != nil {
+			return nil, 0, err
+		}
 	}
-	buf.WriteString(`}`)
+	dst = append(dst, '}')
+	hashAt = len(dst)
 	if withHash {
-		buf.WriteString(`,"hash":`)
-		if err := writeChecked(&buf, e.Hash); err != nil {
-			return nil, err
+		dst = append(dst, `,"hash":`...)
+		if dst, err = appendChecked(dst, e.Hash); err != nil {
+			return nil, 0, err
 		}
 	}
-	for _, f := range [...]struct {
-		key, val string
-	}{{"id", e.ID}, {"prev", e.Prev}} {
-		buf.WriteString(`,"` + f.key + `":`)
-		if err := writeChecked(&buf, f.val); err != nil {
-			return nil, err
+	for _, f := range [...]struct{ key, val string }{{`,"id":`, e.ID}, {`,"prev":`, e.Prev}} {
+		dst = append(dst, f.key...)
+		if dst, err = appendChecked(dst, f.val); err != nil {
+			return nil, 0, err
 		}
 	}
-	buf.WriteString(`,"seq":`)
-	buf.WriteString(strconv.FormatUint(e.Seq, 10))
-	buf.WriteString(`,"session":`)
-	if err := writeChecked(&buf, e.Session); err != nil {
-		return nil, err
+	dst = append(dst, `,"seq":`...)
+	dst = strconv.AppendUint(dst, e.Seq, 10)
+	for _, f := range [...]struct{ key, val string }{{`,"session":`, e.Session}, {`,"time":`, e.Time}, {`,"type":`, e.Type}} {
+		dst = append(dst, f.key...)
+		if dst, err = appendChecked(dst, f.val); err != nil {
+			return nil, 0, err
+		}
 	}
-	buf.WriteString(`,"time":`)
-	if err := writeChecked(&buf, e.Time); err != nil {
-		return nil, err
-	}
-	buf.WriteString(`,"type":`)
-	if err := writeChecked(&buf, e.Type); err != nil {
-		return nil, err
-	}
-	buf.WriteString(`,"v":`)
-	buf.WriteString(strconv.Itoa(e.V))
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
+	dst = append(dst, `,"v":`...)
+	dst = strconv.AppendInt(dst, int64(e.V), 10)
+	dst = append(dst, '}')
+	return dst, hashAt, nil
 }
 
-func writeChecked(buf *bytes.Buffer, s string) error {
+func appendChecked(dst []byte, s string) ([]byte, error) {
 	if !utf8.ValidString(s) {
-		return fmt.Errorf("%w: envelope string is not valid UTF-8", ErrNotCanonicalizable)
+		return nil, fmt.Errorf("%w: envelope string is not valid UTF-8", ErrNotCanonicalizable)
 	}
-	writeString(buf, s)
-	return nil
+	return appendCanonicalString(dst, s), nil
 }

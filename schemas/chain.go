@@ -6,18 +6,33 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
 // HashEvent returns the hex SHA-256 of e's canonical encoding without its "hash" member.
 func HashEvent(e Event) (string, error) {
-	b, err := canonicalEvent(e, false)
+	buf := encodePool.Get().(*[]byte)
+	defer putEncodeBuf(buf)
+	b, _, err := appendEvent((*buf)[:0], e, false)
 	if err != nil {
 		return "", err
 	}
+	*buf = b
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:]), nil
 }
+
+// encodePool holds the buffers events are encoded into for hashing.
+var encodePool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+func putEncodeBuf(b *[]byte) {
+	if cap(*b) <= 1<<16 {
+		encodePool.Put(b)
+	}
+}
+
+const hashMemberKey = `,"hash":"`
 
 // Chain stamps the events of one session: id, time, seq (from 0, no gaps), prev and hash.
 // A Chain is not safe for concurrent use: a session's events are produced in order by one goroutine.
@@ -65,14 +80,26 @@ func (c *Chain) Next(typ string, data any) (Event, error) {
 // Peek builds the next event without advancing the chain; Commit advances it. This lets a producer keep the
 // chain unchanged when an event is refused before it was ever sent.
 func (c *Chain) Peek(typ string, data any) (Event, error) {
+	e, _, err := c.peek(typ, data, false)
+	return e, err
+}
+
+// PeekRecord is Peek that also returns the Kafka record value (what Marshal returns for the event), built
+// from the same canonical encoding the hash covers: the event is encoded once, into a reused buffer, and
+// the value is that encoding with the "hash" member spliced in.
+func (c *Chain) PeekRecord(typ string, data any) (Event, []byte, error) {
+	return c.peek(typ, data, true)
+}
+
+func (c *Chain) peek(typ string, data any, record bool) (Event, []byte, error) {
 	if _, ok := dataTypes[typ]; !ok {
-		return Event{}, fmt.Errorf("%w %q", ErrUnknownType, typ)
+		return Event{}, nil, fmt.Errorf("%w %q", ErrUnknownType, typ)
 	}
 	raw, ok := data.(json.RawMessage)
 	if !ok {
 		b, err := json.Marshal(data)
 		if err != nil {
-			return Event{}, fmt.Errorf("schemas: encode %s data: %w", typ, err)
+			return Event{}, nil, fmt.Errorf("schemas: encode %s data: %w", typ, err)
 		}
 		raw = b
 	}
@@ -80,12 +107,27 @@ func (c *Chain) Peek(typ string, data any) (Event, error) {
 		V: Version, ID: c.NewID(), Type: typ, Time: FormatTime(c.Now()),
 		Session: c.session, Seq: c.seq, Prev: c.prev, Gateway: c.source, Data: raw,
 	}
-	h, err := HashEvent(e)
+	buf := encodePool.Get().(*[]byte)
+	defer putEncodeBuf(buf)
+	b, at, err := appendEvent((*buf)[:0], e, false)
 	if err != nil {
-		return Event{}, err
+		return Event{}, nil, err
 	}
-	e.Hash = h
-	return e, nil
+	*buf = b
+	sum := sha256.Sum256(b)
+	var hx [2 * sha256.Size]byte
+	hex.Encode(hx[:], sum[:])
+	e.Hash = string(hx[:])
+	if !record {
+		return e, nil, nil
+	}
+	v := make([]byte, 0, len(b)+len(hashMemberKey)+len(hx)+1)
+	v = append(v, b[:at]...)
+	v = append(v, hashMemberKey...)
+	v = append(v, hx[:]...)
+	v = append(v, '"')
+	v = append(v, b[at:]...)
+	return e, v, nil
 }
 
 // Commit advances the chain past e, which Peek returned.

@@ -487,7 +487,7 @@ func compareBytes(a, b []byte) int {
 }
 
 // appendCanonicalString is writeString for an append-style buffer.
-func appendCanonicalString(dst, s []byte) []byte {
+func appendCanonicalString[S string | []byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); i++ {
