@@ -1,6 +1,7 @@
 package mask
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"strconv"
@@ -105,7 +106,19 @@ func (m *Masker) binaryValue(oid uint32, v []byte, tagged bool, depth int, fps *
 		if len(v) != 8 {
 			return m.scan(v, m.fill, fps)
 		}
-		return m.int8Value(v, tagged, fps)
+		return m.moneyValue(v, tagged, fps)
+	case rangeElem(oid) != 0:
+		if depth < maxNested {
+			if n, ok := m.rangeValue(v, rangeElem(oid), tagged, depth, fps); ok {
+				return n
+			}
+		}
+	case multirangeElem(oid) != 0:
+		if depth < maxNested {
+			if n, ok := m.multirangeValue(v, multirangeElem(oid), tagged, depth, fps); ok {
+				return n
+			}
+		}
 	case fixedOID(oid):
 		if tagged {
 			clear(v)
@@ -119,6 +132,14 @@ func (m *Masker) binaryValue(oid uint32, v []byte, tagged bool, depth int, fps *
 			return n
 		}
 		if n, ok := m.recordValue(v, tagged, depth, fps); ok {
+			return n
+		}
+		// a range or multirange of a type the masker does not know (a user-defined range over int8 or
+		// numeric): bounds are read like unknown-layout values
+		if n, ok := m.rangeValue(v, 0, tagged, depth, fps); ok {
+			return n
+		}
+		if n, ok := m.multirangeValue(v, 0, tagged, depth, fps); ok {
 			return n
 		}
 	}
@@ -177,6 +198,12 @@ func (m *Masker) guessBinary(v []byte) int {
 	if n, ok := m.recordValue(v, false, 0, nil); ok {
 		return n
 	}
+	if n, ok := m.rangeValue(v, 0, false, 0, nil); ok {
+		return n
+	}
+	if n, ok := m.multirangeValue(v, 0, false, 0, nil); ok {
+		return n
+	}
 	return 0
 }
 
@@ -219,27 +246,91 @@ func guessInt8(x int64) bool {
 	return true
 }
 
-// jsonValue masks JSON text. A PAN written as a JSON number gets '0' for its hidden digits, so the
-// document still parses; inside strings the text fill applies. The fill can only appear outside strings
-// where the masker put it (a bare '*' is not valid JSON), so the fix-up walks the text once, only when
-// something was masked.
+// jsonValue masks JSON text. A PAN written as a JSON number gets digits for its hidden digits (numFill),
+// so the document still parses; inside strings the text fill applies. The fill can only appear outside
+// strings where the masker put it (a bare '*' is not valid JSON), so the fix-up walks the text once,
+// only when something was masked: each number holding the fill is restored from a copy and masked again
+// as a number, which keeps numFill's guarantee that the masked number is no PAN and not the original.
 func (m *Masker) jsonValue(v []byte, tagged bool, fps *[]string) int {
+	if !tagged && m.textScan(v, 0, nil) == 0 { // the dry run: clean documents are neither copied nor written
+		return 0
+	}
+	var stack [256]byte
+	orig := stack[:0]
+	if len(v) > len(stack) {
+		orig = make([]byte, 0, len(v))
+	}
+	orig = append(orig, v...)
 	n := m.textValue(v, m.fill, tagged, fps)
-	if n == 0 || m.fill == '0' {
+	if n == 0 {
 		return n
 	}
 	in := false
 	for i := 0; i < len(v); i++ {
-		switch c := v[i]; {
-		case c == '\\' && in:
+		c := v[i]
+		switch {
+		case in && c == '\\':
 			i++
+			continue
 		case c == '"':
 			in = !in
-		case c == m.fill && !in:
-			v[i] = '0'
+			continue
+		case in || (c != m.fill && !isDigit(c)):
+			continue
 		}
+		j, filled := i, false
+		for j < len(v) && (v[j] == m.fill || isDigit(v[j])) {
+			filled = filled || v[j] == m.fill
+			j++
+		}
+		if filled {
+			var keep [32]byte
+			tok := v[i:j]
+			masked := keep[:0]
+			if len(tok) <= len(keep) {
+				masked = append(masked, tok...)
+			}
+			copy(tok, orig[i:j])
+			if len(masked) == 0 || m.scan(tok, numFillByte, nil) == 0 || bytes.IndexByte(tok, m.fill) >= 0 {
+				// the text scan saw another run here (malformed JSON, a whole tagged value, a long token):
+				// keep its masking, with zeros for the fill
+				if len(masked) > 0 {
+					copy(tok, masked)
+				} else {
+					m.scan(tok, m.fill, nil) // a long token: mask it again as text
+				}
+				for k := range tok {
+					if tok[k] == m.fill {
+						tok[k] = '0'
+					}
+				}
+				m.breakZeroed(tok, orig[i:j])
+			}
+		}
+		i = j - 1
 	}
 	return n
+}
+
+// breakZeroed makes sure a number whose hidden digits were set to zeros is no PAN and differs from the
+// original orig (same length): if it still equals orig or holds a PAN, its zeros that were not zeros in
+// the masked text get the first value that fixes it. Only the rare fall-back paths of jsonValue need it.
+func (m *Masker) breakZeroed(tok, orig []byte) {
+	if !bytes.Equal(tok, orig) && m.scan(tok, 0, nil) == 0 {
+		return
+	}
+	for k := len(tok) - 1; k >= 0; k-- {
+		if tok[k] != '0' {
+			continue
+		}
+		for c := byte('1'); c <= '9'; c++ {
+			tok[k] = c
+			if !bytes.Equal(tok, orig) && m.scan(tok, 0, nil) == 0 {
+				return
+			}
+		}
+		tok[k] = '0'
+	}
 }
 
 // textValue masks a text value: content scan, or the whole value when tagged.
@@ -247,7 +338,7 @@ func (m *Masker) textValue(v []byte, fill byte, tagged bool, fps *[]string) int 
 	if tagged {
 		return m.maskValue(v, fill, fps)
 	}
-	return m.scan(v, fill, fps)
+	return m.textScan(v, fill, fps)
 }
 
 // floatText masks a float4/float8 in text format written with an exponent, as PostgreSQL prints large
@@ -302,16 +393,40 @@ func (m *Masker) floatText(v []byte, tagged bool) int {
 	for ; n < exp+1; n++ {
 		num[n] = '0' // the integer's trailing digits the mantissa left out
 	}
+	orig := num
 	var c int
 	if tagged {
 		c = m.maskValue(num[:n], '0', nil)
 	} else {
 		c = m.scan(num[:n], '0', nil)
 	}
-	if c > 0 {
-		for i := 0; i < md; i++ {
-			v[pos[i]] = num[i]
+	if c == 0 {
+		return 0
+	}
+	// The text shows only the mantissa's md digits; the rest are zeros. If numFill's digit fell there,
+	// move it into the mantissa's hidden digits; with none hidden there, shrink the exponent to 10 so that
+	// the number has 11 digits and is no PAN (a PAN ending in many zeros, "5.5e+15"; docs/masking.md).
+	if bytes.IndexFunc(num[md:n], func(r rune) bool { return r != '0' }) >= 0 {
+		head, tail := m.keep(n)
+		if n > maxPANDigits || md-1 < head {
+			copy(num[:md], orig[:md])
+			v[len(v)-2], v[len(v)-1] = '1', '0' // exp ≥ 11 here: the value ends in two exponent digits
+		} else {
+			var d [20]byte
+			for i := range n {
+				d[i] = orig[i] - '0'
+			}
+			for i := head; i < md; i++ {
+				num[i] = '0'
+			}
+			for i := md; i < n; i++ {
+				num[i] = '0'
+			}
+			num[md-1] = '0' + numFillAt(d[:n], head, n-tail, md-1)
 		}
+	}
+	for i := 0; i < md; i++ {
+		v[pos[i]] = num[i]
 	}
 	return c
 }
@@ -388,7 +503,29 @@ func (m *Masker) float8Value(v []byte, tagged bool, fps *[]string) int {
 	if n == 0 {
 		return 0
 	}
-	g := float64(parseDigits(d))
+	// Above 2^53 the float rounds the masked integer: its last digits may change and form a PAN again
+	// (or, in theory, the original). Step the hidden digits until the rounded value is neither.
+	var ob [20]byte
+	od := decimalDigits(&ob, uint64(a))
+	_, tail := m.keep(len(d))
+	step := uint64(1)
+	for range tail {
+		step *= 10
+	}
+	u := parseDigits(d)
+	g := float64(u)
+	for k := uint64(1); ; k++ {
+		var gb [20]byte
+		gd := decimalDigits(&gb, uint64(g))
+		if !bytes.Equal(gd, od) && m.scan(gd, 0, nil) == 0 {
+			break
+		}
+		if k > 20 || tagged {
+			g = 0
+			break
+		}
+		g = float64(u + k*max(step, 1<<12))
+	}
 	if f < 0 {
 		g = -g
 	}

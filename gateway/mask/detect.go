@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Detection is done on "runs": maximal sequences of ASCII digits in which single spaces or dashes may sit
@@ -331,8 +333,19 @@ func (m *Masker) run(b []byte, start, end, digits, seps int, fill byte, fps *[]s
 		}
 		if fill != 0 {
 			head, tail := m.keep(len(r))
+			var last byte
+			if fill == numFillByte {
+				var d [maxPANDigits]byte
+				for k, c := range r {
+					d[k] = c - '0'
+				}
+				last = '0' + numFill(d[:len(r)], head, len(r)-tail)
+			}
 			for k := head; k < len(r)-tail; k++ {
 				r[k] = fill
+			}
+			if last != 0 {
+				r[len(r)-tail-1] = last
 			}
 		}
 		return 1, end
@@ -361,6 +374,9 @@ func (m *Masker) run(b []byte, start, end, digits, seps int, fill byte, fps *[]s
 				head, tail := m.keep(n)
 				for k := head; k < n-tail; k++ {
 					r[pos[k]] = fill
+				}
+				if fill == numFillByte {
+					r[pos[n-tail-1]] = '0' + numFill(d[:n], head, n-tail)
 				}
 			}
 			return 1, end
@@ -467,11 +483,19 @@ func (m *Masker) hexPairs(h []byte, par int, fill byte, fps *[]string) int {
 				dec[k] = h[i+2*k+1]
 			}
 			copy(out, dec)
-			if c := m.scan(out, '*', fps); c > 0 {
+			// inside a number the pairs must stay digits: the decoded digits get the number fill
+			dfill := byte('*')
+			if fill == numFillByte {
+				dfill = numFillByte
+			}
+			if c := m.scan(out, dfill, fps); c > 0 {
 				count += c
 				for k := 0; k < n && fill != 0; k++ {
 					if out[k] != dec[k] {
 						h[i+2*k], h[i+2*k+1] = hexdig[fill>>4], hexdig[fill&15]
+						if dfill == numFillByte {
+							h[i+2*k], h[i+2*k+1] = '3', out[k]
+						}
 					}
 				}
 			}
@@ -534,11 +558,18 @@ func (m *Masker) maskWindow(r []byte, w []byte, p int, fill byte, fps *[]string)
 		head = 6 // see maskPAN
 	}
 	lo, hi := p+head, p+len(w)-tail
+	last := fill
+	if fill == numFillByte {
+		last = '0' + numFill(w, head, len(w)-tail)
+	}
 	k := 0
 	for i, c := range r {
 		if isDigit(c) {
 			if k >= lo && k < hi {
 				r[i] = fill
+				if k == hi-1 {
+					r[i] = last
+				}
 			}
 			k++
 		}
@@ -632,6 +663,9 @@ func (m *Masker) maskPAN(b []byte, rb *runBuf, p, q int, fill byte, fps *[]strin
 	}
 	for k := p + head; k < q-tail; k++ {
 		b[rb.pos[k]] = fill
+	}
+	if fill == numFillByte {
+		b[rb.pos[q-tail-1]] = '0' + numFill(rb.d[p:q], head, q-p-tail)
 	}
 }
 
@@ -734,20 +768,99 @@ func (m *Masker) maskValue(b []byte, fill byte, fps *[]string) int {
 			letters = true
 		}
 	}
-	if digits == 0 && (!letters || fill == '0') {
+	if digits == 0 && (!letters || fill == numFillByte) {
+		if fill != numFillByte && hasHigh(b) {
+			hideUnicode(b, fill)
+			return 1
+		}
 		return 0
 	}
 	head, tail := m.keep(digits)
+	last := fill
+	if fill == numFillByte && digits > 0 {
+		var stack [maxRunDigits]byte
+		d := stack[:0]
+		if digits > len(stack) {
+			d = make([]byte, 0, digits)
+		}
+		for _, c := range b {
+			if isDigit(c) {
+				d = append(d, c-'0')
+			}
+		}
+		last = '0' + numFill(d, head, digits-tail)
+	}
 	k := 0
 	for i, c := range b {
 		if isDigit(c) {
 			if k >= head && k < digits-tail {
 				b[i] = fill
+				if k == digits-tail-1 {
+					b[i] = last
+				}
 			}
 			k++
-		} else if fill != '0' && (c|0x20)-'a' < 26 {
+		} else if fill != numFillByte && (c|0x20)-'a' < 26 {
 			b[i] = fill
 		}
 	}
+	if fill != numFillByte && hasHigh(b) {
+		hideUnicode(b, fill)
+	}
 	return 1
+}
+
+// hideUnicode overwrites every byte of each non-ASCII digit and letter of b with fill (a tagged text
+// value written in fullwidth or another script's digits).
+func hideUnicode(b []byte, fill byte) {
+	for i := 0; i < len(b); {
+		if b[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if _, ok := digitValue(r); ok || unicode.IsLetter(r) {
+			for x := i; x < i+size; x++ {
+				b[x] = fill
+			}
+		}
+		i += size
+	}
+}
+
+// numFillByte is the fill of numbers (int8, numeric, float, JSON numbers, in text or binary): hidden
+// digits must stay digits so that the value still parses, and numFill chooses them.
+const numFillByte = '0'
+
+// numFill chooses the hidden digits lo..hi-1 of the digit values w masked as a number: zeros, except the
+// last hidden digit, which is the smallest value that makes the masked digits fail the Luhn check and
+// differ from w. Every PAN passes Luhn, so a masked PAN can never equal the original, nor be taken for a
+// PAN again by a later scan (zero-filling alone returned a PAN whose hidden digits are zeros unchanged;
+// docs/masking.md). It returns that last digit's value; lo < hi.
+func numFill(w []byte, lo, hi int) byte { return numFillAt(w, lo, hi, hi-1) }
+
+// numFillAt is numFill with the non-zero digit at index at (lo ≤ at < hi) instead of the last hidden one.
+func numFillAt(w []byte, lo, hi, at int) byte {
+	var stack [maxRunDigits]byte
+	t := stack[:0]
+	if len(w) > len(stack) {
+		t = make([]byte, 0, len(w))
+	}
+	t = append(t, w...)
+	zeros := true // w's other hidden digits are zeros already
+	for k := lo; k < hi; k++ {
+		if k != at && t[k] != 0 {
+			zeros = false
+		}
+		t[k] = 0
+	}
+	// One of the ten values passes Luhn (doubling is a bijection on a digit) and at most one repeats w:
+	// eight candidates always remain.
+	for v := byte(0); v < 10; v++ {
+		t[at] = v
+		if !luhn(t) && !(zeros && v == w[at]) {
+			return v
+		}
+	}
+	return 1 // unreachable
 }

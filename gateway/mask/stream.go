@@ -129,21 +129,21 @@ func (s *Stream) Message(typ byte, body []byte) int {
 		s.copyMode, s.carryN = copyNone, 0
 		return 0
 	case 'E':
-		return s.count(CountError, s.m.scan(body, s.m.fill, nil))
+		return s.count(CountError, s.m.textScan(body, s.m.fill, nil))
 	case 'N':
-		return s.count(CountNotice, s.m.scan(body, s.m.fill, nil))
+		return s.count(CountNotice, s.m.textScan(body, s.m.fill, nil))
 	case 'A': // int32 pid, channel, payload: the pid bytes must not join a digit run
 		if len(body) < 4 {
 			return 0
 		}
-		return s.count(CountNotification, s.m.scan(body[4:], s.m.fill, nil))
+		return s.count(CountNotification, s.m.textScan(body[4:], s.m.fill, nil))
 	case 'S':
-		return s.count(CountParameter, s.m.scan(body, s.m.fill, nil))
+		return s.count(CountParameter, s.m.textScan(body, s.m.fill, nil))
 	case 'V': // int32 length, value
 		if len(body) < 4 {
 			return 0
 		}
-		return s.count(CountFunction, s.m.scan(body[4:], s.m.fill, nil))
+		return s.count(CountFunction, s.m.textScan(body[4:], s.m.fill, nil))
 	}
 	return 0
 }
@@ -208,7 +208,7 @@ func (s *Stream) rowDescription(body []byte, formats []int16, mask bool) int {
 		name := body[p : p+z]
 		var cname string
 		if mask {
-			masked += s.m.scan(name, s.m.fill, nil)
+			masked += s.m.textScan(name, s.m.fill, nil)
 			cname = string(name)
 		} else { // the body stays as it is, but no full PAN may reach counts or the sample
 			cname, _ = s.m.Text(string(name))
@@ -317,6 +317,8 @@ func (s *Stream) dataRow(body []byte) int {
 					n = s.m.jsonValue(v, c.tagged, nil)
 				case c.oid == oidFloat8 || c.oid == oidFloat4:
 					n = s.m.floatText(v, c.tagged)
+				case c.oid == oidMoney:
+					n = s.m.moneyText(v, c.tagged)
 				case numericOID(c.oid):
 					n = s.m.textValue(v, '0', c.tagged, nil)
 				default:
@@ -428,7 +430,7 @@ func (s *Stream) textCopy(body []byte) int {
 	if len(s.copyCols) > 0 {
 		n += s.taggedCopyFields(body)
 	}
-	n += s.m.scan(body, s.m.fill, nil)
+	n += s.m.textScan(body, s.m.fill, nil)
 	s.keepCarry(body)
 	if s.sampling() { // PostgreSQL sends one row per CopyData: sample it as tab-separated fields
 		line := strings.TrimSuffix(string(body), "\n")
