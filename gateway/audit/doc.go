@@ -2,11 +2,15 @@
 // invariants 1 and 3).
 //
 // One Producer per process holds one franz-go client: idempotent, acks=all, records keyed by session id so
-// that a session's events share a partition and keep their order. Each session stamps its events through a
+// that a session's events share a partition and keep their order. Events of all sessions share produce
+// requests (group commit, see groupCommit): one request per broker round trip carries whatever is pending. Each session stamps its events through a
 // Session, which serialises them and advances the hash chain only after Kafka acknowledged the event:
 //
 //	Session.Emit ──Peek(seq n)──▶ Produce(key=session) ──ack──▶ Commit (chain now at n+1) ──▶ return nil
 //	                                              └──error/timeout──▶ chain unchanged ──▶ ErrUnavailable
+//
+// EmitAsync sends an event without waiting; its Wait, or the session's next event, waits for the
+// acknowledgement, so a session still has at most one unacknowledged event.
 //
 // Because the chain only moves on an acknowledgement, a refused event leaves no gap: the session may go on
 // (the gateway refuses the statement and accepts the next one once Kafka is back). A record whose fate is

@@ -32,9 +32,22 @@ type Config struct {
 	Topic string
 	// AckTimeout is how long an event may wait for its acknowledgement before it is refused (default 5s).
 	AckTimeout time.Duration
-	// Linger is the producer linger (default 0).
+	// Linger is the producer linger (default 0). It applies only with Batching "client".
 	Linger time.Duration
+	// Batching says how events of concurrent sessions share produce requests (docs/scaling.md, "Group commit"):
+	//   - "group" (default): group commit. One goroutine hands franz-go everything pending and flushes it
+	//     as one produce request per broker, waits for that round trip, then sends what queued meanwhile.
+	//     Requests per second are bounded by the round trip, not by the statement rate.
+	//   - "client": every event is handed to franz-go as it comes; franz-go keeps up to five requests in
+	//     flight per broker (idempotent producer) and batches only what queued behind them (plus Linger).
+	Batching string
 }
+
+// Batching modes (Config.Batching).
+const (
+	BatchGroup  = "group"
+	BatchClient = "client"
+)
 
 // Validate checks c.
 func (c Config) Validate() error {
@@ -43,6 +56,11 @@ func (c Config) Validate() error {
 	}
 	if c.Topic == "" {
 		return errors.New("audit: no topic configured")
+	}
+	switch c.Batching {
+	case "", BatchGroup, BatchClient:
+	default:
+		return fmt.Errorf("audit: batching %q: use %q or %q", c.Batching, BatchGroup, BatchClient)
 	}
 	if c.AckTimeout < 0 || c.Linger < 0 {
 		return errors.New("audit: negative ack timeout or linger")
@@ -56,7 +74,9 @@ func (c Config) Validate() error {
 // Producer writes events to the audit topic. Safe for concurrent use.
 type Producer struct {
 	cfg Config
-	cl  *kgo.Client
+	cl  *kgo.Client // audit records (manual flushing under group commit)
+	aux *kgo.Client // Client(): other producers and admin calls, flushing on their own
+	gc  *groupCommit
 
 	mu    sync.Mutex
 	heads map[string]schemas.SessionHead // sessions advanced since the last TakeHeads
@@ -64,6 +84,7 @@ type Producer struct {
 	unhealthy atomic.Bool // the last event was not acknowledged
 
 	ackLatency prometheus.Histogram
+	batchSize  prometheus.Histogram
 	failures   *prometheus.CounterVec
 }
 
@@ -94,40 +115,73 @@ func New(cfg Config, reg prometheus.Registerer, extra ...kgo.Opt) (*Producer, er
 		kgo.UnknownTopicRetries(2),
 	}
 	opts = append(opts, extra...)
-	cl, err := kgo.NewClient(opts...)
+	if cfg.Batching == "" {
+		cfg.Batching = BatchGroup
+	}
+	auditOpts := opts
+	if cfg.Batching == BatchGroup {
+		// The group committer decides when records leave: everything pending, once per round trip.
+		auditOpts = append(append([]kgo.Opt{}, opts...), kgo.ManualFlushing())
+	}
+	cl, err := kgo.NewClient(auditOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("audit: Kafka client: %w", err)
 	}
+	aux := cl
+	if cfg.Batching == BatchGroup {
+		// Client() users (the approvals holder's ProduceSync) expect records to leave on their own.
+		if aux, err = kgo.NewClient(opts...); err != nil {
+			cl.Close()
+			return nil, fmt.Errorf("audit: Kafka client: %w", err)
+		}
+	}
 	p := &Producer{
-		cfg: cfg, cl: cl, heads: map[string]schemas.SessionHead{},
+		cfg: cfg, cl: cl, aux: aux, heads: map[string]schemas.SessionHead{},
 		ackLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "pangate_gateway_audit_ack_seconds", Help: "Time from producing an audit event to its acknowledgement.",
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16),
+		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "pangate_gateway_audit_batch_records", Help: "Audit records sent per group-commit flush (one produce request per broker).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
 		}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pangate_gateway_audit_failures_total", Help: "Audit events not acknowledged, by kind (unavailable, indeterminate).",
 		}, []string{"kind"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{p.ackLatency, p.failures} {
+		for _, c := range []prometheus.Collector{p.ackLatency, p.batchSize, p.failures} {
 			if err := reg.Register(c); err != nil {
 				var are prometheus.AlreadyRegisteredError
 				if !errors.As(err, &are) {
-					cl.Close()
+					p.closeClients()
 					return nil, err
 				}
 			}
 		}
 	}
+	if cfg.Batching == BatchGroup {
+		p.gc = newGroupCommit(cl, p.hardTimeout())
+		p.gc.onBatch = func(n int) { p.batchSize.Observe(float64(n)) }
+		go p.gc.run()
+	}
 	return p, nil
+}
+
+func (p *Producer) closeClients() {
+	if p.aux != p.cl {
+		p.aux.Close()
+	}
+	p.cl.Close()
 }
 
 // Healthy reports whether the last event was acknowledged. While it is not, the gateway records every
 // statement before forwarding it, reads included, so that nothing runs unrecorded during an outage.
 func (p *Producer) Healthy() bool { return !p.unhealthy.Load() }
 
-// Client returns the underlying client (for readiness checks and topic setup).
-func (p *Producer) Client() *kgo.Client { return p.cl }
+// Client returns a client on the same brokers for readiness checks, topic setup and other producers (it
+// flushes on its own; audit events go through Session).
+func (p *Producer) Client() *kgo.Client { return p.aux }
 
 // Topic returns the audit topic.
 func (p *Producer) Topic() string { return p.cfg.Topic }
@@ -135,10 +189,16 @@ func (p *Producer) Topic() string { return p.cfg.Topic }
 // Ping checks that a broker answers.
 func (p *Producer) Ping(ctx context.Context) error { return p.cl.Ping(ctx) }
 
-// Close flushes what is buffered (bounded by ctx) and closes the client.
+// Close flushes what is buffered (bounded by ctx) and closes the clients.
 func (p *Producer) Close(ctx context.Context) {
+	if p.gc != nil {
+		p.gc.stop(ctx)
+	}
 	_ = p.cl.Flush(ctx)
-	p.cl.Close()
+	if p.aux != p.cl {
+		_ = p.aux.Flush(ctx)
+	}
+	p.closeClients()
 }
 
 // send encodes and produces e; the returned channel yields its fate once kgo knows it.
@@ -147,12 +207,19 @@ func (p *Producer) send(e schemas.Event) (chan error, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: encode %s: %w", e.Type, err)
 	}
+	return p.sendRecord(e.Session, v)
+}
+
+// sendRecord produces one encoded event keyed by its session.
+func (p *Producer) sendRecord(session string, value []byte) (chan error, error) {
+	rec := &kgo.Record{Key: []byte(session), Value: value}
+	if p.gc != nil {
+		return p.gc.enqueue(rec)
+	}
 	done := make(chan error, 1)
 	// The produce context is never cancelled by the caller: kgo fails a record only when that is safe for
 	// the idempotent sequence, and the caller must learn the record's fate.
-	p.cl.Produce(context.Background(), &kgo.Record{Key: []byte(e.Session), Value: v}, func(_ *kgo.Record, err error) {
-		done <- err
-	})
+	p.cl.Produce(context.Background(), rec, func(_ *kgo.Record, err error) { done <- err })
 	return done, nil
 }
 
@@ -206,6 +273,10 @@ func (p *Producer) TakeHeads() map[string]schemas.SessionHead {
 // the chain moves past it and its note (say, query.blocked: the statement was not run after all) is written
 // next, so the log tells the truth. kgo keeps a partition's records in order and fails all buffered ones
 // together, so a later record cannot land after a failed earlier one.
+//
+// A session has at most one event queued or in flight: an event is sent only after the previous one was
+// acknowledged (or definitely failed, or put in limbo), so events are acknowledged in seq order and the
+// chain advances only on an acknowledgement, also with EmitAsync.
 type Session struct {
 	p       *Producer
 	mu      sync.Mutex
@@ -213,6 +284,7 @@ type Session struct {
 	tracked bool // whether checkpoints list this session
 	broken  error
 	limbo   *limbo
+	pending *Pending // sent by EmitAsync, not yet settled
 }
 
 type limbo struct {
@@ -220,6 +292,19 @@ type limbo struct {
 	done  chan error
 	start time.Time
 	note  *Note
+}
+
+// Pending is an event sent by EmitAsync whose acknowledgement has not been awaited yet.
+type Pending struct {
+	s       *Session
+	e       schemas.Event
+	done    chan error
+	start   time.Time
+	ended   bool
+	note    *Note
+	settled bool
+	waited  bool
+	err     error
 }
 
 // Note says what to do if an event, reported unavailable, later turns out written: Landed (if set) is
@@ -259,34 +344,112 @@ func (s *Session) End(typ string, data any) (schemas.Event, error) {
 	return s.emit(typ, data, true, nil)
 }
 
+// EmitAsync sends the next event of the session and returns without waiting for Kafka (for pipelined
+// reads). Contract:
+//
+//   - Wait returns what Emit would have returned: the event once acknowledged, or ErrUnavailable (nothing
+//     the caller can rely on was written). It may be called any number of times, from any goroutine.
+//   - The session's next Emit, EmitAsync or End first waits for this event; the chain (and checkpoints)
+//     move past it only once it is acknowledged. If it failed and Wait was not called yet, that next call
+//     returns its error without sending anything, so a failure cannot go unnoticed.
+//   - So a session never has more than one unacknowledged event; whatever the event records that has not
+//     happened yet (a result not yet released, the next statement) must wait for Wait.
+//
+// An error here (session broken, the event in limbo still unsettled, encoding) means nothing was sent.
+func (s *Session) EmitAsync(typ string, data any) (*Pending, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
+	return s.start(typ, data, false, nil)
+}
+
+// Wait blocks until the event is acknowledged or refused (see EmitAsync).
+func (a *Pending) Wait() (schemas.Event, error) {
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !a.settled {
+		s.settlePending()
+	}
+	a.waited = true
+	if a.err != nil {
+		return schemas.Event{}, a.err
+	}
+	return a.e, nil
+}
+
+// Event returns the event as sent (its seq and hash), acknowledged or not.
+func (a *Pending) Event() schemas.Event { return a.e }
+
 func (s *Session) emit(typ string, data any, ended bool, note *Note) (schemas.Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.broken != nil {
-		return schemas.Event{}, s.broken
-	}
-	if err := s.settleLimbo(); err != nil {
+	if err := s.ready(); err != nil {
 		return schemas.Event{}, err
 	}
-	e, err := s.chain.Peek(typ, data)
+	a, err := s.start(typ, data, ended, note)
 	if err != nil {
 		return schemas.Event{}, err
+	}
+	s.settlePending()
+	a.waited = true
+	if a.err != nil {
+		return schemas.Event{}, a.err
+	}
+	return a.e, nil
+}
+
+// ready settles what the previous event left (a pending EmitAsync, an event in limbo) before the next one.
+func (s *Session) ready() error {
+	if s.broken != nil {
+		return s.broken
+	}
+	if a := s.pending; a != nil {
+		s.settlePending()
+		if a.err != nil && !a.waited {
+			a.waited = true
+			return fmt.Errorf("previous event (%s seq %d) was not acknowledged: %w", a.e.Type, a.e.Seq, a.err)
+		}
+	}
+	return s.settleLimbo()
+}
+
+// start builds and sends the next event; s.pending holds it until settlePending.
+func (s *Session) start(typ string, data any, ended bool, note *Note) (*Pending, error) {
+	e, v, err := s.chain.PeekRecord(typ, data)
+	if err != nil {
+		return nil, err
 	}
 	start := time.Now()
-	done, err := s.p.send(e)
+	done, err := s.p.sendRecord(e.Session, v)
 	if err != nil {
-		return schemas.Event{}, err
+		return nil, err
 	}
-	resolved, err := s.p.await(e, done, start)
+	a := &Pending{s: s, e: e, done: done, start: start, ended: ended, note: note}
+	s.pending = a
+	return a, nil
+}
+
+// settlePending waits for the pending event: acknowledged (the chain moves), failed (it does not), or
+// unknown after the hard timeout (limbo).
+func (s *Session) settlePending() {
+	a := s.pending
+	if a == nil {
+		return
+	}
+	s.pending = nil
+	a.settled = true
+	resolved, err := s.p.await(a.e, a.done, a.start)
+	a.err = err
 	if !resolved {
-		s.limbo = &limbo{e: e, done: done, start: start, note: note}
-		return schemas.Event{}, err
+		s.limbo = &limbo{e: a.e, done: a.done, start: a.start, note: a.note}
+		return
 	}
-	if err != nil {
-		return schemas.Event{}, err
+	if err == nil {
+		s.commit(a.e, a.ended)
 	}
-	s.commit(e, ended)
-	return e, nil
 }
 
 // settleLimbo waits for the event in limbo, if any. It returns ErrUnavailable while its fate is unknown.
