@@ -130,6 +130,10 @@ type Statement struct {
 	// "all"), and every set_config(name, value, is_local) call anywhere in the statement. ALTER ROLE/
 	// DATABASE … SET change other sessions and are not listed (they carry the tags only).
 	Settings []Setting `json:"settings,omitempty"`
+	// Lineage is every value the statement lets out (returned, written, or reaching an error text or a
+	// function's effect) with its source columns and derivation, from the parse tree alone (lineage.go;
+	// docs/masking.md "Lineage"). Result outputs first in column order, then writes, then side effects.
+	Lineage []Output `json:"lineage,omitempty"`
 }
 
 // Setting is one change of a run-time setting.

@@ -87,6 +87,7 @@ func classify(sql string) (res result) {
 		w := newWalker()
 		w.statement(raw.Stmt)
 		st := w.finish(text, multi)
+		st.Lineage = lineage(raw.Stmt)
 		if len(tree.Stmts) == 1 {
 			st.Fingerprint, err = pg.Fingerprint(sql)
 		} else {
