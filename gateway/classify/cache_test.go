@@ -6,64 +6,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
 )
-
-func TestNormalize(t *testing.T) {
-	same := [][2]string{
-		{"SELECT * FROM t WHERE id=1", "SELECT * FROM t WHERE id=2"},
-		{"SELECT * FROM t WHERE id=1.5e10", "SELECT * FROM t WHERE id=.5"},
-		{"SELECT * FROM t WHERE n='a'", "SELECT * FROM t WHERE n='it''s'"},
-		{"SELECT E'a\\'b'", "SELECT E'c'"},
-		{"SELECT $$x$$", "SELECT $tag$y $$ z$tag$"},
-		{"SELECT x'1F', b'101'", "SELECT X'FF', B'0'"},
-		{"SELECT 0x1F, 1_000", "SELECT 0o17, 0b101"},
-		{"SELECT 1 -- trace=abc\n", "SELECT 2 -- trace=def\n"},
-		{"SELECT /* a /* nested */ b */ 1", "SELECT /* other */ 2"},
-		{"SELECT U&'d\\0061t'", "SELECT 'x'"},
-	}
-	for _, p := range same {
-		if a, b := Normalize(p[0]), Normalize(p[1]); a != b {
-			t.Errorf("%q and %q normalise differently: %q vs %q", p[0], p[1], a, b)
-		}
-	}
-	differ := [][2]string{
-		{"SELECT * FROM t1", "SELECT * FROM t2"},   // digits in identifiers are not literals
-		{`SELECT "a" FROM t`, `SELECT "b" FROM t`}, // quoted identifiers are not literals
-		{"SELECT $1", "SELECT $2"},                 // parameters are not literals
-		{"SELECT '1'", "SELECT ?"},                 // a placeholder can't collide with verbatim text
-		{"SELECT 1", "SELECT 1 /* unterminated"},   // unterminated comment kept verbatim
-		{"SELECT 'a'", "SELECT 'a"},                // unterminated string kept verbatim
-		{"SELECT 1..2", "SELECT 1.2"},              // "1..2" is 1 then ".."
-		{"SELECT 123abc", "SELECT 456abc"},         // trailing junk kept verbatim
-		{"SELECT a$1", "SELECT a$2"},               // '$' inside an identifier
-		{"SELECT 'x'\x00", "SELECT 'x'\x00\x00"},   // NULs escaped, injective
-		{"EXPLAIN (ANALYZE 1) DELETE FROM t", "EXPLAIN (ANALYZE) DELETE FROM t"},
-	}
-	for _, p := range differ {
-		if a, b := Normalize(p[0]), Normalize(p[1]); a == b {
-			t.Errorf("%q and %q normalise to the same %q", p[0], p[1], a)
-		}
-	}
-}
-
-func TestOffsetMapping(t *testing.T) {
-	sql := "SELECT 'abc' , 1; /* x */ SELECT $$q$$"
-	norm, spans := normalize(sql)
-	for off := 0; off <= len(sql); off++ {
-		inside := false
-		for _, s := range spans {
-			if off > s.origStart && off < s.origEnd {
-				inside = true
-			}
-		}
-		if inside {
-			continue
-		}
-		if back := toOrig(spans, toNorm(spans, off)); back != off {
-			t.Errorf("offset %d → %d → %d (norm %q)", off, toNorm(spans, off), back, norm)
-		}
-	}
-}
 
 func TestCacheHitMiss(t *testing.T) {
 	c := NewCache(16)
@@ -192,10 +137,10 @@ func BenchmarkClassifyCacheHit(b *testing.B) {
 	}
 }
 
-func BenchmarkNormalize(b *testing.B) {
+func BenchmarkScanKey(b *testing.B) {
 	sql := "SELECT c.pan, c.name, o.total FROM cards c JOIN orders o ON o.card_id = c.id WHERE o.created > now() - interval '1 day' AND c.id = 42"
 	for i := 0; i < b.N; i++ {
-		Normalize(sql)
+		scanKey(sql)
 	}
 }
 
@@ -226,5 +171,28 @@ func TestCacheVariantsMatchDirect(t *testing.T) {
 	}
 	if shared < 20 {
 		t.Errorf("only %d variants were answered from the cache; the test exercises too little", shared)
+	}
+}
+
+// scanTokens decodes the scanner's output itself; it must agree with pg.Scan token for token.
+func TestScanTokensMatchesScan(t *testing.T) {
+	for _, sql := range append(append([]string{}, fuzzSeeds...), keySeeds...) {
+		got, ok := scanTokens(sql)
+		res, err := pg.Scan(sql)
+		if !ok || err != nil {
+			if ok != (err == nil) {
+				t.Errorf("%q: scanTokens ok=%v, pg.Scan error %v", sql, ok, err)
+			}
+			continue
+		}
+		var want []token
+		for _, tk := range res.Tokens {
+			if tk.Token != pg.Token_SQL_COMMENT && tk.Token != pg.Token_C_COMMENT {
+				want = append(want, token{start: tk.Start, end: tk.End, typ: tk.Token})
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%q: scanTokens %v, pg.Scan %v", sql, got, want)
+		}
 	}
 }

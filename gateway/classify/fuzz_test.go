@@ -1,11 +1,15 @@
 package classify
 
 import (
+	"bytes"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 var fuzzSeeds = []string{
@@ -84,78 +88,199 @@ func FuzzClassify(f *testing.F) {
 	})
 }
 
-// literalVariant replaces every literal the normaliser found with a different literal of the same sort.
+// literalVariant replaces every constant token PostgreSQL's scanner finds with a different constant of
+// the same token type.
 func literalVariant(sql string) string {
-	_, spans := normalize(sql)
+	if strings.IndexByte(sql, 0) >= 0 {
+		return sql
+	}
+	res, err := pg.Scan(sql)
+	if err != nil {
+		return sql
+	}
 	var b strings.Builder
 	last := 0
-	for _, s := range spans {
-		if s.comment {
+	for _, t := range res.Tokens {
+		var repl string
+		switch t.Token {
+		case pg.Token_ICONST:
+			repl = "7"
+		case pg.Token_FCONST:
+			repl = "7.5"
+		case pg.Token_SCONST:
+			repl = "'zz'"
+		case pg.Token_USCONST:
+			repl = "U&'zz'"
+		case pg.Token_BCONST:
+			repl = "b'1'"
+		case pg.Token_XCONST:
+			repl = "x'1f'"
+		default:
 			continue
 		}
-		b.WriteString(sql[last:s.origStart])
-		lit := sql[s.origStart:s.origEnd]
-		if isDigit(lit[0]) || lit[0] == '.' {
-			b.WriteString("7")
-		} else {
-			b.WriteString("'zz'")
+		if int(t.Start) < last || int(t.End) > len(sql) {
+			return sql
 		}
-		last = s.origEnd
+		b.WriteString(sql[last:t.Start])
+		b.WriteString(repl)
+		last = int(t.End)
 	}
 	b.WriteString(sql[last:])
 	return b.String()
 }
 
-// FuzzNormalize checks the normaliser against PostgreSQL's own scanner: every span it replaces as a
-// literal lies within one literal token (ending where the token ends, or at whitespace inside a
-// continued string), and every comment it blanks is exactly a comment token. Replacing anything else
-// could let a cached classification answer for a different statement.
-func FuzzNormalize(f *testing.F) {
-	for _, s := range fuzzSeeds {
-		f.Add(s)
+// spacingVariant rewrites the non-empty gaps between tokens (whitespace and comments) chosen by the bits
+// of mode: a comment, a newline, or nothing but one space.
+func spacingVariant(sql string, mode uint16) string {
+	if strings.IndexByte(sql, 0) >= 0 {
+		return sql
 	}
-	literal := map[pg.Token]bool{pg.Token_SCONST: true, pg.Token_USCONST: true, pg.Token_BCONST: true,
-		pg.Token_XCONST: true, pg.Token_ICONST: true, pg.Token_FCONST: true}
-	comment := map[pg.Token]bool{pg.Token_SQL_COMMENT: true, pg.Token_C_COMMENT: true}
-	f.Fuzz(func(t *testing.T, sql string) {
-		key, spans := normalize(sql)
-		if key2 := Normalize(sql); key2 != key {
-			t.Fatalf("%q: not deterministic", sql)
+	res, err := pg.Scan(sql)
+	if err != nil {
+		return sql
+	}
+	var b strings.Builder
+	last := 0
+	gap := 0
+	for _, t := range res.Tokens {
+		if t.Token == pg.Token_SQL_COMMENT || t.Token == pg.Token_C_COMMENT {
+			continue
 		}
-		if strings.IndexByte(sql, 0) >= 0 {
-			return // PostgreSQL never sees a NUL (Classify refuses it); the scanner would stop there
+		if int(t.Start) < last || int(t.End) > len(sql) {
+			return sql
 		}
-		scan, err := pg.Scan(sql)
-		if err != nil {
-			return
-		}
-		toks := scan.GetTokens()
-		for _, s := range spans {
-			var tok *pg.ScanToken
-			for _, tk := range toks {
-				if int(tk.Start) <= s.origStart && s.origEnd <= int(tk.End) {
-					tok = tk
-					break
-				}
+		if int(t.Start) > last && last > 0 {
+			switch (mode >> (2 * (gap % 8))) & 3 {
+			case 0:
+				b.WriteString(sql[last:t.Start])
+			case 1:
+				b.WriteString(" /* trace=1 */ ")
+			case 2:
+				b.WriteString("\n")
+			case 3:
+				b.WriteString(" -- c\n")
 			}
-			if tok == nil {
-				t.Fatalf("%q: span %q is inside no scanner token", sql, sql[s.origStart:s.origEnd])
+			gap++
+		} else {
+			b.WriteString(sql[last:t.Start])
+		}
+		b.WriteString(sql[t.Start:t.End])
+		last = int(t.End)
+	}
+	b.WriteString(sql[last:])
+	return b.String()
+}
+
+// treeModuloConstants returns pg.Parse's tree of sql with every location and every A_Const's value
+// zeroed (the kind of constant is kept), as protobuf bytes.
+func treeModuloConstants(t *testing.T, sql string) ([]byte, bool) {
+	tree, err := pg.Parse(sql)
+	if err != nil {
+		return nil, false
+	}
+	zeroLocations(tree.ProtoReflect())
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(tree)
+	if err != nil {
+		t.Fatalf("marshal parse tree of %q: %v", sql, err)
+	}
+	return b, true
+}
+
+func zeroLocations(m protoreflect.Message) {
+	if m == nil || !m.IsValid() {
+		return
+	}
+	if a, ok := m.Interface().(*pg.A_Const); ok {
+		switch v := a.Val.(type) {
+		case *pg.A_Const_Ival:
+			a.Val = &pg.A_Const_Ival{Ival: &pg.Integer{}}
+		case *pg.A_Const_Fval:
+			a.Val = &pg.A_Const_Fval{Fval: &pg.Float{}}
+		case *pg.A_Const_Sval:
+			a.Val = &pg.A_Const_Sval{Sval: &pg.String{}}
+		case *pg.A_Const_Bsval:
+			a.Val = &pg.A_Const_Bsval{Bsval: &pg.BitString{}}
+		case *pg.A_Const_Boolval:
+			a.Val = &pg.A_Const_Boolval{Boolval: &pg.Boolean{}}
+		default:
+			_ = v
+		}
+		a.Location = 0
+		return
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.Kind() == protoreflect.Int32Kind && (strings.HasSuffix(string(fd.Name()), "location") || fd.Name() == "stmt_len"):
+			m.Clear(fd)
+		case fd.Message() == nil || fd.IsMap():
+		case fd.IsList():
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				zeroLocations(l.Get(i).Message())
 			}
-			if s.comment {
-				if !comment[tok.Token] || int(tok.Start) != s.origStart || int(tok.End) != s.origEnd {
-					t.Fatalf("%q: comment span %q vs token %v %q", sql, sql[s.origStart:s.origEnd], tok.Token, sql[tok.Start:tok.End])
-				}
+		default:
+			zeroLocations(v.Message())
+		}
+		return true
+	})
+}
+
+// FuzzCacheKeySameTree is the differential check of the cache key (issue 11): whenever the Cache answers a
+// text from the entry of another text, PostgreSQL's parse trees of the two are equal apart from constant
+// values and locations, and the answer equals classifying the text on its own. Variants change
+// constants (same token type) and the whitespace/comments between tokens.
+func FuzzCacheKeySameTree(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add(s, uint16(0x1b))
+	}
+	for _, s := range keySeeds {
+		f.Add(s, uint16(0x2d))
+	}
+	f.Fuzz(func(t *testing.T, sql string, mode uint16) {
+		for _, variant := range []string{literalVariant(sql), spacingVariant(sql, mode), spacingVariant(literalVariant(sql), mode)} {
+			if variant == sql {
 				continue
 			}
-			if !literal[tok.Token] {
-				t.Fatalf("%q: literal span %q is a %v token %q", sql, sql[s.origStart:s.origEnd], tok.Token, sql[tok.Start:tok.End])
+			c := NewCache(4)
+			c.Classify(sql)
+			h0, _ := c.Stats()
+			got := c.Classify(variant)
+			if h1, _ := c.Stats(); h1 == h0 {
+				continue // not answered from sql's entry
 			}
-			if s.origEnd != int(tok.End) && !isSpace(sql[s.origEnd]) {
-				t.Fatalf("%q: literal span %q ends inside token %q", sql, sql[s.origStart:s.origEnd], sql[tok.Start:tok.End])
+			a, okA := treeModuloConstants(t, sql)
+			b, okB := treeModuloConstants(t, variant)
+			if !okA {
+				t.Fatalf("%q: an unparseable text's entry answered for %q", sql, variant)
 			}
-			if s.origStart != int(tok.Start) && !isSpace(sql[s.origStart-1]) {
-				t.Fatalf("%q: literal span %q starts inside token %q", sql, sql[s.origStart:s.origEnd], sql[tok.Start:tok.End])
+			if !okB {
+				// The server refuses the variant whatever we say (for example a malformed U&'' escape):
+				// nothing runs. Never the reverse: sql parsed.
+				continue
+			}
+			if !bytes.Equal(a, b) {
+				t.Fatalf("%q and %q share a cache entry but parse differently", sql, variant)
+			}
+			want := Classify(variant)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("%q answered from the entry of %q:\n cache  %+v\n direct %+v", variant, sql, got, want)
 			}
 		}
 	})
+}
+
+// keySeeds are texts around the scanner's corner cases: strings continued across lines, escape strings,
+// constants the grammar does not keep as constants.
+var keySeeds = []string{
+	"SELECT 'a'\n'b' FROM t",
+	"SELECT E'a\\'\n'b', 1 FROM t",
+	"SELECT E'\\'' AS x FROM cards; DELETE FROM cards",
+	"COPY t FROM '/tmp/a'",
+	"FETCH 5 FROM c",
+	"SELECT 1::float(10), -1, - 2.5, x'1f', b'10', U&'d\\0061t' UESCAPE '!'",
+	"EXPLAIN (ANALYZE 0) DELETE FROM cards",
+	"SET client_encoding = 'UTF8'",
+	"SELECT set_config('application_name', 'x', false)",
+	"CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+	"SELECT * FROM t /* trace=abc */ WHERE id = 1 -- end",
 }

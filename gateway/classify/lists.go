@@ -45,7 +45,7 @@ var dynamicFuncs = map[string]bool{
 }
 
 // lexingSettings change how the server splits bytes into tokens and strings: a client encoding whose
-// multibyte characters contain the bytes of '\' or '\'' (SJIS, GBK, …), or backslash escapes in ordinary
+// multibyte characters contain the bytes of '\' or '\” (SJIS, GBK, …), or backslash escapes in ordinary
 // strings. The gateway must share them with the server (docs/policy.md, "lexing_setting").
 var lexingSettings = map[string]bool{
 	"client_encoding": true, "standard_conforming_strings": true, "backslash_quote": true,

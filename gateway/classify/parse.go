@@ -22,31 +22,46 @@ func Classify(sql string) []Statement {
 // result is a classification plus what the cache needs to know about it.
 type result struct {
 	stmts []Statement
-	// bounds are [start, end) offsets of each statement's Text in the classified string.
-	bounds [][2]int
+	// bounds are [start, end) offsets of each statement's Text in the classified string; raw are the
+	// parser's statement bounds before whitespace was trimmed.
+	bounds, raw [][2]int
+	// tree is the parse tree (nil for unparseable strings): the cache reads its constants' locations.
+	tree *pg.ParseResult
 	// literalSensitive is set when the classification read a literal's value, so it must not be shared
 	// between texts that differ only in literals.
 	literalSensitive bool
 }
 
-func unparseable(sql, msg string) result {
-	key, _ := normalize(sql)
-	start, end := 0, len(sql)
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}
+
+// trim narrows [start, end) of sql to exclude surrounding whitespace (comments stay: they are part of
+// what the client sent).
+func trim(sql string, start, end int) (int, int) {
 	for start < end && isSpace(sql[start]) {
 		start++
 	}
 	for end > start && isSpace(sql[end-1]) {
 		end--
 	}
+	return start, end
+}
+
+func unparseable(sql, msg string) result {
+	start, end := trim(sql, 0, len(sql))
 	return result{
 		stmts: []Statement{{
-			Kind:        KindUnparseable,
-			Fingerprint: fmt.Sprintf("%016x", pg.HashXXH3_64([]byte(key), 0)),
+			Kind: KindUnparseable,
+			// There is no parse tree to fingerprint: hash the exact text (the cache keeps unparseable
+			// strings under their exact text too).
+			Fingerprint: fmt.Sprintf("%016x", pg.HashXXH3_64([]byte(sql), 0)),
 			Text:        sql[start:end],
 			Tags:        []string{TagUnparseable},
 			Error:       msg,
 		}},
 		bounds:           [][2]int{{start, end}},
+		raw:              [][2]int{{0, len(sql)}},
 		literalSensitive: true, // the error message quotes the input
 	}
 }
@@ -66,6 +81,7 @@ func classify(sql string) (res result) {
 			res = unparseable(sql, fmt.Sprintf("classifier failed: %v", r))
 		}
 	}()
+	res.tree = tree
 	multi := len(tree.Stmts) > 1
 	for _, raw := range tree.Stmts {
 		start := int(raw.StmtLocation)
@@ -76,13 +92,8 @@ func classify(sql string) (res result) {
 		if start < 0 || start > len(sql) || end > len(sql) || end < start {
 			return unparseable(sql, "parser returned statement bounds outside the string")
 		}
-		// Trim whitespace but keep comments: they are part of what the client sent.
-		for start < end && isSpace(sql[start]) {
-			start++
-		}
-		for end > start && isSpace(sql[end-1]) {
-			end--
-		}
+		rawStart, rawEnd := start, end
+		start, end = trim(sql, start, end)
 		text := sql[start:end]
 		w := newWalker()
 		w.statement(raw.Stmt)
@@ -98,6 +109,7 @@ func classify(sql string) (res result) {
 		}
 		res.stmts = append(res.stmts, st)
 		res.bounds = append(res.bounds, [2]int{start, end})
+		res.raw = append(res.raw, [2]int{rawStart, rawEnd})
 		res.literalSensitive = res.literalSensitive || w.literalSensitive
 	}
 	return res
