@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/pangate/pangate/gateway/classify"
+	"github.com/pangate/pangate/gateway/pgstate"
 	"github.com/pangate/pangate/schemas"
 )
 
@@ -33,10 +34,12 @@ type item struct {
 	runs      []*run // itQuery: one per statement; itExecute: one
 	cur       int
 	// itExecute: what the stream needs to decode DataRows that follow no RowDescription.
-	stmtName  string
+	portal    *pgstate.Portal // itExecute, itDescribePortal (nil: unknown)
 	formats   []int16
 	described bool
-	errFrame  []byte // itRefused, itNotice: the frame to send
+	pstmt     *pgstate.Statement // itDescribeStmt (nil: unknown)
+	op        *pgstate.Op        // itParse, itBind, itClose: the model change PostgreSQL's answer confirms
+	errFrame  []byte             // itRefused, itNotice: the frame to send
 }
 
 // mode says how a statement is gated.
@@ -66,6 +69,7 @@ type run struct {
 	released  bool // gated result already released (event written)
 	rows      int64
 	buf       []byte
+	op        *pgstate.Op // the statement's effect on prepared statements and portals
 }
 
 // queue is a FIFO of items shared by the two relay goroutines.

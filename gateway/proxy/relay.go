@@ -21,25 +21,11 @@ import (
 	"github.com/pangate/pangate/gateway/audit"
 	"github.com/pangate/pangate/gateway/classify"
 	"github.com/pangate/pangate/gateway/hold"
+	"github.com/pangate/pangate/gateway/pgstate"
 	"github.com/pangate/pangate/schemas"
 )
 
 var randReader io.Reader = rand.Reader
-
-// prepared is a named (or the unnamed) prepared statement, classified once at Parse.
-type prepared struct {
-	sql       string
-	stmt      classify.Statement
-	paramOIDs []uint32 // from Parse (often empty: the server infers them)
-}
-
-// portal is a bound portal.
-type portal struct {
-	stmt      string
-	params    []string
-	formats   []int16
-	described bool
-}
 
 // relay runs the two copy loops until either side ends.
 func (ss *session) relay() {
@@ -98,7 +84,7 @@ func (ss *session) fromClient() string {
 		case 'Q':
 			fwd, stopReason = ss.onQuery(frame)
 		case 'P':
-			ss.onParse(frame)
+			fwd = ss.onParse(frame)
 		case 'B':
 			ss.onBind(frame)
 		case 'D':
@@ -110,6 +96,7 @@ func (ss *session) fromClient() string {
 		case 'S':
 			ss.skipUntilSync = false
 			ss.q.push(&item{kind: itSync})
+			ss.model.EndSegment()
 		case 'F':
 			// The function-call sub-protocol runs a function by OID, outside any SQL the gateway could
 			// classify or record; it is refused.
@@ -143,30 +130,61 @@ func (ss *session) write(frame []byte) error {
 	return err
 }
 
-// onQuery handles a simple-protocol Query: classify, decide, record (before forwarding when it may change
-// anything), queue the expected responses and forward.
+// onQuery handles a simple-protocol Query: check that the gateway lexes it as the server will, classify,
+// resolve the names it uses, decide, record (before forwarding unless every statement is a
+// side-effect-free read), queue the expected responses and forward.
 func (ss *session) onQuery(frame []byte) (bool, string) {
 	sql, _, ok := cstring(frame[5:])
 	if !ok {
-		return true, "" // PostgreSQL will report the malformed message
+		ss.fatal(sqlstateProtocol, "pangate: malformed Query message")
+		return false, "error"
+	}
+	if msg := ss.checkLexing(sql); msg != "" {
+		ss.pendingErr = errorFrame(sqlstateNotSupported, "ERROR", maskText(ss.srv, msg))
+		ss.refuseQuery()
+		return false, ""
 	}
 	cls := ss.srv.deps.Classifier.Classify(sql)
 	it := &item{kind: itQuery}
 	now := time.Now()
 	writeAhead := !ss.srv.deps.Audit.Healthy()
+	mark := ss.model.Mark()
+	// Names first, in order: a statement may use a name an earlier one of the same string defines.
+	res := make([]resolved, len(cls))
+	ops := make([]*pgstate.Op, len(cls))
+	for i, c := range cls {
+		rs, err := ss.resolve(c, c.Text)
+		if err == nil {
+			if msg := settingRefusal(rs.cls); msg != "" {
+				err = errors.New(msg)
+			}
+		}
+		if err != nil {
+			ss.model.Truncate(mark)
+			ss.refuseStatement(c, err, true)
+			return false, ""
+		}
+		res[i] = rs
+		ops[i] = rs.op()
+	}
 	// The whole string is decided at once: every statement sees the kinds of all (batch_kinds), and one
 	// combined decision (first deny, else the riskiest hold) refuses or holds the string as a whole, so an
 	// approver sees every statement that would run, not only the one that triggered the rule.
-	batch := make([]classify.Kind, len(cls))
-	for i, c := range cls {
-		batch[i] = c.Kind
+	batch := make([]classify.Kind, len(res))
+	for i, rs := range res {
+		batch[i] = rs.cls.Kind
 	}
-	decs := make([]Decision, len(cls))
-	for i, c := range cls {
-		r := ss.newRun(c, c.Text, nil, "simple", now)
+	decs := make([]Decision, len(res))
+	opaque := false
+	for i, rs := range res {
+		r := ss.newRun(rs.cls, rs.cls.Text, nil, "simple", now)
+		r.op = ops[i]
 		decs[i] = ss.decide(r, batch)
-		if !isRead(c.Kind) {
+		if !ss.pureRead(rs.cls) {
 			writeAhead = true
+		}
+		if mayChangeSettings(rs.cls) {
+			opaque = true
 		}
 		it.runs = append(it.runs, r)
 	}
@@ -179,6 +197,7 @@ func (ss *session) onQuery(frame []byte) (bool, string) {
 			r = &whole
 		}
 		if ss.blockByPolicy(r, dec) {
+			ss.model.Truncate(mark)
 			ss.refuseQuery()
 			return false, ""
 		}
@@ -192,6 +211,7 @@ func (ss *session) onQuery(frame []byte) (bool, string) {
 	if writeAhead {
 		for _, r := range it.runs {
 			if err := ss.recordAhead(r); err != nil {
+				ss.model.Truncate(mark)
 				return ss.auditRefusal(r, err, false)
 			}
 		}
@@ -200,13 +220,46 @@ func (ss *session) onQuery(frame []byte) (bool, string) {
 			r.mode = modeGated
 		}
 	}
+	if opaque {
+		ss.model.MarkOpaque()
+	}
 	ss.q.push(it)
+	ss.model.EndSegment()
 	return true, ""
 }
 
-// isRead says which kinds may run before their event is acknowledged (their results are held instead).
-func isRead(k classify.Kind) bool {
-	return k == classify.KindRead || k == classify.KindTransaction
+// pureRead says whether a statement may run before its event is acknowledged: a read that provably has
+// no side effects (docs/invariants.md, invariant 1). Everything else is recorded ahead.
+func (ss *session) pureRead(c classify.Statement) bool {
+	return c.Kind == classify.KindRead && c.SideEffectFree && !c.UnknownTables
+}
+
+// refuseStatement refuses a statement the gateway cannot judge (an unknown prepared statement or
+// portal, a setting that would change lexing) before anything of it is forwarded, and records it.
+func (ss *session) refuseStatement(c classify.Statement, err error, simple bool) {
+	reason, code, msg := "lexing", sqlstateNotSupported, err.Error()
+	if errors.Is(err, errUnknownName) {
+		reason, code = "unknown_name", SQLStatePolicyDenied
+		msg = "pangate: " + err.Error() + " is not known to the gateway, so what it runs cannot be judged; prepare it through the gateway (statement refused)"
+	} else if errors.Is(err, pgstate.ErrClosed) || errors.Is(err, pgstate.ErrTimeout) {
+		reason, code = "limit", sqlstateUpstream
+		msg = "pangate: the server did not answer earlier statements of this session; statement not run"
+	}
+	msg = maskText(ss.srv, msg)
+	r := ss.newRun(c, c.Text, nil, map[bool]string{true: "simple", false: "extended"}[simple], time.Now())
+	ss.blocked.Add(1)
+	ss.srv.m.refusals.WithLabelValues(reason).Inc()
+	ss.srv.m.statements.WithLabelValues(string(c.Kind), "blocked").Inc()
+	if _, err := ss.ev.Emit(schemas.TypeQueryBlocked, schemas.QueryBlocked{Statement: r.st, Role: ss.cred.Role,
+		Reason: reason, Message: msg, SQLState: code}); err != nil {
+		ss.srv.log.Error("query.blocked not recorded", "session", ss.id, "err", err)
+	}
+	ss.pendingErr = errorFrame(code, "ERROR", msg)
+	if simple {
+		ss.refuseQuery()
+	} else {
+		ss.refuseExtended()
+	}
 }
 
 func (ss *session) newRun(c classify.Statement, sql string, params []string, protocol string, now time.Time) *run {
@@ -445,6 +498,7 @@ const auditUnavailableMsg = "pangate: the audit log (Kafka) did not acknowledge 
 func (ss *session) refuseQuery() {
 	ss.q.push(&item{kind: itRefused, errFrame: ss.takeErr()})
 	ss.q.push(&item{kind: itSync})
+	ss.model.EndSegment()
 	_ = ss.write(syncFrame)
 }
 
@@ -475,52 +529,65 @@ func (ss *session) takeErr() []byte {
 	return e
 }
 
-func (ss *session) onParse(frame []byte) {
+// onParse classifies a Parse and records it in the session model; the statement exists under its name
+// only once PostgreSQL answers ParseComplete. It returns whether to forward the message.
+func (ss *session) onParse(frame []byte) bool {
 	var m pgproto3.Parse
 	if err := m.Decode(frame[5:]); err != nil {
-		ss.q.push(&item{kind: itParse})
-		return
+		ss.q.push(&item{kind: itParse}) // PostgreSQL will report the malformed message
+		return true
+	}
+	if msg := ss.checkLexing(m.Query); msg != "" {
+		c := classify.Statement{Kind: classify.KindUnparseable, Text: m.Query}
+		ss.refuseStatement(c, errors.New(msg), false)
+		return false
 	}
 	cls := ss.srv.deps.Classifier.Classify(m.Query)
-	p := &prepared{sql: m.Query, paramOIDs: append([]uint32(nil), m.ParameterOIDs...)}
+	st := &pgstate.Statement{SQL: m.Query, ParamOIDs: append([]uint32(nil), m.ParameterOIDs...)}
+	var c classify.Statement
 	switch len(cls) {
 	case 0:
-		p.stmt = classify.Statement{Kind: classify.KindUtility, Text: ""}
+		c = classify.Statement{Kind: classify.KindUtility, Text: ""}
 	case 1:
-		p.stmt = cls[0]
+		c = cls[0]
 	default:
 		// PostgreSQL refuses several statements in one Parse; classify conservatively anyway.
-		p.stmt = cls[0]
-		for _, c := range cls[1:] {
-			if !isRead(c.Kind) {
-				p.stmt = c
+		c = cls[0]
+		for _, o := range cls[1:] {
+			if !ss.pureRead(o) {
+				c = o
 			}
 		}
-		p.stmt.Text = m.Query
+		c.Text = m.Query
+		c.SideEffectFree = false
 	}
-	ss.prepared[m.Name] = p
-	ss.q.push(&item{kind: itParse, name: m.Name})
+	st.Class = c
+	ss.q.push(&item{kind: itParse, name: m.Name, op: ss.model.Parse(m.Name, st)})
+	return true
 }
 
+// onBind binds a portal to the statement its name has when PostgreSQL reaches this Bind: the portal keeps
+// that statement whatever happens to the name later.
 func (ss *session) onBind(frame []byte) {
 	var m pgproto3.Bind
-	ss.q.push(&item{kind: itBind})
 	if err := m.Decode(frame[5:]); err != nil {
+		ss.q.push(&item{kind: itBind}) // PostgreSQL will report the malformed message
 		return
 	}
-	p := &portal{stmt: m.PreparedStatement, formats: append([]int16(nil), m.ResultFormatCodes...)}
+	st, _ := ss.lookupStatement(m.PreparedStatement) // nil: unknown, so an Execute of the portal is refused
+	p := &pgstate.Portal{Stmt: st, Formats: append([]int16(nil), m.ResultFormatCodes...)}
 	var oids []uint32
-	if ps := ss.prepared[m.PreparedStatement]; ps != nil {
-		oids = ps.paramOIDs
+	if st != nil {
+		oids = st.ParamOIDs
 	}
 	for i, v := range m.Parameters {
 		var oid uint32
 		if i < len(oids) {
 			oid = oids[i]
 		}
-		p.params = append(p.params, ss.renderParam(v, formatOf(m.ParameterFormatCodes, i), oid))
+		p.Params = append(p.Params, ss.renderParam(v, formatOf(m.ParameterFormatCodes, i), oid))
 	}
-	ss.portals[m.DestinationPortal] = p
+	ss.q.push(&item{kind: itBind, op: ss.model.Bind(m.DestinationPortal, p)})
 }
 
 func formatOf(codes []int16, i int) int16 {
@@ -563,6 +630,7 @@ func (ss *session) renderParam(v []byte, format int16, oid uint32) string {
 	return `\x` + hex.EncodeToString(h)
 }
 
+// onDescribe resolves the described statement or portal now, so that its answer is kept on that object.
 func (ss *session) onDescribe(frame []byte) {
 	body := frame[5:]
 	if len(body) < 2 {
@@ -571,13 +639,15 @@ func (ss *session) onDescribe(frame []byte) {
 	}
 	name, _, _ := cstring(body[1:])
 	if body[0] == 'S' {
-		ss.q.push(&item{kind: itDescribeStmt, name: name})
+		st, _ := ss.lookupStatement(name)
+		ss.q.push(&item{kind: itDescribeStmt, name: name, pstmt: st})
 		return
 	}
-	if p := ss.portals[name]; p != nil {
-		p.described = true
+	p, _ := ss.lookupPortal(name)
+	if p != nil {
+		p.Described = true
 	}
-	ss.q.push(&item{kind: itDescribePortal, name: name})
+	ss.q.push(&item{kind: itDescribePortal, name: name, portal: p})
 }
 
 func (ss *session) onClose(frame []byte) {
@@ -588,45 +658,59 @@ func (ss *session) onClose(frame []byte) {
 		it.name = name
 		if body[0] == 'S' {
 			it.closeStmt = true
-			delete(ss.prepared, name)
+			it.op = ss.model.CloseStatement(name)
 		} else {
-			delete(ss.portals, name)
+			it.op = ss.model.ClosePortal(name)
 		}
 	}
 	ss.q.push(it)
 }
 
-// onExecute handles an extended-protocol Execute like onQuery handles a Query.
+// onExecute handles an extended-protocol Execute like onQuery handles a Query. It runs the statement the
+// portal was bound to (or, for a cursor, the cursor's query); a portal the gateway does not know is
+// refused.
 func (ss *session) onExecute(frame []byte) (bool, string) {
 	var m pgproto3.Execute
 	_ = m.Decode(frame[5:])
-	it := &item{kind: itExecute}
-	p := ss.portals[m.Portal]
-	var c classify.Statement
-	var sql string
-	var params []string
-	if p != nil {
-		it.stmtName, it.formats, it.described = p.stmt, p.formats, p.described
-		params = p.params
-		if ps := ss.prepared[p.stmt]; ps != nil {
-			c, sql = ps.stmt, ps.sql
+	p, err := ss.lookupPortal(m.Portal)
+	if err == nil && (p == nil || p.Stmt == nil || p.Stmt.Class == nil) {
+		err = fmt.Errorf("%w: portal %q", errUnknownName, m.Portal)
+	}
+	if err != nil {
+		ss.refuseStatement(classify.Statement{Kind: classify.KindUtility}, err, false)
+		return false, ""
+	}
+	c := p.Stmt.Class.(classify.Statement)
+	rs := resolved{cls: c, op: ss.model.Nop}
+	if p.Cursor {
+		// Executing a cursor fetches from it: its query runs, nothing is declared again.
+		rs.cls.Declare, rs.cls.DeclareHold = "", false
+	} else if rs, err = ss.resolve(c, p.Stmt.SQL); err == nil {
+		if msg := settingRefusal(rs.cls); msg != "" {
+			err = errors.New(msg)
 		}
 	}
-	if sql == "" && c.Kind == "" {
-		c = classify.Statement{Kind: classify.KindUnparseable, Text: ""}
+	if err != nil {
+		ss.refuseStatement(c, err, false)
+		return false, ""
 	}
-	r := ss.newRun(c, sql, params, "extended", time.Now())
+	it := &item{kind: itExecute, portal: p, formats: p.Formats, described: p.Described}
+	r := ss.newRun(rs.cls, p.Stmt.SQL, p.Params, "extended", time.Now())
 	if dec := ss.decide(r, nil); dec.Action != ActionAllow {
 		if ss.blockByPolicy(r, dec) {
 			ss.refuseExtended()
 			return false, ""
 		}
 	}
-	if isRead(c.Kind) && ss.srv.deps.Audit.Healthy() {
+	if ss.pureRead(rs.cls) && ss.srv.deps.Audit.Healthy() {
 		r.mode = modeGated
 	} else if err := ss.recordAhead(r); err != nil {
 		return ss.auditRefusal(r, err, true)
 	}
+	if mayChangeSettings(rs.cls) {
+		ss.model.MarkOpaque()
+	}
+	r.op = rs.op()
 	it.runs = []*run{r}
 	ss.q.push(it)
 	return true, ""
@@ -791,6 +875,22 @@ func cleanLine(t string) string {
 
 func (ss *session) onBackend(typ byte, frame []byte) error {
 	body := frame[5:]
+	switch typ {
+	case 'Z':
+		// The oldest open batch is answered; the transaction status says which portals survive.
+		if len(body) >= 1 {
+			ss.model.Ready(body[0])
+		}
+	case 'S':
+		if name, rest, ok := cstring(body); ok {
+			value, _, _ := cstring(rest)
+			if msg := lexingStatus(name, value); msg != "" {
+				ss.lexBroken.Store(msg)
+				ss.fatal(sqlstateNotSupported, msg)
+				return errLexing
+			}
+		}
+	}
 	if ss.discardUntilRFQ {
 		ss.stream.Message(typ, body)
 		if typ != 'Z' {
@@ -815,28 +915,20 @@ func (ss *session) onBackend(typ byte, frame []byte) error {
 		return ss.out(frame)
 	}
 	switch it.kind {
-	case itParse:
+	case itParse, itBind, itClose:
 		switch typ {
-		case '1':
-			delete(ss.stmtDesc, it.name)
-			ss.q.pop()
-		case 'E':
-			return ss.extendedError(frame)
-		}
-	case itBind:
-		switch typ {
-		case '2':
+		case '1', '2', '3':
+			ss.model.Done(it.op, true, "")
 			ss.q.pop()
 		case 'E':
 			return ss.extendedError(frame)
 		}
 	case itDescribeStmt:
 		switch typ {
-		case 'T':
-			ss.stmtDesc[it.name] = append([]byte(nil), body...)
-			ss.q.pop()
-		case 'n':
-			delete(ss.stmtDesc, it.name)
+		case 'T', 'n':
+			if it.pstmt != nil {
+				it.pstmt.Desc, it.pstmt.HasDesc = describeBody(typ, body), true
+			}
 			ss.q.pop()
 		case 'E':
 			return ss.extendedError(frame)
@@ -844,15 +936,8 @@ func (ss *session) onBackend(typ byte, frame []byte) error {
 	case itDescribePortal:
 		switch typ {
 		case 'T', 'n':
-			ss.q.pop()
-		case 'E':
-			return ss.extendedError(frame)
-		}
-	case itClose:
-		switch typ {
-		case '3':
-			if it.closeStmt {
-				delete(ss.stmtDesc, it.name)
+			if it.portal != nil {
+				it.portal.Desc, it.portal.HasDesc = describeBody(typ, body), true
 			}
 			ss.q.pop()
 		case 'E':
@@ -868,8 +953,24 @@ func (ss *session) onBackend(typ byte, frame []byte) error {
 	return ss.out(frame)
 }
 
+// describeBody keeps a RowDescription (a copy: frames are reused), or nil for NoData.
+func describeBody(typ byte, body []byte) []byte {
+	if typ != 'T' {
+		return nil
+	}
+	return append([]byte(nil), body...)
+}
+
+// errLexing ends a session whose lexing settings no longer match the gateway's.
+var errLexing = errors.New("lexing settings changed")
+
 // extendedError passes an error for a non-executing message and drops the items PostgreSQL now skips.
 func (ss *session) extendedError(frame []byte) error {
+	if it := ss.q.head(); it != nil && it.op != nil {
+		ss.model.Done(it.op, false, "")
+	} else {
+		ss.model.Error()
+	}
 	ss.q.pop()
 	ss.skipToSync()
 	return ss.out(frame)
@@ -918,10 +1019,15 @@ func (ss *session) startRun(it *item, typ byte) {
 		// Before the 'H': tagged columns of COPY … TO are masked whole, not only content-scanned.
 		ss.stream.SetCopyColumns(r.copyTable, r.copyCols)
 	}
-	if it.kind == itExecute && !it.described {
-		if d, ok := ss.stmtDesc[it.stmtName]; ok {
-			ss.stream.SetRowDescription(d, it.formats)
-		} else {
+	if it.kind == itExecute {
+		// The layout of this portal's rows, whatever RowDescription passed last: another portal's
+		// Describe may have come between this portal's and its Execute.
+		switch p := it.portal; {
+		case p != nil && p.HasDesc:
+			ss.stream.SetRowDescription(p.Desc, nil)
+		case p != nil && p.Stmt != nil && p.Stmt.HasDesc && !p.Cursor:
+			ss.stream.SetRowDescription(p.Stmt.Desc, it.formats)
+		default:
 			// No known layout: scanning as unknown is safer than the previous statement's layout.
 			ss.stream.ForgetRowDescription()
 		}
@@ -953,6 +1059,7 @@ func (ss *session) onResult(it *item, typ byte, frame []byte) error {
 		}
 		if r != nil {
 			it.cur++
+			ss.model.Done(r.op, true, tag)
 			if err := ss.complete(r, "ok", tag, "", ""); err != nil {
 				return err
 			}
@@ -966,6 +1073,11 @@ func (ss *session) onResult(it *item, typ byte, frame []byte) error {
 		_ = e.Decode(frame[5:])
 		if err := ss.out(frame); err != nil {
 			return err
+		}
+		if r != nil && r.op != nil {
+			ss.model.Done(r.op, false, "") // the rest of its batch is void too
+		} else {
+			ss.model.Error()
 		}
 		if r != nil {
 			msg, _ := ss.srv.deps.Masker.Text(e.Message)

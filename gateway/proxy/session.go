@@ -22,6 +22,7 @@ import (
 	"github.com/pangate/pangate/gateway/auth"
 	"github.com/pangate/pangate/gateway/jit"
 	"github.com/pangate/pangate/gateway/mask"
+	"github.com/pangate/pangate/gateway/pgstate"
 	"github.com/pangate/pangate/schemas"
 )
 
@@ -63,10 +64,9 @@ type session struct {
 	stopReason                   atomic.Value // string
 	closed                       chan struct{}
 	stmtIndex                    int64 // client goroutine
-	prepared                     map[string]*prepared
-	portals                      map[string]*portal
-	skipUntilSync                bool              // client goroutine: a statement of this batch was refused
-	stmtDesc                     map[string][]byte // upstream goroutine: row descriptions of prepared statements
+	model                        *pgstate.Model // prepared statements, portals, cursors as the server has them
+	lexBroken                    atomic.Value   // string: why lexing can no longer match the server's
+	skipUntilSync                bool           // client goroutine: a statement of this batch was refused
 	gate                         *run              // upstream goroutine: the read whose result is held
 	discardUntilRFQ              bool              // upstream goroutine
 	upKeyPID, upKeySecret        uint32
@@ -76,8 +76,7 @@ type session struct {
 
 func (s *Server) handle(ctx context.Context, c net.Conn) {
 	ss := &session{srv: s, raw: c, conn: c, remote: c.RemoteAddr().String(), start: time.Now(),
-		closed: make(chan struct{}), prepared: map[string]*prepared{}, portals: map[string]*portal{},
-		stmtDesc: map[string][]byte{}}
+		closed: make(chan struct{}), model: pgstate.New()}
 	defer c.Close()
 	if err := ss.run(ctx); err != nil && !errors.Is(err, errHandled) {
 		s.log.Debug("connection ended", "remote", ss.remote, "session", ss.id, "err", err)
@@ -204,8 +203,8 @@ func (ss *session) authenticate(ctx context.Context) error {
 		return ss.authFail(ctx, "plaintext", SQLStateAuthSpec,
 			"pangate requires TLS: connect with sslmode=require or sslmode=verify-full (your OIDC token is the password)", "", "")
 	}
-	if _, ok := ss.params["replication"]; ok {
-		return ss.authFail(ctx, "malformed", SQLStateAuthSpec, "pangate does not proxy replication connections", "", "")
+	if msg := checkStartupParams(ss.params); msg != "" {
+		return ss.authFail(ctx, "malformed", SQLStateAuthSpec, msg, "", "")
 	}
 	role, target, ok := strings.Cut(ss.user, "@")
 	if i := strings.LastIndexByte(ss.user, '@'); i >= 0 {
@@ -368,10 +367,12 @@ func (ss *session) connectUpstream(ctx context.Context) error {
 	if ss.tgt.Dial != nil {
 		pc.DialFunc = ss.tgt.Dial
 	}
-	pc.RuntimeParams = map[string]string{}
+	// Only allow-listed parameters reach the server (checkStartupParams), and the string-literal rule the
+	// gateway lexes with is pinned: as a startup value it is also what RESET and DISCARD ALL return to.
+	pc.RuntimeParams = map[string]string{"standard_conforming_strings": "on"}
 	for k, v := range ss.params {
-		switch k {
-		case "user", "database", "options", "replication":
+		switch strings.ToLower(k) {
+		case "user", "database":
 		default:
 			pc.RuntimeParams[k] = v
 		}
@@ -397,6 +398,14 @@ func (ss *session) connectUpstream(ctx context.Context) error {
 		return err
 	}
 	ss.up = hj.Conn
+	for k, v := range hj.ParameterStatuses {
+		// ALTER DATABASE/ROLE … SET can make the server's defaults unsafe for lexing.
+		if msg := lexingStatus(k, v); msg != "" {
+			_ = ss.up.Close()
+			ss.fatal(sqlstateNotSupported, msg)
+			return errHandled
+		}
+	}
 	if len(hj.SecretKey) == 4 {
 		ss.upKeyPID, ss.upKeySecret, ss.upKeyOK = hj.PID, binary.BigEndian.Uint32(hj.SecretKey), true
 	}
@@ -484,6 +493,7 @@ func (ss *session) stop(reason string) {
 			ss.fatal(sqlstateAdminShutdown, "pangate: the gateway is shutting down; reconnect")
 		}
 		close(ss.closed)
+		ss.model.Close()
 		_ = ss.conn.Close()
 		if ss.up != nil {
 			_ = ss.up.Close()
