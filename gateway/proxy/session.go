@@ -63,12 +63,12 @@ type session struct {
 	stopOnce                     sync.Once
 	stopReason                   atomic.Value // string
 	closed                       chan struct{}
-	stmtIndex                    int64 // client goroutine
+	stmtIndex                    int64          // client goroutine
 	model                        *pgstate.Model // prepared statements, portals, cursors as the server has them
 	lexBroken                    atomic.Value   // string: why lexing can no longer match the server's
 	skipUntilSync                bool           // client goroutine: a statement of this batch was refused
-	gate                         *run              // upstream goroutine: the read whose result is held
-	discardUntilRFQ              bool              // upstream goroutine
+	gate                         *run           // upstream goroutine: the read whose result is held
+	discardUntilRFQ              bool           // upstream goroutine
 	upKeyPID, upKeySecret        uint32
 	upKeyOK                      bool
 	pendingErr                   []byte // client goroutine: the refusal being built
