@@ -41,7 +41,10 @@ type CheckGrant struct {
 type CheckStatement struct {
 	Statement  classify.Statement `json:"statement"`
 	Cardholder bool               `json:"cardholder"`
-	Decision   Decision           `json:"decision"`
+	// Derivations are the ways cardholder data leaves the statement other than plain or masked
+	// (policy variable derivations; derives_cardholder_data when not empty).
+	Derivations []string `json:"derivations,omitempty"`
+	Decision    Decision `json:"decision"`
 }
 
 // RunCheck is the `policy check` command: it tests a query string and an identity against a policy file
@@ -54,6 +57,7 @@ type CheckStatement struct {
 //	-target T -database D -role R
 //	-cardholder         treat every statement as touching cardholder data
 //	-cardholder-objects cards,public.cards.pan   tables or table.column names that are cardholder data
+//	                    (a table name tags every column of it, as the gateway's mask.tables does)
 //	-json               print a CheckResult as JSON
 //
 // Exit status: 0 allowed, 3 held, 4 denied (statement or grant), 2 usage or invalid policy.
@@ -104,11 +108,12 @@ func RunCheck(args []string, stdout, stderr io.Writer) int {
 	ins := make([]Input, len(stmts))
 	for i, s := range stmts {
 		ins[i] = Input{Identity: id, Target: *target, Database: *database, Role: *role, Statement: s,
-			Cardholder: *cardholder || touches(s, tagged)}
+			Cardholder: *cardholder || touches(s, tagged), Derivations: s.Derived(objectTagger(tagged), p.IsMaskingFunction)}
 	}
 	overall, each := p.EvaluateEach(ins)
 	for i, s := range stmts {
-		res.Statements = append(res.Statements, CheckStatement{Statement: s, Cardholder: ins[i].Cardholder, Decision: each[i]})
+		res.Statements = append(res.Statements, CheckStatement{Statement: s, Cardholder: ins[i].Cardholder,
+			Derivations: p.withoutMasking(ins[i].Derivations), Decision: each[i]})
 	}
 	res.Decision = overall
 	switch {
@@ -195,6 +200,50 @@ func touches(s classify.Statement, tagged []string) bool {
 	return false
 }
 
+// objectTagger answers classify.Statement.Derived's question for the -cardholder-objects list: a
+// "table.column" (or "schema.table.column") entry tags that column, a table entry every column of the
+// table; "table" or "schema.table" in the question matches an entry without schema too.
+func objectTagger(objects []string) func(table, column string) bool {
+	type tag struct{ table, column string }
+	var tags []tag
+	for _, o := range objects {
+		o = strings.ToLower(o)
+		parts := strings.Split(o, ".")
+		switch len(parts) {
+		case 1:
+			tags = append(tags, tag{o, "*"})
+		default:
+			// "a.b" is a table.column or a schema.table: count both readings.
+			tags = append(tags, tag{strings.Join(parts[:len(parts)-1], "."), parts[len(parts)-1]})
+			if len(parts) == 2 {
+				tags = append(tags, tag{o, "*"})
+			}
+		}
+	}
+	matchTable := func(tagTable, table string) bool {
+		if tagTable == table {
+			return true
+		}
+		i := strings.LastIndexByte(table, '.')
+		return i >= 0 && !strings.Contains(tagTable, ".") && table[i+1:] == tagTable
+	}
+	return func(table, column string) bool {
+		table, column = strings.ToLower(table), strings.ToLower(column)
+		for _, t := range tags {
+			switch {
+			case table == "":
+				if t.column == column && t.column != "*" {
+					return true
+				}
+			case !matchTable(t.table, table):
+			case t.column == "*" || column == "*" || t.column == column:
+				return true
+			}
+		}
+		return false
+	}
+}
+
 func printCheck(w io.Writer, p *Policy, id schemas.Identity, haveClaims bool, res CheckResult) {
 	fmt.Fprintf(w, "policy:    %s (sha256 %s, %d rules)\n", res.Policy, res.PolicyHash[:12], p.Rules())
 	if haveClaims {
@@ -228,6 +277,9 @@ func printCheck(w io.Writer, p *Policy, id schemas.Identity, haveClaims bool, re
 			strings.Join(s.Functions, " "), cs.Cardholder, cs.Decision.Score)
 		if s.Error != "" {
 			fmt.Fprintf(w, "  parse error: %s\n", s.Error)
+		}
+		if len(cs.Derivations) > 0 {
+			fmt.Fprintf(w, "  derives cardholder data: %s\n", strings.Join(cs.Derivations, ", "))
 		}
 		fmt.Fprintf(w, "  decision: %s\n", describe(cs.Decision))
 	}

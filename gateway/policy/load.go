@@ -99,6 +99,8 @@ var statementDecls = []cel.EnvOption{
 	cel.Variable("cardholder", cel.BoolType),
 	cel.Variable("score", cel.IntType),
 	cel.Variable("batch_kinds", cel.ListType(cel.StringType)),
+	cel.Variable("derives_cardholder_data", cel.BoolType),
+	cel.Variable("derivations", cel.ListType(cel.StringType)),
 }
 
 // The environments are built once: building one costs milliseconds, and an Env is safe for concurrent use.
@@ -147,7 +149,7 @@ func (l *loader) parse(data []byte) *Policy {
 		l.errorf(0, "internal: CEL environment: %v", err)
 		return p
 	}
-	fields := l.mapping(root, "policy", "version", "weights", "approvals", "grants", "rules", "default")
+	fields := l.mapping(root, "policy", "version", "weights", "approvals", "masking_functions", "grants", "rules", "default")
 	if v, ok := fields["version"]; !ok {
 		l.errorf(root.Line, "missing version: (want version: %d)", policyVersion)
 	} else if n, err := strconv.Atoi(v.Value); err != nil || v.Kind != yaml.ScalarNode || n != policyVersion {
@@ -155,6 +157,9 @@ func (l *loader) parse(data []byte) *Policy {
 	}
 	if w, ok := fields["weights"]; ok {
 		p.weights = l.weights(w)
+	}
+	if m, ok := fields["masking_functions"]; ok {
+		p.masking = l.maskingFunctions(m)
 	}
 	hold := rule{timeout: defaultTimeout}
 	if a, ok := fields["approvals"]; ok {
@@ -288,6 +293,30 @@ func (l *loader) weights(n *yaml.Node) map[string]int {
 			continue
 		}
 		out[k.Value] = w
+	}
+	return out
+}
+
+var funcName = regexp.MustCompile(`^([a-z_][a-z0-9_$]*\.)?[a-z_][a-z0-9_$]*$`)
+
+// maskingFunctions reads masking_functions: a list of function names ("mask_pan", "app.mask_pan").
+func (l *loader) maskingFunctions(n *yaml.Node) map[string]bool {
+	out := map[string]bool{}
+	if n.Kind != yaml.SequenceNode {
+		l.errorf(n.Line, "masking_functions must be a list of function names, not a %s", kindName(n))
+		return out
+	}
+	for _, e := range n.Content {
+		name, ok := l.scalar(e, "masking_functions entry")
+		if !ok {
+			continue
+		}
+		name = strings.TrimPrefix(strings.ToLower(strings.TrimSpace(name)), "pg_catalog.")
+		if !funcName.MatchString(name) {
+			l.errorf(e.Line, "masking_functions: %q is not a function name; write it as in SQL, e.g. mask_pan or app.mask_pan (no arguments)", e.Value)
+			continue
+		}
+		out[name] = true
 	}
 	return out
 }

@@ -69,6 +69,11 @@ type Input struct {
 	// Batch holds the kinds of every statement of the same query string (EvaluateAll fills it), so a
 	// rule can say `"write" in batch_kinds`. Empty means just this statement.
 	Batch []classify.Kind
+	// Derivations are the ways a value computed from cardholder data leaves the statement other than
+	// as a plain reference (classify.Statement.Derived: "cast", "function:lower", "side_effect:cast",
+	// "write:plain", …), as the gateway decided from its tags. Evaluate drops those of the policy's
+	// masking_functions; derives_cardholder_data is true when any is left (docs/policy.md).
+	Derivations []string
 	// Score is filled by Evaluate from the tags and objects (see Policy.Score); a caller's value is ignored.
 	Score int
 }
@@ -89,6 +94,8 @@ type Policy struct {
 	name    string
 	hash    string
 	weights map[string]int
+	// masking are the masking_functions: a call to one of them over cardholder data is no derivation.
+	masking map[string]bool
 	grants  []*grant
 	rules   []*rule
 	def     rule
@@ -132,8 +139,16 @@ func (p *Policy) RuleNames() []string {
 	return append(out, DefaultRule)
 }
 
-func (r *rule) decision(score int) Decision {
-	d := Decision{Action: r.action, Rule: r.name, Reason: r.reason, Score: score}
+func (r *rule) decision(score int, derivations []string) Decision {
+	reason := r.reason
+	if strings.Contains(reason, derivationsPlaceholder) {
+		list := strings.Join(derivations, ", ")
+		if list == "" {
+			list = "none"
+		}
+		reason = strings.ReplaceAll(reason, derivationsPlaceholder, list)
+	}
+	d := Decision{Action: r.action, Rule: r.name, Reason: reason, Score: score}
 	if r.action == Hold {
 		d.ApproverGroup, d.Timeout, d.ReasonRequired = r.approvers, r.timeout, r.reasonRequired
 	}
@@ -203,7 +218,45 @@ func (p *Policy) vars(in Input) map[string]any {
 	v["cardholder"] = in.Cardholder
 	v["score"] = int64(in.Score)
 	v["batch_kinds"] = batch
+	v["derivations"] = nonNil(in.Derivations)
+	v["derives_cardholder_data"] = len(in.Derivations) > 0
 	return v
+}
+
+// derivationsPlaceholder in a rule's reason is replaced by the statement's derivations, so that the
+// client and the approver read which expression kind was held ("function:lower, cast").
+const derivationsPlaceholder = "{derivations}"
+
+// MaskingFunctions returns the policy's masking_functions (lower-cased, as written in the file): calls
+// the gateway lets out of cardholder data without a derivation. The map must not be modified.
+func (p *Policy) MaskingFunctions() map[string]bool {
+	if p == nil {
+		return nil
+	}
+	return p.masking
+}
+
+// IsMaskingFunction reports whether name (a function as written in SQL, lower-cased, "pg_catalog."
+// dropped) is one of the policy's masking_functions.
+func (p *Policy) IsMaskingFunction(name string) bool {
+	return p != nil && p.masking[strings.TrimPrefix(strings.ToLower(name), "pg_catalog.")]
+}
+
+// withoutMasking drops the derivations that are calls of masking functions ("function:<f>",
+// "side_effect:function:<f>", "write:function:<f>").
+func (p *Policy) withoutMasking(ds []string) []string {
+	if len(p.masking) == 0 || len(ds) == 0 {
+		return ds
+	}
+	out := make([]string, 0, len(ds))
+	for _, d := range ds {
+		k := strings.TrimPrefix(strings.TrimPrefix(d, "side_effect:"), "write:")
+		if f, ok := strings.CutPrefix(k, "function:"); ok && p.IsMaskingFunction(f) {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // Evaluate returns the decision of the first statement rule that matches in, or the default. It never
@@ -213,6 +266,7 @@ func (p *Policy) Evaluate(in Input) (d Decision) {
 		return Decision{Action: Deny, Rule: DefaultRule, Reason: "no policy loaded"}
 	}
 	in.Score = p.Score(in)
+	in.Derivations = p.withoutMasking(in.Derivations)
 	defer func() {
 		if r := recover(); r != nil {
 			d = Decision{Action: Deny, Rule: DefaultRule, Reason: fmt.Sprintf("policy evaluation failed: %v", r), Score: in.Score}
@@ -226,10 +280,10 @@ func (p *Policy) Evaluate(in Input) (d Decision) {
 				Reason: fmt.Sprintf("policy rule %q could not be evaluated (%v); denied to be safe", r.name, err)}
 		}
 		if ok {
-			return r.decision(in.Score)
+			return r.decision(in.Score, in.Derivations)
 		}
 	}
-	return p.def.decision(in.Score)
+	return p.def.decision(in.Score, in.Derivations)
 }
 
 func evalBool(prg cel.Program, vars any) (bool, error) {
