@@ -306,6 +306,16 @@ func (m *Masker) jsonValue(v []byte, tagged bool, fps *[]string) int {
 				}
 				m.breakZeroed(tok, orig[i:j])
 			}
+			// JSON allows no leading zero: with no visible leading digits (last4, full) the first digit is
+			// hidden, and the first of 1–9 that keeps the number no PAN and not the original takes it
+			if len(tok) > 1 && tok[0] == '0' && (i == 0 || v[i-1] != '.') {
+				for c := byte('1'); c <= '9'; c++ {
+					tok[0] = c
+					if !bytes.Equal(tok, orig[i:j]) && m.scan(tok, 0, nil) == 0 {
+						break
+					}
+				}
+			}
 		}
 		i = j - 1
 	}

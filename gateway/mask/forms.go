@@ -225,6 +225,37 @@ func (m *Masker) moneyText(v []byte, tagged bool) int {
 	return c
 }
 
+// oidMoneyArray is money[].
+const oidMoneyArray = 791
+
+// moneyArrayText masks money[] in text format ({"$4,111,111,111,111,111.00",$1.00}): each element, quoted
+// or not, is masked as money text.
+func (m *Masker) moneyArrayText(v []byte, tagged bool) int {
+	n := 0
+	for i := 0; i < len(v); {
+		switch v[i] {
+		case '{', '}', ',':
+			i++
+			continue
+		case '"':
+			j := i + 1
+			for j < len(v) && v[j] != '"' {
+				j++
+			}
+			n += m.moneyText(v[i+1:j], tagged)
+			i = j + 1
+			continue
+		}
+		j := i
+		for j < len(v) && v[j] != ',' && v[j] != '}' {
+			j++
+		}
+		n += m.moneyText(v[i:j], tagged)
+		i = j
+	}
+	return n
+}
+
 // hasHigh reports whether b holds a byte ≥ 0x80 (non-ASCII UTF-8), eight bytes at a time.
 func hasHigh(b []byte) bool {
 	i := 0

@@ -211,7 +211,7 @@ func (s *Stream) rowDescription(body []byte, formats []int16, mask bool) int {
 			masked += s.m.textScan(name, s.m.fill, nil)
 			cname = string(name)
 		} else { // the body stays as it is, but no full PAN may reach counts or the sample
-			cname, _ = s.m.Text(string(name))
+			cname, _ = s.m.Stored(string(name))
 		}
 		f := body[p+z+1:]
 		c := column{
@@ -319,6 +319,8 @@ func (s *Stream) dataRow(body []byte) int {
 					n = s.m.floatText(v, c.tagged)
 				case c.oid == oidMoney:
 					n = s.m.moneyText(v, c.tagged)
+				case c.oid == oidMoneyArray:
+					n = s.m.moneyArrayText(v, c.tagged)
 				case numericOID(c.oid):
 					n = s.m.textValue(v, '0', c.tagged, nil)
 				default:
@@ -378,17 +380,23 @@ func (s *Stream) render(k int, known bool, v []byte) string {
 	return string(v)
 }
 
-// addSampleRow appends a rendered row, cutting values to the byte budget.
+// addSampleRow appends a rendered row, cutting values to the byte budget. The sample is stored (in the
+// query.executed event), so every value and column name passes the storage detector ([Masker.Stored]):
+// a value of an untagged column the stream let through (a PAN inside a longer digit run, behind
+// separators, hex or base64) is masked here.
 func (s *Stream) addSampleRow(row []string, known bool) {
 	if s.sample.Columns == nil {
 		s.sample.Columns = []string{}
 		if known {
 			for _, c := range s.cols {
-				s.sample.Columns = append(s.sample.Columns, c.name)
+				name, _ := s.m.Stored(c.name)
+				s.sample.Columns = append(s.sample.Columns, name)
 			}
 		}
 	}
 	for i, v := range row {
+		v, _ = s.m.Stored(v)
+		row[i] = v
 		left := s.m.cfg.SampleBytes - s.sampleBytes
 		if len(v) > left {
 			row[i] = v[:max(left, 0)]
