@@ -3,6 +3,7 @@
 //
 //	approver [serve] -config approver.yaml
 //	approver decide  -config approver.yaml -id APPROVAL_ID (-approve | -deny) [-reason TEXT] [-user NAME]
+//	approver keygen  -out decision.pem     create the Ed25519 decision signing key (and decision.pub.pem)
 package main
 
 import (
@@ -48,8 +49,10 @@ func main() {
 		err = serve(args)
 	case "decide":
 		err = decide(args)
+	case "keygen":
+		err = keygen(args)
 	default:
-		err = fmt.Errorf("unknown command %q: use serve or decide", cmd)
+		err = fmt.Errorf("unknown command %q: use serve, decide or keygen", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "approver:", err)
@@ -68,6 +71,24 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
+}
+
+func keygen(args []string) error {
+	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
+	out := fs.String("out", "decision.pem", "private key file to create (PKCS#8 PEM, mode 0600)")
+	pub := fs.String("pub", "", "public key file for the gateways (default: OUT with .pub.pem)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *pub == "" {
+		*pub = strings.TrimSuffix(*out, ".pem") + ".pub.pem"
+	}
+	id, err := schemas.WriteKeyPair(*out, *pub)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s and %s (key id %s)\n", *out, *pub, id)
+	return nil
 }
 
 func serve(args []string) error {
@@ -103,11 +124,16 @@ func serve(args []string) error {
 	}
 	api := slack.New(cfg.Slack.Token, sopts...)
 
+	dkey, dkeys, err := cfg.DecisionKeys()
+	if err != nil {
+		return err
+	}
 	if err := service.EnsureTopic(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topic); err != nil {
 		return fmt.Errorf("ensure topic %s: %w", cfg.Kafka.Topic, err)
 	}
 	svc, err := service.New(service.Config{Instance: cfg.Instance, Version: version, Topic: cfg.Kafka.Topic,
-		Brokers: cfg.Kafka.Brokers, Channel: cfg.Slack.Channel, Lease: cfg.ClaimLease, ExpiryGrace: cfg.ExpiryGrace}, api, ui, log, reg)
+		Brokers: cfg.Kafka.Brokers, Channel: cfg.Slack.Channel, Lease: cfg.ClaimLease, ExpiryGrace: cfg.ExpiryGrace,
+		DecisionKey: dkey, DecisionKeys: dkeys}, api, ui, log, reg)
 	if err != nil {
 		return err
 	}
@@ -190,10 +216,14 @@ func decide(args []string) error {
 	if !ok {
 		return fmt.Errorf("terminal user %q is not an authorised approver: add it to terminal_users in the approver configuration", name)
 	}
+	dkey, dkeys, err := cfg.DecisionKeys()
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	svc, err := service.New(service.Config{Instance: cfg.Instance + "-terminal", Version: version, Topic: cfg.Kafka.Topic,
-		Brokers: cfg.Kafka.Brokers, Passive: true, Lease: cfg.ClaimLease}, nil, nil, logger(cfg.LogLevel), nil)
+		Brokers: cfg.Kafka.Brokers, Passive: true, Lease: cfg.ClaimLease, DecisionKey: dkey, DecisionKeys: dkeys}, nil, nil, logger(cfg.LogLevel), nil)
 	if err != nil {
 		return err
 	}

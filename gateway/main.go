@@ -268,8 +268,12 @@ func run(ctx context.Context, path string, log *slog.Logger) error {
 
 	var holder proxy.Holder
 	if cfg.Approvals.Enabled {
+		dkeys, err := schemas.LoadDecisionKeys(cfg.Approvals.DecisionKeys)
+		if err != nil {
+			return fmt.Errorf("approvals.decision_keys: %w", err)
+		}
 		h, err := hold.New(hold.Config{Topic: cfg.Kafka.TopicPrefix + schemas.TopicApprovals, Instance: cfg.Instance, Version: version, Brokers: cfg.Kafka.Brokers,
-			ConsumerOpts: kafkaOpts}, prod.Client())
+			ConsumerOpts: kafkaOpts, DecisionKeys: dkeys, Registerer: reg}, prod.Client())
 		if err != nil {
 			return err
 		}

@@ -110,6 +110,9 @@ type SessionStarted struct {
 	Granted       []string `json:"granted"`
 	MaskShape     string   `json:"mask_shape"`
 	PolicyHash    string   `json:"policy_hash,omitempty"`
+	// Run is the gateway run serving the session (the run chain's session id, Checkpoint.Run): the
+	// checkpoints that must list the session are that run's. Absent in events written before it existed.
+	Run string `json:"run,omitempty"`
 }
 
 // SessionEnded closes a session.
@@ -244,6 +247,26 @@ type ApprovalDecided struct {
 	ByEmail    string `json:"by_email,omitempty"`
 	Reason     string `json:"reason,omitempty"`
 	LatencyMS  int64  `json:"latency_ms"` // from request to decision
+	// Request is the hash of the approval.requested event (approvals topic) the decision answers; the
+	// gateway acts on a decision only if it names the request that gateway published.
+	Request string `json:"request,omitempty"`
+	// KeyID and Signature: the approver's Ed25519 signature over every other member (SignDecision). A
+	// gateway ignores an approved or denied decision that does not verify against its configured keys;
+	// only a withdrawal by "client" (written by a gateway) is unsigned. See docs/approvals.md.
+	KeyID     string `json:"key_id,omitempty"`
+	Signature string `json:"signature,omitempty"`
+}
+
+// ApprovalRejected is an alert: a reader (a gateway waiting for the approval, or the approver) ignored a
+// closing event of an approval because it was not validly signed by a trusted approver key.
+type ApprovalRejected struct {
+	ApprovalID string `json:"approval_id"`
+	EventID    string `json:"event_id"` // the ignored approval.decided event
+	Decision   string `json:"decision"` // what it claimed
+	By         string `json:"by,omitempty"`
+	KeyID      string `json:"key_id,omitempty"`
+	Reason     string `json:"reason"` // unsigned, unknown_key, bad_signature, other_request
+	Detail     string `json:"detail,omitempty"`
 }
 
 // ApprovalExpired closes an approval nobody decided in time.
@@ -293,6 +316,7 @@ var dataTypes = map[string]func() any{
 	TypeApprovalNotified:  func() any { return new(ApprovalNotified) },
 	TypeApprovalDecided:   func() any { return new(ApprovalDecided) },
 	TypeApprovalExpired:   func() any { return new(ApprovalExpired) },
+	TypeApprovalRejected:  func() any { return new(ApprovalRejected) },
 	TypePolicyLoaded:      func() any { return new(PolicyLoaded) },
 	TypeRetentionDropped:  func() any { return new(RetentionDropped) },
 	TypeReportGenerated:   func() any { return new(ReportGenerated) },

@@ -35,6 +35,7 @@ const (
 	TypeApprovalNotified  = "approval.notified"
 	TypeApprovalDecided   = "approval.decided"
 	TypeApprovalExpired   = "approval.expired"
+	TypeApprovalRejected  = "approval.rejected"
 	TypePolicyLoaded      = "policy.loaded"
 	TypeRetentionDropped  = "retention.dropped"
 	TypeReportGenerated   = "report.generated"
@@ -46,7 +47,7 @@ var Types = []string{
 	TypeAuthSucceeded, TypeAuthFailed, TypeSessionStarted, TypeSessionEnded,
 	TypeCredentialIssued, TypeCredentialRevoked, TypeQueryExecuted, TypeQueryBlocked,
 	TypeApprovalRequested, TypeApprovalNotified, TypeApprovalDecided, TypeApprovalExpired,
-	TypePolicyLoaded, TypeRetentionDropped, TypeReportGenerated,
+	TypeApprovalRejected, TypePolicyLoaded, TypeRetentionDropped, TypeReportGenerated,
 }
 
 // Event is the envelope of every record pangate writes to Kafka (one record per event).

@@ -58,9 +58,13 @@ func Example(typ string) (any, error) {
 		return &ApprovalNotified{ApprovalID: "01936a6e-0000-7000-8000-000000000003", Channel: "C0123", MessageTS: "1700000000.000100"}, nil
 	case TypeApprovalDecided:
 		return &ApprovalDecided{ApprovalID: "01936a6e-0000-7000-8000-000000000003", Decision: "approved", By: "U024BE7LH", ByName: "alice",
-			ByEmail: "alice@example.com", Reason: "nightly export", LatencyMS: 5400}, nil
+			ByEmail: "alice@example.com", Reason: "nightly export", LatencyMS: 5400, Request: h,
+			KeyID: "00112233445566778899aabbccddeeff", Signature: "c2lnbmF0dXJl"}, nil
 	case TypeApprovalExpired:
 		return &ApprovalExpired{ApprovalID: "01936a6e-0000-7000-8000-000000000003", Expires: ts}, nil
+	case TypeApprovalRejected:
+		return &ApprovalRejected{ApprovalID: "01936a6e-0000-7000-8000-000000000003", EventID: "01936a6e-0000-7000-8000-000000000004",
+			Decision: "approved", By: "U024BE7LH", Reason: RejectUnsigned, Detail: "the decision carries no key id or no signature"}, nil
 	case TypePolicyLoaded:
 		return &PolicyLoaded{Hash: h, Source: "/etc/pangate/policy.yaml", Rules: 9}, nil
 	case TypeRetentionDropped:

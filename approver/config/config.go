@@ -3,6 +3,7 @@
 package config
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net/url"
@@ -40,6 +41,12 @@ type Config struct {
 	ExpiryGrace time.Duration `yaml:"expiry_grace"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// DecisionKeyFile is the Ed25519 private key (PKCS #8 PEM, `approver keygen`) every decision is signed
+	// with; gateways trust its public key (approvals.decision_keys). Prefer a mounted secret file.
+	DecisionKeyFile string `yaml:"decision_key_file"`
+	// DecisionPublicKeys are public key files of earlier decision keys of this deployment, so that a
+	// rotated approver still counts decisions its predecessor signed when it rebuilds state from the log.
+	DecisionPublicKeys []string `yaml:"decision_public_keys"`
 }
 
 // Kafka locates the approvals topic.
@@ -102,6 +109,10 @@ func (c *Config) applyEnv(get func(string) string) {
 	set(&c.Slack.Channel, "PANGATE_SLACK_CHANNEL")
 	set(&c.Slack.APIURL, "PANGATE_SLACK_API_URL")
 	set(&c.Slack.AppToken, "PANGATE_SLACK_APP_TOKEN")
+	set(&c.DecisionKeyFile, "PANGATE_APPROVER_DECISION_KEY_FILE")
+	if v := get("PANGATE_APPROVER_DECISION_PUBLIC_KEYS"); v != "" {
+		c.DecisionPublicKeys = strings.Split(v, ",")
+	}
 	if v := get("PANGATE_KAFKA_BROKERS"); v != "" {
 		c.Kafka.Brokers = strings.Split(v, ",")
 	}
@@ -165,6 +176,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("config: terminal_users entry %q: %q must map a user name to an email", u, email)
 		}
 	}
+	if c.DecisionKeyFile == "" {
+		return errors.New("config: decision_key_file is empty: create a decision signing key with `approver keygen -out decision.pem` and set decision_key_file (or PANGATE_APPROVER_DECISION_KEY_FILE); gateways need its .pub.pem in approvals.decision_keys")
+	}
 	switch strings.ToLower(c.LogLevel) {
 	case "", "info", "debug", "warn", "error":
 	default:
@@ -189,4 +203,17 @@ func (c *Config) ValidateServe() error {
 		return errors.New("config: nobody may approve: set approvers (Slack user ids) or approver_group (a Slack user group id)")
 	}
 	return nil
+}
+
+// DecisionKeys loads the signing key and the trusted earlier public keys.
+func (c *Config) DecisionKeys() (ed25519.PrivateKey, schemas.DecisionKeys, error) {
+	key, err := schemas.LoadPrivateKey(c.DecisionKeyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("config: decision_key_file: %w", err)
+	}
+	keys, err := schemas.LoadDecisionKeys(c.DecisionPublicKeys)
+	if err != nil {
+		return nil, nil, fmt.Errorf("config: decision_public_keys: %w", err)
+	}
+	return key, keys, nil
 }

@@ -18,6 +18,7 @@ slack:
   channel: C1
   signing_secret: from-file-from-file
 approvers: [U1]
+decision_key_file: /run/secrets/decision.pem
 claim_lease: 30s
 terminal_users: {alice: alice@acme.example}
 `), 0o600)
@@ -37,17 +38,18 @@ terminal_users: {alice: alice@acme.example}
 
 func TestValidateErrors(t *testing.T) {
 	for name, c := range map[string]Config{
-		"no brokers":   {},
-		"bad path":     {Kafka: Kafka{Brokers: []string{"x"}}, CallbackPath: "slack"},
-		"bad url":      {Kafka: Kafka{Brokers: []string{"x"}}, Slack: Slack{APIURL: "ftp://x"}},
-		"bad terminal": {Kafka: Kafka{Brokers: []string{"x"}}, TerminalUsers: map[string]string{"bob": "bob"}},
-		"bad level":    {Kafka: Kafka{Brokers: []string{"x"}}, LogLevel: "loud"},
+		"no brokers":      {},
+		"no decision key": {Kafka: Kafka{Brokers: []string{"x"}}},
+		"bad path":        {Kafka: Kafka{Brokers: []string{"x"}}, DecisionKeyFile: "k", CallbackPath: "slack"},
+		"bad url":         {Kafka: Kafka{Brokers: []string{"x"}}, DecisionKeyFile: "k", Slack: Slack{APIURL: "ftp://x"}},
+		"bad terminal":    {Kafka: Kafka{Brokers: []string{"x"}}, DecisionKeyFile: "k", TerminalUsers: map[string]string{"bob": "bob"}},
+		"bad level":       {Kafka: Kafka{Brokers: []string{"x"}}, DecisionKeyFile: "k", LogLevel: "loud"},
 	} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	c := Config{Kafka: Kafka{Brokers: []string{"x"}}}
+	c := Config{Kafka: Kafka{Brokers: []string{"x"}}, DecisionKeyFile: "k"}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -70,6 +72,7 @@ func TestSocketMode(t *testing.T) {
 kafka: {brokers: [127.0.0.1:9092]}
 slack: {channel: C1, token: xoxb-1, socket_mode: true}
 approvers: [U1]
+decision_key_file: /run/secrets/decision.pem
 `), 0o600)
 	t.Setenv("PANGATE_SLACK_SIGNING_SECRET", "")
 	// socket_mode without an app token: Validate names what is missing and where to get it.

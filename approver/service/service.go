@@ -19,6 +19,7 @@ package service
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -78,6 +79,12 @@ type Config struct {
 	// Passive only rebuilds state and decides: no claims, posts, message updates or expiries. The terminal
 	// "decide" command runs this way.
 	Passive bool
+	// DecisionKey signs every decision this service publishes (schemas.SignDecision); gateways obey only
+	// decisions signed by a key they trust. Required.
+	DecisionKey ed25519.PrivateKey
+	// DecisionKeys are further public keys whose decisions count when the state is rebuilt (earlier keys
+	// of this deployment, during a rotation). DecisionKey's own public key is always trusted.
+	DecisionKeys schemas.DecisionKeys
 }
 
 // Validate checks c and fills defaults.
@@ -111,6 +118,9 @@ func (c *Config) Validate() error {
 	}
 	if c.FetchMaxWait <= 0 {
 		c.FetchMaxWait = 250 * time.Millisecond
+	}
+	if len(c.DecisionKey) != ed25519.PrivateKeySize {
+		return errors.New("service: decision signing key is missing: set decision_key_file to an Ed25519 key (create one with `approver keygen`); gateways ignore unsigned decisions")
 	}
 	return nil
 }
@@ -168,7 +178,7 @@ func New(cfg Config, sl Slack, ui *slackui.Renderer, log *slog.Logger, reg prome
 	}
 	s := &Service{
 		cfg: cfg, instance: inst, source: schemas.Source{Instance: inst, Version: cfg.Version},
-		st: state.New(state.Config{Lease: cfg.Lease}), slack: sl, ui: ui, log: log.With("instance", inst), prod: prod,
+		st: state.New(state.Config{Lease: cfg.Lease, DecisionKeys: trustedKeys(cfg)}), slack: sl, ui: ui, log: log.With("instance", inst), prod: prod,
 		ready: make(chan struct{}), applied: map[int32]int64{}, progress: make(chan struct{}), inflight: map[string]time.Time{},
 		m: metrics{
 			pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "pangate_approver_pending", Help: "Approvals waiting for a decision."}),
@@ -192,6 +202,16 @@ func New(cfg Config, sl Slack, ui *slackui.Renderer, log *slog.Logger, reg prome
 		}
 	}
 	return s, nil
+}
+
+// trustedKeys is cfg.DecisionKeys plus the public half of cfg.DecisionKey.
+func trustedKeys(cfg Config) schemas.DecisionKeys {
+	k := schemas.DecisionKeys{}
+	for id, pub := range cfg.DecisionKeys {
+		k[id] = pub
+	}
+	k.Add(cfg.DecisionKey.Public().(ed25519.PublicKey))
+	return k
 }
 
 // Instance is the instance id this process writes in its events.
@@ -551,14 +571,19 @@ func (s *Service) publishRecord(ctx context.Context, id, typ string, data any) (
 	return rec, e.ID, nil
 }
 
-// Decide publishes d (LatencyMS is filled in) and waits until the state applied it. counted reports
-// whether d is the first closing event of the approval in the log; a is the approval afterwards.
+// Decide publishes d (LatencyMS and Request are filled in, then it is signed with the decision key) and
+// waits until the state applied it. counted reports whether d is the first closing event of the approval
+// in the log; a is the approval afterwards.
 func (s *Service) Decide(ctx context.Context, d schemas.ApprovalDecided) (bool, *state.Approval, error) {
 	if !s.IsReady() {
 		return false, nil, ErrNotReady
 	}
 	if a, ok := s.st.Get(d.ApprovalID); ok {
 		d.LatencyMS = time.Since(a.RequestedAt).Milliseconds()
+		d.Request = a.RequestHash
+	}
+	if err := schemas.SignDecision(&d, s.cfg.DecisionKey); err != nil {
+		return false, nil, err
 	}
 	rec, eventID, err := s.publishRecord(ctx, d.ApprovalID, schemas.TypeApprovalDecided, d)
 	if err != nil {

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/ed25519"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +41,9 @@ func newEnv(t *testing.T) *env {
 	return &env{brokers: c.ListenAddrs(), cl: cl, slack: sl}
 }
 
+// testKey signs the decisions of every test service.
+var _, testKey, _ = ed25519.GenerateKey(nil)
+
 func (e *env) start(t *testing.T, name string) *Service {
 	t.Helper()
 	return e.startLease(t, name, 4*time.Second)
@@ -49,7 +53,7 @@ func (e *env) startLease(t *testing.T, name string, lease time.Duration) *Servic
 	t.Helper()
 	m, _ := mask.New(mask.Config{})
 	api := slack.New("xoxb-test", slack.OptionAPIURL(e.slack.URL()))
-	s, err := New(Config{Instance: name, Brokers: e.brokers, Channel: "C1", Lease: lease,
+	s, err := New(Config{Instance: name, Brokers: e.brokers, Channel: "C1", Lease: lease, DecisionKey: testKey,
 		ExpiryGrace: 100 * time.Millisecond, ReconcileEvery: 50 * time.Millisecond, FetchMaxWait: 50 * time.Millisecond},
 		api, slackui.NewRenderer(m), nil, nil)
 	if err != nil {

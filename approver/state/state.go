@@ -13,6 +13,10 @@
 //     double post after a crash inside the lease window) is counted as a duplicate.
 //   - approval.decided or approval.expired closes it. Only the first closing event counts; later ones are
 //     counted as conflicts and change nothing. Closing events for unknown ids are ignored (orphans).
+//   - With Config.DecisionKeys set (the approver always sets them), an approved or denied decision (or a
+//     withdrawal not by "client") counts only if it is signed by one of those keys for this approval and its
+//     request (schemas.VerifyDecision); otherwise it is rejected and the approval stays pending, exactly as
+//     the gateways see it (docs/approvals.md, "Signed decisions").
 //
 // Events whose hash does not verify, or whose data does not decode, are rejected and change nothing.
 package state
@@ -77,6 +81,7 @@ type Message struct {
 type Approval struct {
 	ID          string
 	Request     schemas.ApprovalRequested
+	RequestHash string // hash of the approval.requested event: what a signed decision names
 	RequestedAt time.Time
 	Expires     time.Time
 	Claim       *Claim
@@ -115,11 +120,16 @@ type Config struct {
 	// Lease is how long a claim without a message blocks other instances; default DefaultLease. Every
 	// approver instance must use the same value, or they may disagree about which claim won.
 	Lease time.Duration
+	// DecisionKeys, when set, are the public keys a decision must be signed with to count. Nil applies
+	// decisions unverified: only for tests and read-only tools, never for a service whose Slack messages
+	// and gateways must agree.
+	DecisionKeys schemas.DecisionKeys
 }
 
 // State holds every approval seen in the log. It is safe for concurrent use.
 type State struct {
 	lease time.Duration
+	keys  schemas.DecisionKeys
 
 	mu        sync.RWMutex
 	approvals map[string]*Approval
@@ -132,7 +142,7 @@ func New(cfg Config) *State {
 	if cfg.Lease <= 0 {
 		cfg.Lease = DefaultLease
 	}
-	return &State{lease: cfg.Lease, approvals: make(map[string]*Approval)}
+	return &State{lease: cfg.Lease, keys: cfg.DecisionKeys, approvals: make(map[string]*Approval)}
 }
 
 // Lease returns the claim lease in force.
@@ -214,7 +224,7 @@ func (s *State) requested(e schemas.Event, at time.Time) (Change, *Approval, err
 	if a, ok := s.approvals[r.ApprovalID]; ok {
 		return Ignored, a, nil
 	}
-	a := &Approval{ID: r.ApprovalID, Request: r, RequestedAt: at, Expires: exp}
+	a := &Approval{ID: r.ApprovalID, Request: r, RequestHash: e.Hash, RequestedAt: at, Expires: exp}
 	s.approvals[r.ApprovalID] = a
 	return Requested, a, nil
 }
@@ -266,6 +276,11 @@ func (s *State) decided(e schemas.Event, at time.Time) (Change, *Approval, error
 	if !ok {
 		s.orphans++
 		return Ignored, nil, nil
+	}
+	if s.keys != nil && (d.Decision != Withdrawn || d.By != "client") {
+		if err := schemas.VerifyDecision(d, s.keys, a.RequestHash); err != nil {
+			return Ignored, nil, err
+		}
 	}
 	if !a.IsPending() {
 		a.Conflict++

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"testing"
 	"time"
@@ -223,5 +224,52 @@ func TestShouldClaim(t *testing.T) {
 	}
 	if p := s.Pending(); len(p) != 1 || p[0].ID != "A" {
 		t.Fatalf("pending %+v", p)
+	}
+}
+
+// TestSignedDecisionsOnly is the approver's half of issue 13.2: with decision keys configured, a decision
+// that is not signed by a trusted key for this approval and request is rejected and the approval stays
+// pending (its Slack message is not updated), so approver and gateways agree.
+func TestSignedDecisionsOnly(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	_, other, _ := ed25519.GenerateKey(nil)
+	keys := schemas.DecisionKeys{}
+	keys.Add(key.Public().(ed25519.PublicKey))
+	const id = "A1"
+	sign := func(d schemas.ApprovalDecided, request string, k ed25519.PrivateKey) schemas.ApprovalDecided {
+		d.Request = request
+		if err := schemas.SignDecision(&d, k); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	s := New(Config{DecisionKeys: keys})
+	r := ev(t, "gw", 0, id, schemas.TypeApprovalRequested, req(id))
+	apply(t, s, r)
+	replayed := sign(decided("A2", Approved, "U1"), r.Hash, key)
+	replayed.ApprovalID = id
+	for name, d := range map[string]schemas.ApprovalDecided{
+		"unsigned":                decided(id, Approved, "U9"),
+		"other key":               sign(decided(id, Approved, "U9"), r.Hash, other),
+		"replayed for another id": replayed,
+		"for another request":     sign(decided(id, Approved, "U1"), "other", key),
+	} {
+		if _, _, err := s.Apply(ev(t, "x", time.Second, id, schemas.TypeApprovalDecided, d)); !errors.Is(err, ErrRejected) {
+			t.Errorf("%s: err %v, want ErrRejected", name, err)
+		}
+		if a, _ := s.Get(id); !a.IsPending() {
+			t.Fatalf("%s closed the approval: %+v", name, a)
+		}
+	}
+	// A gateway's withdrawal by the client is unsigned and counts.
+	ch, a := apply(t, s, ev(t, "gw", 2*time.Second, id, schemas.TypeApprovalDecided, decided(id, Withdrawn, "client")))
+	if ch != Closed || a.Outcome != Withdrawn {
+		t.Fatalf("withdrawal: %v %+v", ch, a)
+	}
+	s2 := New(Config{DecisionKeys: keys})
+	apply(t, s2, r)
+	ch, a = apply(t, s2, ev(t, "ap", time.Second, id, schemas.TypeApprovalDecided, sign(decided(id, Denied, "U1"), r.Hash, key)))
+	if ch != Closed || a.Outcome != Denied || s2.Stats().Rejected != 0 || s.Stats().Rejected != 4 {
+		t.Fatalf("signed denial: %v %+v, rejected %d/%d", ch, a, s2.Stats().Rejected, s.Stats().Rejected)
 	}
 }

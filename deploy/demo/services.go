@@ -28,6 +28,14 @@ func (d *demo) services(ctx context.Context) error {
 			return fmt.Errorf("gateway keygen: %v: %s", err, out)
 		}
 	}
+	// The approver signs its decisions; the gateway obeys only decisions signed by this key
+	// (docs/approvals.md, "Signed decisions").
+	if _, err := os.Stat(filepath.Join(keys, "decision.pem")); err != nil {
+		out, err := execOut(ctx, d.bin("approver"), "keygen", "-out", filepath.Join(keys, "decision.pem"))
+		if err != nil {
+			return fmt.Errorf("approver keygen: %v: %s", err, out)
+		}
+	}
 	cert, key, err := selfSignedCert(keys)
 	if err != nil {
 		return err
@@ -52,10 +60,10 @@ mask:
   columns: ["cards.pan"]
   column_patterns: ["pan", "card_number"]
 ops: {listen: %q}
-approvals: {enabled: true}
+approvals: {enabled: true, decision_keys: [%q]}
 `, gwAddr, cert, key, d.env["PANGATE_PG_HOST"], d.env["PANGATE_PG_PORT"], d.database, filepath.Join(keys, "admin.dsn"),
 		strings.Join(d.brokers, ","), d.prefix, filepath.Join(keys, "checkpoint.pem"),
-		filepath.Join(d.root, "deploy", "policy", "pci.yaml"), d.issuerURL, audience, gwOps)
+		filepath.Join(d.root, "deploy", "policy", "pci.yaml"), d.issuerURL, audience, gwOps, filepath.Join(keys, "decision.pub.pem"))
 	gwPath := filepath.Join(d.dir, "gateway.yaml")
 	if err := os.WriteFile(gwPath, []byte(gwCfg), 0o600); err != nil {
 		return err
@@ -93,7 +101,8 @@ slack:
   api_url: %s
 approvers: [UALICE, UBOB]
 terminal_users: {operator: operator@acme.example}
-`, apAddr, strings.Join(d.brokers, ", "), d.prefix+"pangate.approvals", slackChannel, d.slack.URL())
+decision_key_file: %s
+`, apAddr, strings.Join(d.brokers, ", "), d.prefix+"pangate.approvals", slackChannel, d.slack.URL(), filepath.Join(keys, "decision.pem"))
 	apPath := filepath.Join(d.dir, "approver.yaml")
 	if err := os.WriteFile(apPath, []byte(apCfg), 0o600); err != nil {
 		return err

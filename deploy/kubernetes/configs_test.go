@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"crypto/ed25519"
 	"slices"
 	"sort"
 	"testing"
@@ -77,6 +78,11 @@ func loadGateway(t *testing.T, p *pod) loaded {
 	} else if !key.Equal(secretKey("pangate-gateway-checkpoint-key")) {
 		t.Error("gateway checkpoint.key_file is not the private key of Secret pangate-gateway-checkpoint-key")
 	}
+	if keys, err := schemas.LoadDecisionKeys(c.Approvals.DecisionKeys); err != nil {
+		t.Errorf("gateway approvals.decision_keys: %v", err)
+	} else if _, ok := keys[schemas.KeyID(secretKey("pangate-approver-decision-key").Public().(ed25519.PublicKey))]; !ok {
+		t.Error("gateway approvals.decision_keys does not hold the public key of Secret pangate-approver-decision-key")
+	}
 	if *c.Kafka.EnsureTopics {
 		t.Error("gateway kafka.ensure_topics is true: the topics are KafkaTopic resources (kafka-topics.yaml)")
 	}
@@ -103,6 +109,11 @@ func loadApprover(t *testing.T, p *pod) loaded {
 	}
 	if c.ClaimLease <= 0 {
 		t.Error("approver claim_lease must be set explicitly: every replica has to use the same value")
+	}
+	if key, _, err := c.DecisionKeys(); err != nil {
+		t.Errorf("approver decision_key_file: %v", err)
+	} else if !key.Equal(secretKey("pangate-approver-decision-key")) {
+		t.Error("approver decision_key_file is not the private key of Secret pangate-approver-decision-key")
 	}
 	return loaded{brokers: c.Kafka.Brokers, topics: []string{c.Kafka.Topic}, groups: c.Groups}
 }

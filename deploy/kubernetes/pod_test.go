@@ -38,6 +38,8 @@ var keyPairs = map[string]bool{ // "secret/key" -> public half
 	"pangate-gateway-checkpoint-key/checkpoint.pem":     false,
 	"pangate-gateway-checkpoint-key/checkpoint.pub.pem": true,
 	"pangate-reporter-signing-key/reporter.key":         false,
+	"pangate-approver-decision-key/decision.pem":        false,
+	"pangate-approver-decision-key/decision.pub.pem":    true,
 	"pangate-reporter-signing-key/reporter.pub":         true,
 }
 
@@ -177,7 +179,7 @@ func (p *pod) path(t *testing.T, what, inPod string) string {
 }
 
 // fileSettings are settings that name files without the "_file" suffix (the reporter's keys).
-var fileSettings = map[string]bool{"signing_key": true, "gateway_keys": true}
+var fileSettings = map[string]bool{"signing_key": true, "gateway_keys": true, "decision_keys": true, "decision_public_keys": true}
 
 // configFile returns the value of the container's -config flag and writes the configuration, with every
 // absolute file path rewritten into the test's root, to a temporary file whose path it returns too. Each

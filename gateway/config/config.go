@@ -68,6 +68,10 @@ type Config struct {
 // Approvals configures the approval client.
 type Approvals struct {
 	Enabled bool `yaml:"enabled"`
+	// DecisionKeys are the approver's decision public key files (PKIX PEM, from `approver keygen`). An
+	// approved or denied decision counts only if one of them signed it; list two during a key rotation
+	// (docs/approvals.md). Required when enabled.
+	DecisionKeys []string `yaml:"decision_keys"`
 }
 
 // TLS is the server certificate clients see.
@@ -338,6 +342,14 @@ func (c Config) Validate() error {
 	}
 	if c.Checkpoint.KeyFile == "" {
 		bad("checkpoint.key_file is required: create one with `gateway keygen -out checkpoint.pem`")
+	}
+	if c.Approvals.Enabled && len(c.Approvals.DecisionKeys) == 0 {
+		bad("approvals.decision_keys is empty: list the approver's decision public key file(s) (`approver keygen` writes decision.pub.pem); unsigned decisions are never obeyed")
+	}
+	for _, p := range c.Approvals.DecisionKeys {
+		if _, err := os.Stat(p); err != nil {
+			bad("approvals.decision_keys %q cannot be read: %v", p, err)
+		}
 	}
 	if c.Checkpoint.Interval < 100*time.Millisecond {
 		bad("checkpoint.interval %s is too short: use at least 100ms (default 60s)", c.Checkpoint.Interval)

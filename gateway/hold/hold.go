@@ -5,9 +5,14 @@
 //	  ▲                       │ tail (every instance, no group,                │
 //	  └──────Decision─────────┘  from the end offsets at Run start) ◀──────────┘ approval.decided / .expired
 //
-// Approval state is derived from the log only (DESIGN.md invariant 5): the first approval.decided or
-// approval.expired event of an approval in its partition is the decision, whoever wrote it. A Holder
-// therefore never trusts what it published itself: when the expiry passes it publishes approval.expired and
+// Approval state is derived from the log only (DESIGN.md invariant 5): the first valid approval.decided or
+// approval.expired event of an approval in its partition is the decision. Valid means: an approved or denied
+// decision carries the approver's Ed25519 signature (schemas.SignDecision) by a key in Config.DecisionKeys,
+// over this approval id and the hash of the approval.requested event this Holder published; anything else
+// that claims to decide (unsigned, another key, a signed decision copied to another approval id) is ignored
+// and recorded as approval.rejected on the approvals topic (docs/approvals.md, "Signed decisions"). Expiry
+// and withdrawal can only stop a statement, so gateways write them unsigned. A Holder never trusts what it
+// published itself: when the expiry passes it publishes approval.expired and
 // when the client goes away it publishes approval.decided{withdrawn, by: "client"}, then returns what the
 // log says came first (normally its own event; an approval that raced ahead wins).
 //
@@ -22,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -71,6 +77,11 @@ type Config struct {
 	// StartTimeout bounds how long Run retries reading the topic's end offsets at start (a topic created a
 	// moment ago may not be visible to every broker yet); default 30s.
 	StartTimeout time.Duration
+	// DecisionKeys are the approver public keys an approved or denied decision must be signed with
+	// (several during a key rotation). Required: without them no decision could be trusted.
+	DecisionKeys schemas.DecisionKeys
+	// Registerer, if set, receives the pangate_gateway_approval_decisions_rejected_total counter.
+	Registerer prometheus.Registerer
 }
 
 // Validate checks the configuration and fills defaults.
@@ -92,6 +103,9 @@ func (c *Config) Validate() error {
 	}
 	if c.StartTimeout <= 0 {
 		c.StartTimeout = 30 * time.Second
+	}
+	if len(c.DecisionKeys) == 0 {
+		return errors.New("hold: Config.DecisionKeys is empty: configure the approver's decision public key(s) (approvals.decision_keys); an unsigned decision is never obeyed")
 	}
 	return nil
 }
@@ -119,8 +133,16 @@ type Holder struct {
 	ready   chan struct{} // closed once the tail is positioned
 	stopped chan struct{} // closed when Run returns
 
+	rejected *prometheus.CounterVec
+
 	mu      sync.Mutex
-	waiters map[string]chan Decision // approval id → first closing event (buffered 1)
+	waiters map[string]waiter // approval id → the request and where its first closing event goes
+}
+
+// waiter is one Request waiting for its decision.
+type waiter struct {
+	request string        // hash of the approval.requested event this Holder published
+	ch      chan Decision // buffered 1
 }
 
 // New returns a Holder that publishes with producer (a client with the default acks=all idempotent
@@ -132,14 +154,23 @@ func New(cfg Config, producer *kgo.Client) (*Holder, error) {
 	if producer == nil {
 		return nil, errors.New("hold: producer client is nil")
 	}
-	return &Holder{
+	h := &Holder{
 		cfg:      cfg,
 		producer: producer,
 		source:   schemas.Source{Instance: cfg.Instance, Version: cfg.Version},
 		ready:    make(chan struct{}),
 		stopped:  make(chan struct{}),
-		waiters:  make(map[string]chan Decision),
-	}, nil
+		waiters:  make(map[string]waiter),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pangate_gateway_approval_decisions_rejected_total",
+			Help: "Decisions for a held statement of this gateway that were ignored, by reason (unsigned, unknown_key, bad_signature, other_request)."},
+			[]string{"reason"}),
+	}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(h.rejected); err != nil {
+			return nil, fmt.Errorf("hold: register metrics: %w", err)
+		}
+	}
+	return h, nil
 }
 
 // Ready is closed once the tail is positioned and Request can publish.
@@ -196,51 +227,83 @@ func (h *Holder) Run(ctx context.Context) error {
 }
 
 // apply routes one record of the approvals topic. Records that are not closing events of an approval this
-// instance waits for are ignored; so are forged events whose hash does not verify.
+// instance waits for are ignored; so are forged events whose hash does not verify. A decision for a waiting
+// approval whose signature does not verify is ignored too (the approval stays pending) and recorded.
 func (h *Holder) apply(r *kgo.Record) {
-	d, id, ok := closing(r.Value)
+	d, id, signed, ok := closing(r.Value)
 	if !ok {
 		return
 	}
 	h.mu.Lock()
-	ch, waiting := h.waiters[id]
-	if waiting {
-		delete(h.waiters, id) // only the first closing event in the log counts
+	w, waiting := h.waiters[id]
+	var bad error
+	if waiting && signed != nil {
+		bad = schemas.VerifyDecision(*signed, h.cfg.DecisionKeys, w.request)
+	}
+	if waiting && bad == nil {
+		delete(h.waiters, id) // only the first valid closing event in the log counts
 	}
 	h.mu.Unlock()
-	if waiting {
-		ch <- d
+	switch {
+	case !waiting:
+	case bad != nil:
+		h.reject(id, d, signed, bad)
+	default:
+		w.ch <- d
 	}
 }
 
+// reject counts and records a decision this Holder ignored. The alert is written in the background: the
+// tail must not wait for Kafka, and the statement stays held whether or not the alert is recorded.
+func (h *Holder) reject(id string, d Decision, signed *schemas.ApprovalDecided, bad error) {
+	rj := schemas.ApprovalRejected{ApprovalID: id, EventID: d.EventID, Decision: d.Outcome, By: d.By, KeyID: signed.KeyID,
+		Reason: schemas.RejectBadSignature, Detail: bad.Error()}
+	var de *schemas.DecisionError
+	if errors.As(bad, &de) {
+		rj.Reason, rj.Detail = de.Reason, de.Detail
+	}
+	h.rejected.WithLabelValues(rj.Reason).Inc()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.SettleTimeout)
+		defer cancel()
+		_, _ = h.publish(ctx, id, schemas.TypeApprovalRejected, rj)
+	}()
+}
+
 // closing decodes a record into a decision if it is a well-formed approval.decided or approval.expired.
-func closing(value []byte) (Decision, string, bool) {
+// signed is the decision to verify before it may apply: every approved or denied decision, and a
+// withdrawal by anyone but a gateway's client; nil for what a gateway writes unsigned (expiry, withdrawal
+// by the client), which can only stop a statement.
+func closing(value []byte) (d Decision, id string, signed *schemas.ApprovalDecided, ok bool) {
 	e, err := schemas.Parse(value)
 	if err != nil || (e.Type != schemas.TypeApprovalDecided && e.Type != schemas.TypeApprovalExpired) {
-		return Decision{}, "", false
+		return Decision{}, "", nil, false
 	}
 	if schemas.VerifyEvent(e) != nil {
-		return Decision{}, "", false
+		return Decision{}, "", nil, false
 	}
 	switch e.Type {
 	case schemas.TypeApprovalDecided:
-		var d schemas.ApprovalDecided
-		if e.Decode(&d) != nil || d.ApprovalID == "" {
-			return Decision{}, "", false
+		var ad schemas.ApprovalDecided
+		if e.Decode(&ad) != nil || ad.ApprovalID == "" {
+			return Decision{}, "", nil, false
 		}
-		switch d.Decision {
+		switch ad.Decision {
 		case Approved, Denied, Withdrawn:
 		default:
-			return Decision{}, "", false
+			return Decision{}, "", nil, false
 		}
-		return Decision{Outcome: d.Decision, By: d.By, ByName: d.ByName, ByEmail: d.ByEmail, Reason: d.Reason,
-			LatencyMS: d.LatencyMS, EventID: e.ID}, d.ApprovalID, true
+		if ad.Decision != Withdrawn || ad.By != ByClient {
+			signed = &ad
+		}
+		return Decision{Outcome: ad.Decision, By: ad.By, ByName: ad.ByName, ByEmail: ad.ByEmail, Reason: ad.Reason,
+			LatencyMS: ad.LatencyMS, EventID: e.ID}, ad.ApprovalID, signed, true
 	default:
 		var x schemas.ApprovalExpired
 		if e.Decode(&x) != nil || x.ApprovalID == "" {
-			return Decision{}, "", false
+			return Decision{}, "", nil, false
 		}
-		return Decision{Outcome: Expired, EventID: e.ID}, x.ApprovalID, true
+		return Decision{Outcome: Expired, EventID: e.ID}, x.ApprovalID, nil, true
 	}
 }
 
@@ -269,9 +332,15 @@ func (h *Holder) Request(ctx context.Context, req schemas.ApprovalRequested) (De
 	if req.GatewayInst == "" {
 		req.GatewayInst = h.cfg.Instance
 	}
+	// The request event is built first: a decision must name its hash, so the waiter knows it before any
+	// decision can be in the log.
+	reqEvent, err := h.event(req.ApprovalID, schemas.TypeApprovalRequested, req)
+	if err != nil {
+		return Decision{}, err
+	}
 	ch := make(chan Decision, 1)
 	h.mu.Lock()
-	h.waiters[req.ApprovalID] = ch
+	h.waiters[req.ApprovalID] = waiter{request: reqEvent.Hash, ch: ch}
 	h.mu.Unlock()
 	defer func() {
 		h.mu.Lock()
@@ -280,7 +349,7 @@ func (h *Holder) Request(ctx context.Context, req schemas.ApprovalRequested) (De
 	}()
 
 	start := time.Now()
-	if err := h.publish(ctx, req.ApprovalID, schemas.TypeApprovalRequested, req); err != nil {
+	if err := h.produce(ctx, reqEvent); err != nil {
 		return Decision{}, err
 	}
 
@@ -297,7 +366,7 @@ func (h *Holder) Request(ctx context.Context, req schemas.ApprovalRequested) (De
 		exp := schemas.ApprovalExpired{ApprovalID: req.ApprovalID, Expires: req.Expires}
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.SettleTimeout)
 		defer cancel()
-		if err := h.publish(pctx, req.ApprovalID, schemas.TypeApprovalExpired, exp); err != nil {
+		if _, err := h.publish(pctx, req.ApprovalID, schemas.TypeApprovalExpired, exp); err != nil {
 			return Decision{Outcome: Expired, LatencyMS: time.Since(start).Milliseconds()}, err
 		}
 		d := h.settle(ch, Decision{Outcome: Expired})
@@ -310,7 +379,7 @@ func (h *Holder) Request(ctx context.Context, req schemas.ApprovalRequested) (De
 			Reason: "client cancelled or disconnected", LatencyMS: time.Since(start).Milliseconds()}
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.SettleTimeout)
 		defer cancel()
-		if err := h.publish(pctx, req.ApprovalID, schemas.TypeApprovalDecided, wd); err != nil {
+		if _, err := h.publish(pctx, req.ApprovalID, schemas.TypeApprovalDecided, wd); err != nil {
 			return Decision{Outcome: Withdrawn, By: ByClient}, errors.Join(ctx.Err(), err)
 		}
 		return h.settle(ch, Decision{Outcome: Withdrawn, By: ByClient, Reason: wd.Reason, LatencyMS: wd.LatencyMS}), ctx.Err()
@@ -331,18 +400,32 @@ func (h *Holder) settle(ch chan Decision, own Decision) Decision {
 }
 
 // publish writes one unchained approval event and waits for Kafka's acknowledgement.
-func (h *Holder) publish(ctx context.Context, approvalID, typ string, data any) error {
+func (h *Holder) publish(ctx context.Context, approvalID, typ string, data any) (schemas.Event, error) {
+	e, err := h.event(approvalID, typ, data)
+	if err != nil {
+		return e, err
+	}
+	return e, h.produce(ctx, e)
+}
+
+// event builds one unchained approval event (stream = approval id).
+func (h *Holder) event(approvalID, typ string, data any) (schemas.Event, error) {
 	e, err := schemas.NewUnchained(approvalID, h.source, typ, data)
 	if err != nil {
-		return fmt.Errorf("%w: build %s: %v", ErrPublish, typ, err)
+		return e, fmt.Errorf("%w: build %s: %v", ErrPublish, typ, err)
 	}
+	return e, nil
+}
+
+// produce writes e to the approvals topic and waits for Kafka's acknowledgement.
+func (h *Holder) produce(ctx context.Context, e schemas.Event) error {
 	b, err := schemas.Marshal(e)
 	if err != nil {
-		return fmt.Errorf("%w: encode %s: %v", ErrPublish, typ, err)
+		return fmt.Errorf("%w: encode %s: %v", ErrPublish, e.Type, err)
 	}
-	rec := &kgo.Record{Topic: h.cfg.Topic, Key: []byte(approvalID), Value: b}
+	rec := &kgo.Record{Topic: h.cfg.Topic, Key: []byte(e.Session), Value: b}
 	if err := h.producer.ProduceSync(ctx, rec).FirstErr(); err != nil {
-		return fmt.Errorf("%w: %s for approval %s on %s: %v", ErrPublish, typ, approvalID, h.cfg.Topic, err)
+		return fmt.Errorf("%w: %s for approval %s on %s: %v", ErrPublish, e.Type, e.Session, h.cfg.Topic, err)
 	}
 	return nil
 }

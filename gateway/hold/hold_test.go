@@ -2,6 +2,7 @@ package hold
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"testing"
 	"time"
@@ -11,6 +12,28 @@ import (
 
 	"github.com/pangate/pangate/schemas"
 )
+
+// approverKey is the approver's decision key the fake holders trust; otherKey is trusted by nobody.
+var (
+	_, approverKey, _ = ed25519.GenerateKey(nil)
+	_, otherKey, _    = ed25519.GenerateKey(nil)
+)
+
+func trusted() schemas.DecisionKeys {
+	k := schemas.DecisionKeys{}
+	k.Add(approverKey.Public().(ed25519.PublicKey))
+	return k
+}
+
+// signed returns d answering request, signed with key.
+func signed(t *testing.T, d schemas.ApprovalDecided, request string, key ed25519.PrivateKey) schemas.ApprovalDecided {
+	t.Helper()
+	d.Request = request
+	if err := schemas.SignDecision(&d, key); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
 
 // fakeHolder starts an in-process kfake cluster with the approvals topic and a running Holder.
 func fakeHolder(t *testing.T) (*Holder, *kgo.Client) {
@@ -25,7 +48,8 @@ func fakeHolder(t *testing.T) (*Holder, *kgo.Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	h, err := New(Config{Instance: "gw-test", Brokers: c.ListenAddrs(), FetchMaxWait: 50 * time.Millisecond, SettleTimeout: 2 * time.Second}, cl)
+	h, err := New(Config{Instance: "gw-test", Brokers: c.ListenAddrs(), FetchMaxWait: 50 * time.Millisecond, SettleTimeout: 2 * time.Second,
+		DecisionKeys: trusted()}, cl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,8 +77,9 @@ func publish(t *testing.T, cl *kgo.Client, id, typ string, data any) {
 	}
 }
 
-// waitRequested blocks until the approvals topic holds approval.requested for id, as an approver would see it.
-func waitRequested(t *testing.T, brokers []string, id string) {
+// waitRequested blocks until the approvals topic holds approval.requested for id, as an approver would see
+// it, and returns that event's hash (what a signed decision names).
+func waitRequested(t *testing.T, brokers []string, id string) string {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(schemas.TopicApprovals), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -68,15 +93,15 @@ func waitRequested(t *testing.T, brokers []string, id string) {
 		if ctx.Err() != nil {
 			t.Fatalf("approval.requested for %s never appeared", id)
 		}
-		found := false
+		found := ""
 		fs.EachRecord(func(r *kgo.Record) {
 			e, err := schemas.Parse(r.Value)
 			if err == nil && e.Type == schemas.TypeApprovalRequested && e.Session == id && schemas.VerifyEvent(e) == nil {
-				found = true
+				found = e.Hash
 			}
 		})
-		if found {
-			return
+		if found != "" {
+			return found
 		}
 	}
 }
@@ -91,9 +116,9 @@ func TestFirstDecisionInLogWins(t *testing.T) {
 	h, cl := fakeHolder(t)
 	id := schemas.NewID()
 	go func() {
-		waitRequested(t, h.cfg.Brokers, id)
-		publish(t, cl, id, schemas.TypeApprovalDecided, schemas.ApprovalDecided{ApprovalID: id, Decision: Approved, By: "U1", ByEmail: "a@example.com"})
-		publish(t, cl, id, schemas.TypeApprovalDecided, schemas.ApprovalDecided{ApprovalID: id, Decision: Denied, By: "U2"})
+		rh := waitRequested(t, h.cfg.Brokers, id)
+		publish(t, cl, id, schemas.TypeApprovalDecided, signed(t, schemas.ApprovalDecided{ApprovalID: id, Decision: Approved, By: "U1", ByEmail: "a@example.com"}, rh, approverKey))
+		publish(t, cl, id, schemas.TypeApprovalDecided, signed(t, schemas.ApprovalDecided{ApprovalID: id, Decision: Denied, By: "U2"}, rh, approverKey))
 	}()
 	d, err := h.Request(context.Background(), request(id, time.Minute))
 	if err != nil {
@@ -108,14 +133,14 @@ func TestForgedDecisionIgnored(t *testing.T) {
 	h, cl := fakeHolder(t)
 	id := schemas.NewID()
 	go func() {
-		waitRequested(t, h.cfg.Brokers, id)
+		rh := waitRequested(t, h.cfg.Brokers, id)
 		// An edited event (hash no longer matches) must not decide anything.
 		e, _ := schemas.NewUnchained(id, schemas.Source{Instance: "x"}, schemas.TypeApprovalDecided,
 			schemas.ApprovalDecided{ApprovalID: id, Decision: Denied, By: "U9"})
 		e.Data = []byte(`{"approval_id":"` + id + `","decision":"approved","by":"U9","latency_ms":0}`)
 		b, _ := schemas.Marshal(e)
 		_ = cl.ProduceSync(context.Background(), &kgo.Record{Key: []byte(id), Value: b}).FirstErr()
-		publish(t, cl, id, schemas.TypeApprovalDecided, schemas.ApprovalDecided{ApprovalID: id, Decision: Denied, By: "U1", Reason: "no"})
+		publish(t, cl, id, schemas.TypeApprovalDecided, signed(t, schemas.ApprovalDecided{ApprovalID: id, Decision: Denied, By: "U1", Reason: "no"}, rh, approverKey))
 	}()
 	d, err := h.Request(context.Background(), request(id, time.Minute))
 	if err != nil {
@@ -168,8 +193,94 @@ func TestConfigValidate(t *testing.T) {
 	if err := (&Config{Instance: "g"}).Validate(); err == nil {
 		t.Fatal("missing brokers accepted")
 	}
-	c := Config{Instance: "g", Brokers: []string{"x"}}
+	if err := (&Config{Instance: "g", Brokers: []string{"x"}}).Validate(); err == nil {
+		t.Fatal("missing decision keys accepted")
+	}
+	c := Config{Instance: "g", Brokers: []string{"x"}, DecisionKeys: trusted()}
 	if err := c.Validate(); err != nil || c.Topic != schemas.TopicApprovals {
 		t.Fatalf("defaults: %v %+v", err, c)
+	}
+}
+
+// rejections reads the approval.rejected alerts for id from the topic until want of them are there.
+func rejections(t *testing.T, brokers []string, id string, want int) []schemas.ApprovalRejected {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(schemas.TopicApprovals), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out []schemas.ApprovalRejected
+	for len(out) < want {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("%d approval.rejected alerts for %s, want %d: %+v", len(out), id, want, out)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			e, err := schemas.Parse(r.Value)
+			if err != nil || e.Type != schemas.TypeApprovalRejected || e.Session != id {
+				return
+			}
+			var rj schemas.ApprovalRejected
+			if e.Decode(&rj) == nil {
+				out = append(out, rj)
+			}
+		})
+	}
+	return out
+}
+
+// TestUnverifiedDecisionsIgnored is the regression test for issue 13.2: anyone who can produce to the
+// approvals topic could approve a held statement. Each forged approval below must leave the statement held
+// (the signed denial that follows decides) and be recorded as approval.rejected with its reason.
+func TestUnverifiedDecisionsIgnored(t *testing.T) {
+	h, cl := fakeHolder(t)
+	other := schemas.NewID()
+	cases := []struct {
+		name   string
+		forge  func(id, rh string) schemas.ApprovalDecided
+		reason string
+	}{
+		{"unsigned", func(id, rh string) schemas.ApprovalDecided {
+			return schemas.ApprovalDecided{ApprovalID: id, Decision: Approved, By: "U9", Request: rh}
+		}, schemas.RejectUnsigned},
+		{"signed by another key", func(id, rh string) schemas.ApprovalDecided {
+			return signed(t, schemas.ApprovalDecided{ApprovalID: id, Decision: Approved, By: "U9"}, rh, otherKey)
+		}, schemas.RejectUnknownKey},
+		{"valid decision replayed for another approval id", func(id, rh string) schemas.ApprovalDecided {
+			d := signed(t, schemas.ApprovalDecided{ApprovalID: other, Decision: Approved, By: "U1"}, rh, approverKey)
+			d.ApprovalID = id
+			return d
+		}, schemas.RejectBadSignature},
+		{"signed for another request", func(id, rh string) schemas.ApprovalDecided {
+			return signed(t, schemas.ApprovalDecided{ApprovalID: id, Decision: Approved, By: "U1"}, "another-request-hash", approverKey)
+		}, schemas.RejectOtherRequest},
+		{"withdrawal claimed by an approver", func(id, rh string) schemas.ApprovalDecided {
+			return schemas.ApprovalDecided{ApprovalID: id, Decision: Withdrawn, By: "U9", Request: rh}
+		}, schemas.RejectUnsigned},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			id := schemas.NewID()
+			go func() {
+				rh := waitRequested(t, h.cfg.Brokers, id)
+				publish(t, cl, id, schemas.TypeApprovalDecided, c.forge(id, rh))
+				rejections(t, h.cfg.Brokers, id, 1)
+				publish(t, cl, id, schemas.TypeApprovalDecided, signed(t, schemas.ApprovalDecided{ApprovalID: id, Decision: Denied, By: "U1", Reason: "real"}, rh, approverKey))
+			}()
+			d, err := h.Request(context.Background(), request(id, time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Outcome != Denied || d.Reason != "real" {
+				t.Fatalf("decision = %+v, want the signed denial (the forged approval must be ignored)", d)
+			}
+			rj := rejections(t, h.cfg.Brokers, id, 1)
+			if rj[0].Reason != c.reason || rj[0].EventID == "" {
+				t.Fatalf("alert %+v, want reason %s", rj[0], c.reason)
+			}
+		})
 	}
 }

@@ -274,6 +274,10 @@ func typedRows(e *env, rec Record) ([]Row, error) {
 		}
 		return []Row{approvalRow(e, rec, d.ApprovalID, e.Session, "", "", "", "", nil, "", "", "", exp, "expired",
 			"", "", "", 0, "", "")}, nil
+	case *schemas.ApprovalRejected:
+		// An alert, not a decision: the cookbook's outcome reads only decided/expired rows.
+		return []Row{approvalRow(e, rec, d.ApprovalID, e.Session, "", "", "", "", nil, "", d.Reason+": "+d.Detail, "", 0,
+			"rejected", d.By, "", "", 0, "", "")}, nil
 	case *schemas.AuthSucceeded:
 		exp, err := optMicros(d.TokenExpiry)
 		if err != nil {

@@ -128,10 +128,10 @@ auth:
     - {url: %q, audiences: [%q]}
 jit: {ttl: 10m}
 policy_file: %q
-approvals: {enabled: true}
+approvals: {enabled: true, decision_keys: [%q]}
 ops: {listen: "127.0.0.1:0"}
 `, strings.TrimSuffix(prefix, "."), cert, key, env.PGHost, env.PGPort, db, dsn, strings.Join(brokers, ","), prefix, keyFile,
-		iss.URL, gwAudience, policyPath)
+		iss.URL, gwAudience, policyPath, decisionPubFile)
 	path := filepath.Join(dir, "gateway.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

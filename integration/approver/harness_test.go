@@ -28,6 +28,20 @@ const signingSecret = "it-signing-secret-0123456789abcdef"
 // binary is the approver built once for the whole package.
 var binary string
 
+// decisionKeyFile and decisionPubFile are the approvers' decision signing key (approver keygen), made once
+// for the package; every Holder and gateway of the tests trusts decisionPubFile only.
+var decisionKeyFile, decisionPubFile string
+
+// trustedKeys loads the decision public key the tests' holders and gateways trust.
+func trustedKeys(t testing.TB) schemas.DecisionKeys {
+	t.Helper()
+	k, err := schemas.LoadDecisionKeys([]string{decisionPubFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
@@ -50,6 +64,11 @@ func run(m *testing.M) int {
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build approver:", err)
+		return 1
+	}
+	decisionKeyFile, decisionPubFile = filepath.Join(dir, "decision.pem"), filepath.Join(dir, "decision.pub.pem")
+	if out, err := exec.Command(binary, "keygen", "-out", decisionKeyFile).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "approver keygen: %v: %s\n", err, out)
 		return 1
 	}
 	return m.Run()
@@ -103,7 +122,7 @@ func newWorldOn(t testing.TB, topic string) *world {
 	}
 	prod := stack.Kafka(t)
 	h, err := hold.New(hold.Config{Topic: w.topic, Instance: "gw-it", Version: "test", Brokers: w.brokers,
-		FetchMaxWait: 100 * time.Millisecond}, prod)
+		FetchMaxWait: 100 * time.Millisecond, DecisionKeys: trustedKeys(t)}, prod)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +176,8 @@ terminal_users: {alice: alice@acme.example, rex: rex@acme.example}
 claim_lease: 20s
 expiry_grace: 1s
 log_level: debug
-`, name, freePort(t), strings.Join(w.brokers, ", "), w.topic, signingSecret, w.slack.URL())
+decision_key_file: %s
+`, name, freePort(t), strings.Join(w.brokers, ", "), w.topic, signingSecret, w.slack.URL(), decisionKeyFile)
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -441,6 +461,10 @@ func kinds(t testing.TB, evs []schemas.Event) []string {
 			out = append(out, "decided:"+d.Decision)
 		case schemas.TypeApprovalExpired:
 			out = append(out, "expired")
+		case schemas.TypeApprovalRejected:
+			var r schemas.ApprovalRejected
+			_ = e.Decode(&r)
+			out = append(out, "rejected:"+r.Reason)
 		}
 	}
 	return out

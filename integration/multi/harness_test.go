@@ -182,6 +182,10 @@ func newWorld(t *testing.T, heldTables int) *world {
 	// Brokers and ClickHouse wait while another test (in any package) has stopped the service.
 	t0 := time.Now()
 	w := &world{t: t, ep: stack.Env(t), brokers: stack.Brokers(t), dir: t.TempDir()}
+	// The approvers sign decisions with this key; the gateways trust its public half only.
+	if _, err := schemas.WriteKeyPair(filepath.Join(w.dir, "decision.pem"), filepath.Join(w.dir, "decision.pub.pem")); err != nil {
+		t.Fatal(err)
+	}
 	w.prefix = stack.UniqueName(t, "multi") + "."
 	w.db = stack.UniqueName(t, "multi")
 	w.group = stack.UniqueName(t, "multig")
@@ -369,10 +373,10 @@ auth:
     - {url: %q, audiences: [%q]}
 jit: {ttl: 10m}
 policy_file: %q
-approvals: {enabled: true}
+approvals: {enabled: true, decision_keys: [%q]}
 ops: {listen: "127.0.0.1:0"}
 `, instance, cert, key, w.ep.PGHost, w.ep.PGPort, db, dsn, strings.Join(w.brokers, ","), w.prefix, keyFile,
-		w.iss.URL, audience, w.policy)
+		w.iss.URL, audience, w.policy, filepath.Join(w.dir, "decision.pub.pem"))
 	path := filepath.Join(dir, "gateway.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -439,7 +443,9 @@ approvers: [UADA, UBOB]
 claim_lease: 3s
 expiry_grace: 1s
 log_level: debug
-`, instance, listen, strings.Join(w.brokers, ", "), w.prefix+schemas.TopicApprovals, signingSecret, channel, w.slack.URL())
+decision_key_file: %s
+`, instance, listen, strings.Join(w.brokers, ", "), w.prefix+schemas.TopicApprovals, signingSecret, channel, w.slack.URL(),
+		filepath.Join(w.dir, "decision.pem"))
 	path := filepath.Join(w.dir, instance+".yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

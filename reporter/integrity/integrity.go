@@ -320,7 +320,7 @@ func Standalone(e schemas.Event) bool {
 	}
 	switch e.Type {
 	case schemas.TypeApprovalRequested, schemas.TypeApprovalNotified, schemas.TypeApprovalDecided,
-		schemas.TypeApprovalExpired, schemas.TypeReportGenerated, schemas.TypeRetentionDropped:
+		schemas.TypeApprovalExpired, schemas.TypeApprovalRejected, schemas.TypeReportGenerated, schemas.TypeRetentionDropped:
 		return true
 	}
 	return false
