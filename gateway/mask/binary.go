@@ -311,7 +311,7 @@ func (m *Masker) jsonValue(v []byte, tagged bool, fps *[]string) int {
 			if len(tok) > 1 && tok[0] == '0' && (i == 0 || v[i-1] != '.') {
 				for c := byte('1'); c <= '9'; c++ {
 					tok[0] = c
-					if !bytes.Equal(tok, orig[i:j]) && m.scan(tok, 0, nil) == 0 {
+					if !bytes.Equal(tok, orig[i:j]) && m.scan(tok, 0, nil) == 0 && !luhnASCII(tok) {
 						break
 					}
 				}
@@ -320,6 +320,19 @@ func (m *Masker) jsonValue(v []byte, tagged bool, fps *[]string) int {
 		i = j - 1
 	}
 	return n
+}
+
+// luhnASCII reports whether the ASCII digits d pass the Luhn check (false if d holds another byte).
+func luhnASCII(d []byte) bool {
+	var stack [maxRunDigits]byte
+	v := stack[:0]
+	for _, c := range d {
+		if !isDigit(c) {
+			return false
+		}
+		v = append(v, c-'0')
+	}
+	return luhn(v)
 }
 
 // breakZeroed makes sure a number whose hidden digits were set to zeros is no PAN and differs from the

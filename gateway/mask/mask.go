@@ -55,7 +55,8 @@ type Config struct {
 	// column (through the Catalog) and the result column name or alias in RowDescription.
 	ColumnPatterns []string
 	// Columns are explicit "table.column" or "schema.table.column" tags (case-insensitive). A
-	// "table.column" tag matches that table in any schema.
+	// "table.column" tag matches that table in any schema. "table.*" (or "schema.table.*") tags every
+	// column of the table: a whole table of the cardholder data environment (docs/masking.md).
 	Columns []string
 	// SampleRows and SampleBytes cap the masked result sample kept per statement (defaults
 	// DefaultSampleRows, DefaultSampleBytes). Negative is an error; there is no "unlimited".
@@ -86,9 +87,12 @@ func (c Config) Validate() error {
 		if len(parts) < 2 || len(parts) > 3 {
 			return fmt.Errorf("%w %q: write it as table.column or schema.table.column", ErrColumn, col)
 		}
-		for _, p := range parts {
+		for i, p := range parts {
 			if strings.TrimSpace(p) == "" {
 				return fmt.Errorf("%w %q: empty name part", ErrColumn, col)
+			}
+			if strings.Contains(p, "*") && (i < len(parts)-1 || p != "*") {
+				return fmt.Errorf("%w %q: '*' may only stand for the whole column part (table.* or schema.table.*)", ErrColumn, col)
 			}
 		}
 	}
@@ -192,6 +196,10 @@ func (m *Masker) MaskValue(oid uint32, format int16, tagged bool, v []byte) int 
 		return m.jsonValue(v, tagged, nil)
 	case oid == oidFloat8 || oid == oidFloat4:
 		return m.floatText(v, tagged)
+	case oid == oidMoney:
+		return m.moneyText(v, tagged)
+	case oid == oidMoneyArray:
+		return m.moneyArrayText(v, tagged)
 	case numericOID(oid):
 		return m.textValue(v, '0', tagged, nil)
 	}
@@ -212,12 +220,14 @@ func (m *Masker) Tagged(table, column string) bool {
 		return false
 	}
 	lt := strings.ToLower(table)
-	if _, ok := m.tags[lt+"."+lc]; ok {
-		return true
-	}
-	if i := strings.LastIndexByte(lt, '.'); i >= 0 {
-		if _, ok := m.tags[lt[i+1:]+"."+lc]; ok {
+	for _, c := range [2]string{lc, "*"} { // "table.*" tags every column of the table
+		if _, ok := m.tags[lt+"."+c]; ok {
 			return true
+		}
+		if i := strings.LastIndexByte(lt, '.'); i >= 0 {
+			if _, ok := m.tags[lt[i+1:]+"."+c]; ok {
+				return true
+			}
 		}
 	}
 	return false

@@ -312,9 +312,12 @@ func decodeHex(h string) string {
 	return string(b)
 }
 
-// decodeBase64 decodes the whole quads of s in the standard or URL alphabet, whichever s uses.
+// decodeBase64 decodes s (padding removed) in the standard or URL alphabet, whichever s uses; a last
+// single character, which encodes no whole byte, is dropped.
 func decodeBase64(s string) string {
-	s = s[:len(s)/4*4]
+	if len(s)%4 == 1 {
+		s = s[:len(s)-1]
+	}
 	enc := base64.RawStdEncoding
 	if strings.ContainsAny(s, "-_") {
 		enc = base64.RawURLEncoding
