@@ -57,34 +57,47 @@ func (c *Checkpointer) Run(ctx context.Context, onErr func(error)) {
 }
 
 // Checkpoint writes one checkpoint now with the heads that advanced since the previous one.
+//
+// The checkpoint is built only once the run chain settled its previous event: a checkpoint that Kafka
+// reported unavailable but wrote late moves the numbering on when it settles, so the next one gets the next
+// number and links to it. (Building it first reused the late one's number with the old prev: "a checkpoint
+// number appeared twice with a broken link" after a Kafka outage, issue 14.)
 func (c *Checkpointer) Checkpoint() (schemas.Checkpoint, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.st.Lock()
-	for k, h := range c.p.TakeHeads() {
-		if old, ok := c.pending[k]; ok && old.Seq > h.Seq {
-			continue
+	var cp schemas.Checkpoint
+	var to time.Time
+	_, err := c.run.emitBuilt(schemas.TypeGatewayCheckpoint, func() (any, *Note, error) {
+		c.st.Lock()
+		for k, h := range c.p.TakeHeads() {
+			if old, ok := c.pending[k]; ok && old.Seq > h.Seq {
+				continue
+			}
+			c.pending[k] = h
 		}
-		c.pending[k] = h
-	}
-	heads := make([]schemas.SessionHead, 0, len(c.pending))
-	for _, h := range c.pending {
-		heads = append(heads, h)
-	}
-	to := c.now()
-	cp := schemas.Checkpoint{
-		Instance: c.instance, Run: c.run.ID(), Number: c.number, Prev: c.prev,
-		From: schemas.FormatTime(c.from), To: schemas.FormatTime(to), IntervalMS: c.interval.Milliseconds(),
-	}
-	c.st.Unlock()
-	sort.Slice(heads, func(i, j int) bool { return heads[i].Session < heads[j].Session })
-	cp.Sessions = heads
-	if err := schemas.SignCheckpoint(&cp, c.key); err != nil {
-		return cp, err
-	}
-	// If Kafka reports this checkpoint unavailable but writes it later, the numbering must still move on.
-	landed := func(schemas.Event) { c.advance(cp, to, false) }
-	if _, err := c.run.EmitNoted(schemas.TypeGatewayCheckpoint, cp, &Note{Landed: landed}); err != nil {
+		heads := make([]schemas.SessionHead, 0, len(c.pending))
+		for _, h := range c.pending {
+			heads = append(heads, h)
+		}
+		to = c.now()
+		cp = schemas.Checkpoint{
+			Instance: c.instance, Run: c.run.ID(), Number: c.number, Prev: c.prev,
+			From: schemas.FormatTime(c.from), To: schemas.FormatTime(to), IntervalMS: c.interval.Milliseconds(),
+		}
+		c.st.Unlock()
+		sort.Slice(heads, func(i, j int) bool { return heads[i].Session < heads[j].Session })
+		cp.Sessions = heads
+		if err := schemas.SignCheckpoint(&cp, c.key); err != nil {
+			return nil, nil, err
+		}
+		// If Kafka reports this checkpoint unavailable but writes it later, the numbering must still move on.
+		late, lateTo := cp, to
+		return cp, &Note{Landed: func(schemas.Event) { c.advance(late, lateTo, false) }}, nil
+	})
+	if err != nil {
+		if cp.Signature == "" { // not built: the run chain's previous event is still unsettled
+			return cp, fmt.Errorf("checkpoint: %w", err)
+		}
 		return cp, fmt.Errorf("checkpoint %d: %w", cp.Number, err)
 	}
 	c.advance(cp, to, true)

@@ -82,6 +82,7 @@ type Producer struct {
 	heads map[string]schemas.SessionHead // sessions advanced since the last TakeHeads
 
 	unhealthy atomic.Bool // the last event was not acknowledged
+	runID     atomic.Pointer[string] // the run chain's id (Run), stamped into session.started
 
 	ackLatency prometheus.Histogram
 	batchSize  prometheus.Histogram
@@ -320,9 +321,22 @@ func (p *Producer) Session(id string, source schemas.Source) *Session {
 	return &Session{p: p, chain: schemas.NewChain(id, source), tracked: true}
 }
 
-// Run starts the chain of the gateway run; checkpoints, written on it, do not list it.
+// Run starts the chain of the gateway run; checkpoints, written on it, do not list it. Its id is the run
+// id: a new one per process start, named by every checkpoint of the run (Checkpoint.Run) and stamped into
+// the session.started of every session the producer writes afterwards (SessionStarted.Run), so the
+// integrity report knows which run's checkpoints must list a session and can tell a crashed run's
+// unconfirmed sessions from forged ones.
 func (p *Producer) Run(id string, source schemas.Source) *Session {
+	p.runID.Store(&id)
 	return &Session{p: p, chain: schemas.NewChain(id, source)}
+}
+
+// RunID returns the id of the run chain (empty before Run).
+func (p *Producer) RunID() string {
+	if id := p.runID.Load(); id != nil {
+		return *id
+	}
+	return ""
 }
 
 // ID returns the session id.
@@ -401,6 +415,30 @@ func (s *Session) emit(typ string, data any, ended bool, note *Note) (schemas.Ev
 	return a.e, nil
 }
 
+// emitBuilt is Emit with data (and note) built by build once the previous event settled, so the data can
+// depend on what that settling changed (the checkpoint numbering).
+func (s *Session) emitBuilt(typ string, build func() (any, *Note, error)) (schemas.Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ready(); err != nil {
+		return schemas.Event{}, err
+	}
+	data, note, err := build()
+	if err != nil {
+		return schemas.Event{}, err
+	}
+	a, err := s.start(typ, data, false, note)
+	if err != nil {
+		return schemas.Event{}, err
+	}
+	s.settlePending()
+	a.waited = true
+	if a.err != nil {
+		return schemas.Event{}, a.err
+	}
+	return a.e, nil
+}
+
 // ready settles what the previous event left (a pending EmitAsync, an event in limbo) before the next one.
 func (s *Session) ready() error {
 	if s.broken != nil {
@@ -418,6 +456,10 @@ func (s *Session) ready() error {
 
 // start builds and sends the next event; s.pending holds it until settlePending.
 func (s *Session) start(typ string, data any, ended bool, note *Note) (*Pending, error) {
+	if ss, ok := data.(schemas.SessionStarted); ok && ss.Run == "" && s.tracked {
+		ss.Run = s.p.RunID()
+		data = ss
+	}
 	e, v, err := s.chain.PeekRecord(typ, data)
 	if err != nil {
 		return nil, err
