@@ -53,6 +53,11 @@ type Input struct {
 	// Batch holds the kinds of every statement of the same query string (policy batch_kinds); nil for a
 	// statement sent alone (extended protocol).
 	Batch []classify.Kind
+	// DerivesCardholder and Derivations: a value derived from cardholder data leaves the statement other
+	// than plain or through a masking function, and how (policy derives_cardholder_data, derivations;
+	// lineage.go).
+	DerivesCardholder bool
+	Derivations       []string
 }
 
 // Policy actions.

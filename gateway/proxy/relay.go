@@ -294,8 +294,10 @@ func combine(decs []Decision) (int, Decision) {
 // decide applies the policy to one statement; batch holds the kinds of every statement of its query
 // string (nil: just this one).
 func (ss *session) decide(r *run, batch []classify.Kind) Decision {
-	d := ss.srv.deps.Policy.Evaluate(Input{Identity: ss.claims.Identity, Target: ss.target, Database: ss.database, Role: ss.role,
-		Statement: r.cls, Cardholder: r.st.Cardholder, Batch: batch})
+	in := Input{Identity: ss.claims.Identity, Target: ss.target, Database: ss.database, Role: ss.role,
+		Statement: r.cls, Cardholder: r.st.Cardholder, Batch: batch}
+	in.DerivesCardholder, in.Derivations = ss.derivations(r.cls)
+	d := ss.srv.deps.Policy.Evaluate(in)
 	r.rule = d.Rule
 	r.st.RiskScore = int64(d.Score)
 	if d.Action == "" {
