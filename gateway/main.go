@@ -401,12 +401,15 @@ func (p policyAdapter) Grants(id schemas.Identity, target, role string) ([]strin
 
 func (p policyAdapter) Evaluate(in proxy.Input) proxy.Decision {
 	d := p.w.Current().Evaluate(policy.Input{Identity: in.Identity, Target: in.Target, Database: in.Database, Role: in.Role,
-		Statement: in.Statement, Cardholder: in.Cardholder, Batch: in.Batch})
+		Statement: in.Statement, Cardholder: in.Cardholder, Batch: in.Batch, Derivations: in.Derivations})
 	return proxy.Decision{Action: string(d.Action), Rule: d.Rule, Reason: d.Reason, Score: d.Score,
 		ApproverGroup: d.ApproverGroup, Timeout: d.Timeout, ReasonRequired: d.ReasonRequired}
 }
 
 func (p policyAdapter) Hash() string { return p.w.Current().Hash() }
+
+// MaskingFunctions are the current policy's masking_functions (proxy.MaskingFunctioner).
+func (p policyAdapter) MaskingFunctions() map[string]bool { return p.w.Current().MaskingFunctions() }
 
 // catalogFunc adapts a catalog set to the proxy's per-database lookup without a typed-nil interface.
 func catalogFunc(s *catalog.Set) func(string) mask.Catalog {
