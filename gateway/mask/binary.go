@@ -44,7 +44,8 @@ const (
 func numericOID(oid uint32) bool {
 	switch oid {
 	case oidInt8, oidInt2, oidInt4, oidOID, oidFloat4, oidFloat8, oidNumeric, oidMoney,
-		1016, 1005, 1007, 1028, 1021, 1022, 1231, 791:
+		1016, 1005, 1007, 1028, 1021, 1022, 1231, 791,
+		3926, 3906, 4536, 4532, 3927, 3907, 6157, 6151: // int8/num ranges, multiranges and their arrays
 		return true
 	}
 	return false
