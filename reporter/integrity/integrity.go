@@ -38,14 +38,39 @@ const (
 	KindCheckpointSig     = "checkpoint_signature"     // a checkpoint's signature does not verify
 	KindUnknownKey        = "checkpoint_key_unknown"   // no public key configured for a run's key id
 	KindLoggingGap        = "logging_gap"              // a gateway silent for longer than its interval (10.7)
+	KindRunCrashed        = "gateway_run_crashed"      // a run ended without gateway.stopped and the instance restarted (10.7)
+	KindRenumbered        = "checkpoint_renumbered"    // one number signed twice by the gateway itself after a Kafka outage
 	KindUndecodable       = "checkpoint_undecodable"   // a gateway.checkpoint event whose data does not parse
 )
 
 // Severities.
 const (
 	Failure = "failure" // evidence of tampering or loss
-	Warning = "warning" // needs review, not proof of tampering (e.g. a head not yet checkpointed at period end)
+	Warning = "warning" // needs review, not proof of tampering (a logging gap, a crash, a head not yet checkpointed)
 )
+
+// Incident kinds: logging gaps PCI DSS 10.7 wants reported with start, end and cause. They are not
+// tampering: a gap inside a run has gapless, validly signed checkpoint numbering on both sides, and a crash
+// is a run that ended without gateway.stopped followed by a new run (new run id, its own chain from 0).
+const (
+	IncidentCrash   = "crash"   // run ended without gateway.stopped; the instance started a new run
+	IncidentOutage  = "outage"  // consecutive checkpoints of one run further apart than the interval allows
+	IncidentSilence = "silence" // an open run stopped checkpointing before the period (or now) ended
+)
+
+// Incident is one logging gap.
+type Incident struct {
+	Kind    string `json:"kind"`
+	Gateway string `json:"gateway"`
+	Run     string `json:"run"`
+	NextRun string `json:"next_run,omitempty"` // crash: the run that followed
+	Start   string `json:"start"`              // last evidence before the gap
+	End     string `json:"end"`                // first evidence after it (or the period end)
+	Cause   string `json:"cause"`
+	// Unconfirmed lists the sessions whose last events no checkpoint confirms because of the gap (their
+	// chains verify; only the gateway's signed confirmation is missing).
+	Unconfirmed []string `json:"unconfirmed_sessions,omitempty"`
+}
 
 // Finding is one problem, with the evidence that shows it.
 type Finding struct {
@@ -74,6 +99,7 @@ type Run struct {
 	LastTo      string `json:"last_to"`
 	Verified    bool   `json:"signatures_verified"` // every checkpoint's signature checked with a configured key
 	Stopped     bool   `json:"stopped"`             // a gateway.stopped event was seen
+	Crashed     bool   `json:"crashed,omitempty"`   // ended without gateway.stopped, the instance started a later run
 }
 
 // Report is the integrity report of a period.
@@ -89,6 +115,7 @@ type Report struct {
 	InPeriod        map[string]int64 `json:"events_in_period"`
 	Gateways        []string         `json:"gateways"`
 	Runs            []Run            `json:"runs"`
+	Incidents       []Incident       `json:"incidents"`
 	Findings        []Finding        `json:"findings"`
 	Failures        int              `json:"failures"`
 	Warnings        int              `json:"warnings"`
@@ -131,6 +158,8 @@ type head struct {
 type sessionState struct {
 	id        string
 	instance  string
+	run       string // session.started's run, when the gateway wrote one
+	firstTime time.Time
 	events    int64
 	expect    uint64
 	prevHash  string
@@ -141,6 +170,27 @@ type sessionState struct {
 	isRun     bool
 	stopped   bool
 	gwStarted bool
+}
+
+// uncovered is a session whose last event no checkpoint lists, decided in Finish once every run is known.
+type uncovered struct {
+	id, instance, run   string
+	firstTime, lastTime time.Time
+	lastSeq             uint64
+	covered             int  // highest checkpointed seq, -1 for none
+	bad                 bool // a failure was found already
+}
+
+// runInfo is what Finish knows of one gateway run: from its checkpoints and its run chain.
+type runInfo struct {
+	id, instance string
+	start        time.Time // gateway.started, else its first checkpoint's From
+	lastTo       time.Time // its newest checkpoint's To (zero without one)
+	lastEvent    time.Time // its run chain's newest event
+	lastSeen     time.Time // newest event of its unconfirmed sessions
+	stopped      bool
+	next         *runInfo // the instance's following run
+	unconfirmed  []string
 }
 
 type cpRec struct {
@@ -162,6 +212,11 @@ type Checker struct {
 	badSess  map[string]bool
 	stopped  map[string]bool // run → gateway.stopped seen
 	gateways map[string]bool
+	// runStart and runLast: run chains seen in the stream (the run id is the run chain's session id).
+	runStart  map[string]time.Time
+	runInst   map[string]string
+	runLast   map[string]time.Time
+	uncovered []uncovered
 }
 
 // New starts a check. checkpoints are the gateway.checkpoint events of the period (and a margin after it,
@@ -174,7 +229,8 @@ func New(cfg Config, checkpoints []schemas.Event) (*Checker, error) {
 		cfg.Now = time.Now
 	}
 	c := &Checker{cfg: cfg, heads: map[string][]head{}, runs: map[string][]cpRec{}, runIDs: map[string]bool{},
-		lastCP: map[string]time.Time{}, seen: map[string]bool{}, badSess: map[string]bool{}, stopped: map[string]bool{}, gateways: map[string]bool{}}
+		lastCP: map[string]time.Time{}, seen: map[string]bool{}, badSess: map[string]bool{}, stopped: map[string]bool{}, gateways: map[string]bool{},
+		runStart: map[string]time.Time{}, runInst: map[string]string{}, runLast: map[string]time.Time{}}
 	c.report.InPeriod = map[string]int64{}
 	c.report.From, c.report.To = schemas.FormatTime(cfg.From), schemas.FormatTime(cfg.To)
 	for _, e := range checkpoints {
@@ -258,12 +314,31 @@ func (c *Checker) AddHashed(e schemas.Event, recomputed string) error {
 		}
 		c.flush()
 		c.seen[e.Session] = true
-		c.cur = &sessionState{id: e.Session, instance: e.Gateway.Instance, prevHash: schemas.GenesisPrev, isRun: c.runIDs[e.Session]}
+		c.cur = &sessionState{id: e.Session, instance: e.Gateway.Instance, prevHash: schemas.GenesisPrev,
+			isRun: c.runIDs[e.Session] || e.Type == schemas.TypeGatewayStarted}
 	}
 	s := c.cur
 	c.report.Events++
 	s.events++
 	t, _ := e.Timestamp()
+	if s.events == 1 {
+		s.firstTime = t
+	}
+	switch e.Type {
+	case schemas.TypeSessionStarted:
+		var ss struct {
+			Run string `json:"run"`
+		}
+		if e.Decode(&ss) == nil {
+			s.run = ss.Run
+		}
+	case schemas.TypeGatewayStarted:
+		s.isRun = true
+		c.runStart[e.Session], c.runInst[e.Session] = t, e.Gateway.Instance
+	}
+	if s.isRun && t.After(c.runLast[e.Session]) {
+		c.runLast[e.Session] = t
+	}
 	fail := func(kind, seq, detail string) {
 		s.bad = true
 		c.add(Finding{Kind: kind, Severity: Failure, Gateway: e.Gateway.Instance, Session: e.Session, Seq: seq,
@@ -352,19 +427,112 @@ func (c *Checker) flush() {
 		if maxHead != nil {
 			covered = int(maxHead.seq)
 		}
-		sev, why := Warning, "no checkpoint of the gateway after it has been seen yet"
-		if last, ok := c.lastCP[s.instance]; ok && last.After(s.lastTime) {
-			sev, why = Failure, fmt.Sprintf("gateway %s checkpointed at %s, after it, without listing it: the events were not written by that gateway or the checkpoint was altered", s.instance, schemas.FormatTime(last))
-		}
-		if sev == Failure {
-			s.bad = true
-		}
-		c.add(Finding{Kind: KindNotCheckpointed, Severity: sev, Gateway: s.instance, Session: s.id,
-			Seq: fmt.Sprintf("%d", s.lastSeq), From: schemas.FormatTime(s.lastTime),
-			Detail: fmt.Sprintf("last event seq %d is not covered by a checkpoint (highest checkpointed seq %d); %s", s.lastSeq, covered, why)})
+		// Decided in Finish, once every run of the gateway (and whether it stopped or crashed) is known.
+		c.uncovered = append(c.uncovered, uncovered{id: s.id, instance: s.instance, run: s.run, firstTime: s.firstTime,
+			lastTime: s.lastTime, lastSeq: s.lastSeq, covered: covered, bad: s.bad})
+		return
 	}
 	if !s.bad {
 		c.report.SessionsOK++
+	}
+}
+
+// ackGrace is how long after an event's time a checkpoint may still miss it legitimately: the event's head
+// is noted when Kafka acknowledges it (up to the gateway's hard timeout, ack_timeout + 1s) and a checkpoint
+// built meanwhile lists it only next time.
+const ackGrace = 10 * time.Second
+
+// runs returns every run known from checkpoints or run chains, with each instance's runs linked in start
+// order.
+func (c *Checker) runInfos() map[string]*runInfo {
+	runs := map[string]*runInfo{}
+	get := func(id, inst string) *runInfo {
+		r := runs[id]
+		if r == nil {
+			r = &runInfo{id: id, instance: inst, stopped: c.stopped[id], lastEvent: c.runLast[id]}
+			runs[id] = r
+		}
+		return r
+	}
+	for id, recs := range c.runs {
+		for _, rec := range recs {
+			r := get(id, rec.cp.Instance)
+			if from, err := schemas.ParseTime(rec.cp.From); err == nil && (r.start.IsZero() || from.Before(r.start)) {
+				r.start = from
+			}
+			if rec.to.After(r.lastTo) {
+				r.lastTo = rec.to
+			}
+		}
+	}
+	for id, t := range c.runStart {
+		r := get(id, c.runInst[id])
+		r.start = t
+	}
+	byInst := map[string][]*runInfo{}
+	for _, r := range runs {
+		byInst[r.instance] = append(byInst[r.instance], r)
+	}
+	for _, rs := range byInst {
+		sort.Slice(rs, func(i, j int) bool { return rs[i].start.Before(rs[j].start) })
+		for i := 0; i+1 < len(rs); i++ {
+			rs[i].next = rs[i+1]
+		}
+	}
+	return runs
+}
+
+// runOf returns the run a session belongs to: the one its session.started names, else the instance's
+// latest run started before the session's first event (one process per instance name at a time).
+func runOf(runs map[string]*runInfo, u uncovered) *runInfo {
+	if r := runs[u.run]; r != nil {
+		return r
+	}
+	var best *runInfo
+	for _, r := range runs {
+		if r.instance != u.instance || r.start.After(u.firstTime) {
+			continue
+		}
+		if best == nil || r.start.After(best.start) {
+			best = r
+		}
+	}
+	return best
+}
+
+// resolveUncovered decides each session whose last event no checkpoint lists. Tampering (a failure): its own
+// run, or without a known run its gateway, checkpointed well after the event without listing it. Otherwise
+// it is unconfirmed (a warning): its run crashed, could not write its last checkpoint, or has not
+// checkpointed yet.
+func (c *Checker) resolveUncovered(runs map[string]*runInfo) {
+	for _, u := range c.uncovered {
+		sev, why := Warning, "no checkpoint of the gateway after it has been seen yet"
+		r := runOf(runs, u)
+		switch {
+		case r == nil:
+			if last, ok := c.lastCP[u.instance]; ok && last.After(u.lastTime.Add(ackGrace)) {
+				sev, why = Failure, fmt.Sprintf("gateway %s checkpointed at %s, after it, without listing it: the events were not written by that gateway or the checkpoint was altered", u.instance, schemas.FormatTime(last))
+			}
+		case r.lastTo.After(u.lastTime.Add(ackGrace)):
+			sev, why = Failure, fmt.Sprintf("its run %s of gateway %s checkpointed at %s, after it, without listing it: the events were not written by that gateway or the checkpoint was altered", r.id, u.instance, schemas.FormatTime(r.lastTo))
+		case r.stopped:
+			why = fmt.Sprintf("its run %s stopped without a checkpoint after it (the final checkpoint was not written): the events cannot be confirmed by the gateway", r.id)
+			r.unconfirmed = append(r.unconfirmed, u.id)
+		case r.next != nil:
+			if u.lastTime.After(r.lastSeen) {
+				r.lastSeen = u.lastTime
+			}
+			why = fmt.Sprintf("its run %s ended without gateway.stopped (crash) before checkpointing it; run %s followed at %s: the events cannot be confirmed by the gateway (see the crash incident)", r.id, r.next.id, schemas.FormatTime(r.next.start))
+			r.unconfirmed = append(r.unconfirmed, u.id)
+		default:
+			r.unconfirmed = append(r.unconfirmed, u.id)
+		}
+		if sev != Failure && !u.bad {
+			c.report.SessionsOK++
+		}
+		c.add(Finding{Kind: KindNotCheckpointed, Severity: sev, Gateway: u.instance, Session: u.id,
+			Seq: fmt.Sprintf("%d", u.lastSeq), From: schemas.FormatTime(u.lastTime),
+			Detail: fmt.Sprintf("last event seq %d is not covered by a checkpoint (highest checkpointed seq %d); %s", u.lastSeq, u.covered, why)})
 	}
 }
 
@@ -390,13 +558,22 @@ func (c *Checker) Finish() *Report {
 		c.add(Finding{Kind: KindSessionMissing, Severity: Failure, Gateway: max.inst, Session: sess, Seq: fmt.Sprintf("0-%d", max.seq), To: max.at,
 			Detail: fmt.Sprintf("checkpoint %s lists session %s with head seq %d (hash %s), but the store has no event of it: the session was deleted", max.cp, sess, max.seq, short(max.hash))})
 	}
-	runIDs := make([]string, 0, len(c.runs))
-	for r := range c.runs {
+	runs := c.runInfos()
+	c.resolveUncovered(runs)
+	runIDs := make([]string, 0, len(runs))
+	for r := range runs {
 		runIDs = append(runIDs, r)
 	}
 	sort.Strings(runIDs)
 	for _, id := range runIDs {
-		c.checkRun(id, c.runs[id])
+		if recs := c.runs[id]; len(recs) > 0 {
+			c.checkRun(id, recs, runs[id])
+		} else {
+			c.crashed(runs[id], nil)
+		}
+	}
+	if c.report.Incidents == nil {
+		c.report.Incidents = []Incident{}
 	}
 	sort.SliceStable(c.report.Findings, func(i, j int) bool {
 		a, b := c.report.Findings[i], c.report.Findings[j]
@@ -413,8 +590,41 @@ func (c *Checker) Finish() *Report {
 	return &c.report
 }
 
-func (c *Checker) checkRun(id string, recs []cpRec) {
-	sort.Slice(recs, func(i, j int) bool { return recs[i].cp.Number < recs[j].cp.Number })
+// crashed reports run r as crashed if it ended without gateway.stopped and its instance started a later run:
+// a KindRunCrashed warning and a crash incident (PCI DSS 10.7), not tampering. It reports whether it did.
+func (c *Checker) crashed(r *runInfo, run *Run) bool {
+	if r == nil || r.stopped || r.next == nil {
+		return false
+	}
+	start := r.lastTo
+	for _, t := range []time.Time{r.lastEvent, r.lastSeen} {
+		if t.After(start) {
+			start = t
+		}
+	}
+	if run != nil {
+		run.Crashed = true
+	}
+	cause := fmt.Sprintf("gateway %s run %s ended without gateway.stopped (process killed, crashed or lost its host); run %s started under the same instance name at %s with its own checkpoint chain",
+		r.instance, r.id, r.next.id, schemas.FormatTime(r.next.start))
+	if len(r.unconfirmed) > 0 {
+		cause += fmt.Sprintf("; %d session(s) had events after the run's last checkpoint, which no checkpoint confirms", len(r.unconfirmed))
+	}
+	sort.Strings(r.unconfirmed)
+	c.report.Incidents = append(c.report.Incidents, Incident{Kind: IncidentCrash, Gateway: r.instance, Run: r.id, NextRun: r.next.id,
+		Start: schemas.FormatTime(start), End: schemas.FormatTime(r.next.start), Cause: cause, Unconfirmed: r.unconfirmed})
+	c.add(Finding{Kind: KindRunCrashed, Severity: Warning, Gateway: r.instance, Run: r.id, From: schemas.FormatTime(start),
+		To: schemas.FormatTime(r.next.start), Detail: cause + " (PCI DSS 10.7: logging gap)"})
+	return true
+}
+
+func (c *Checker) checkRun(id string, recs []cpRec, info *runInfo) {
+	sort.SliceStable(recs, func(i, j int) bool {
+		if recs[i].cp.Number != recs[j].cp.Number {
+			return recs[i].cp.Number < recs[j].cp.Number
+		}
+		return recs[i].to.Before(recs[j].to)
+	})
 	first := recs[0].cp
 	run := Run{Gateway: first.Instance, Run: id, KeyID: first.KeyID, IntervalMS: first.IntervalMS, Checkpoints: len(recs),
 		First: first.Number, Last: recs[len(recs)-1].cp.Number, FirstTo: first.To, LastTo: recs[len(recs)-1].cp.To,
@@ -440,7 +650,20 @@ func (c *Checker) checkRun(id string, recs []cpRec) {
 			sigErrs[i] = verifySignature(r, key)
 		}
 	})
-	var prevHash string
+	// byNumber holds every checkpoint hash of a number: after a Kafka outage a gateway before issue 14's fix
+	// could sign one number twice, and the next checkpoint links to either.
+	byNumber := map[uint64][]int{}
+	for i, r := range recs {
+		byNumber[r.cp.Number] = append(byNumber[r.cp.Number], i)
+	}
+	links := func(cp schemas.Checkpoint) bool {
+		for _, j := range byNumber[cp.Number-1] {
+			if cp.Prev == hashes[j] || cp.Prev == slowHash(recs[j].cp) {
+				return true
+			}
+		}
+		return false
+	}
 	for i, r := range recs {
 		cp := r.cp
 		if haveKey {
@@ -454,8 +677,16 @@ func (c *Checker) checkRun(id string, recs []cpRec) {
 			p := recs[i-1]
 			switch {
 			case cp.Number == p.cp.Number:
-				c.add(Finding{Kind: KindCheckpointChain, Severity: Failure, Gateway: cp.Instance, Run: id, Seq: fmt.Sprint(cp.Number),
-					EventID: r.ev.ID, Detail: fmt.Sprintf("checkpoint number %d appears twice", cp.Number)})
+				// Both signed by the gateway's key, both linking to the same predecessor: the gateway wrote the
+				// number twice (a late-acknowledged checkpoint after an outage), nobody else could have.
+				if haveKey && sigErrs[i] == nil && sigErrs[i-1] == nil && cp.Prev == p.cp.Prev {
+					c.add(Finding{Kind: KindRenumbered, Severity: Warning, Gateway: cp.Instance, Run: id, Seq: fmt.Sprint(cp.Number),
+						EventID: r.ev.ID, From: p.cp.To, To: cp.To,
+						Detail: fmt.Sprintf("checkpoint number %d was signed twice by the gateway (at %s and %s), both linking to checkpoint %d: a checkpoint acknowledged late after a Kafka outage was renumbered by a gateway before issue 14's fix; not tampering, every session head listed by either is checked", cp.Number, p.cp.To, cp.To, cp.Number-1)})
+				} else {
+					c.add(Finding{Kind: KindCheckpointChain, Severity: Failure, Gateway: cp.Instance, Run: id, Seq: fmt.Sprint(cp.Number),
+						EventID: r.ev.ID, Detail: fmt.Sprintf("checkpoint number %d appears twice", cp.Number)})
+				}
 			case cp.Number > p.cp.Number+1:
 				rng := fmt.Sprint(p.cp.Number + 1)
 				if cp.Number-1 > p.cp.Number+1 {
@@ -465,32 +696,46 @@ func (c *Checker) checkRun(id string, recs []cpRec) {
 					From: p.cp.To, To: cp.From,
 					Detail: fmt.Sprintf("checkpoint(s) %s of gateway %s are absent between %s and %s: deleted from the store", rng, cp.Instance, p.cp.To, cp.From)})
 			default:
-				if cp.Prev != prevHash && cp.Prev != slowHash(p.cp) {
+				if !links(cp) {
 					c.add(Finding{Kind: KindCheckpointChain, Severity: Failure, Gateway: cp.Instance, Run: id, Seq: fmt.Sprint(cp.Number),
-						EventID: r.ev.ID, Detail: fmt.Sprintf("checkpoint %d prev %s does not link to checkpoint %d (hash %s)", cp.Number, short(cp.Prev), p.cp.Number, short(prevHash))})
+						EventID: r.ev.ID, Detail: fmt.Sprintf("checkpoint %d prev %s does not link to checkpoint %d (hash %s)", cp.Number, short(cp.Prev), p.cp.Number, short(hashes[i-1]))})
 				}
 			}
-			if interval > 0 {
-				if silent := r.to.Sub(p.to); silent > interval+tol {
-					c.add(Finding{Kind: KindLoggingGap, Severity: Failure, Gateway: cp.Instance, Run: id, Seq: fmt.Sprintf("%d-%d", p.cp.Number, cp.Number),
-						From: p.cp.To, To: cp.To,
-						Detail: fmt.Sprintf("gateway %s was silent for %s between checkpoints %d and %d, longer than its checkpoint interval %s (PCI DSS 10.7: logging gap)", cp.Instance, silent.Round(time.Millisecond), p.cp.Number, cp.Number, interval)})
+			if silent := r.to.Sub(p.to); interval > 0 && silent > interval+tol {
+				f := Finding{Kind: KindLoggingGap, Severity: Warning, Gateway: cp.Instance, Run: id, Seq: fmt.Sprintf("%d-%d", p.cp.Number, cp.Number),
+					From: p.cp.To, To: cp.To}
+				if cp.Number == p.cp.Number+1 {
+					cause := fmt.Sprintf("gateway %s wrote no checkpoint for %s between checkpoints %d and %d of run %s (interval %s); the numbering is gapless and signed, so none was deleted: the gateway could not write to Kafka (outage) or was stalled", cp.Instance, silent.Round(time.Millisecond), p.cp.Number, cp.Number, id, interval)
+					c.report.Incidents = append(c.report.Incidents, Incident{Kind: IncidentOutage, Gateway: cp.Instance, Run: id, Start: p.cp.To, End: cp.To, Cause: cause})
+					f.Detail = cause + " (PCI DSS 10.7: logging gap)"
+				} else {
+					// Checkpoints are missing in between (a failure above): the silence is their deletion's.
+					f.Severity = Failure
+					f.Detail = fmt.Sprintf("gateway %s has no checkpoint for %s between checkpoints %d and %d, longer than its checkpoint interval %s, because checkpoints in between are missing (PCI DSS 10.7: logging gap)", cp.Instance, silent.Round(time.Millisecond), p.cp.Number, cp.Number, interval)
 				}
+				c.add(f)
 			}
 		}
-		prevHash = hashes[i]
 	}
-	// An open run that stopped checkpointing before the period (or now) ended went silent.
-	if interval > 0 && !run.Stopped {
+	// A run that ended without gateway.stopped while its instance started a new one crashed; an open run
+	// that stopped checkpointing before the period (or now) ended went silent.
+	if !c.crashed(info, &run) && interval > 0 && !run.Stopped {
 		end := c.cfg.To
 		if now := c.cfg.Now(); now.Before(end) {
 			end = now
 		}
 		last := recs[len(recs)-1]
 		if silent := end.Sub(last.to); silent > interval+tol {
-			c.add(Finding{Kind: KindLoggingGap, Severity: Failure, Gateway: last.cp.Instance, Run: id, Seq: fmt.Sprint(last.cp.Number),
-				From: last.cp.To, To: schemas.FormatTime(end),
-				Detail: fmt.Sprintf("gateway %s's last checkpoint (%d) is at %s and no gateway.stopped follows: silent for %s until %s, longer than its interval %s (PCI DSS 10.7: logging gap)", last.cp.Instance, last.cp.Number, last.cp.To, silent.Round(time.Millisecond), schemas.FormatTime(end), interval)})
+			cause := fmt.Sprintf("gateway %s's last checkpoint (%d) is at %s and no gateway.stopped follows: silent for %s until %s, longer than its interval %s: down, crashed without restart, or cut off from Kafka", last.cp.Instance, last.cp.Number, last.cp.To, silent.Round(time.Millisecond), schemas.FormatTime(end), interval)
+			var unconfirmed []string
+			if info != nil {
+				unconfirmed = info.unconfirmed
+				sort.Strings(unconfirmed)
+			}
+			c.report.Incidents = append(c.report.Incidents, Incident{Kind: IncidentSilence, Gateway: last.cp.Instance, Run: id,
+				Start: last.cp.To, End: schemas.FormatTime(end), Cause: cause, Unconfirmed: unconfirmed})
+			c.add(Finding{Kind: KindLoggingGap, Severity: Warning, Gateway: last.cp.Instance, Run: id, Seq: fmt.Sprint(last.cp.Number),
+				From: last.cp.To, To: schemas.FormatTime(end), Detail: cause + " (PCI DSS 10.7: logging gap)"})
 		}
 	}
 	c.report.Runs = append(c.report.Runs, run)

@@ -180,8 +180,6 @@ func TestTamperCases(t *testing.T) {
 					return cp.Number == 2
 				})
 			}},
-		{name: "gateway silent", silence: 10 * time.Minute, kind: integrity.KindLoggingGap,
-			tamper: func(w *world, ev []schemas.Event) []schemas.Event { return ev }},
 		{name: "forged session not checkpointed", kind: integrity.KindNotCheckpointed, session: func(w *world) string { return "forged" },
 			tamper: func(w *world, ev []schemas.Event) []schemas.Event {
 				c := schemas.NewChain("forged", schemas.Source{Instance: "gw-1", Version: "test"})

@@ -151,6 +151,10 @@ func (g *Gateway) Stop() {
 	g.stopped = true
 }
 
+// Crash ends the run as kill -9 would: no final checkpoint and no gateway.stopped; events written since the
+// last checkpoint stay unlisted. Start a new run of the same instance with Builder.Gateway.
+func (g *Gateway) Crash() { g.stopped = true }
+
 // Identity of a session.
 type Identity struct {
 	Subject string
