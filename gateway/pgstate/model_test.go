@@ -485,11 +485,11 @@ func run(t testing.TB, data []byte) {
 }
 
 func FuzzModelMatchesServer(f *testing.F) {
-	f.Add([]byte{0, 1, 3, 1, 4, 0, 6, 0})                        // Parse, Bind, Execute, Sync
-	f.Add([]byte{0, 0, 6, 0, 0, 0x80, 6, 0, 1, 0, 4, 0, 6, 0})   // failed re-Parse of the unnamed statement
-	f.Add([]byte{0, 1, 1, 4, 2, 1, 0, 1, 4, 1, 6, 0})            // Close of a statement under a live portal
-	f.Add([]byte{7, 1, 0, 0, 7, 0, 6, 0, 7, 0})                  // PREPARE, then EXECUTE
-	f.Add([]byte{7, 2, 8, 0, 3, 1, 9, 0, 7, 0, 6, 1, 0})         // BEGIN; DECLARE; COMMIT; FETCH
+	f.Add([]byte{0, 1, 3, 1, 4, 0, 6, 0})                          // Parse, Bind, Execute, Sync
+	f.Add([]byte{0, 0, 6, 0, 0, 0x80, 6, 0, 1, 0, 4, 0, 6, 0})     // failed re-Parse of the unnamed statement
+	f.Add([]byte{0, 1, 1, 4, 2, 1, 0, 1, 4, 1, 6, 0})              // Close of a statement under a live portal
+	f.Add([]byte{7, 1, 0, 0, 7, 0, 6, 0, 7, 0})                    // PREPARE, then EXECUTE
+	f.Add([]byte{7, 2, 8, 0, 3, 1, 9, 0, 7, 0, 6, 1, 0})           // BEGIN; DECLARE; COMMIT; FETCH
 	f.Add([]byte{7, 3, 3, 0x41, 9, 0, 11, 0, 6, 1, 0, 7, 0, 6, 1}) // hold cursor, commit, hidden open, fetch
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 4096 {
@@ -502,11 +502,11 @@ func FuzzModelMatchesServer(f *testing.F) {
 // TestModelScenarios pins the cases the enforcement-soundness issue reported.
 func TestModelScenarios(t *testing.T) {
 	for name, data := range map[string][]byte{
-		"failed named Parse keeps nothing under the name": {0, 0x81, 1, 1, 4, 1, 6, 0, 0, 1, 1, 1, 4, 1, 6, 0},
-		"pipelined re-Parse after a failure":              {0, 0x81, 6, 0, 0, 1, 1, 1, 4, 1, 6, 0},
+		"failed named Parse keeps nothing under the name":     {0, 0x81, 1, 1, 4, 1, 6, 0, 0, 1, 1, 1, 4, 1, 6, 0},
+		"pipelined re-Parse after a failure":                  {0, 0x81, 6, 0, 0, 1, 1, 1, 4, 1, 6, 0},
 		"portal keeps its statement after Close and re-Parse": {0, 1, 1, 4, 2, 1, 0, 1, 4, 1, 6, 0},
-		"protocol statement run by SQL EXECUTE":           {0, 1, 6, 0, 7, 0, 7, 0},
-		"cursor across commit, then a hidden open":        {7, 3, 3, 0, 10, 0, 6, 1, 0, 7, 0, 11, 1, 0, 7, 0, 6, 1},
+		"protocol statement run by SQL EXECUTE":               {0, 1, 6, 0, 7, 0, 7, 0},
+		"cursor across commit, then a hidden open":            {7, 3, 3, 0, 10, 0, 6, 1, 0, 7, 0, 11, 1, 0, 7, 0, 6, 1},
 	} {
 		t.Run(name, func(t *testing.T) { run(t, data) })
 	}

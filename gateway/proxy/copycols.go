@@ -152,6 +152,9 @@ func (ss *session) copyColumns(c classify.Statement, sql string) (string, []stri
 // classifier cannot always say which table an unqualified column or a bare "*" comes from — such a
 // column tagged in any of the statement's tables, or a bare "*" with a cardholder table among them.
 func (ss *session) cardholder(c classify.Statement) bool {
+	if c.UnknownTables {
+		return true // SQL the parse tree does not show (dynamic SQL, a cursor opened in a function)
+	}
 	m := ss.srv.deps.Masker
 	for _, col := range c.Columns {
 		table, name := "", col

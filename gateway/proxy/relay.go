@@ -78,6 +78,19 @@ func (ss *session) fromClient() string {
 		if ss.skipUntilSync && typ != 'S' && typ != 'X' {
 			continue // PostgreSQL would ignore these after an error; the gateway refused one of them
 		}
+		switch typ {
+		case 'P', 'B', 'D', 'E', 'C':
+			ss.extOpen = true
+		case 'S':
+			ss.extOpen = false
+		case 'Q':
+			if ss.extOpen {
+				// PostgreSQL would run it, or skip it without any answer if the batch had failed: the
+				// gateway could not tell which. No driver does this; the session ends.
+				ss.fatal(sqlstateProtocol, "pangate: simple Query inside an unfinished extended-protocol batch; send Sync first")
+				return "error"
+			}
+		}
 		var fwd = true
 		var stopReason string
 		switch typ {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,6 +68,7 @@ type session struct {
 	model                        *pgstate.Model // prepared statements, portals, cursors as the server has them
 	lexBroken                    atomic.Value   // string: why lexing can no longer match the server's
 	skipUntilSync                bool           // client goroutine: a statement of this batch was refused
+	extOpen                      bool           // client goroutine: extended-protocol messages since the last Sync
 	gate                         *run           // upstream goroutine: the read whose result is held
 	discardUntilRFQ              bool           // upstream goroutine
 	upKeyPID, upKeySecret        uint32
@@ -224,6 +226,11 @@ func (ss *session) authenticate(ctx context.Context) error {
 	ss.database = ss.params["database"]
 	if ss.database == "" {
 		ss.database = tgt.Database
+	}
+	if allowed := tgt.allowedDatabases(); !slices.Contains(allowed, ss.database) {
+		// Issue 13.6: a token for one target must not open every database of that server.
+		return ss.authFail(ctx, "database_not_allowed", SQLStatePolicyDenied,
+			fmt.Sprintf("pangate: database %q is not open through target %q (allowed: %s)", maskText(s, ss.database), target, strings.Join(allowed, ", ")), "", "")
 	}
 
 	// AuthenticationCleartextPassword: the password is the token; it only ever travels inside TLS (or on
