@@ -285,7 +285,7 @@ func pins(sql string, toks []token, tree *pg.ParseResult) []pin {
 		if !isConstToken(t.typ) || locs[t.start] {
 			continue
 		}
-		if i > 0 && toks[i-1].typ == pg.Token_Op && sql[toks[i-1].start:toks[i-1].end] == "-" && locs[toks[i-1].start] {
+		if i > 0 && sql[toks[i-1].start:toks[i-1].end] == "-" && locs[toks[i-1].start] {
 			continue
 		}
 		out = append(out, pin{tok: int32(i), text: sql[t.start:t.end]})

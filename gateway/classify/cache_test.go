@@ -2,6 +2,7 @@ package classify
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -194,5 +195,105 @@ func TestScanTokensMatchesScan(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%q: scanTokens %v, pg.Scan %v", sql, got, want)
 		}
+	}
+}
+
+// Issue 11 part 3: the old normaliser read a string continued on the next line in the mode of its own
+// quote, while PostgreSQL continues an E” string in escape mode. So
+//
+//	SELECT E'a'\n'\' ; DELETE FROM cards; --'   (one SELECT of one string: \' is an escaped quote)
+//	SELECT 'a'\n'\' ; DELETE FROM cards; --'    (SELECT 'a\', then DELETE FROM cards)
+//
+// normalised to the same key, and whichever came first answered for the other.
+func TestCacheKeyEStringContinuationIssue11(t *testing.T) {
+	escape := "SELECT E'a'\n'\\' ; DELETE FROM cards; --'"
+	standard := "SELECT 'a'\n'\\' ; DELETE FROM cards; --'"
+	if k1, _, _ := scanKey(escape); k1 == func() string { k, _, _ := scanKey(standard); return k }() {
+		t.Fatalf("%q and %q have the same cache key", escape, standard)
+	}
+	for _, order := range [][2]string{{escape, standard}, {standard, escape}} {
+		c := NewCache(16)
+		c.Classify(order[0])
+		got := c.Classify(order[1])
+		want := Classify(order[1])
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%q after %q: cache %+v, direct %+v", order[1], order[0], got, want)
+		}
+	}
+	if n := len(Classify(standard)); n != 2 {
+		t.Errorf("%q: %d statements, want 2 (SELECT, DELETE)", standard, n)
+	}
+	if n := len(Classify(escape)); n != 1 {
+		t.Errorf("%q: %d statements, want 1", escape, n)
+	}
+}
+
+// Pairs the old normaliser or a careless key would conflate, and pairs that must share an entry.
+func TestCacheKey(t *testing.T) {
+	key := func(s string) string {
+		k, _, ok := scanKey(s)
+		if !ok {
+			t.Fatalf("%q: scanner refused", s)
+		}
+		return k
+	}
+	same := [][2]string{
+		{"SELECT * FROM t WHERE id=1", "SELECT * FROM t WHERE id = 2"},
+		{"SELECT * FROM t WHERE n='a'", "SELECT * FROM t WHERE n=E'it\\'s'"},
+		{"SELECT $$x$$", "SELECT $tag$y $$ z$tag$"},
+		{"SELECT 'a'\n'b'", "SELECT 'c'"}, // one token either way
+		{"SELECT 1 -- trace=abc\n", "SELECT 2 /* trace=def */"},
+		{"SELECT x'1F'", "SELECT X'FF'"},
+	}
+	for _, p := range same {
+		if key(p[0]) != key(p[1]) {
+			t.Errorf("%q and %q have different keys", p[0], p[1])
+		}
+	}
+	differ := [][2]string{
+		{"SELECT * FROM t1", "SELECT * FROM t2"},
+		{`SELECT "a" FROM t`, `SELECT "b" FROM t`},
+		{"SELECT $1", "SELECT $2"},
+		{"SELECT 'a' 'b'", "SELECT 'a'\n'b'"}, // two tokens (a syntax error) vs one
+		{"SELECT 1", "SELECT 1.0"},            // ICONST vs FCONST
+		{"SELECT 1", "SELECT '1'"},            // ICONST vs SCONST
+		{"SELECT 2147483647", "SELECT 2147483648"},
+		{"SELECT a.b", "SELECT ab"},
+		{"SELECT x'1F'", "SELECT b'1'"},
+	}
+	for _, p := range differ {
+		if key(p[0]) == key(p[1]) {
+			t.Errorf("%q and %q share the key %q", p[0], p[1], key(p[0]))
+		}
+	}
+}
+
+// Constants the grammar does not keep as A_Const values are pinned: a text differing there is
+// classified on its own.
+func TestCachePinnedConstants(t *testing.T) {
+	pairs := [][2]string{
+		{"COPY cards FROM '/tmp/a'", "COPY cards FROM '/etc/x'"},
+		{"FETCH 1 FROM c", "FETCH 1000 FROM c"},
+		{"SELECT 1::float(10)", "SELECT 1::float(40)"},
+		{"CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'", "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 2'"},
+	}
+	for _, p := range pairs {
+		c := NewCache(16)
+		c.Classify(p[0])
+		c.Classify(p[1])
+		if h, m := c.Stats(); h != 0 || m != 2 {
+			t.Errorf("%q then %q: %d hits %d misses, want 0/2", p[0], p[1], h, m)
+		}
+		c.Classify(p[1])
+		if h, _ := c.Stats(); h != 1 {
+			t.Errorf("%q again: want an exact hit, hits = %d", p[1], h)
+		}
+	}
+	// A negative number is folded into its constant by the grammar: not pinned.
+	c := NewCache(16)
+	c.Classify("SELECT * FROM t WHERE id = -1")
+	c.Classify("SELECT * FROM t WHERE id = -2")
+	if h, _ := c.Stats(); h != 1 {
+		t.Errorf("negative constants: hits = %d, want 1", h)
 	}
 }
