@@ -41,15 +41,16 @@ func TestPreparedNamespace(t *testing.T) {
 		}, after: kindOf("EXECUTE s", "write")},
 		{name: "ProtocolParseExplainAnalyzeExecute", run: func(t *testing.T, w *wire, p *probe) {
 			w.Batch(parse("s", x.held))
-			notRunIfRefused(p, w.Query("EXPLAIN ANALYZE EXECUTE s"), "EXECUTE s")
+			notRunIfRefused(p, w.Query("EXPLAIN ANALYZE EXECUTE s"), "EXPLAIN ANALYZE EXECUTE s")
 		}},
 		{name: "ProtocolParseExplainAnalyzeExecuteWrite", mayWrite: true, run: func(t *testing.T, w *wire, p *probe) {
 			w.Batch(parse("s", x.allowed))
-			notRunIfRefused(p, w.Query("EXPLAIN ANALYZE EXECUTE s"), "EXECUTE s")
+			notRunIfRefused(p, w.Query("EXPLAIN ANALYZE EXECUTE s"), "EXPLAIN ANALYZE EXECUTE s")
 		}, after: kindOf("EXPLAIN ANALYZE EXECUTE s", "write")},
 		{name: "ProtocolParseCreateTableAsExecute", run: func(t *testing.T, w *wire, p *probe) {
 			w.Batch(parse("s", x.allowed+" RETURNING v"))
-			notRunIfRefused(p, w.Query(fmt.Sprintf("CREATE TABLE %s AS EXECUTE s", ctas)), "AS EXECUTE s")
+			q := fmt.Sprintf("CREATE TABLE %s AS EXECUTE s", ctas)
+			notRunIfRefused(p, w.Query(q), q)
 			if n := f.int(t, "SELECT count(*) FROM pg_class WHERE relname = $1", ctas); n != 0 {
 				t.Errorf("CREATE TABLE AS EXECUTE created %s: DDL is held by the policy", ctas)
 			}
