@@ -202,6 +202,28 @@ type QueryExecuted struct {
 	Approval   *ApprovalRef  `json:"approval,omitempty"`
 }
 
+// QueryCompleted is the outcome of a statement recorded ahead (a query.executed with Outcome
+// "forwarded"): written once PostgreSQL answered it, and acknowledged before the session's next
+// statement is forwarded, so a session never has more than one statement without a recorded outcome.
+// Intent is the seq of that query.executed in the same session. (Contract version 2; a session written
+// by an older gateway has no query.completed events, and its forwarded statements have no outcome.)
+type QueryCompleted struct {
+	Intent uint64 `json:"intent"`
+	Index  int64  `json:"index"` // Statement.Index of the intent
+	Kind   string `json:"kind"`  // Statement.Kind of the intent
+	// Outcome is ok or error (PostgreSQL answered), or skipped: the server did not run it because an
+	// earlier statement of the same query string or pipelined batch failed, or the session ended first.
+	Outcome    string        `json:"outcome"`
+	SQLState   string        `json:"sqlstate,omitempty"`
+	Error      string        `json:"error,omitempty"` // masked
+	CommandTag string        `json:"command_tag,omitempty"`
+	Rows       int64         `json:"rows"` // rows returned, or affected as the command tag says
+	DurationUS int64         `json:"duration_us"`
+	MaskShape  string        `json:"mask_shape"`
+	Masked     []ColumnCount `json:"masked,omitempty"`
+	Sample     *Sample       `json:"sample,omitempty"`
+}
+
 // QueryBlocked records a statement that never reached the database (PCI DSS 10.2.1.4).
 type QueryBlocked struct {
 	Statement Statement    `json:"statement"`
@@ -312,6 +334,7 @@ var dataTypes = map[string]func() any{
 	TypeCredentialRevoked: func() any { return new(CredentialRevoked) },
 	TypeQueryExecuted:     func() any { return new(QueryExecuted) },
 	TypeQueryBlocked:      func() any { return new(QueryBlocked) },
+	TypeQueryCompleted:    func() any { return new(QueryCompleted) },
 	TypeApprovalRequested: func() any { return new(ApprovalRequested) },
 	TypeApprovalNotified:  func() any { return new(ApprovalNotified) },
 	TypeApprovalDecided:   func() any { return new(ApprovalDecided) },

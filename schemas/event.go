@@ -31,6 +31,7 @@ const (
 	TypeCredentialRevoked = "credential.revoked"
 	TypeQueryExecuted     = "query.executed"
 	TypeQueryBlocked      = "query.blocked"
+	TypeQueryCompleted    = "query.completed"
 	TypeApprovalRequested = "approval.requested"
 	TypeApprovalNotified  = "approval.notified"
 	TypeApprovalDecided   = "approval.decided"
@@ -45,7 +46,7 @@ const (
 var Types = []string{
 	TypeGatewayStarted, TypeGatewayStopped, TypeGatewayCheckpoint,
 	TypeAuthSucceeded, TypeAuthFailed, TypeSessionStarted, TypeSessionEnded,
-	TypeCredentialIssued, TypeCredentialRevoked, TypeQueryExecuted, TypeQueryBlocked,
+	TypeCredentialIssued, TypeCredentialRevoked, TypeQueryExecuted, TypeQueryBlocked, TypeQueryCompleted,
 	TypeApprovalRequested, TypeApprovalNotified, TypeApprovalDecided, TypeApprovalExpired,
 	TypeApprovalRejected, TypePolicyLoaded, TypeRetentionDropped, TypeReportGenerated,
 }

@@ -47,6 +47,10 @@ func Example(typ string) (any, error) {
 		return &QueryExecuted{Statement: stmt, Role: "pangate_jit_5f3a", Outcome: "ok", CommandTag: "SELECT 1", Rows: 1, DurationUS: 850,
 			MaskShape: "first6last4", Masked: []ColumnCount{{Column: "pan", Count: 1}},
 			Sample: &Sample{Columns: []string{"pan", "amount"}, Rows: [][]string{{"411111******1111", "12.50"}}}, Rule: "allow-reads"}, nil
+	case TypeQueryCompleted:
+		return &QueryCompleted{Intent: 7, Index: 3, Kind: "copy", Outcome: "ok", CommandTag: "COPY 20", Rows: 20, DurationUS: 4200,
+			MaskShape: "first6last4", Masked: []ColumnCount{{Column: "pan", Count: 20}},
+			Sample: &Sample{Columns: []string{"id", "pan"}, Rows: [][]string{{"1", "411111******1112"}}}}, nil
 	case TypeQueryBlocked:
 		return &QueryBlocked{Statement: stmt, Role: "pangate_jit_5f3a", Reason: "approval_denied", Message: "denied by alice: not during freeze",
 			SQLState: "42501", Rule: "hold-copy-out", Approval: &ApprovalRef{ID: "01936a6e-0000-7000-8000-000000000003", Decision: "denied", By: "U024BE7LH", ByEmail: "alice@example.com", Reason: "not during freeze"}}, nil
