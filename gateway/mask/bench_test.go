@@ -160,3 +160,45 @@ func BenchmarkStreamDataRow(b *testing.B) {
 		})
 	}
 }
+
+// benchText runs a text detector over the corpus as one string (the way events carry texts): Text (the
+// stream detector) or Stored (the storage detector), for their ratio (docs/masking.md).
+func benchText(b *testing.B, corpus []byte, stored bool) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	m := newMasker(b, Config{})
+	s := string(corpus)
+	b.SetBytes(int64(len(s)))
+	b.ReportAllocs()
+	var cpu cpuMeter
+	b.ResetTimer()
+	cpu.Start()
+	for b.Loop() {
+		if stored {
+			out, _ := m.Stored(s)
+			sink += len(out)
+		} else {
+			out, _ := m.Text(s)
+			sink += len(out)
+		}
+	}
+	cpu.Stop()
+	cpu.report(b, len(s))
+}
+
+func BenchmarkTextClean(b *testing.B)   { benchText(b, cleanCorpus(), false) }
+func BenchmarkTextDense(b *testing.B)   { benchText(b, denseCorpus(), false) }
+func BenchmarkStoredClean(b *testing.B) { benchText(b, cleanCorpus(), true) }
+func BenchmarkStoredDense(b *testing.B) { benchText(b, denseCorpus(), true) }
+
+// BenchmarkStoredEvent is the storage detector on a typical event text (a statement with literals).
+func BenchmarkStoredEvent(b *testing.B) {
+	m := newMasker(b, Config{})
+	s := "SELECT id, brand, amount FROM orders WHERE created > '2026-11-27 10:08:33' AND status = 'shipped' AND customer_id = 90210 LIMIT 50"
+	b.SetBytes(int64(len(s)))
+	b.ReportAllocs()
+	for b.Loop() {
+		out, _ := m.Stored(s)
+		sink += len(out)
+	}
+}
