@@ -87,6 +87,13 @@ type gw struct {
 // can record the raw bytes a client receives) and column tags for the fixture's encoded columns.
 func startGateway(t *testing.T, f *fixture) *gw {
 	t.Helper()
+	return startGatewayPolicy(t, f, "")
+}
+
+// startGatewayPolicy is startGateway with policy as the policy file ("": allow everything); it must grant
+// f.Role.
+func startGatewayPolicy(t *testing.T, f *fixture, policy string) *gw {
+	t.Helper()
 	env := stack.Env(t)
 	brokers := stack.Brokers(t)
 	dsn := stack.PostgresDSN(t)
@@ -100,7 +107,8 @@ func startGateway(t *testing.T, f *fixture) *gw {
 	if _, err := audit.WriteKey(keyFile, filepath.Join(dir, "checkpoint.pub.pem")); err != nil {
 		t.Fatal(err)
 	}
-	policy := fmt.Sprintf(`version: 1
+	if policy == "" {
+		policy = fmt.Sprintf(`version: 1
 grants:
   - name: panleak-test
     when: 'true'
@@ -113,6 +121,7 @@ default:
   action: deny
   reason: "unreachable: the test allows everything"
 `, f.Role)
+	}
 	policyPath := filepath.Join(dir, "policy.yaml")
 	if err := os.WriteFile(policyPath, []byte(policy), 0o600); err != nil {
 		t.Fatal(err)
