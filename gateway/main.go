@@ -204,6 +204,9 @@ func run(ctx context.Context, path string, log *slog.Logger) error {
 		return err
 	}
 
+	reaped := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pangate_gateway_jit_reaped_total",
+		Help: "Expired JIT roles the reaper dropped, by target, reason (reaped, reaped_sessions_ended) and success."}, []string{"target", "reason", "ok"})
+	reg.MustRegister(reaped)
 	// Targets: admin pool, JIT manager, column catalog.
 	var targets []proxy.Target
 	var targetNames, cardholderTables []string
@@ -222,6 +225,9 @@ func run(ctx context.Context, path string, log *slog.Logger) error {
 		if jc.Instance == "" {
 			jc.Instance = cfg.Instance
 		}
+		if len(jc.GatewayAddrs) == 0 && t.SourceAddress != "" {
+			jc.GatewayAddrs = []string{t.SourceAddress}
+		}
 		mgr, err := jit.New(jc, pool)
 		if err != nil {
 			return fmt.Errorf("target %s: %w", t.Name, err)
@@ -232,16 +238,28 @@ func run(ctx context.Context, path string, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		targets = append(targets, proxy.Target{Name: t.Name, Host: t.Host, Port: t.Port, Database: t.Database, TLS: upTLS,
-			Credentials: mgr, Catalog: catalogFunc(cats)})
+		pt := proxy.Target{Name: t.Name, Host: t.Host, Port: t.Port, Database: t.Database, Databases: t.Databases, TLS: upTLS,
+			Credentials: mgr, Catalog: catalogFunc(cats)}
+		if t.SourceAddress != "" {
+			// pg_hba.conf admits JIT roles only from this address (docs/deploy.md).
+			d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(t.SourceAddress)}}
+			pt.Dial = d.DialContext
+		}
+		targets = append(targets, pt)
 		targetNames = append(targetNames, t.Name)
 		checks["target "+t.Name] = pool.Ping
 		tname := t.Name
-		go mgr.Run(ctx, func(role string, err error) {
-			cr := schemas.CredentialRevoked{Role: role, Target: tname, Reason: "reaped"}
-			if err != nil {
-				cr.Error = err.Error()
+		go mgr.Run(ctx, func(r jit.Reaped) {
+			cr := schemas.CredentialRevoked{Role: r.Role, Target: tname, Reason: "reaped"}
+			if r.Terminated > 0 {
+				// Backends still connected past the live grace, or not served by any gateway.
+				cr.Reason = "reaped_sessions_ended"
+				log.Warn("expired JIT role had sessions; ended them before dropping it", "role", r.Role, "target", tname, "sessions", r.Terminated)
 			}
+			if r.Err != nil {
+				cr.Error = r.Err.Error()
+			}
+			reaped.WithLabelValues(tname, cr.Reason, fmt.Sprint(r.Err == nil)).Inc()
 			emitRetry(ctx, runChain, log, schemas.TypeCredentialRevoked, cr)
 		})
 	}
@@ -397,6 +415,11 @@ type policyAdapter struct{ w *policy.Watcher }
 
 func (p policyAdapter) Grants(id schemas.Identity, target, role string) ([]string, string, error) {
 	return p.w.Current().Grants(id, target, role)
+}
+
+// GrantsFor lets the proxy restrict databases per grant (proxy.DatabaseGrants).
+func (p policyAdapter) GrantsFor(id schemas.Identity, target, database, role string) ([]string, string, error) {
+	return p.w.Current().GrantsFor(id, target, database, role)
 }
 
 func (p policyAdapter) Evaluate(in proxy.Input) proxy.Decision {

@@ -47,7 +47,7 @@ func (d *demo) services(ctx context.Context) error {
 listen: %s
 tls: {cert_file: %q, key_file: %q}
 targets:
-  - {name: payments, host: %q, port: %s, database: %q, sslmode: disable, admin_dsn_file: %q}
+  - {name: payments, host: %q, port: %s, database: %q, sslmode: disable, admin_dsn_file: %q, source_address: 127.0.0.2}
 kafka: {brokers: [%s], topic_prefix: %q, ack_timeout: 5s}
 checkpoint: {interval: 2s, key_file: %q}
 policy_file: %q

@@ -58,6 +58,9 @@ func (p *postgres) start(ctx context.Context, s *stack) error {
 	if _, err := ensurePGTLS(s.pgCAFile(), data); err != nil {
 		return err
 	}
+	if _, err := ensurePGHBA(data); err != nil {
+		return err
+	}
 	if err := ownDir(filepath.Join(base, "run"), "postgres"); err != nil {
 		return err
 	}
@@ -122,11 +125,15 @@ func (p *postgres) afterReady(ctx context.Context, s *stack) error {
 	if err != nil {
 		return err
 	}
-	if changed {
+	hbaChanged, err := ensurePGHBA(data)
+	if err != nil {
+		return err
+	}
+	if changed || hbaChanged {
 		if !fileExists(filepath.Join(data, "postmaster.pid")) {
-			return fmt.Errorf("TLS settings written to %s, but the server at %s does not run from it: restart it", data, p.endpoint())
+			return fmt.Errorf("TLS or pg_hba settings written to %s, but the server at %s does not run from it: restart it", data, p.endpoint())
 		}
-		s.logf("postgres: TLS enabled, reloading the server")
+		s.logf("postgres: TLS or JIT pg_hba rules added, reloading the server")
 		if err := s.run(ctx, "postgres", nil, asUser("postgres",
 			filepath.Join(pgBin, "pg_ctl"), "-D", data, "reload")...); err != nil {
 			return err
@@ -187,4 +194,43 @@ func (p *postgres) ready(ctx context.Context, s *stack) error {
 		return fmt.Errorf("pg_isready: %v: %s", err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// pgHBAMarker heads the JIT block of pg_hba.conf; its presence means the block was written.
+const pgHBAMarker = "# pangate local stack: JIT roles only from the gateway"
+
+// GatewaySource is the loopback address the stack's gateways bind their upstream connections to
+// (targets[].source_address); integration/stack.GatewaySource must say the same.
+const GatewaySource = "127.0.0.2"
+
+// pgHBAJIT are the rules that admit members of the JIT marker group (gateway/jit.DefaultGroup) only from
+// the gateway's source address, by password (the JIT role's generated one), and nobody else: not over
+// another address, not over the Unix socket (which the stack otherwise trusts). They must come before
+// every other rule: pg_hba.conf is first match. docs/deploy.md gives the production equivalent.
+var pgHBAJIT = []string{
+	pgHBAMarker,
+	"host    all    +pangate_jit    " + GatewaySource + "/32    scram-sha-256",
+	"host    all    +pangate_jit    0.0.0.0/0       reject",
+	"host    all    +pangate_jit    ::/0            reject",
+	"local   all    +pangate_jit                    reject",
+	"",
+}
+
+// ensurePGHBA puts the JIT rules at the top of pg_hba.conf in data, for a new cluster and for one made
+// before them alike. It is idempotent and reports whether it changed the file (a running server must
+// reload; pg_hba.conf is reloadable).
+func ensurePGHBA(data string) (bool, error) {
+	path := filepath.Join(data, "pg_hba.conf")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false, err
+	}
+	if strings.Contains(string(b), pgHBAMarker) {
+		return false, nil
+	}
+	if err := writeAtomic(path, []byte(strings.Join(pgHBAJIT, "\n")+"\n"+string(b)), 0o600); err != nil {
+		return false, err
+	}
+	// The server runs as postgres and must still read the file it reloads.
+	return true, chownTo(path, "postgres")
 }

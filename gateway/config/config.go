@@ -111,6 +111,15 @@ type Target struct {
 	// Prefer AdminDSNFile or the env override; it is never logged.
 	AdminDSN     string `yaml:"admin_dsn"`
 	AdminDSNFile string `yaml:"admin_dsn_file"`
+	// SourceAddress is the local IP address the gateway's upstream connections (as JIT roles) come from,
+	// so pg_hba.conf can admit JIT roles only from it (docs/deploy.md); on one machine, a distinct loopback
+	// address such as 127.0.0.2. Empty: the operating system chooses. It is also the address the reaper
+	// counts as "served by a gateway" (jit.gateway_addrs).
+	SourceAddress string `yaml:"source_address"`
+	// Databases a session of this target may open (the startup packet's database). Default: Database
+	// alone. Any other is refused with FATAL 42501 naming it, before a JIT role is made; a grant of the
+	// policy can narrow the list further (docs/policy.md).
+	Databases []string `yaml:"databases"`
 }
 
 // Kafka is the audit log.
@@ -342,6 +351,11 @@ func (c Config) Validate() error {
 	}
 	if c.Checkpoint.KeyFile == "" {
 		bad("checkpoint.key_file is required: create one with `gateway keygen -out checkpoint.pem`")
+	}
+	for _, t := range c.Targets {
+		if t.SourceAddress != "" && net.ParseIP(t.SourceAddress) == nil {
+			bad("targets[%s].source_address %q is not an IP address (e.g. 127.0.0.2 on one machine)", t.Name, t.SourceAddress)
+		}
 	}
 	if c.Approvals.Enabled && len(c.Approvals.DecisionKeys) == 0 {
 		bad("approvals.decision_keys is empty: list the approver's decision public key file(s) (`approver keygen` writes decision.pub.pem); unsigned decisions are never obeyed")

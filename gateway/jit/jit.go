@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,6 +27,11 @@ const (
 	DefaultTTL          = time.Hour
 	DefaultReapInterval = time.Minute
 	DefaultLiveGrace    = 24 * time.Hour
+	// DefaultGroup is the marker group role every JIT role is a member of: pg_hba.conf admits members of
+	// it only from the gateways' source addresses (docs/deploy.md, "JIT roles log in only from the gateway").
+	DefaultGroup = "pangate_jit"
+	// lockSpace is the first key of the advisory locks that serialise drops of one role across gateways.
+	lockSpace = 0x70676a74 // "pgjt"
 	// terminateWait is how long Revoke waits for each backend of the role to exit (pg_terminate_backend).
 	terminateWait = 5 * time.Second
 )
@@ -60,8 +67,17 @@ type Config struct {
 	// alone by the reaper (default DefaultLiveGrace). VALID UNTIL only gates logins: a session may rightly
 	// outlive a short-lived token (GitHub's last minutes), and its gateway revokes the role when it ends.
 	// Expired roles with no session are dropped at once; past the grace, the reaper ends the sessions too
-	// (their gateway is presumed gone).
+	// (their gateway is presumed gone). Only sessions a gateway serves count: with GatewayAddrs set, a
+	// backend connected from any other address is ended and the role dropped as soon as it expires.
 	LiveGrace time.Duration `yaml:"live_grace"`
+	// Group is the marker group role (NOLOGIN, no privileges) every JIT role is made a member of, so that
+	// pg_hba.conf can admit JIT roles only from the gateways (`host all +pangate_jit GATEWAY/32 scram-sha-256`
+	// then `host all +pangate_jit 0.0.0.0/0 reject`). Default DefaultGroup; created if missing.
+	Group string `yaml:"group"`
+	// GatewayAddrs are the addresses (IPs or CIDRs) the gateways connect to the target from (the targets'
+	// source_address). A JIT role's backend from elsewhere is not a session any gateway serves: the reaper
+	// does not spare it. Empty: every backend counts as served (pg_hba.conf is then the only guard).
+	GatewayAddrs []string `yaml:"gateway_addrs"`
 }
 
 // Validate checks the configuration and says what to change. Zero values are fine (defaults apply).
@@ -85,6 +101,16 @@ func (c Config) Validate() error {
 	if c.LiveGrace < 0 {
 		errs = append(errs, fmt.Errorf("jit.live_grace %s: must not be negative (0 means %s)", c.LiveGrace, DefaultLiveGrace))
 	}
+	if c.Group != "" && (!prefixRE.MatchString(c.Group) || len(c.Group) > 63) {
+		errs = append(errs, fmt.Errorf("jit.group %q: use lowercase letters, digits or underscores (e.g. %q)", c.Group, DefaultGroup))
+	}
+	for _, a := range c.GatewayAddrs {
+		if _, err := netip.ParsePrefix(a); err != nil {
+			if _, err := netip.ParseAddr(a); err != nil {
+				errs = append(errs, fmt.Errorf("jit.gateway_addrs: %q is neither an IP address nor a CIDR prefix", a))
+			}
+		}
+	}
 	if len(c.Instance) > 200 {
 		errs = append(errs, fmt.Errorf("jit.instance: %d bytes, at most 200", len(c.Instance)))
 	}
@@ -103,6 +129,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LiveGrace == 0 {
 		c.LiveGrace = DefaultLiveGrace
+	}
+	if c.Group == "" {
+		c.Group = DefaultGroup
 	}
 	return c
 }
@@ -157,6 +186,9 @@ type Manager struct {
 	cfg   Config
 	admin *pgxpool.Pool
 	now   func() time.Time
+
+	groupMu sync.Mutex
+	groupOK bool
 }
 
 // New returns a Manager using admin (a superuser connection to the target database, so REASSIGN/DROP OWNED
@@ -168,7 +200,48 @@ func New(cfg Config, admin *pgxpool.Pool) (*Manager, error) {
 	if admin == nil {
 		return nil, errors.New("jit: admin pool is nil: pass a pool connected with the target's admin DSN")
 	}
-	return &Manager{cfg: cfg.withDefaults(), admin: admin, now: time.Now}, nil
+	cfg = cfg.withDefaults()
+	if strings.HasPrefix(cfg.Group, cfg.Prefix) {
+		return nil, fmt.Errorf("jit.group %q starts with jit.prefix %q: the reaper would take the group for a JIT role", cfg.Group, cfg.Prefix)
+	}
+	return &Manager{cfg: cfg, admin: admin, now: time.Now}, nil
+}
+
+// Group is the marker group role in use (after defaults).
+func (m *Manager) Group() string { return m.cfg.Group }
+
+// ensureGroup creates the marker group role if it does not exist. Gateways starting together may race:
+// a duplicate (42710) or a concurrent catalog update means another one made it.
+func (m *Manager) ensureGroup(ctx context.Context) error {
+	m.groupMu.Lock()
+	defer m.groupMu.Unlock()
+	if m.groupOK {
+		return nil
+	}
+	var exists bool
+	if err := m.admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", m.cfg.Group).Scan(&exists); err != nil {
+		return fmt.Errorf("jit: look up group role %s: %w", m.cfg.Group, err)
+	}
+	if !exists {
+		_, err := m.admin.Exec(ctx, "CREATE ROLE "+ident(m.cfg.Group)+" NOLOGIN NOINHERIT")
+		var pe *pgconn.PgError
+		if err != nil && !(errors.As(err, &pe) && (pe.Code == "42710" || pe.Code == "23505" || benignConcurrent(err))) {
+			return fmt.Errorf("jit: create group role %s (the admin needs CREATEROLE): %w", m.cfg.Group, err)
+		}
+		if err == nil {
+			_, _ = m.admin.Exec(ctx, "COMMENT ON ROLE "+ident(m.cfg.Group)+" IS "+quoteLiteral(`{"pangate":"jit-group"}`))
+		}
+	}
+	m.groupOK = true
+	return nil
+}
+
+// benignConcurrent reports the errors two sessions get when they change the same catalog row at once
+// (two reapers, or a revoke racing a reaper): the other one did the work.
+func benignConcurrent(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "42704" || (pe.Code == "XX000" && strings.Contains(pe.Message, "tuple concurrently")) ||
+		pe.Code == "40001" || pe.Code == "40P01")
 }
 
 // Prefix is the role-name prefix in use (after defaults).
@@ -179,6 +252,9 @@ func (m *Manager) Prefix() string { return m.cfg.Prefix }
 func (m *Manager) Issue(ctx context.Context, session string, grants []string, notAfter time.Time) (Credential, error) {
 	granted, err := m.checkGrants(grants)
 	if err != nil {
+		return Credential{}, err
+	}
+	if err := m.ensureGroup(ctx); err != nil {
 		return Credential{}, err
 	}
 	// PostgreSQL keeps microseconds: truncate so ValidUntil equals what rolvaliduntil says.
@@ -229,6 +305,8 @@ func (m *Manager) Issue(ctx context.Context, session string, grants []string, no
 		}
 		stmts = append(stmts, fmt.Sprintf("GRANT %s TO %s", strings.Join(names, ", "), role))
 	}
+	// The marker group: pg_hba.conf admits its members only from the gateways.
+	stmts = append(stmts, fmt.Sprintf("GRANT %s TO %s", ident(m.cfg.Group), role))
 	stmts = append(stmts, fmt.Sprintf("COMMENT ON ROLE %s IS %s", role, quoteLiteral(string(comment))))
 	err = pgx.BeginFunc(ctx, m.admin, func(tx pgx.Tx) error {
 		for _, s := range stmts {
@@ -252,6 +330,8 @@ func (m *Manager) checkGrants(grants []string) ([]string, error) {
 			return nil, fmt.Errorf("%w: %q is not a PostgreSQL role name (1-63 bytes)", ErrBadGrant, g)
 		case strings.HasPrefix(g, m.cfg.Prefix):
 			return nil, fmt.Errorf("%w: %q is a JIT role (prefix %q); grant the policy's roles only", ErrBadGrant, g, m.cfg.Prefix)
+		case g == m.cfg.Group:
+			return nil, fmt.Errorf("%w: %q is the JIT marker group, not a role to grant", ErrBadGrant, g)
 		case strings.EqualFold(g, "public"):
 			return nil, fmt.Errorf("%w: %q is not a role that can be granted", ErrBadGrant, g)
 		}
@@ -279,23 +359,57 @@ func (m *Manager) Revoke(ctx context.Context, c Credential) error {
 	if _, ok := parseMarker(comment); !ok {
 		return fmt.Errorf("%w: %q has no pangate marker comment", ErrNotManaged, c.Role)
 	}
-	return m.drop(ctx, c.Role)
+	_, err = m.drop(ctx, c.Role)
+	return err
 }
 
 // drop removes a JIT role: no new logins, its backends terminated, its objects reassigned to the admin and
-// its privileges dropped (in the admin connection's database), then the role itself. A role that vanished
-// meanwhile (another instance's reaper) is not an error.
-func (m *Manager) drop(ctx context.Context, role string) error {
+// its privileges dropped in every database where it owns or was granted anything (pg_shdepend), then the
+// role itself. A per-role advisory lock serialises gateways and reapers dropping the same role; a role that
+// vanished meanwhile (another instance's reaper) is not an error. It returns how many backends it ended.
+func (m *Manager) drop(ctx context.Context, role string) (terminated int, err error) {
 	id := ident(role)
-	err := func() error {
-		if _, err := m.admin.Exec(ctx, "ALTER ROLE "+id+" NOLOGIN"); err != nil {
+	conn, err := m.admin.Acquire(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("jit: drop role %s: admin connection: %w", role, err)
+	}
+	defer conn.Release()
+	err = func() error {
+		if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1, hashtext($2))", lockSpace, role); err != nil {
 			return err
 		}
-		if _, err := m.admin.Exec(ctx, "SELECT pg_terminate_backend(pid, $2) FROM pg_stat_activity WHERE usename = $1",
-			role, terminateWait.Milliseconds()); err != nil {
+		defer func() {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1, hashtext($2))", lockSpace, role)
+		}()
+		var exists bool
+		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", role).Scan(&exists); err != nil || !exists {
 			return err
 		}
-		return pgx.BeginFunc(ctx, m.admin, func(tx pgx.Tx) error {
+		if _, err := conn.Exec(ctx, "ALTER ROLE "+id+" NOLOGIN"); err != nil {
+			return err
+		}
+		if err := conn.QueryRow(ctx, "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, $2)) FROM pg_stat_activity WHERE usename = $1",
+			role, terminateWait.Milliseconds()).Scan(&terminated); err != nil {
+			return err
+		}
+		// Other databases first: a role that created a large object after connecting to database=postgres
+		// owns something there, and DROP ROLE fails with 2BP01 until it is gone.
+		rows, err := conn.Query(ctx, `SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid
+			WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1)
+			AND d.datname <> current_database()`, role)
+		if err != nil {
+			return err
+		}
+		others, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		for _, db := range others {
+			if err := m.cleanIn(ctx, db, id); err != nil {
+				return fmt.Errorf("clean up in database %s: %w", db, err)
+			}
+		}
+		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			for _, s := range []string{"REASSIGN OWNED BY " + id + " TO CURRENT_USER", "DROP OWNED BY " + id, "DROP ROLE " + id} {
 				if _, err := tx.Exec(ctx, s); err != nil {
 					return err
@@ -304,30 +418,52 @@ func (m *Manager) drop(ctx context.Context, role string) error {
 			return nil
 		})
 	}()
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "42704" { // undefined_object: already dropped
-		return nil
+	if benignConcurrent(err) {
+		return terminated, nil
 	}
 	if err != nil {
-		return fmt.Errorf("jit: drop role %s: %w", role, err)
+		return terminated, fmt.Errorf("jit: drop role %s: %w", role, err)
 	}
-	return nil
+	return terminated, nil
 }
 
-// reaped is the outcome for one expired role.
-type reaped struct {
-	role string
-	err  error
+// cleanIn reassigns what the role owns in database db to the admin and drops its privileges there, over a
+// connection like the admin pool's to that database.
+func (m *Manager) cleanIn(ctx context.Context, db, id string) error {
+	cc := m.admin.Config().ConnConfig.Copy()
+	cc.Database = db
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		for _, s := range []string{"REASSIGN OWNED BY " + id + " TO CURRENT_USER", "DROP OWNED BY " + id} {
+			if _, err := tx.Exec(ctx, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
-func (m *Manager) reap(ctx context.Context) ([]reaped, error) {
+// Reaped is the outcome for one expired role: Terminated backends were ended before it was dropped.
+type Reaped struct {
+	Role       string
+	Terminated int
+	Err        error
+}
+
+func (m *Manager) reap(ctx context.Context) ([]Reaped, error) {
 	// starts_with, not LIKE: the prefix's underscores would be wildcards. Expiry is judged by the database's
-	// clock, the one that enforces VALID UNTIL.
+	// clock, the one that enforces VALID UNTIL. A backend counts as a served session only if it comes from
+	// a gateway address (when they are configured).
 	rows, err := m.admin.Query(ctx, `SELECT r.rolname, shobj_description(r.oid, 'pg_authid'),
-			EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.usename = r.rolname),
+			EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.usename = r.rolname
+				AND (cardinality($3::text[]) = 0 OR a.client_addr <<= ANY ($3::text[]::inet[]))),
 			r.rolvaliduntil < now() - make_interval(secs => $2)
 		FROM pg_roles r WHERE starts_with(r.rolname, $1) AND r.rolvaliduntil < now() ORDER BY r.rolvaliduntil`,
-		m.cfg.Prefix, m.cfg.LiveGrace.Seconds())
+		m.cfg.Prefix, m.cfg.LiveGrace.Seconds(), m.gatewayNets())
 	if err != nil {
 		return nil, fmt.Errorf("jit: list expired roles: %w", err)
 	}
@@ -341,7 +477,7 @@ func (m *Manager) reap(ctx context.Context) ([]reaped, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jit: list expired roles: %w", err)
 	}
-	var out []reaped
+	var out []Reaped
 	for _, c := range cands {
 		if _, ok := parseMarker(c.Comment); !ok {
 			continue // same prefix, not made by pangate: not ours to drop
@@ -349,9 +485,23 @@ func (m *Manager) reap(ctx context.Context) ([]reaped, error) {
 		if c.Connected && !c.Overdue {
 			continue // a live session's gateway will revoke it when the session ends
 		}
-		out = append(out, reaped{role: c.Role, err: m.drop(ctx, c.Role)})
+		n, err := m.drop(ctx, c.Role)
+		out = append(out, Reaped{Role: c.Role, Terminated: n, Err: err})
 	}
 	return out, nil
+}
+
+// gatewayNets is GatewayAddrs as CIDR text (a bare address becomes /32 or /128).
+func (m *Manager) gatewayNets() []string {
+	out := make([]string, 0, len(m.cfg.GatewayAddrs))
+	for _, a := range m.cfg.GatewayAddrs {
+		if p, err := netip.ParsePrefix(a); err == nil {
+			out = append(out, p.String())
+		} else if ip, err := netip.ParseAddr(a); err == nil {
+			out = append(out, netip.PrefixFrom(ip, ip.BitLen()).String())
+		}
+	}
+	return out
 }
 
 // Reap drops every expired JIT role with the prefix and pangate's marker (any instance's) and returns the
@@ -365,11 +515,11 @@ func (m *Manager) Reap(ctx context.Context) ([]string, error) {
 	var dropped []string
 	var errs []error
 	for _, r := range res {
-		if r.err != nil {
-			errs = append(errs, r.err)
+		if r.Err != nil {
+			errs = append(errs, r.Err)
 			continue
 		}
-		dropped = append(dropped, r.role)
+		dropped = append(dropped, r.Role)
 	}
 	return dropped, errors.Join(errs...)
 }
@@ -378,14 +528,14 @@ func (m *Manager) Reap(ctx context.Context) ([]string, error) {
 // dropped (err nil) or that failed to drop, so the caller can record credential.revoked (reason "reaped").
 // A failure to list the roles at all (database down) names no role, so it is not reported to onReap (that
 // would make a revocation event without a role); it is retried at the next interval, and Reap returns it.
-func (m *Manager) Run(ctx context.Context, onReap func(role string, err error)) {
+func (m *Manager) Run(ctx context.Context, onReap func(r Reaped)) {
 	t := time.NewTicker(m.cfg.ReapInterval)
 	defer t.Stop()
 	for {
 		res, _ := m.reap(ctx)
 		if onReap != nil && ctx.Err() == nil {
 			for _, r := range res {
-				onReap(r.role, r.err)
+				onReap(r)
 			}
 		}
 		select {

@@ -388,7 +388,7 @@ func (l *loader) grants(n *yaml.Node) []*grant {
 	var out []*grant
 	names := map[string]int{}
 	for _, item := range n.Content {
-		f := l.mapping(item, "grant", "name", "when", "roles", "description")
+		f := l.mapping(item, "grant", "name", "when", "roles", "databases", "description")
 		g := &grant{line: item.Line}
 		if v, ok := f["name"]; ok {
 			g.name, _ = l.scalar(v, "grant name")
@@ -416,6 +416,19 @@ func (l *loader) grants(n *yaml.Node) []*grant {
 					continue
 				}
 				g.roles = append(g.roles, r.Value)
+			}
+		}
+		if v, ok := f["databases"]; ok {
+			if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
+				l.errorf(v.Line, "grant %q: databases must be a non-empty list of database names (omit it to allow every database the target allows)", g.name)
+			} else {
+				for _, d := range v.Content {
+					if d.Kind != yaml.ScalarNode || d.Value == "" || len(d.Value) > 63 {
+						l.errorf(d.Line, "grant %q: %q is not a database name (1-63 bytes)", g.name, d.Value)
+						continue
+					}
+					g.databases = append(g.databases, d.Value)
+				}
 			}
 		}
 		out = append(out, g)

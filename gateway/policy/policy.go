@@ -37,6 +37,9 @@ var (
 	// ErrRoleNotGranted is wrapped by Grants' error when the identity asks for a role no matching grant
 	// rule gives.
 	ErrRoleNotGranted = errors.New("role not granted")
+	// ErrDatabaseNotGranted is wrapped by GrantsFor's error when grant rules match the identity but none
+	// allows the database the session opens.
+	ErrDatabaseNotGranted = errors.New("database not granted")
 )
 
 // Error is one problem in a policy file, with its position.
@@ -119,6 +122,8 @@ type grant struct {
 	when  string
 	prg   cel.Program
 	roles []string
+	// databases the grant allows a session to open; empty: any the target allows (issue 13.6).
+	databases []string
 }
 
 // Name returns the name the policy was parsed under (the file path for Load).
@@ -355,6 +360,13 @@ func Combine(each []Decision) Decision {
 // The error wraps ErrNoGrant or ErrRoleNotGranted and is worded for the client (the gateway sends it
 // with SQLSTATE 28000); it names the subject but never a token.
 func (p *Policy) Grants(id schemas.Identity, target, requestedRole string) (roles []string, rule string, err error) {
+	return p.GrantsFor(id, target, "", requestedRole)
+}
+
+// GrantsFor is Grants for a session that opens database: a grant rule that lists databases applies only
+// to those (an empty database skips the check). When rules match but none allows database, the error wraps
+// ErrDatabaseNotGranted and names the database and the ones that are allowed.
+func (p *Policy) GrantsFor(id schemas.Identity, target, database, requestedRole string) (roles []string, rule string, err error) {
 	if p == nil {
 		return nil, "", fmt.Errorf("%w: no policy loaded", ErrNoGrant)
 	}
@@ -367,13 +379,17 @@ func (p *Policy) Grants(id schemas.Identity, target, requestedRole string) (role
 	vars["target"] = target
 	vars["role"] = requestedRole
 	act := celVars(vars)
-	var offered []string
+	var offered, otherDBs []string
 	for _, g := range p.grants {
 		ok, err := evalBool(g.prg, act)
 		if err != nil {
 			return nil, g.name, fmt.Errorf("%w: grant rule %q could not be evaluated for subject %q: %v", ErrNoGrant, g.name, id.Subject, err)
 		}
 		if !ok {
+			continue
+		}
+		if database != "" && len(g.databases) > 0 && !slices.Contains(g.databases, database) {
+			otherDBs = append(otherDBs, g.databases...)
 			continue
 		}
 		if requestedRole == "" {
@@ -383,6 +399,11 @@ func (p *Policy) Grants(id schemas.Identity, target, requestedRole string) (role
 			return []string{requestedRole}, g.name, nil
 		}
 		offered = append(offered, g.roles...)
+	}
+	if offered == nil && otherDBs != nil {
+		slices.Sort(otherDBs)
+		return nil, "", fmt.Errorf("%w: subject %q may not open database %q on target %q (policy allows: %s)",
+			ErrDatabaseNotGranted, id.Subject, database, target, strings.Join(slices.Compact(otherDBs), ", "))
 	}
 	if offered != nil {
 		slices.Sort(offered)

@@ -312,3 +312,57 @@ func BenchmarkParsePCI(b *testing.B) {
 		}
 	}
 }
+
+// TestGrantDatabases is issue 13.6: a grant can restrict the databases a session opens; a grant without
+// databases allows any; a later grant that allows the database applies when an earlier one does not.
+func TestGrantDatabases(t *testing.T) {
+	p, err := Parse("dbs.yaml", []byte(`version: 1
+grants:
+  - name: payments-only
+    when: subject == "etl"
+    roles: [app_writer]
+    databases: [payments]
+  - name: reports-reader
+    when: subject == "etl" || subject == "bi"
+    roles: [app_reader]
+    databases: [reports, payments]
+  - name: anywhere
+    when: subject == "dba"
+    roles: [app_reader]
+rules:
+  - {name: all, when: 'true', action: allow}
+default: {action: allow}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		sub, db, role string
+		rule          string
+		err           error
+	}{
+		{"etl", "payments", "", "payments-only", nil},
+		{"etl", "", "", "payments-only", nil}, // no database given: not checked here
+		{"etl", "reports", "", "reports-reader", nil},
+		{"etl", "reports", "app_writer", "", ErrRoleNotGranted},
+		{"etl", "postgres", "", "", ErrDatabaseNotGranted},
+		{"bi", "postgres", "app_reader", "", ErrDatabaseNotGranted},
+		{"dba", "postgres", "", "anywhere", nil},
+		{"nobody", "payments", "", "", ErrNoGrant},
+	}
+	for _, c := range cases {
+		_, rule, err := p.GrantsFor(schemas.Identity{Issuer: "https://i", Subject: c.sub}, "pg", c.db, c.role)
+		if c.err == nil && (err != nil || rule != c.rule) || c.err != nil && !errors.Is(err, c.err) {
+			t.Errorf("%s on %q as %q: rule %q err %v, want rule %q err %v", c.sub, c.db, c.role, rule, err, c.rule, c.err)
+		}
+		if errors.Is(err, ErrDatabaseNotGranted) && (!strings.Contains(err.Error(), `"`+c.db+`"`) || !strings.Contains(err.Error(), "payments")) {
+			t.Errorf("message %q should name the database and the allowed ones", err)
+		}
+	}
+	for _, bad := range []string{"databases: []", "databases: payments", `databases: [""]`} {
+		_, err := Parse("bad.yaml", []byte("version: 1\ngrants:\n  - name: g\n    when: 'true'\n    roles: [r]\n    " + bad + "\nrules:\n  - {name: all, when: 'true', action: allow}\ndefault: {action: allow}\n"))
+		if err == nil || !strings.Contains(err.Error(), "database") {
+			t.Errorf("%s accepted: %v", bad, err)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pangate/pangate/gateway/audit"
 	"github.com/pangate/pangate/gateway/mask"
+	"github.com/pangate/pangate/schemas"
 )
 
 // Config configures a Server.
@@ -53,6 +54,8 @@ type Target struct {
 	Host     string
 	Port     int
 	Database string // default database
+	// Databases a session may open; empty: Database alone. Others are refused before a JIT role is made.
+	Databases []string
 	// TLS for the upstream connection; nil: plaintext.
 	TLS *tls.Config
 	// Credentials issues the session's JIT role.
@@ -256,4 +259,26 @@ func (s *Server) untrack(ss *session) {
 	s.mu.Lock()
 	delete(s.sessions, ss)
 	s.mu.Unlock()
+}
+
+// allowedDatabases is Databases, or Database alone when none are configured.
+func (t Target) allowedDatabases() []string {
+	if len(t.Databases) > 0 {
+		return t.Databases
+	}
+	return []string{t.Database}
+}
+
+// DatabaseGrants is implemented by a Policy whose grant rules can restrict the databases a session opens
+// (gateway/policy's databases: list, issue 13.6).
+type DatabaseGrants interface {
+	GrantsFor(id schemas.Identity, target, database, role string) (grants []string, rule string, err error)
+}
+
+// grants asks the policy for the session's grants, with the database when the policy can restrict it.
+func (s *Server) grants(id schemas.Identity, target, database, role string) ([]string, string, error) {
+	if dg, ok := s.deps.Policy.(DatabaseGrants); ok {
+		return dg.GrantsFor(id, target, database, role)
+	}
+	return s.deps.Policy.Grants(id, target, role)
 }

@@ -266,7 +266,7 @@ func (ss *session) authenticate(ctx context.Context) error {
 		return ss.authFail(ctx, auth.ReasonIssuerUnavailable, SQLStateAuthSpec, "pangate: the token could not be checked; retry later", "", "")
 	}
 	ss.claims = claims
-	grants, rule, err := s.deps.Policy.Grants(claims.Identity, target, role)
+	grants, rule, err := s.grants(claims.Identity, target, ss.database, role)
 	if err != nil {
 		return ss.authFail(ctx, "policy", SQLStateAuthSpec, "pangate: "+err.Error(), claims.Identity.Issuer, claims.Identity.Subject)
 	}

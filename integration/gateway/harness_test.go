@@ -134,7 +134,7 @@ tls: {cert_file: %q, key_file: %q}
 allow_plaintext_loopback: %v
 limits: {startup_timeout: 10s, result_buffer_bytes: %d, max_message_bytes: 1048576}
 targets:
-  - {name: pg, host: %q, port: %s, database: %q, %s, admin_dsn: %q}
+  - {name: pg, host: %q, port: %s, database: %q, %s, admin_dsn: %q, source_address: 127.0.0.2}
 kafka: {brokers: [%s], topic_prefix: %q, ack_timeout: %s}
 checkpoint: {interval: 1s, key_file: %q}
 auth:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -99,13 +100,23 @@ func (p *pg) exists(role string) bool {
 	return n == 1
 }
 
-// login connects over TCP (SCRAM, as pg_hba requires for host connections) as role with password.
+// login connects over TCP (SCRAM, as pg_hba requires for host connections) as role with password, from the
+// gateway's source address (stack.GatewaySource): the only address pg_hba admits JIT roles from.
 func (p *pg) login(role, password string) (*pgx.Conn, error) {
+	return p.loginFrom(stack.GatewaySource, "postgres", role, password)
+}
+
+// loginFrom is login from the local address src ("" for the system's choice) to database db.
+func (p *pg) loginFrom(src, db, role, password string) (*pgx.Conn, error) {
 	cfg, err := pgx.ParseConfig("")
 	if err != nil {
 		return nil, err
 	}
-	cfg.Host, cfg.User, cfg.Password, cfg.Database = p.host, role, password, "postgres"
+	cfg.Host, cfg.User, cfg.Password, cfg.Database = p.host, role, password, db
+	if src != "" {
+		d := &net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		cfg.DialFunc = d.DialContext
+	}
 	fmt.Sscan(p.port, &cfg.Port)
 	cfg.TLSConfig = nil
 	cfg.Fallbacks = nil
@@ -179,7 +190,8 @@ func TestIssueRevoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []membership{{reader, false}, {writer, false}}
+	// Plus the marker group pg_hba.conf recognises JIT roles by (it grants nothing).
+	want := []membership{{reader, false}, {writer, false}, {m.Group(), false}}
 	slices.SortFunc(want, func(a, b membership) int { return strings.Compare(a.Role, b.Role) })
 	if !slices.Equal(got, want) {
 		t.Fatalf("memberships %v, want %v (and never %s)", got, want, other)
@@ -421,11 +433,11 @@ func TestRunReapsPeriodically(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		m.Run(ctx, func(role string, err error) {
-			if err != nil {
-				t.Errorf("onReap(%q): %v", role, err)
+		m.Run(ctx, func(r jit.Reaped) {
+			if r.Err != nil {
+				t.Errorf("onReap(%q): %v", r.Role, r.Err)
 			}
-			got <- role
+			got <- r.Role
 		})
 	}()
 	select {

@@ -365,7 +365,7 @@ listen: 127.0.0.1:0
 tls: {cert_file: %q, key_file: %q}
 limits: {startup_timeout: 20s, result_buffer_bytes: 1048576, max_message_bytes: 1048576}
 targets:
-  - {name: pg, host: %q, port: %s, database: %q, sslmode: disable, admin_dsn: %q}
+  - {name: pg, host: %q, port: %s, database: %q, sslmode: disable, admin_dsn: %q, source_address: 127.0.0.2}
 kafka: {brokers: [%s], topic_prefix: %q, ack_timeout: 15s}
 checkpoint: {interval: 1s, key_file: %q}
 auth:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -198,4 +199,15 @@ func alnum(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// GatewaySource is the loopback address gateways under test bind their upstream connections to
+// (targets[].source_address): the stack's pg_hba.conf admits JIT roles (members of pangate_jit) only from
+// it (deploy/local.GatewaySource, docs/deploy.md). Every gateway config a test writes must set it.
+const GatewaySource = "127.0.0.2"
+
+// GatewayDialer dials from GatewaySource, as a gateway's upstream connection does; for tests that log in
+// as a JIT role themselves.
+func GatewayDialer() *net.Dialer {
+	return &net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(GatewaySource)}}
 }
