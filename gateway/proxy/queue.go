@@ -40,6 +40,7 @@ type item struct {
 	pstmt     *pgstate.Statement // itDescribeStmt (nil: unknown)
 	op        *pgstate.Op        // itParse, itBind, itClose: the model change PostgreSQL's answer confirms
 	errFrame  []byte             // itRefused, itNotice: the frame to send
+	tracked   bool               // counted in session.oc.inflight (holds a recorded-ahead statement)
 }
 
 // mode says how a statement is gated.
@@ -70,6 +71,8 @@ type run struct {
 	rows      int64
 	buf       []byte
 	op        *pgstate.Op // the statement's effect on prepared statements and portals
+	intent    uint64      // seq of its query.executed when recorded ahead
+	completed bool        // its query.completed was sent
 }
 
 // queue is a FIFO of items shared by the two relay goroutines.

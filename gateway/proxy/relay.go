@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -93,6 +94,22 @@ func (ss *session) fromClient() string {
 		}
 		var fwd = true
 		var stopReason string
+		if typ == 'Q' || typ == 'E' {
+			// The outcome of every earlier statement recorded ahead is in the log before this one runs.
+			if err := ss.awaitOutcomes(); err != nil {
+				s.m.refusals.WithLabelValues("audit_unavailable").Inc()
+				ss.pendingErr = errorFrame(SQLStateAuditUnavailable, "ERROR", auditUnavailableMsg)
+				if typ == 'Q' {
+					ss.refuseQuery()
+				} else {
+					ss.refuseExtended()
+				}
+				if flushErr := ss.uw.Flush(); flushErr != nil {
+					return "error"
+				}
+				continue
+			}
+		}
 		switch typ {
 		case 'Q':
 			fwd, stopReason = ss.onQuery(frame)
@@ -236,6 +253,7 @@ func (ss *session) onQuery(frame []byte) (bool, string) {
 	if opaque {
 		ss.model.MarkOpaque()
 	}
+	ss.track(it)
 	ss.q.push(it)
 	ss.model.EndSegment()
 	return true, ""
@@ -462,10 +480,11 @@ func shortDuration(d time.Duration) string {
 // yet: Outcome "forwarded" says the statement was sent upstream after this event was acknowledged.
 func (ss *session) recordAhead(r *run) error {
 	r.mode = modeAcked
-	_, err := ss.ev.EmitNoted(schemas.TypeQueryExecuted, schemas.QueryExecuted{Statement: r.st, Role: ss.cred.Role,
+	e, err := ss.ev.EmitNoted(schemas.TypeQueryExecuted, schemas.QueryExecuted{Statement: r.st, Role: ss.cred.Role,
 		Outcome: OutcomeForwarded, MaskShape: string(ss.srv.deps.Masker.Shape()), Rule: r.rule, Approval: r.approval},
 		ss.lateNote(r, "the query.executed event before this one was acknowledged only after the gateway had refused the statement: it was not run"))
 	if err == nil {
+		r.intent = e.Seq
 		ss.statements.Add(1)
 	}
 	return err
@@ -727,6 +746,7 @@ func (ss *session) onExecute(frame []byte) (bool, string) {
 	}
 	r.op = rs.op()
 	it.runs = []*run{r}
+	ss.track(it)
 	ss.q.push(it)
 	return true, ""
 }
@@ -795,7 +815,7 @@ func (ss *session) emitRefused() error {
 				return err
 			}
 		case itRefused:
-			ss.q.pop()
+			ss.pop()
 			ss.stream.Message('E', it.errFrame[5:])
 			if err := ss.out(it.errFrame); err != nil {
 				return err
@@ -816,7 +836,7 @@ func (ss *session) emitNotices() error {
 		if it == nil || it.kind != itNotice {
 			break
 		}
-		ss.q.pop()
+		ss.pop()
 		ss.stream.Message('N', it.errFrame[5:])
 		// Straight to the client, never into a gated result: the notice belongs to no statement's result
 		// (no gate is open between items).
@@ -934,7 +954,7 @@ func (ss *session) onBackend(typ byte, frame []byte) error {
 		switch typ {
 		case '1', '2', '3':
 			ss.model.Done(it.op, true, "")
-			ss.q.pop()
+			ss.pop()
 		case 'E':
 			return ss.extendedError(frame)
 		}
@@ -944,7 +964,7 @@ func (ss *session) onBackend(typ byte, frame []byte) error {
 			if it.pstmt != nil {
 				it.pstmt.Desc, it.pstmt.HasDesc = describeBody(typ, body), true
 			}
-			ss.q.pop()
+			ss.pop()
 		case 'E':
 			return ss.extendedError(frame)
 		}
@@ -954,13 +974,13 @@ func (ss *session) onBackend(typ byte, frame []byte) error {
 			if it.portal != nil {
 				it.portal.Desc, it.portal.HasDesc = describeBody(typ, body), true
 			}
-			ss.q.pop()
+			ss.pop()
 		case 'E':
 			return ss.extendedError(frame)
 		}
 	case itSync:
 		if typ == 'Z' {
-			ss.q.pop()
+			ss.pop()
 		}
 	case itExecute, itQuery:
 		return ss.onResult(it, typ, frame)
@@ -986,7 +1006,7 @@ func (ss *session) extendedError(frame []byte) error {
 	} else {
 		ss.model.Error()
 	}
-	ss.q.pop()
+	ss.pop()
 	ss.skipToSync()
 	return ss.out(frame)
 }
@@ -999,7 +1019,7 @@ func (ss *session) skipToSync() {
 		if it == nil || it.kind == itSync || it.kind == itQuery {
 			return
 		}
-		ss.q.pop()
+		ss.pop()
 	}
 }
 
@@ -1010,7 +1030,7 @@ func (ss *session) popThroughSync() {
 		if it == nil {
 			return
 		}
-		ss.q.pop()
+		ss.pop()
 		if it.kind == itSync || it.kind == itQuery {
 			return
 		}
@@ -1080,7 +1100,7 @@ func (ss *session) onResult(it *item, typ byte, frame []byte) error {
 			}
 		}
 		if it.kind == itExecute {
-			ss.q.pop()
+			ss.pop()
 		}
 		return nil
 	case 'E':
@@ -1102,7 +1122,7 @@ func (ss *session) onResult(it *item, typ byte, frame []byte) error {
 		}
 		it.cur = len(it.runs) // the rest of a Query string, or of the batch, is skipped by the server
 		if it.kind == itExecute {
-			ss.q.pop()
+			ss.pop()
 			ss.skipToSync()
 		}
 		return nil
@@ -1113,7 +1133,7 @@ func (ss *session) onResult(it *item, typ byte, frame []byte) error {
 				return err
 			}
 		}
-		ss.q.pop()
+		ss.pop()
 		return ss.out(frame)
 	}
 	return ss.out(frame)
@@ -1126,6 +1146,9 @@ func (ss *session) complete(r *run, outcome, tag, code, msg string) error {
 	s.m.latency.WithLabelValues(r.st.Protocol).Observe(time.Since(r.arrived).Seconds())
 	if r.mode == modeGated && !r.released {
 		return ss.release(r, outcome, tag, code, msg)
+	}
+	if r.mode == modeAcked && !r.completed {
+		ss.recordOutcome(r, outcome, tag, code, msg)
 	}
 	s.m.statements.WithLabelValues(string(r.cls.Kind), outcome).Inc()
 	if ss.gate == r {
@@ -1144,16 +1167,7 @@ func (ss *session) release(r *run, outcome, tag, code, msg string) error {
 	ev := schemas.QueryExecuted{Statement: r.st, Role: ss.cred.Role, Outcome: outcome, SQLState: code, Error: msg,
 		CommandTag: tag, Rows: r.rows, DurationUS: time.Since(r.arrived).Microseconds(),
 		MaskShape: string(s.deps.Masker.Shape()), Rule: r.rule, Approval: r.approval}
-	if counts := ss.stream.Counts(); len(counts) > 0 {
-		for col, n := range counts {
-			ev.Masked = append(ev.Masked, schemas.ColumnCount{Column: col, Count: int64(n)})
-		}
-		sortCounts(ev.Masked)
-		sm := ss.stream.Sample()
-		if len(sm.Rows) > 0 {
-			ev.Sample = &schemas.Sample{Columns: sm.Columns, Rows: sm.Rows, Truncated: sm.Truncated}
-		}
-	}
+	ev.Masked, ev.Sample = ss.maskedResult()
 	buf := r.buf
 	r.buf = nil
 	if _, err := ss.ev.EmitNoted(schemas.TypeQueryExecuted, ev,
@@ -1180,11 +1194,7 @@ func (ss *session) release(r *run, outcome, tag, code, msg string) error {
 }
 
 func sortCounts(c []schemas.ColumnCount) {
-	for i := 1; i < len(c); i++ {
-		for j := i; j > 0 && c[j].Column < c[j-1].Column; j-- {
-			c[j], c[j-1] = c[j-1], c[j]
-		}
-	}
+	slices.SortFunc(c, func(a, b schemas.ColumnCount) int { return strings.Compare(a.Column, b.Column) })
 }
 
 // statement builds the event view of a classified statement: text and parameters masked.

@@ -69,6 +69,7 @@ type session struct {
 	lexBroken                    atomic.Value   // string: why lexing can no longer match the server's
 	skipUntilSync                bool           // client goroutine: a statement of this batch was refused
 	extOpen                      bool           // client goroutine: extended-protocol messages since the last Sync
+	oc                           outcomes       // recorded-ahead statements until their outcome is in the log
 	gate                         *run           // upstream goroutine: the read whose result is held
 	discardUntilRFQ              bool           // upstream goroutine
 	upKeyPID, upKeySecret        uint32
@@ -79,6 +80,7 @@ type session struct {
 func (s *Server) handle(ctx context.Context, c net.Conn) {
 	ss := &session{srv: s, raw: c, conn: c, remote: c.RemoteAddr().String(), start: time.Now(),
 		closed: make(chan struct{}), model: pgstate.New()}
+	ss.oc.init()
 	defer c.Close()
 	if err := ss.run(ctx); err != nil && !errors.Is(err, errHandled) {
 		s.log.Debug("connection ended", "remote", ss.remote, "session", ss.id, "err", err)
@@ -109,6 +111,7 @@ func (ss *session) run(ctx context.Context) error {
 	defer s.m.sessions.Dec()
 
 	ss.relay()
+	ss.endOutcomes()
 
 	reason, _ := ss.stopReason.Load().(string)
 	ss.revoke(revokeReason(reason))
@@ -501,6 +504,7 @@ func (ss *session) stop(reason string) {
 		}
 		close(ss.closed)
 		ss.model.Close()
+		ss.closeOutcomes()
 		_ = ss.conn.Close()
 		if ss.up != nil {
 			_ = ss.up.Close()

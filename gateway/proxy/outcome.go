@@ -1,0 +1,202 @@
+package proxy
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pangate/pangate/gateway/audit"
+	"github.com/pangate/pangate/schemas"
+)
+
+// Outcomes of statements recorded ahead (docs/invariants.md, invariant 1). A statement that may change
+// anything is recorded by a query.executed "forwarded" event before it is sent; once PostgreSQL answers,
+// the upstream goroutine sends its query.completed (outcome, tag, SQLSTATE, rows, masked counts and
+// sample) without waiting. Before the client goroutine forwards the session's next statement it waits
+// until every earlier recorded-ahead statement is answered and its outcome acknowledged (awaitOutcomes),
+// so a session never has more than one statement whose outcome is not in the log. An outcome Kafka did
+// not take is sent again before the next statement; while it cannot be, statements are refused (58000).
+
+// Outcomes written in query.completed besides "ok" and "error".
+const (
+	// OutcomeSkipped: the server did not run the statement: an earlier statement of its query string or
+	// pipelined batch failed.
+	OutcomeSkipped = "skipped"
+	// OutcomeUnknown: the session ended (client or server gone) before PostgreSQL answered.
+	OutcomeUnknown = "unknown"
+)
+
+// outcomes tracks the recorded-ahead statements of a session until their outcome is acknowledged.
+type outcomes struct {
+	mu       sync.Mutex
+	cond     *sync.Cond
+	inflight int        // queued items holding a recorded-ahead statement not yet answered
+	list     []*pendingOutcome // sent (or to send again), not yet confirmed by awaitOutcomes
+	closed   bool
+}
+
+type pendingOutcome struct {
+	data schemas.QueryCompleted
+	p    *audit.Pending // nil: not sent (send again)
+}
+
+func (o *outcomes) init() { o.cond = sync.NewCond(&o.mu) }
+
+// track counts an item whose statements were recorded ahead (client goroutine, before the push).
+func (ss *session) track(it *item) {
+	for _, r := range it.runs {
+		if r.mode == modeAcked {
+			it.tracked = true
+		}
+	}
+	if it.tracked {
+		ss.oc.mu.Lock()
+		ss.oc.inflight++
+		ss.oc.mu.Unlock()
+	}
+}
+
+// pop removes the head item; statements of it the server never answered get their outcome.
+func (ss *session) pop() {
+	it := ss.q.head()
+	ss.q.pop()
+	if it == nil {
+		return
+	}
+	ss.finish(it, OutcomeSkipped)
+}
+
+// finish records an outcome for every recorded-ahead statement of it that has none, and stops counting
+// it as in flight.
+func (ss *session) finish(it *item, outcome string) {
+	for _, r := range it.runs {
+		if r.mode == modeAcked && !r.completed {
+			ss.recordOutcome(r, outcome, "", "", "")
+		}
+	}
+	if it.tracked {
+		it.tracked = false
+		ss.oc.mu.Lock()
+		ss.oc.inflight--
+		ss.oc.cond.Broadcast()
+		ss.oc.mu.Unlock()
+	}
+}
+
+// recordOutcome sends a recorded-ahead statement's query.completed (upstream goroutine) without waiting
+// for Kafka; awaitOutcomes waits for it before the next statement.
+func (ss *session) recordOutcome(r *run, outcome, tag, code, msg string) {
+	r.completed = true
+	s := ss.srv
+	ev := schemas.QueryCompleted{Intent: r.intent, Index: r.st.Index, Kind: r.st.Kind, Outcome: outcome, SQLState: code,
+		Error: msg, CommandTag: tag, Rows: rowsOf(r.rows, tag), DurationUS: time.Since(r.arrived).Microseconds(),
+		MaskShape: string(s.deps.Masker.Shape())}
+	if outcome != OutcomeSkipped && outcome != OutcomeUnknown {
+		ev.Masked, ev.Sample = ss.maskedResult()
+	}
+	p, err := ss.ev.EmitAsync(schemas.TypeQueryCompleted, ev)
+	if err != nil {
+		p = nil // sent again by awaitOutcomes
+		s.log.Warn("query.completed not sent; retried before the next statement", "session", ss.id, "err", err)
+	}
+	ss.oc.mu.Lock()
+	ss.oc.list = append(ss.oc.list, &pendingOutcome{data: ev, p: p})
+	ss.oc.mu.Unlock()
+}
+
+// rowsOf is the rows a statement returned, or for a write or COPY the count its command tag reports.
+func rowsOf(rows int64, tag string) int64 {
+	if rows > 0 || tag == "" {
+		return rows
+	}
+	if i := strings.LastIndexByte(tag, ' '); i >= 0 {
+		if n, err := strconv.ParseInt(tag[i+1:], 10, 64); err == nil {
+			return n
+		}
+	}
+	return rows
+}
+
+// awaitOutcomes waits until every recorded-ahead statement forwarded so far is answered and its outcome
+// acknowledged, sending again the outcomes Kafka did not take. Client goroutine, before a statement is
+// forwarded; an error means an outcome is still not in the log (refuse the statement).
+func (ss *session) awaitOutcomes() error {
+	ss.oc.mu.Lock()
+	if ss.oc.inflight > 0 {
+		ss.oc.mu.Unlock()
+		// PostgreSQL holds back extended-protocol answers until Sync or Flush.
+		_ = ss.write(flushFrame)
+		if err := ss.uw.Flush(); err != nil {
+			return err
+		}
+		ss.oc.mu.Lock()
+		for ss.oc.inflight > 0 && !ss.oc.closed {
+			ss.oc.cond.Wait()
+		}
+	}
+	list := ss.oc.list
+	ss.oc.list = nil
+	ss.oc.mu.Unlock()
+	for i, o := range list {
+		var err error
+		if o.p != nil {
+			_, err = o.p.Wait()
+		}
+		if o.p == nil || err != nil {
+			_, err = ss.ev.Emit(schemas.TypeQueryCompleted, o.data)
+		}
+		if err != nil {
+			ss.oc.mu.Lock()
+			for _, rest := range list[i:] {
+				rest.p = nil
+			}
+			ss.oc.list = append(list[i:], ss.oc.list...)
+			ss.oc.mu.Unlock()
+			return err
+		}
+	}
+	return nil
+}
+
+// closeOutcomes wakes awaitOutcomes when the session stops.
+func (ss *session) closeOutcomes() {
+	ss.oc.mu.Lock()
+	ss.oc.closed = true
+	ss.oc.cond.Broadcast()
+	ss.oc.mu.Unlock()
+}
+
+// maskedResult is the masked counts and sample of the statement the stream just finished.
+func (ss *session) maskedResult() ([]schemas.ColumnCount, *schemas.Sample) {
+	counts := ss.stream.Counts()
+	if len(counts) == 0 {
+		return nil, nil
+	}
+	masked := make([]schemas.ColumnCount, 0, len(counts))
+	for col, n := range counts {
+		masked = append(masked, schemas.ColumnCount{Column: col, Count: int64(n)})
+	}
+	sortCounts(masked)
+	var sample *schemas.Sample
+	if sm := ss.stream.Sample(); len(sm.Rows) > 0 {
+		sample = &schemas.Sample{Columns: sm.Columns, Rows: sm.Rows, Truncated: sm.Truncated}
+	}
+	return masked, sample
+}
+
+// endOutcomes records, once the relay ended, the outcome of statements PostgreSQL never answered and
+// sends every outcome not yet in the log.
+func (ss *session) endOutcomes() {
+	for {
+		it := ss.q.head()
+		if it == nil {
+			break
+		}
+		ss.q.pop()
+		ss.finish(it, OutcomeUnknown)
+	}
+	if err := ss.awaitOutcomes(); err != nil {
+		ss.srv.log.Error("query.completed not recorded at session end", "session", ss.id, "err", err)
+	}
+}
