@@ -31,7 +31,7 @@ const (
 type outcomes struct {
 	mu       sync.Mutex
 	cond     *sync.Cond
-	inflight int        // queued items holding a recorded-ahead statement not yet answered
+	inflight int               // queued items holding a recorded-ahead statement not yet answered
 	list     []*pendingOutcome // sent (or to send again), not yet confirmed by awaitOutcomes
 	closed   bool
 }
