@@ -36,6 +36,9 @@ const (
 	audience = "pangate-h2-soundness"
 	// database is the suite's own database; log_statement = all is set on it only.
 	database = "h2_sound"
+	// gatewaySource is the loopback address the stack's PostgreSQL accepts JIT roles from
+	// (deploy/local/postgres.go GatewaySource, targets[].source_address).
+	gatewaySource = "127.0.0.2"
 	// evil is the value the attacks' UPDATEs write; a marker row holding it means an attack ran.
 	evil = 666
 )
@@ -319,13 +322,17 @@ func startGateway(t *testing.T, f *fixture, o gwOpts) *gw {
 		roles = []string{f.Role}
 	}
 	policy := policyFile(t, dir, roles)
+	ackTimeout := "2s"
+	if g.fake {
+		ackTimeout = "1s" // every refused event costs one timeout: keep the fault-injection test short
+	}
 	cfg := fmt.Sprintf(`instance: %s
 listen: 127.0.0.1:0
 tls: {cert_file: %q, key_file: %q}
 limits: {startup_timeout: 10s, result_buffer_bytes: 1048576, max_message_bytes: 1048576}
 targets:
-  - {name: pg, host: %q, port: %s, database: %q, sslmode: disable, admin_dsn: %q}
-kafka: {brokers: [%s], topic_prefix: %q, ack_timeout: 2s}
+  - {name: pg, host: %q, port: %s, database: %q, sslmode: disable, admin_dsn: %q, source_address: %q}
+kafka: {brokers: [%s], topic_prefix: %q, ack_timeout: %s}
 checkpoint: {interval: 1s, key_file: %q}
 auth:
   issuers:
@@ -336,8 +343,8 @@ mask:
   column_patterns: ["pan", "card_number"]
   columns: [%q]
 ops: {listen: "127.0.0.1:0"}
-`, "h2-"+strings.TrimSuffix(prefix, "."), cert, key, env.PGHost, env.PGPort, database, dsn,
-		strings.Join(brokers, ","), prefix, keyFile, iss.URL, audience, policy, f.Cards+".pan")
+`, "h2-"+strings.TrimSuffix(prefix, "."), cert, key, env.PGHost, env.PGPort, database, dsn, gatewaySource,
+		strings.Join(brokers, ","), prefix, ackTimeout, keyFile, iss.URL, audience, policy, f.Cards+".pan")
 	path := filepath.Join(dir, "gateway.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

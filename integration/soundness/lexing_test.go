@@ -43,7 +43,7 @@ func sendLexingAttacks(t *testing.T, w *wire, p *probe, f *fixture) {
 }
 
 // TestStartupParameters: startup parameters are an allow-list. Parameters that change lexing
-// (standard_conforming_strings, client encodings whose characters can contain '\' or '''), options (which
+// (standard_conforming_strings, client encodings whose characters can contain '\' or ”'), options (which
 // can set anything), role and session_authorization are refused with a FATAL naming the parameter; the
 // parameters real drivers send are accepted and reach PostgreSQL.
 func TestStartupParameters(t *testing.T) {
