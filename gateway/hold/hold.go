@@ -52,6 +52,11 @@ var (
 	// ErrPublish wraps a failure to get an approval event acknowledged by Kafka. The statement must be
 	// refused (fail closed).
 	ErrPublish = errors.New("hold: publish to the approvals topic failed")
+	// ErrClientGone is the cause (context.WithCancelCause) the proxy cancels a held statement's Request
+	// with when its client disconnected: the withdrawal records "client_gone" as its reason.
+	ErrClientGone = errors.New("client_gone")
+	// ErrClientTimeout is the cause for a client-side cancel or statement timeout while held.
+	ErrClientTimeout = errors.New("client_cancelled")
 	// ErrInvalidRequest is returned for a request without approval id or with an unreadable expiry.
 	ErrInvalidRequest = errors.New("hold: invalid approval request")
 )
@@ -375,8 +380,13 @@ func (h *Holder) Request(ctx context.Context, req schemas.ApprovalRequested) (De
 		}
 		return d, nil
 	case <-ctx.Done():
+		// The caller names why with context.WithCancelCause (e.g. ErrClientGone); the reason is recorded.
+		reason := "client cancelled or disconnected"
+		if c := context.Cause(ctx); c != nil && c != ctx.Err() {
+			reason = c.Error()
+		}
 		wd := schemas.ApprovalDecided{ApprovalID: req.ApprovalID, Decision: Withdrawn, By: ByClient,
-			Reason: "client cancelled or disconnected", LatencyMS: time.Since(start).Milliseconds()}
+			Reason: reason, LatencyMS: time.Since(start).Milliseconds()}
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.SettleTimeout)
 		defer cancel()
 		if _, err := h.publish(pctx, req.ApprovalID, schemas.TypeApprovalDecided, wd); err != nil {

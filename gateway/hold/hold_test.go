@@ -284,3 +284,18 @@ func TestUnverifiedDecisionsIgnored(t *testing.T) {
 		})
 	}
 }
+
+// TestWithdrawReasonFromCause: the proxy cancels with ErrClientGone when the client disconnects; the
+// withdrawal in the log says so, and a signed approval arriving afterwards changes nothing.
+func TestWithdrawReasonFromCause(t *testing.T) {
+	h, cl := fakeHolder(t)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	id := schemas.NewID()
+	rh := make(chan string, 1)
+	go func() { rh <- waitRequested(t, h.cfg.Brokers, id); cancel(ErrClientGone) }()
+	d, err := h.Request(ctx, request(id, time.Minute))
+	if !errors.Is(err, context.Canceled) || d.Outcome != Withdrawn || d.Reason != "client_gone" || d.EventID == "" {
+		t.Fatalf("decision %+v err %v, want withdrawn (client_gone) read back from the log", d, err)
+	}
+	publish(t, cl, id, schemas.TypeApprovalDecided, signed(t, schemas.ApprovalDecided{ApprovalID: id, Decision: Approved, By: "U1"}, <-rh, approverKey))
+}
