@@ -75,5 +75,5 @@
 // followed by the ReadyForQuery the server returns for a Sync the gateway sends (so the transaction status is
 // the server's); for an Execute, the ErrorResponse and then nothing until the client's Sync, as PostgreSQL
 // does after an error. The function-call sub-protocol is refused (0A000). Every message sent to the client,
-// the gateway's own included, passes mask.Stream.Message; every text put in an event passes Masker.Text.
+// the gateway's own included, passes mask.Stream.Message; every text put in an event passes Masker.Stored.
 package proxy

@@ -1115,7 +1115,7 @@ func (ss *session) onResult(it *item, typ byte, frame []byte) error {
 			ss.model.Error()
 		}
 		if r != nil {
-			msg, _ := ss.srv.deps.Masker.Text(e.Message)
+			msg, _ := ss.srv.deps.Masker.Stored(e.Message)
 			if err := ss.complete(r, "error", "", e.Code, msg); err != nil {
 				return err
 			}
@@ -1203,12 +1203,12 @@ func (ss *session) statement(c classify.Statement, sql string, params []string, 
 	if c.Text != "" {
 		sql = c.Text
 	}
-	red, _ := m.Text(sql)
+	red, _ := m.Stored(sql)
 	st := schemas.Statement{SQL: red, Fingerprint: c.Fingerprint, Kind: string(c.Kind), Tables: c.Tables,
 		Columns: c.Columns, RiskTags: c.Tags, Protocol: protocol, Index: ss.stmtIndex}
 	ss.stmtIndex++
 	for _, p := range params {
-		mp, _ := m.Text(p)
+		mp, _ := m.Stored(p)
 		if len(mp) > maxParamChars {
 			mp = mp[:maxParamChars] + "…"
 		}

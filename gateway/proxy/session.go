@@ -203,7 +203,7 @@ func (ss *session) writeRaw(frame []byte) {
 func (ss *session) authenticate(ctx context.Context) error {
 	s := ss.srv
 	ss.user = ss.params["user"]
-	ss.app, _ = s.deps.Masker.Text(ss.params["application_name"])
+	ss.app, _ = s.deps.Masker.Stored(ss.params["application_name"])
 	if !ss.tls && !(s.cfg.AllowPlaintextLoopback && isLoopback(ss.raw.RemoteAddr())) {
 		return ss.authFail(ctx, "plaintext", SQLStateAuthSpec,
 			"pangate requires TLS: connect with sslmode=require or sslmode=verify-full (your OIDC token is the password)", "", "")
@@ -290,8 +290,12 @@ func (ss *session) authenticate(ctx context.Context) error {
 	return nil
 }
 
+// maskText masks a text the gateway records or sends with the storage detector (mask.Masker.Stored),
+// which also finds PANs split by any separator, in other digit scripts or encoded: such texts (refusals,
+// approver reasons, names) usually go both to the client and into an event, and over-masking them is
+// acceptable while a stored PAN is not (docs/masking.md).
 func maskText(s *Server, t string) string {
-	m, _ := s.deps.Masker.Text(t)
+	m, _ := s.deps.Masker.Stored(t)
 	return m
 }
 
