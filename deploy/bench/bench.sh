@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # pangate gateway benchmark: direct PostgreSQL, pgbouncer, a byte-copy proxy and the gateway (auditing to
-# the real Kafka broker), side by side in one run on the local stack (`go tool task up` first).
+# the real Kafka broker), side by side in one run on the local stack (`go tool task up` first), plus the
+# floor under the gateway: a bare franz-go producer's acks=all round trip to the same broker.
 #
-#   deploy/bench/bench.sh            # BENCH_SECONDS=10 per pgbench run, BENCH_SCALE=10, BENCH_IDLE=200
+#   deploy/bench/bench.sh            # BENCH_SECONDS=10 per pgbench run, BENCH_SCALE=10, BENCH_IDLE=200,
+#                                    # BENCH_ROUNDS=2 (every path is measured that many times, interleaved)
 #
-# Prints a Markdown report (the source of BENCHMARKS.md). Needs psql, pgbench, pgbouncer (Debian
-# package), curl and python3. Traffic stays on loopback.
+# Prints a Markdown report (the source of BENCHMARKS.md). Needs psql, pgbench, curl and python3; installs
+# pgbouncer (Debian package) when missing. Traffic stays on loopback. On a shared machine compare only
+# ratios measured in the same run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -13,6 +16,7 @@ set -a; . .stack/env; set +a
 DUR=${BENCH_SECONDS:-10}
 SCALE=${BENCH_SCALE:-10}
 IDLE=${BENCH_IDLE:-200}
+ROUNDS=${BENCH_ROUNDS:-2}
 WORK=$(mktemp -d /tmp/pangate-bench.XXXXXX)
 chmod 755 "$WORK"
 PIDS=()
@@ -20,10 +24,19 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 log() { echo "bench: $*" >&2; }
 
+if ! command -v pgbouncer >/dev/null; then
+  log "installing pgbouncer (apt-get)"
+  SUDO=(); [ "$(id -u)" = 0 ] || SUDO=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${SUDO[@]}" apt-get install -y -q pgbouncer >/dev/null || { "${SUDO[@]}" apt-get update -q >/dev/null && "${SUDO[@]}" apt-get install -y -q pgbouncer >/dev/null; }
+  command -v pgbouncer >/dev/null || { echo "bench: pgbouncer could not be installed: apt-get install pgbouncer" >&2; exit 1; }
+fi
+
 log "building"
 go build -o "$WORK/gateway" ./gateway
 go build -o "$WORK/bytecopy" ./deploy/bench/bytecopy
 go build -o "$WORK/client" ./deploy/bench/client
+go build -o "$WORK/kafkabase" ./deploy/bench/kafkabase
 go build -o "$WORK/issuer" ./deploy/issuer
 
 ADMIN=$PANGATE_PG_ADMIN_DSN
@@ -56,7 +69,7 @@ listen: 127.0.0.1:0
 allow_plaintext_loopback: true
 limits: {max_connections: 2000}
 targets:
-  - {name: pg, host: "$PANGATE_PG_HOST", port: $PANGATE_PG_PORT, database: $DB, sslmode: disable, admin_dsn: "$ADMIN"}
+  - {name: pg, host: "$PANGATE_PG_HOST", port: $PANGATE_PG_PORT, database: $DB, sslmode: disable, admin_dsn: "$ADMIN", source_address: 127.0.0.2}
 kafka: {brokers: [$PANGATE_KAFKA_BROKERS], topic_prefix: "bench.$$.", ack_timeout: 5s, linger: ${BENCH_LINGER:-0s}}
 checkpoint: {interval: 60s, key_file: "$WORK/checkpoint.pem"}
 auth:
@@ -96,9 +109,21 @@ chmod 644 "$PB"/*
 if [ "$(id -u)" = 0 ]; then PBUSER=(-u postgres); else PBUSER=(); fi
 pgbouncer "${PBUSER[@]}" "$PB/pgbouncer.ini" 2>"$WORK/pgbouncer.err" & PBPID=$!; PIDS+=($PBPID)
 for _ in $(seq 1 100); do (echo > /dev/tcp/127.0.0.1/$PBPORT) 2>/dev/null && break; sleep 0.1; done
+if ! kill -0 "$PBPID" 2>/dev/null; then
+  echo "bench: pgbouncer exited at start:" >&2; cat "$WORK/pgbouncer.err" "$PB/pgbouncer.log" >&2 2>/dev/null; exit 1
+fi
 
-ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# ticks PID: user+system CPU in clock ticks. Fields are counted after the ")" closing the command name
+# (which may hold spaces); a process that is gone is an error naming it, not awk's "cannot open".
+ticks() {
+  local st
+  st=$(cat "/proc/$1/stat" 2>/dev/null) || { echo "bench: process $1 is gone (see $WORK/*.log)" >&2; exit 1; }
+  st=${st##*) }
+  set -- $st
+  echo $(( ${12} + ${13} ))
+}
 HZ=$(getconf CLK_TCK)
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 KPID=$(pgrep -f 'kafka.Kafka' | head -1 || true)
 
 declare -A DSN=(
@@ -108,25 +133,38 @@ declare -A DSN=(
   [gateway]="host=127.0.0.1 port=$GWPORT user=bench_reader@pg dbname=$DB sslmode=disable"
 )
 declare -A PID=([direct]="" [pgbouncer]=$PBPID [bytecopy]=$BCPID [gateway]=$GWPID)
-declare -A TPS LAT CPU KCPU ROWS
+declare -A TPS TPS64 LAT CPU KCPU KCPU64 ROWS KB
 
 pgb() { # name args...
   local name=$1; shift
   PGPASSWORD=$TOKEN pgbench -n -S "$@" "${DSN[$name]}" 2>/dev/null
 }
-for name in direct pgbouncer bytecopy gateway; do
-  log "pgbench -S -c 8 -j 2 -T $DUR via $name"
-  p=${PID[$name]}; t0=0; k0=0
+# measure KEY name clients seconds: TPS, and proxy and broker CPU µs per statement, into ${TPS[KEY]} etc.
+measure() {
+  local key=$1 name=$2 c=$3 dur=$4 p=${PID[$2]} t0=0 k0=0 out n
   [ -n "$p" ] && t0=$(ticks "$p")
   [ -n "$KPID" ] && k0=$(ticks "$KPID")
-  out=$(pgb "$name" -c 8 -j 2 -T "$DUR")
-  TPS[$name]=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
+  out=$(pgb "$name" -c "$c" -j 2 -T "$dur")
   n=$(echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
-  if [ -n "$p" ]; then CPU[$name]=$(python3 -c "print(f'{($(ticks "$p")-$t0)/$HZ/$n*1e6:.1f}')"); else CPU[$name]="-"; fi
-  if [ -n "$KPID" ]; then KCPU[$name]=$(python3 -c "print(f'{($(ticks "$KPID")-$k0)/$HZ/$n*1e6:.1f}')"); else KCPU[$name]="?"; fi
-  log "pgbench -S -c 1 -T $((DUR/2)) via $name"
-  out=$(pgb "$name" -c 1 -T $((DUR/2)))
-  LAT[$name]=$(echo "$out" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')
+  [ -n "$n" ] && [ "$n" -gt 0 ] || { echo "bench: pgbench -c $c via $name processed nothing:" >&2; echo "$out" >&2; exit 1; }
+  M_TPS=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
+  if [ -n "$p" ]; then M_CPU=$(python3 -c "print(f'{($(ticks "$p")-$t0)/$HZ/$n*1e6:.1f}')"); else M_CPU="-"; fi
+  if [ -n "$KPID" ]; then M_KCPU=$(python3 -c "print(f'{($(ticks "$KPID")-$k0)/$HZ/$n*1e6:.1f}')"); else M_KCPU="?"; fi
+}
+PATHS=(direct pgbouncer bytecopy gateway)
+for round in $(seq 1 "$ROUNDS"); do
+  for name in "${PATHS[@]}"; do
+    k="$name/$round"
+    log "round $round: pgbench -S -c 8 -j 2 -T $DUR via $name"
+    measure "$k" "$name" 8 "$DUR"; TPS[$k]=$M_TPS; CPU[$k]=$M_CPU; KCPU[$k]=$M_KCPU
+    log "round $round: pgbench -S -c 64 -j 2 -T $DUR via $name"
+    measure "$k" "$name" 64 "$DUR"; TPS64[$k]=$M_TPS; KCPU64[$k]=$M_KCPU
+    log "round $round: pgbench -S -c 1 -T $((DUR/2)) via $name"
+    out=$(pgb "$name" -c 1 -T $((DUR/2)))
+    LAT[$k]=$(echo "$out" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')
+  done
+  log "round $round: bare franz-go producer, acks=all, to the same broker"
+  KB[$round]=$("$WORK/kafkabase" -mode bare -c 1,8,64 -n 4000 -broker-pid "${KPID:-0}")
 done
 log "1M-row SELECT via direct"
 ROWS[direct]=$("$WORK/client" -mode rows -n 1000000 -dsn "${DSN[direct]}" | sed -n 's/.*rows_per_s=\([0-9]*\).*/\1/p')
@@ -156,6 +194,13 @@ for l in sys.stdin:
     if l.startswith("pangate_gateway_audit_ack_seconds_sum"): s=float(l.split()[1])
     if l.startswith("pangate_gateway_audit_ack_seconds_count"): c=float(l.split()[1])
 print(f"{s/c*1000:.3f}" if c else "?")')
+BATCH=$(echo "$METRICS" | python3 -c '
+import sys
+s=c=0
+for l in sys.stdin:
+    if l.startswith("pangate_gateway_audit_batch_records_sum"): s=float(l.split()[1])
+    if l.startswith("pangate_gateway_audit_batch_records_count"): c=float(l.split()[1])
+print(f"{s/c:.1f} mean over {c:.0f} flushes" if c else "?")')
 
 PROFILE=""
 if [ "${BENCH_PROFILE:-1}" = 1 ]; then
@@ -174,22 +219,42 @@ if [ "${BENCH_PROFILE:-1}" = 1 ]; then
 fi
 
 r() { python3 -c "print(f'{$1/$2:.2f}')"; }
+kb() { echo "${KB[$1]}" | grep " c=$2 " | sed -n "s/.* $3=\([^ ]*\).*/\1/p"; }
 cat <<MD
-## Run $(date -u +%Y-%m-%dT%H:%MZ) — $(nproc) cores, pgbench scale $SCALE, ${DUR}s per run, kafka.linger ${BENCH_LINGER:-0s}
+## Run $(date -u +%Y-%m-%dT%H:%MZ) — $(nproc) cores, pgbench scale $SCALE, ${DUR}s per run, $ROUNDS rounds, kafka.linger ${BENCH_LINGER:-0s}, load average before: $LOAD0
 
-| path | TPS -S -c 8 -j 2 | ratio to direct | proxy CPU µs/stmt | broker CPU µs/stmt | -c 1 latency ms | added ms |
-|---|---|---|---|---|---|---|
+| round | path | TPS -S -c 8 | ÷ direct | TPS -S -c 64 | ÷ direct | proxy CPU µs/stmt | broker CPU µs/stmt (-c 8 / -c 64) | -c 1 latency ms | added ms |
+|---|---|---|---|---|---|---|---|---|---|
 MD
-for name in direct pgbouncer bytecopy gateway; do
-  echo "| $name | ${TPS[$name]} | $(r "${TPS[$name]}" "${TPS[direct]}") | ${CPU[$name]} | ${KCPU[$name]} | ${LAT[$name]} | $(python3 -c "print(f'{${LAT[$name]}-${LAT[direct]}:.3f}')") |"
+for round in $(seq 1 "$ROUNDS"); do
+  for name in "${PATHS[@]}"; do
+    k="$name/$round"; d="direct/$round"
+    echo "| $round | $name | ${TPS[$k]} | $(r "${TPS[$k]}" "${TPS[$d]}") | ${TPS64[$k]} | $(r "${TPS64[$k]}" "${TPS64[$d]}") | ${CPU[$k]} | ${KCPU[$k]} / ${KCPU64[$k]} | ${LAT[$k]} | $(python3 -c "print(f'{${LAT[$k]}-${LAT[$d]}:.3f}')") |"
+  done
 done
 cat <<MD
 
+Bare franz-go producer (deploy/bench/kafkabase: idempotent, acks=all, one record of a query.executed's size per
+writer at a time, waiting for its acknowledgement), same broker, same rounds:
+
+| round | writers | records/s | mean ms | p50 ms | p99 ms | broker CPU µs/record |
+|---|---|---|---|---|---|---|
+MD
+for round in $(seq 1 "$ROUNDS"); do
+  for c in 1 8 64; do
+    echo "| $round | $c | $(kb "$round" "$c" per_s) | $(kb "$round" "$c" mean_ms) | $(kb "$round" "$c" p50_ms) | $(kb "$round" "$c" p99_ms) | $(kb "$round" "$c" broker_cpu_us) |"
+  done
+done
+echo
+for round in $(seq 1 "$ROUNDS"); do
+  g="gateway/$round"; b="bytecopy/$round"; d="direct/$round"
+  echo "- round $round: gateway CPU/stmt ÷ byte-copy CPU/stmt $(r "${CPU[$g]}" "${CPU[$b]}") (target ≤ 2); strict -c 64 ÷ direct $(r "${TPS64[$g]}" "${TPS64[$d]}") (target ≥ 0.45); -c 1 added $(python3 -c "print(f'{${LAT[$g]}-${LAT[$d]}:.3f}')") ms vs bare acks=all round trip $(kb "$round" 1 mean_ms) ms (target ≤ round trip + 0.1)"
+done
+cat <<MD
 - 1M-row SELECT to a discarding pgx client: direct ${ROWS[direct]} rows/s, gateway ${ROWS[gateway]} rows/s, ratio $(r "${ROWS[gateway]}" "${ROWS[direct]}")
-- gateway CPU per statement / byte-copy CPU per statement: $(r "${CPU[gateway]}" "${CPU[bytecopy]}")
 - RSS per idle gateway connection: $PERCONN KiB ($IDLE connections: $r0 → $r1 KiB)
 - classify cache: $HITS hits, $MISS misses, hit rate $(python3 -c "print(f'{$HITS/max(1,$HITS+$MISS)*100:.1f}%')")
-- mean audit ack latency: $ACK ms
+- mean audit ack latency: $ACK ms; records per group-commit flush: $BATCH
 MD
 if [ -n "$PROFILE" ]; then
   echo
