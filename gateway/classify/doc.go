@@ -9,4 +9,17 @@
 // Classification is conservative: when a construct could change data or privileges and we cannot see
 // inside it (DO blocks, CALL, data-modifying CTEs, EXPLAIN ANALYZE of a write), it is classified by what
 // it may do, never by what it looks like.
+//
+// Beyond kind and tags, a Statement carries what the gateway's session model needs to follow the server
+// (issue 11; docs/policy.md):
+//
+//	SideEffectFree, AttrNames, Operators   may the read run before its audit event is acknowledged?
+//	                                       (allow.go; the catalog check is gateway/proxy's sideEffectFree)
+//	UnknownTables                          dynamic SQL: the tables are not in the text
+//	Prepare, Execute(+Runs), Deallocate*   SQL-level prepared statements (one namespace with Parse)
+//	Declare(+Hold), Fetch, CloseCursor/All cursors, whose query runs at FETCH/MOVE
+//	Discard, Settings                      session resets and settings (client_encoding, …: lexing_setting)
+//
+// The Cache keys classifications by PostgreSQL's own scanner tokens with constants abstracted (cache.go);
+// FuzzCacheKeySameTree checks that texts sharing an entry parse to the same tree apart from constants.
 package classify
