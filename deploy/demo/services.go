@@ -64,6 +64,16 @@ approvals: {enabled: true, decision_keys: [%q]}
 `, gwAddr, cert, key, d.env["PANGATE_PG_HOST"], d.env["PANGATE_PG_PORT"], d.database, filepath.Join(keys, "admin.dsn"),
 		strings.Join(d.brokers, ","), d.prefix, filepath.Join(keys, "checkpoint.pem"),
 		filepath.Join(d.root, "deploy", "policy", "pci.yaml"), d.issuerURL, audience, gwOps, filepath.Join(keys, "decision.pub.pem"))
+	// The default policy's grants open only the database named payments; the demo's is d.database.
+	pci, err := os.ReadFile(filepath.Join(d.root, "deploy", "policy", "pci.yaml"))
+	if err != nil {
+		return err
+	}
+	policyPath := filepath.Join(d.dir, "policy.yaml")
+	if err := os.WriteFile(policyPath, []byte(strings.ReplaceAll(string(pci), "databases: [payments]", "databases: ["+d.database+"]")), 0o600); err != nil {
+		return err
+	}
+	gwCfg = strings.Replace(gwCfg, "policy_file: "+fmt.Sprintf("%q", filepath.Join(d.root, "deploy", "policy", "pci.yaml")), "policy_file: "+fmt.Sprintf("%q", policyPath), 1)
 	gwPath := filepath.Join(d.dir, "gateway.yaml")
 	if err := os.WriteFile(gwPath, []byte(gwCfg), 0o600); err != nil {
 		return err
