@@ -37,6 +37,12 @@ var (
 		"risk_tags", "risk_score", "protocol", "role", "outcome", "sqlstate", "error", "command_tag", "row_count",
 		"duration_us", "mask_shape", "masked_columns", "masked_counts", "masked_total", "sample", "rule",
 		"block_reason", "approval_id", "approval_decision", "approval_by"}}
+	// Completions holds query.completed: the outcome of a statement recorded ahead, linked to its
+	// query.executed by (session, intent_seq); the view statement_outcomes joins the two
+	// (deploy/clickhouse/migrations/0002_outcomes.sql).
+	Completions = Table{"completions", []string{"event_id", "time", "time_us", "session", "seq", "gateway_instance",
+		"intent_seq", "stmt_index", "kind", "outcome", "sqlstate", "error", "command_tag", "row_count", "duration_us",
+		"mask_shape", "masked_columns", "masked_counts", "masked_total", "sample"}}
 	StatementTables = Table{"statement_tables", []string{"event_id", "time", "time_us", "session", "table_name",
 		"kind", "cardholder", "outcome", "role"}}
 	Approvals = Table{"approvals", []string{"event_id", "time", "time_us", "kafka_topic", "event_type", "approval_id",
@@ -64,7 +70,7 @@ var (
 
 // All lists every table the indexer writes, in insert order. Events comes last: once a batch's rows are
 // in events, its typed rows are in their tables too, so "the event is in events" means "fully indexed".
-var All = []*Table{&Sessions, &SessionEnds, &Statements, &StatementTables, &Approvals, &AuthEvents,
+var All = []*Table{&Sessions, &SessionEnds, &Statements, &Completions, &StatementTables, &Approvals, &AuthEvents,
 	&Credentials, &Checkpoints, &Lifecycle, &DeadLetters, &Events}
 
 // Partitioned lists the tables partitioned by month, which retention prunes.
@@ -251,6 +257,14 @@ func typedRows(e *env, rec Record) ([]Row, error) {
 	case *schemas.QueryExecuted:
 		return statementRows(e, &d.Statement, d.Role, d.Outcome, d.SQLState, d.Error, d.CommandTag, d.Rows,
 			d.DurationUS, d.MaskShape, d.Masked, d.Sample, d.Rule, "", d.Approval)
+	case *schemas.QueryCompleted:
+		mc, mn, total := maskedCounts(d.Masked)
+		sample, err := sampleJSON(d.Sample)
+		if err != nil {
+			return nil, err
+		}
+		return []Row{{&Completions, []any{e.ID, e.t, e.us, e.Session, e.Seq, e.Gateway.Instance, d.Intent, d.Index, d.Kind,
+			d.Outcome, d.SQLState, d.Error, d.CommandTag, d.Rows, d.DurationUS, d.MaskShape, mc, mn, total, sample}}}, nil
 	case *schemas.QueryBlocked:
 		return statementRows(e, &d.Statement, d.Role, "blocked", d.SQLState, d.Message, "", 0, 0, "", nil, nil,
 			d.Rule, d.Reason, d.Approval)
@@ -371,19 +385,10 @@ func lifecycle(e *env) []any {
 func statementRows(e *env, s *schemas.Statement, role, outcome, sqlstate, errText, tag string, rowCount, dur int64,
 	maskShape string, masked []schemas.ColumnCount, sample *schemas.Sample, rule, blockReason string,
 	ap *schemas.ApprovalRef) ([]Row, error) {
-	mc, mn := make([]string, len(masked)), make([]int64, len(masked))
-	var total int64
-	for i, c := range masked {
-		mc[i], mn[i] = c.Column, c.Count
-		total += c.Count
-	}
-	sampleJSON := ""
-	if sample != nil {
-		b, err := json.Marshal(sample)
-		if err != nil {
-			return nil, err
-		}
-		sampleJSON = string(b)
+	mc, mn, total := maskedCounts(masked)
+	sampleJSON, err := sampleJSON(sample)
+	if err != nil {
+		return nil, err
 	}
 	var apID, apDec, apBy string
 	if ap != nil {
@@ -404,6 +409,28 @@ func statementRows(e *env, s *schemas.Statement, role, outcome, sqlstate, errTex
 		out = append(out, Row{&StatementTables, []any{e.ID, e.t, e.us, e.Session, tbl, s.Kind, card, outcome, role}})
 	}
 	return out, nil
+}
+
+// maskedCounts splits per-column masked counts into the parallel array columns and their sum.
+func maskedCounts(masked []schemas.ColumnCount) (cols []string, counts []int64, total int64) {
+	cols, counts = make([]string, len(masked)), make([]int64, len(masked))
+	for i, c := range masked {
+		cols[i], counts[i] = c.Column, c.Count
+		total += c.Count
+	}
+	return cols, counts, total
+}
+
+// sampleJSON is the sample column: the masked sample as JSON, "" when there is none.
+func sampleJSON(sample *schemas.Sample) (string, error) {
+	if sample == nil {
+		return "", nil
+	}
+	b, err := json.Marshal(sample)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
 }
 
 func approvalRow(e *env, rec Record, id, session, issuer, subject, target, role string, s *schemas.Statement, rule,

@@ -3,6 +3,7 @@ package rows
 import (
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"reflect"
 	"regexp"
 	"strings"
@@ -13,18 +14,28 @@ import (
 	"github.com/pangate/pangate/schemas"
 )
 
-// ddlColumns reads the column names and ClickHouse types of every table in the embedded migrations.
+// ddlColumns reads the column names and ClickHouse types of every table in the embedded migrations (all
+// versions: a table added by a later migration counts too).
 func ddlColumns(t *testing.T) map[string][][2]string {
 	t.Helper()
-	b, err := chddl.Migrations.ReadFile("migrations/0001_init.sql")
-	if err != nil {
-		t.Fatal(err)
+	files, err := fs.Glob(chddl.Migrations, "migrations/*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no migrations embedded (%v)", err)
+	}
+	var text strings.Builder
+	for _, f := range files {
+		b, err := chddl.Migrations.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text.Write(b)
+		text.WriteByte('\n')
 	}
 	create := regexp.MustCompile(`^CREATE TABLE IF NOT EXISTS (\w+)`)
 	col := regexp.MustCompile(`^\s+(\w+)\s+([A-Za-z0-9]+(?:\([^)]*\))?),?\s*(--.*)?$`)
 	out := map[string][][2]string{}
 	var cur string
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(text.String(), "\n") {
 		if m := create.FindStringSubmatch(line); m != nil {
 			cur = m[1]
 			continue
@@ -115,7 +126,8 @@ func TestMapEveryType(t *testing.T) {
 		schemas.TypeAuthFailed: {"auth_events"}, schemas.TypeSessionStarted: {"sessions"},
 		schemas.TypeSessionEnded: {"session_ends"}, schemas.TypeCredentialIssued: {"credentials"},
 		schemas.TypeCredentialRevoked: {"credentials"}, schemas.TypeQueryExecuted: {"statements", "statement_tables"},
-		schemas.TypeQueryBlocked: {"statements", "statement_tables"}, schemas.TypeApprovalRequested: {"approvals"},
+		schemas.TypeQueryBlocked: {"statements", "statement_tables"}, schemas.TypeQueryCompleted: {"completions"},
+		schemas.TypeApprovalRequested: {"approvals"},
 		schemas.TypeApprovalNotified: {"approvals"}, schemas.TypeApprovalDecided: {"approvals"},
 		schemas.TypeApprovalExpired: {"approvals"}, schemas.TypeApprovalRejected: {"approvals"}, schemas.TypePolicyLoaded: {"lifecycle"},
 		schemas.TypeRetentionDropped: {"lifecycle"}, schemas.TypeReportGenerated: {"lifecycle"},
@@ -189,6 +201,58 @@ func TestMapStatementDetails(t *testing.T) {
 	}
 	if rs[2].Values[4] != "a" || rs[3].Values[4] != "b" {
 		t.Errorf("statement_tables %v %v", rs[2].Values, rs[3].Values)
+	}
+}
+
+// TestMapCompletion: a query.completed becomes one completions row naming its intent's seq, with the
+// outcome, rows, per-column masked counts and their total, and the sample; no statements row (the view
+// statement_outcomes joins it onto its query.executed) and no statement_tables row.
+func TestMapCompletion(t *testing.T) {
+	c := schemas.NewChain("s1", schemas.Source{Instance: "gw-1", Version: "1"})
+	for _, tc := range []struct {
+		name  string
+		d     schemas.QueryCompleted
+		total int64
+		smp   string
+	}{
+		{"export", schemas.QueryCompleted{Intent: 7, Index: 3, Kind: "copy", Outcome: "ok", CommandTag: "COPY 20", Rows: 20,
+			DurationUS: 4200, MaskShape: "first6last4", Masked: []schemas.ColumnCount{{Column: "pan", Count: 18}, {Column: "pan2", Count: 20}},
+			Sample: &schemas.Sample{Columns: []string{"id", "pan"}, Rows: [][]string{{"1", "411111******1112"}}}},
+			38, `{"columns":["id","pan"],"rows":[["1","411111******1112"]]}`},
+		{"error", schemas.QueryCompleted{Intent: 9, Index: 4, Kind: "write", Outcome: "error", SQLState: "23505",
+			Error: "duplicate key value violates unique constraint", MaskShape: "first6last4"}, 0, ""},
+		{"skipped", schemas.QueryCompleted{Intent: 11, Index: 5, Kind: "ddl", Outcome: "skipped", MaskShape: "first6last4"}, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := c.Next(schemas.TypeQueryCompleted, tc.d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rs := mapper().Map(record(t, e))
+			if len(rs) != 2 || rs[1].Table != &Completions {
+				t.Fatalf("rows %v, want events + completions", rs)
+			}
+			checkRow(t, ddlColumns(t), rs[1])
+			v := map[string]any{}
+			for i, col := range Completions.Columns {
+				v[col] = rs[1].Values[i]
+			}
+			masked := make([]string, 0, len(tc.d.Masked))
+			for _, m := range tc.d.Masked {
+				masked = append(masked, m.Column)
+			}
+			if v["session"] != "s1" || v["seq"] != e.Seq || v["intent_seq"] != tc.d.Intent || v["stmt_index"] != tc.d.Index ||
+				v["kind"] != tc.d.Kind || v["outcome"] != tc.d.Outcome || v["sqlstate"] != tc.d.SQLState || v["error"] != tc.d.Error ||
+				v["command_tag"] != tc.d.CommandTag || v["row_count"] != tc.d.Rows || v["duration_us"] != tc.d.DurationUS ||
+				v["masked_total"] != tc.total || v["sample"] != tc.smp || !reflect.DeepEqual(v["masked_columns"], masked) {
+				t.Errorf("completions row %v", v)
+			}
+			// A replay maps to the identical row (same sorting key and values), which FINAL collapses.
+			again := mapper().Map(record(t, e))
+			if !reflect.DeepEqual(again[1].Values, rs[1].Values) {
+				t.Errorf("replayed completion maps differently:\n%v\n%v", again[1].Values, rs[1].Values)
+			}
+		})
 	}
 }
 

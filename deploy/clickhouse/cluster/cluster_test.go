@@ -35,6 +35,7 @@ var shardingKeys = map[string]string{
 	"sessions":          "cityHash64(event_id)",
 	"session_ends":      "cityHash64(event_id)",
 	"statements":        "cityHash64(event_id)",
+	"completions":       "cityHash64(event_id)",
 	"statement_tables":  "cityHash64(event_id)",
 	"approvals":         "cityHash64(approval_id)",
 	"auth_events":       "cityHash64(event_id)",
@@ -48,6 +49,8 @@ var shardingKeys = map[string]string{
 
 var (
 	createRE = regexp.MustCompile(`(?m)^CREATE TABLE IF NOT EXISTS ([A-Za-z_][A-Za-z0-9_]*)\s*$`)
+	viewRE   = regexp.MustCompile(`(?m)^CREATE VIEW IF NOT EXISTS ([A-Za-z_][A-Za-z0-9_]*) AS\s*$`)
+	fromRE   = regexp.MustCompile(`\bFROM ([A-Za-z_][A-Za-z0-9_]*)\b`)
 	engineRE = regexp.MustCompile(`(?m)^ENGINE = ([A-Za-z]*MergeTree)\((.*)\)\s*$`)
 )
 
@@ -93,9 +96,14 @@ func generate(name string, single []byte) ([]byte, error) {
 		if i == 0 {
 			c = dropFileHeader(c)
 		}
+		if vm := viewRE.FindStringSubmatch(c); vm != nil {
+			out.WriteString("\n")
+			out.WriteString(strings.TrimLeft(clusterView(c, vm), "\n"))
+			continue
+		}
 		m := createRE.FindStringSubmatch(c)
 		if m == nil {
-			return nil, fmt.Errorf("%s: statement %d is not CREATE TABLE IF NOT EXISTS <name> on its own line; the generator knows no other (add its cluster form by hand to the generator)", name, i+1)
+			return nil, fmt.Errorf("%s: statement %d is not CREATE TABLE IF NOT EXISTS <name> or CREATE VIEW IF NOT EXISTS <name> AS on its own line; the generator knows no other (add its cluster form by hand to the generator)", name, i+1)
 		}
 		table := m[1]
 		key, ok := shardingKeys[table]
@@ -119,6 +127,19 @@ func generate(name string, single []byte) ([]byte, error) {
 			database, table, clusterName, local, clusterName, database, table, localSuffix, key)
 	}
 	return out.Bytes(), nil
+}
+
+// clusterView is a view's cluster form: created on every node, over the Distributed tables (qualified with
+// the database, since ON CLUSTER DDL runs in each node's default database).
+func clusterView(c string, m []string) string {
+	c = strings.Replace(c, m[0], fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s.%s ON CLUSTER %s AS", database, m[1], clusterName), 1)
+	return fromRE.ReplaceAllStringFunc(c, func(from string) string {
+		t := fromRE.FindStringSubmatch(from)[1]
+		if _, ok := shardingKeys[t]; !ok {
+			return from
+		}
+		return "FROM " + database + "." + t
+	})
 }
 
 // chunk splits SQL text into statements, each with the comment lines before it, at lines whose code ends
@@ -202,23 +223,28 @@ type column struct{ name, typ string }
 
 var (
 	createHeadRE = regexp.MustCompile(`^CREATE TABLE IF NOT EXISTS ([A-Za-z_][A-Za-z0-9_.]*)(?:\s+ON CLUSTER ([A-Za-z_][A-Za-z0-9_]*))?\s*`)
+	viewHeadRE   = regexp.MustCompile(`^CREATE VIEW IF NOT EXISTS ([A-Za-z_][A-Za-z0-9_.]*)(?:\s+ON CLUSTER ([A-Za-z_][A-Za-z0-9_]*))? AS SELECT `)
 	databaseRE   = regexp.MustCompile(`^CREATE DATABASE IF NOT EXISTS ([A-Za-z_][A-Za-z0-9_]*)(?:\s+ON CLUSTER ([A-Za-z_][A-Za-z0-9_]*))?$`)
 	asRE         = regexp.MustCompile(`^AS ([A-Za-z_][A-Za-z0-9_.]*)\s*`)
 	engineHeadRE = regexp.MustCompile(`^ENGINE\s*=\s*([A-Za-z]+)\s*`)
 )
 
 // parseFile reads every statement of a DDL file (split as the indexer's migration runner splits it).
-func parseFile(t *testing.T, path string) (tables map[string]table, databases map[string]string) {
+func parseFile(t *testing.T, path string) (tables map[string]table, databases map[string]string, views map[string]view) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tables, databases = map[string]table{}, map[string]string{}
+	tables, databases, views = map[string]table{}, map[string]string{}, map[string]view{}
 	for _, s := range migrate.Split(string(b)) {
 		s = strings.Join(strings.Fields(s), " ")
 		if m := databaseRE.FindStringSubmatch(s); m != nil {
 			databases[m[1]] = m[2]
+			continue
+		}
+		if m := viewHeadRE.FindStringSubmatch(s); m != nil {
+			views[m[1]] = view{onCluster: m[2], text: s}
 			continue
 		}
 		tb, err := parseCreate(s)
@@ -230,7 +256,13 @@ func parseFile(t *testing.T, path string) (tables map[string]table, databases ma
 		}
 		tables[tb.name] = tb
 	}
-	return tables, databases
+	return tables, databases, views
+}
+
+// view is a CREATE VIEW statement (whitespace collapsed).
+type view struct {
+	onCluster string
+	text      string
 }
 
 func parseCreate(s string) (table, error) {
@@ -369,11 +401,26 @@ func TestClusterCounterparts(t *testing.T) {
 	zkPaths := map[string]string{}
 	for _, f := range files {
 		name := filepath.Base(f)
-		single, _ := parseFile(t, f)
-		if len(single) == 0 {
-			t.Fatalf("%s: no tables parsed", f)
+		single, _, singleViews := parseFile(t, f)
+		if len(single) == 0 && len(singleViews) == 0 {
+			t.Fatalf("%s: no tables or views parsed", f)
 		}
-		cluster, dbs := parseFile(t, name)
+		cluster, dbs, clusterViews := parseFile(t, name)
+		for vn := range singleViews {
+			cv, ok := clusterViews[database+"."+vn]
+			if !ok {
+				t.Errorf("%s: no view %s.%s ON CLUSTER %s", name, database, vn, clusterName)
+				continue
+			}
+			if cv.onCluster != clusterName {
+				t.Errorf("%s: view %s.%s ON CLUSTER %q, want %q", name, database, vn, cv.onCluster, clusterName)
+			}
+			for _, m := range fromRE.FindAllStringSubmatch(cv.text, -1) {
+				if _, ok := shardingKeys[m[1]]; ok {
+					t.Errorf("%s: view %s reads %s unqualified: ON CLUSTER DDL would resolve it in each node's default database", name, vn, m[1])
+				}
+			}
+		}
 		if dbs[database] != clusterName {
 			t.Errorf("%s: want CREATE DATABASE IF NOT EXISTS %s ON CLUSTER %s", name, database, clusterName)
 		}
