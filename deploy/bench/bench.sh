@@ -165,6 +165,8 @@ for round in $(seq 1 "$ROUNDS"); do
   done
   log "round $round: bare franz-go producer, acks=all, to the same broker"
   KB[$round]=$("$WORK/kafkabase" -mode bare -c 1,8,64 -n 4000 -broker-pid "${KPID:-0}")
+  log "round $round: the gateway's audit producer alone (group commit), same broker"
+  KB[$round]+=$'\n'$("$WORK/kafkabase" -mode audit -c 1,8,64 -n 4000 -broker-pid "${KPID:-0}")
 done
 log "1M-row SELECT via direct"
 ROWS[direct]=$("$WORK/client" -mode rows -n 1000000 -dsn "${DSN[direct]}" | sed -n 's/.*rows_per_s=\([0-9]*\).*/\1/p')
@@ -219,7 +221,7 @@ if [ "${BENCH_PROFILE:-1}" = 1 ]; then
 fi
 
 r() { python3 -c "print(f'{$1/$2:.2f}')"; }
-kb() { echo "${KB[$1]}" | grep " c=$2 " | sed -n "s/.* $3=\([^ ]*\).*/\1/p"; }
+kb() { echo "${KB[$1]}" | grep "mode=${4:-bare} c=$2 " | sed -n "s/.* $3=\([^ ]*\).*/\1/p"; }
 cat <<MD
 ## Run $(date -u +%Y-%m-%dT%H:%MZ) — $(nproc) cores, pgbench scale $SCALE, ${DUR}s per run, $ROUNDS rounds, kafka.linger ${BENCH_LINGER:-0s}, load average before: $LOAD0
 
@@ -234,15 +236,18 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 cat <<MD
 
-Bare franz-go producer (deploy/bench/kafkabase: idempotent, acks=all, one record of a query.executed's size per
-writer at a time, waiting for its acknowledgement), same broker, same rounds:
+Kafka alone (deploy/bench/kafkabase; same broker, same rounds): "bare" is a franz-go producer (idempotent,
+acks=all) whose writers each send one record of a query.executed's size and wait for its acknowledgement;
+"audit/group" is the gateway's audit.Producer (sessions' Emit, group commit) with the same writers.
 
-| round | writers | records/s | mean ms | p50 ms | p99 ms | broker CPU µs/record |
-|---|---|---|---|---|---|---|
+| round | producer | writers | records/s | mean ms | p50 ms | p99 ms | broker CPU µs/record |
+|---|---|---|---|---|---|---|---|
 MD
 for round in $(seq 1 "$ROUNDS"); do
-  for c in 1 8 64; do
-    echo "| $round | $c | $(kb "$round" "$c" per_s) | $(kb "$round" "$c" mean_ms) | $(kb "$round" "$c" p50_ms) | $(kb "$round" "$c" p99_ms) | $(kb "$round" "$c" broker_cpu_us) |"
+  for m in bare audit/group; do
+    for c in 1 8 64; do
+      echo "| $round | $m | $c | $(kb "$round" "$c" per_s "$m") | $(kb "$round" "$c" mean_ms "$m") | $(kb "$round" "$c" p50_ms "$m") | $(kb "$round" "$c" p99_ms "$m") | $(kb "$round" "$c" broker_cpu_us "$m") |"
+    done
   done
 done
 echo

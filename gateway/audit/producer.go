@@ -32,7 +32,8 @@ type Config struct {
 	Topic string
 	// AckTimeout is how long an event may wait for its acknowledgement before it is refused (default 5s).
 	AckTimeout time.Duration
-	// Linger is the producer linger (default 0). It applies only with Batching "client".
+	// Linger is the producer linger (default 0). It applies only with Batching "client", which a Linger
+	// above 0 selects when Batching is empty.
 	Linger time.Duration
 	// Batching says how events of concurrent sessions share produce requests (docs/scaling.md, "Group commit"):
 	//   - "group" (default): group commit. One goroutine hands franz-go everything pending and flushes it
@@ -117,7 +118,11 @@ func New(cfg Config, reg prometheus.Registerer, extra ...kgo.Opt) (*Producer, er
 	}
 	opts = append(opts, extra...)
 	if cfg.Batching == "" {
+		// kafka.linger > 0 keeps its old meaning: franz-go's own batching with that linger.
 		cfg.Batching = BatchGroup
+		if cfg.Linger > 0 {
+			cfg.Batching = BatchClient
+		}
 	}
 	auditOpts := opts
 	if cfg.Batching == BatchGroup {
