@@ -239,7 +239,7 @@ func run(ctx context.Context, path string, log *slog.Logger) error {
 			return err
 		}
 		pt := proxy.Target{Name: t.Name, Host: t.Host, Port: t.Port, Database: t.Database, Databases: t.Databases, TLS: upTLS,
-			Credentials: mgr, Catalog: catalogFunc(cats)}
+			Credentials: mgr, Catalog: catalogFunc(cats), Facts: factsFunc(cats)}
 		if t.SourceAddress != "" {
 			// pg_hba.conf admits JIT roles only from this address (docs/deploy.md).
 			d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(t.SourceAddress)}}
@@ -433,6 +433,16 @@ func (p policyAdapter) Hash() string { return p.w.Current().Hash() }
 
 // MaskingFunctions are the current policy's masking_functions (proxy.MaskingFunctioner).
 func (p policyAdapter) MaskingFunctions() map[string]bool { return p.w.Current().MaskingFunctions() }
+
+// factsFunc adapts a catalog set to the proxy's per-database function facts without a typed-nil interface.
+func factsFunc(s *catalog.Set) func(string) proxy.FunctionFacts {
+	return func(db string) proxy.FunctionFacts {
+		if f := s.Functions(db); f != nil {
+			return f
+		}
+		return nil
+	}
+}
 
 // catalogFunc adapts a catalog set to the proxy's per-database lookup without a typed-nil interface.
 func catalogFunc(s *catalog.Set) func(string) mask.Catalog {

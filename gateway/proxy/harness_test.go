@@ -209,6 +209,8 @@ func newHarnessPolicy(t testing.TB, pol Policy) *harness {
 	}
 	srv, err := New(Config{Instance: "unit", AllowPlaintextLoopback: true, MaxMessageBytes: 64 << 10, StartupTimeout: 5 * time.Second,
 		Targets: []Target{{Name: "t", Host: "127.0.0.1", Port: 5432, Database: "d", Credentials: h.creds,
+			// The fake server's database has only plain tables and no user code.
+			Facts: func(string) FunctionFacts { return plainDB{} },
 			Dial: func(context.Context, string, string) (net.Conn, error) {
 				a, b := net.Pipe()
 				go h.pg.serve(b)
@@ -325,3 +327,13 @@ func readWithin(c net.Conn, d time.Duration) bool {
 
 var _ = bytes.NewReader
 var _ = errTimeout
+
+// plainDB is the function facts of a database with plain tables only and no user functions, operators,
+// casts or views: every read the classifier finds side-effect-free is.
+type plainDB struct{}
+
+func (plainDB) OneArgFunction(string) (bool, error) { return false, nil }
+func (plainDB) UserFunction(string) (bool, error)   { return false, nil }
+func (plainDB) UserOperator(string) (bool, error)   { return false, nil }
+func (plainDB) PlainRelation(string) (bool, error)  { return true, nil }
+func (plainDB) UserImplicitCode() (bool, error)     { return false, nil }

@@ -164,7 +164,10 @@ func merge(own, target classify.Statement) classify.Statement {
 	out.Tags = union(target.Tags, own.Tags)
 	out.AttrNames = union(target.AttrNames, own.AttrNames)
 	out.Operators = union(target.Operators, own.Operators)
-	out.SideEffectFree = target.SideEffectFree && own.SideEffectFree
+	// EXECUTE's parameters and FETCH's count are evaluated too: the result is free of side effects only if
+	// the target is and its own expressions call nothing.
+	out.SideEffectFree = target.SideEffectFree && (own.SideEffectFree ||
+		len(own.Functions) == 0 && len(own.Operators) == 0 && len(own.AttrNames) == 0 && !own.UnknownTables)
 	out.UnknownTables = target.UnknownTables || own.UnknownTables
 	out.Settings = append(slices.Clip(own.Settings), target.Settings...)
 	out.Execute, out.ExecuteRuns, out.Fetch = own.Execute, own.ExecuteRuns, own.Fetch

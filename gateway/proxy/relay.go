@@ -262,7 +262,7 @@ func (ss *session) onQuery(frame []byte) (bool, string) {
 // pureRead says whether a statement may run before its event is acknowledged: a read that provably has
 // no side effects (docs/invariants.md, invariant 1). Everything else is recorded ahead.
 func (ss *session) pureRead(c classify.Statement) bool {
-	return c.Kind == classify.KindRead && c.SideEffectFree && !c.UnknownTables
+	return c.Kind == classify.KindRead && !c.UnknownTables && sideEffectFree(c, ss.facts)
 }
 
 // refuseStatement refuses a statement the gateway cannot judge (an unknown prepared statement or
@@ -1149,6 +1149,12 @@ func (ss *session) complete(r *run, outcome, tag, code, msg string) error {
 	}
 	if r.mode == modeAcked && !r.completed {
 		ss.recordOutcome(r, outcome, tag, code, msg)
+	}
+	if r.cls.Kind == classify.KindDDL || r.cls.Kind == classify.KindRole {
+		// It may have created a view, a function or an operator a later read would run.
+		if inv, ok := ss.facts.(interface{ Invalidate() }); ok {
+			inv.Invalidate()
+		}
 	}
 	s.m.statements.WithLabelValues(string(r.cls.Kind), outcome).Inc()
 	if ss.gate == r {

@@ -62,6 +62,9 @@ type Target struct {
 	Credentials Credentials
 	// Catalog returns the column catalog of a database for masking (may be nil, or return nil).
 	Catalog func(database string) mask.Catalog
+	// Facts returns what the database says about functions, operators and relations, for judging whether
+	// a read is free of side effects (nil, or a nil result: no read is, everything is recorded ahead).
+	Facts func(database string) FunctionFacts
 	// Dial replaces the TCP dialer for the upstream connection (tests).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }

@@ -56,7 +56,8 @@ type session struct {
 	relayMu                      sync.Mutex // upstream goroutine, per backend message; see noticeHeld
 	cw, uw                       *bufio.Writer
 	stream                       *mask.Stream
-	cat                          mask.Catalog // the session database's column catalog (may be nil)
+	cat                          mask.Catalog  // the session database's column catalog (may be nil)
+	facts                        FunctionFacts // the session database's function facts (nil: no read is side-effect-free)
 	q                            queue
 	start                        time.Time
 	statements, blocked          atomic.Int64
@@ -429,6 +430,9 @@ func (ss *session) connectUpstream(ctx context.Context) error {
 		cat = ss.tgt.Catalog(ss.database)
 	}
 	ss.cat = cat
+	if ss.tgt.Facts != nil {
+		ss.facts = ss.tgt.Facts(ss.database)
+	}
 	ss.stream = s.deps.Masker.NewStream(cat)
 	ss.cr = newFrameReader(ss.conn, 8<<10, s.cfg.MaxMessageBytes)
 	ss.cw = bufio.NewWriterSize(ss.conn, 8<<10)
