@@ -28,6 +28,14 @@ pangate's indexer writes every audit event to ClickHouse (database ` + "`pangate
 - Booleans are 0/1 (` + "`cardholder`" + `, ` + "`human`" + `, ` + "`client_tls`" + `).
 - The identity behind a statement is on its session: join ` + "`sessions`" + ` on ` + "`session`" + `
   (` + "`ANY LEFT JOIN (SELECT session, issuer, subject FROM sessions FINAL) USING session`" + `).
+- **The outcome of a statement is in ` + "`statement_outcomes`" + `**, a view over ` + "`statements`" + ` and ` + "`completions`" + `
+  (both read with FINAL inside it). A statement the gateway records before running it (writes, DDL, COPY,
+  anything not proven free of side effects) is stored twice: a ` + "`query.executed`" + ` with outcome ` + "`forwarded`" + `, then a
+  ` + "`query.completed`" + ` with what PostgreSQL answered. The view shows one row per statement with the completion's
+  ` + "`outcome`" + ` (` + "`ok`" + `, ` + "`error`" + ` with ` + "`sqlstate`" + `, ` + "`skipped`" + ` = not run), ` + "`command_tag`" + `, ` + "`row_count`" + `, ` + "`masked_*`" + ` and
+  ` + "`sample`" + `; ` + "`intent_outcome`" + ` is what the statements row says. ` + "`forwarded`" + ` there means no outcome was recorded
+  (events of an older gateway, or a gateway that stopped first). ` + "`statements`" + ` and ` + "`statement_tables`" + ` keep the
+  intent as recorded.
 - Queries with a parameter have a ` + "`WITH 'value' AS name`" + ` line: edit the value.
 - The raw envelope of every event is in ` + "`events`" + ` (` + "`record`" + ` holds the exact Kafka record, whose hash
   ` + "`pangate verify`" + ` can recheck offline). Records the indexer refused are in ` + "`dead_letters`" + `.
@@ -39,8 +47,10 @@ pangate's indexer writes every audit event to ClickHouse (database ` + "`pangate
 | events | every event | event_id, time, time_us, event_type, session, seq, prev, hash, source_instance, data, record, kafka_* |
 | sessions | session.started | session, issuer, subject, claim_keys/values, groups, human, client_addr, role, granted |
 | session_ends | session.ended | session, reason, statements, blocked, duration_us, bytes_in/out |
-| statements | query.executed, query.blocked | session, stmt_index, sql (redacted), kind, tables, columns, cardholder, outcome, sqlstate, row_count, masked_*, block_reason, approval_* |
-| statement_tables | (statement, table) pair | table_name, session, kind, cardholder, outcome, role |
+| statements | query.executed, query.blocked | session, seq, stmt_index, sql (redacted), params (masked), kind, tables, columns, cardholder, outcome, sqlstate, row_count, masked_*, block_reason, approval_* |
+| completions | query.completed | session, intent_seq (the statement's seq), outcome, sqlstate, command_tag, row_count, masked_*, sample |
+| statement_outcomes (view) | statement, with its outcome | the columns of statements, outcome etc. from its completion, intent_outcome, completion_event_id, completed_us |
+| statement_tables | (statement, table) pair | table_name, session, kind, cardholder, outcome (as recorded ahead), role |
 | approvals | approval.requested/notified/decided/expired | approval_id, subject, sql, rule, decision, decided_by, latency_ms |
 | auth_events | auth.succeeded, auth.failed | outcome, issuer, subject, client_addr, reason, sqlstate |
 | credentials | credential.issued, credential.revoked | role, target, granted, valid_until_us, ttl_ms, reason |

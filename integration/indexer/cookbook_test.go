@@ -27,6 +27,8 @@ type scenario struct {
 	s1, s2 string // session ids
 	s3     string // session with a missing event
 	run    string // gateway run (its checkpoint 3 is missing)
+	// exportDone is the query.completed of S1's export, produced twice (a replay the store must collapse).
+	exportDone schemas.Event
 }
 
 func buildScenario(t *testing.T) *scenario {
@@ -79,7 +81,7 @@ func buildScenario(t *testing.T) *scenario {
 	}
 	sc.audit = append(sc.audit, emit(g, 400, schemas.TypeGatewayStopped, schemas.GatewayStopped{Reason: "signal", SessionsServed: 3}))
 
-	// S1: alice, three reads (two on cardholder data, masked), ended; credential revoked within its TTL.
+	// S1: alice, three reads (two on cardholder data, masked) and an export, ended; credential revoked within its TTL.
 	c1 := chain(schemas.NewID())
 	sc.s1 = c1.Session()
 	sc.audit = append(sc.audit,
@@ -94,7 +96,16 @@ func buildScenario(t *testing.T) *scenario {
 			Role: "jit_a", Outcome: "ok", Rows: 2, MaskShape: "first6last4", Masked: []schemas.ColumnCount{{Column: "pan", Count: 2}}}),
 		emit(c1, 14, schemas.TypeQueryExecuted, schemas.QueryExecuted{Statement: stmt(2, "read", "SELECT id FROM orders", false, "orders"),
 			Role: "jit_a", Outcome: "ok", Rows: 1, MaskShape: "first6last4"}),
-		emit(c1, 20, schemas.TypeSessionEnded, schemas.SessionEnded{Reason: "client_terminate", Statements: 3}),
+	)
+	// S1's export of card numbers, recorded ahead (forwarded) and completed: 20 rows copied, 18 masked.
+	export := stmt(3, "copy", "COPY (SELECT id, pan FROM cards) TO STDOUT", true, "cards")
+	export.RiskTags = []string{"copy_out"}
+	exp := emit(c1, 15, schemas.TypeQueryExecuted, schemas.QueryExecuted{Statement: export, Role: "jit_a", Outcome: "forwarded", MaskShape: "first6last4"})
+	sc.exportDone = emit(c1, 16, schemas.TypeQueryCompleted, schemas.QueryCompleted{Intent: exp.Seq, Index: 3, Kind: "copy", Outcome: "ok",
+		CommandTag: "COPY 20", Rows: 20, DurationUS: 900, MaskShape: "first6last4", Masked: []schemas.ColumnCount{{Column: "pan", Count: 18}},
+		Sample: &schemas.Sample{Columns: []string{"id", "pan"}, Rows: [][]string{{"1", "411111******1111"}}, Truncated: true}})
+	sc.audit = append(sc.audit, exp, sc.exportDone,
+		emit(c1, 20, schemas.TypeSessionEnded, schemas.SessionEnded{Reason: "client_terminate", Statements: 4}),
 		emit(c1, 40, schemas.TypeCredentialRevoked, schemas.CredentialRevoked{Role: "jit_a", Target: "payments", Reason: "session_end", IssuedAt: tt(10)}),
 	)
 
@@ -111,13 +122,33 @@ func buildScenario(t *testing.T) *scenario {
 			ValidUntil: tt(31), TTLMS: 1000, ForSession: sc.s2}),
 		emit(c2, 31, schemas.TypeSessionStarted, schemas.SessionStarted{Identity: bob, Client: client, Target: "payments",
 			Database: "payments", RequestedRole: "app", Role: "jit_b", Granted: []string{"app"}, MaskShape: "first6last4"}),
-		emit(c2, 32, schemas.TypeQueryExecuted, schemas.QueryExecuted{Statement: stmt(0, "ddl", "ALTER TABLE orders ADD COLUMN x int", false, "orders"),
-			Role: "jit_b", Outcome: "ok", MaskShape: "first6last4"}),
+	)
+	// Statements recorded ahead (forwarded) and their outcomes (query.completed naming the intent's seq): the
+	// DDL ran, the approved write changed one row, an insert failed, a delete of the same batch was skipped,
+	// and the last DDL has no outcome (the gateway stopped first).
+	ahead := func(sec int, st schemas.Statement, ap *schemas.ApprovalRef, done *schemas.QueryCompleted) {
+		in := emit(c2, sec, schemas.TypeQueryExecuted, schemas.QueryExecuted{Statement: st, Role: "jit_b", Outcome: "forwarded",
+			MaskShape: "first6last4", Approval: ap})
+		sc.audit = append(sc.audit, in)
+		if done != nil {
+			done.Intent, done.Index, done.Kind, done.MaskShape = in.Seq, st.Index, st.Kind, "first6last4"
+			sc.audit = append(sc.audit, emit(c2, sec, schemas.TypeQueryCompleted, *done))
+		}
+	}
+	ahead(32, stmt(0, "ddl", "ALTER TABLE orders ADD COLUMN x int", false, "orders"), nil,
+		&schemas.QueryCompleted{Outcome: "ok", CommandTag: "ALTER TABLE", DurationUS: 300})
+	sc.audit = append(sc.audit,
 		emit(c2, 33, schemas.TypeQueryBlocked, schemas.QueryBlocked{Statement: stmt(1, "read", "SELECT cvv FROM cards", true, "cards"),
 			Role: "jit_b", Reason: "policy_deny", Message: "denied", SQLState: "42501", Rule: "no-cvv"}),
-		emit(c2, 34, schemas.TypeApprovalRequested, req),
-		emit(c2, 40, schemas.TypeQueryExecuted, schemas.QueryExecuted{Statement: req.Statement, Role: "jit_b", Outcome: "ok", Rows: 1,
-			MaskShape: "first6last4", Approval: &schemas.ApprovalRef{ID: "ap-1", Decision: "approved", By: "U_CAROL"}}),
+		emit(c2, 34, schemas.TypeApprovalRequested, req))
+	ahead(40, req.Statement, &schemas.ApprovalRef{ID: "ap-1", Decision: "approved", By: "U_CAROL"},
+		&schemas.QueryCompleted{Outcome: "ok", CommandTag: "UPDATE 1", Rows: 1, DurationUS: 700})
+	insert := stmt(3, "write", "INSERT INTO orders VALUES ($1)", false, "orders")
+	insert.Params = []string{"42"}
+	ahead(41, insert, nil, &schemas.QueryCompleted{Outcome: "error", SQLState: "23505", Error: "duplicate key value violates unique constraint"})
+	ahead(42, stmt(4, "write", "DELETE FROM orders WHERE id = 1", false, "orders"), nil, &schemas.QueryCompleted{Outcome: "skipped"})
+	ahead(43, stmt(5, "ddl", "DROP TABLE tmp", false, "tmp"), nil, nil)
+	sc.audit = append(sc.audit,
 		emit(c2, 150, schemas.TypeCredentialRevoked, schemas.CredentialRevoked{Role: "jit_b", Target: "payments", Reason: "reaped", IssuedAt: tt(30)}),
 	)
 
@@ -177,6 +208,7 @@ func TestCookbook(t *testing.T) {
 	sc := buildScenario(t)
 	en.produce(schemas.TopicAudit, sc.audit...)
 	en.produce(schemas.TopicApprovals, sc.approv...)
+	en.produce(schemas.TopicAudit, sc.exportDone) // at-least-once delivery: the same completion again
 	en.produceRaw(&kgo.Record{Topic: en.prefix + schemas.TopicAudit, Value: []byte("not an event")})
 	p := en.start()
 	en.waitCount(30*time.Second, uint64(len(sc.audit)+len(sc.approv)), "SELECT count() FROM events FINAL")
@@ -198,15 +230,18 @@ func TestCookbook(t *testing.T) {
 	checks := map[string]func(t *testing.T, rs []map[string]string){
 		"01_cardholder_access_yesterday": func(t *testing.T, rs []map[string]string) {
 			want(t, rs, 3)
-			eq(t, rs[0], "subject", "repo:acme/etl", "table_name", "cards", "statements", "2", "rows_returned", "7")
+			eq(t, rs[0], "subject", "repo:acme/etl", "table_name", "cards", "statements", "3", "rows_returned", "27")
 			eq(t, rs[1], "subject", "repo:acme/etl", "table_name", "orders", "statements", "1")
 			eq(t, rs[2], "subject", "repo:acme/report", "role", "jit_b", "table_name", "cards", "statements", "2")
 		},
 		"02_session_statements": func(t *testing.T, rs []map[string]string) {
-			want(t, rs, 3)
-			eq(t, rs[0], "stmt_index", "0", "kind", "ddl", "outcome", "ok")
+			want(t, rs, 6)
+			eq(t, rs[0], "stmt_index", "0", "kind", "ddl", "outcome", "ok", "command_tag", "ALTER TABLE")
 			eq(t, rs[1], "stmt_index", "1", "outcome", "blocked", "block_reason", "policy_deny")
-			eq(t, rs[2], "stmt_index", "2", "outcome", "ok", "approval_id", "ap-1")
+			eq(t, rs[2], "stmt_index", "2", "outcome", "ok", "approval_id", "ap-1", "row_count", "1", "command_tag", "UPDATE 1")
+			eq(t, rs[3], "stmt_index", "3", "outcome", "error", "sqlstate", "23505", "params", "[42]")
+			eq(t, rs[4], "stmt_index", "4", "outcome", "skipped")
+			eq(t, rs[5], "stmt_index", "5", "outcome", "forwarded") // no outcome recorded: stays readable as the intent
 		},
 		"03_approvals": func(t *testing.T, rs []map[string]string) {
 			want(t, rs, 2)
@@ -228,15 +263,17 @@ func TestCookbook(t *testing.T) {
 			eq(t, rs[0], "session", sc.s2, "subject", "repo:acme/report", "role", "jit_b")
 		},
 		"07_statements_on_table": func(t *testing.T, rs []map[string]string) {
-			want(t, rs, 3)
+			want(t, rs, 5)
 			eq(t, rs[0], "session", sc.s1, "subject", "repo:acme/etl", "cardholder", "1")
 			eq(t, rs[1], "session", sc.s1, "cardholder", "0")
-			eq(t, rs[2], "session", sc.s2, "kind", "ddl")
+			eq(t, rs[2], "session", sc.s2, "kind", "ddl", "outcome", "ok")
+			eq(t, rs[3], "session", sc.s2, "kind", "write", "outcome", "error", "sqlstate", "23505")
+			eq(t, rs[4], "session", sc.s2, "kind", "write", "outcome", "skipped")
 		},
 		"08_masked_values_by_workload": func(t *testing.T, rs []map[string]string) {
 			want(t, rs, 2) // S3's only statement never reached the log
-			eq(t, rs[0], "subject", "repo:acme/etl", "statements", "3", "statements_with_masking", "2", "masked_values", "7")
-			eq(t, rs[1], "subject", "repo:acme/report", "statements", "2", "masked_values", "0")
+			eq(t, rs[0], "subject", "repo:acme/etl", "statements", "4", "statements_with_masking", "3", "masked_values", "25")
+			eq(t, rs[1], "subject", "repo:acme/report", "statements", "5", "masked_values", "0")
 		},
 		"09_checkpoint_gaps": func(t *testing.T, rs []map[string]string) {
 			want(t, rs, 1)
@@ -247,10 +284,13 @@ func TestCookbook(t *testing.T) {
 			eq(t, rs[0], "session", sc.s2, "subject", "repo:acme/report", "block_reason", "policy_deny", "rule", "no-cvv")
 		},
 		"11_privileged_statements": func(t *testing.T, rs []map[string]string) {
-			want(t, rs, 3)
-			eq(t, rs[0], "kind", "ddl", "human", "1")
+			want(t, rs, 6)
+			eq(t, rs[0], "kind", "ddl", "human", "1", "outcome", "ok")
 			eq(t, rs[1], "outcome", "blocked")
-			eq(t, rs[2], "kind", "write")
+			eq(t, rs[2], "kind", "write", "outcome", "ok")
+			eq(t, rs[3], "kind", "write", "outcome", "error", "sqlstate", "23505")
+			eq(t, rs[4], "outcome", "skipped")
+			eq(t, rs[5], "kind", "ddl", "outcome", "forwarded")
 		},
 		"12_chain_gaps": func(t *testing.T, rs []map[string]string) {
 			// S3 lost its statement; the gateway run lost checkpoint 3 (its chain has a gap too).
@@ -290,6 +330,21 @@ func TestCookbook(t *testing.T) {
 		"16_dead_letters": func(t *testing.T, rs []map[string]string) {
 			want(t, rs, 1)
 			eq(t, rs[0], "stage", "parse", "records", "1")
+		},
+		"17_export_results": func(t *testing.T, rs []map[string]string) {
+			want(t, rs, 1) // the replayed completion counts once
+			eq(t, rs[0], "session", sc.s1, "subject", "repo:acme/etl", "outcome", "ok", "command_tag", "COPY 20", "row_count", "20",
+				"masked_columns", "[pan]", "masked_counts", "[18]", "masked_total", "18", "unmasked_rows", "2")
+			if !strings.Contains(rs[0]["sample"], "411111******1111") {
+				t.Errorf("sample %q lacks the masked row", rs[0]["sample"])
+			}
+		},
+		"18_statement_failures": func(t *testing.T, rs []map[string]string) {
+			want(t, rs, 3)
+			eq(t, rs[0], "session", sc.s2, "subject", "repo:acme/report", "stmt_index", "3", "outcome", "error", "sqlstate", "23505",
+				"error", "duplicate key value violates unique constraint")
+			eq(t, rs[1], "stmt_index", "4", "outcome", "skipped")
+			eq(t, rs[2], "stmt_index", "5", "outcome", "forwarded", "sql", "DROP TABLE tmp")
 		},
 	}
 	for _, q := range qs {

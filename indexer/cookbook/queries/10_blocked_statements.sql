@@ -11,6 +11,6 @@ SELECT
     rule,
     sql,
     approval_id
-FROM (SELECT time, time_us, session, role, block_reason, rule, sql, approval_id FROM statements FINAL WHERE outcome = 'blocked')
+FROM (SELECT time, time_us, session, role, block_reason, rule, sql, approval_id FROM statement_outcomes WHERE outcome = 'blocked')
 ANY LEFT JOIN (SELECT session, subject FROM sessions FINAL) USING session
 ORDER BY time_us
