@@ -70,12 +70,26 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvNamed(t, stack.UniqueName(t, "idx"), stack.UniqueName(t, "idx"))
+}
+
+// newEnvNamed is newEnv with a chosen topic prefix (without the trailing ".") and database, for tests that
+// own fixed names. The database is dropped first, so a previous run's rows never count.
+func newEnvNamed(t testing.TB, prefix, db string) *env {
+	t.Helper()
 	ep := stack.Env(t)
 	admin := stack.ClickHouse(t) // holds ClickHouse for this test (see integration/stack)
 	kc := stack.Kafka(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(2*time.Millisecond),
 		kgo.ProducerBatchMaxBytes(1<<20), kgo.UnknownTopicRetries(-1))
-	en := &env{t: t, ep: ep, prefix: stack.UniqueName(t, "idx") + ".", db: stack.UniqueName(t, "idx"),
-		group: stack.UniqueName(t, "idxg"), kc: kc}
+	en := &env{t: t, ep: ep, prefix: prefix + ".", db: db, group: stack.UniqueName(t, "idxg"), kc: kc}
+	{
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
+		cancel()
+		if err != nil {
+			t.Fatalf("drop database %s left by an earlier run: %v", db, err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(kc)
