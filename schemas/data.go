@@ -157,6 +157,25 @@ type Statement struct {
 	RiskScore   int64    `json:"risk_score"`
 	Protocol    string   `json:"protocol"` // simple, extended
 	Index       int64    `json:"index"`    // statement number within the session, from 0
+	// Context is what the workload said about why it sent the statement (sqlcommenter-style comments in
+	// its text); absent when the text holds none.
+	Context *StatementContext `json:"context,omitempty"`
+}
+
+// StatementContext holds the key/value pairs of the sqlcommenter-style comments of a statement
+// (/*key='value',…*/, URL-encoded, as Google's sqlcommenter and OpenTelemetry's SQL instrumentation write
+// them, W3C traceparent/tracestate included), decoded, masked for storage and size-capped
+// (docs/context.md). The comments are comments to PostgreSQL too: they never change what a statement is.
+// Which run, workflow and commit the session belongs to is in session.started's identity claims.
+type StatementContext struct {
+	Values map[string]string `json:"values,omitempty"` // key → value; keys are ASCII
+	// Malformed counts comments that looked like key='value' lists but could not be read; they were ignored.
+	Malformed int64 `json:"malformed,omitempty"`
+	// Dropped counts pairs left out: beyond the caps on pairs and total size, invalid keys, repeated keys
+	// (the first occurrence is kept).
+	Dropped int64 `json:"dropped,omitempty"`
+	// Truncated counts values cut at the value cap; a cut value ends in "…".
+	Truncated int64 `json:"truncated,omitempty"`
 }
 
 // ColumnCount is a masked-value count for one column (or "error", "notice", "copy", "notification").

@@ -13,6 +13,8 @@ func Example(typ string) (any, error) {
 		SQL: "SELECT pan, amount FROM cards WHERE pan = '411111******1111'", Fingerprint: "a1b2c3d4e5f60718",
 		Params: []string{"411111******1111"}, Kind: "read", Tables: []string{"cards"}, Columns: []string{"cards.pan", "cards.amount"},
 		Cardholder: true, RiskTags: []string{}, RiskScore: 10, Protocol: "extended", Index: 3,
+		Context: &StatementContext{Values: map[string]string{"purpose": "nightly refund review", "step": "2.1",
+			"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}},
 	}
 	const ts = "2026-11-27T10:00:00.000000Z"
 	const h = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
