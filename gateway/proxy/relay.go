@@ -384,9 +384,12 @@ func (ss *session) hold(r *run, d Decision) (*schemas.ApprovalRef, bool) {
 		return nil, false
 	}
 	ss.noticeHeld(req)
-	ctx, cancel := contextUntilClosed(ss.closed)
-	defer cancel()
-	dec, err := ss.srv.deps.Holder.Request(ctx, req)
+	w := ss.watchHold()
+	dec, err := ss.srv.deps.Holder.Request(w.ctx, req)
+	ss.stopHold(w)
+	if cause := context.Cause(w.ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause // the client went away or cancelled: never run it, whatever was decided
+	}
 	ref := &schemas.ApprovalRef{ID: req.ApprovalID, Decision: dec.Outcome, By: cleanText(ss.srv, dec.By),
 		ByEmail: cleanText(ss.srv, dec.ByEmail), Reason: cleanText(ss.srv, dec.Reason)}
 	if err == nil && dec.Approved() {
@@ -396,6 +399,10 @@ func (ss *session) hold(r *run, d Decision) (*schemas.ApprovalRef, bool) {
 	reason, code := "approval_"+dec.Outcome, SQLStatePolicyDenied
 	var msg string
 	switch {
+	case errors.Is(err, hold.ErrClientGone), errors.Is(err, hold.ErrClientTimeout):
+		reason = "approval_withdrawn"
+		ref.Decision = "withdrawn"
+		msg = fmt.Sprintf("pangate: statement not run: approval %s was withdrawn because the client went away or cancelled", req.ApprovalID)
 	case errors.Is(err, hold.ErrPublish):
 		// The approval could not be recorded (or closed) in Kafka: an audit failure like any other.
 		reason, code, msg = "audit_unavailable", SQLStateAuditUnavailable,
@@ -1236,15 +1243,3 @@ func (s *Server) cardholderTable(t string) bool {
 	return false
 }
 
-// contextUntilClosed returns a context cancelled when the session stops.
-func contextUntilClosed(closed <-chan struct{}) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		select {
-		case <-closed:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
-}

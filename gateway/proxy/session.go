@@ -71,6 +71,7 @@ type session struct {
 	skipUntilSync                bool           // client goroutine: a statement of this batch was refused
 	extOpen                      bool           // client goroutine: extended-protocol messages since the last Sync
 	oc                           outcomes       // recorded-ahead statements until their outcome is in the log
+	held                         atomic.Value   // *holdWait while a statement waits for approval
 	gate                         *run           // upstream goroutine: the read whose result is held
 	discardUntilRFQ              bool           // upstream goroutine
 	upKeyPID, upKeySecret        uint32
@@ -543,6 +544,9 @@ func (ss *session) revoke(reason string) {
 // and secret do not both match ignores it.
 func (s *Server) forwardCancel(pid, secret uint32) {
 	upid, usecret := s.cancel.open(pid, secret)
+	if s.cancelHeld(upid, usecret) {
+		return // the statement is held, not running: withdrawing its approval is the cancel
+	}
 	var pkt [16]byte
 	binary.BigEndian.PutUint32(pkt[0:], 16)
 	binary.BigEndian.PutUint32(pkt[4:], codeCancel)
