@@ -1242,4 +1242,3 @@ func (s *Server) cardholderTable(t string) bool {
 	}
 	return false
 }
-
