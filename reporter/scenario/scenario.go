@@ -207,21 +207,100 @@ func Statement(sql, kind string, tables []string, cardholder bool) schemas.State
 	return schemas.Statement{SQL: sql, Fingerprint: fmt.Sprintf("fp%08x", len(sql)*31+len(kind)), Kind: kind, Tables: tables, Cardholder: cardholder, Protocol: "simple"}
 }
 
-// Query writes query.executed.
+// Query writes a statement as the gateway records it (contract version 2, docs/evidence.md "Statement
+// outcomes"): a read keeps one query.executed carrying its outcome; any other kind is recorded ahead (a
+// query.executed with outcome forwarded, returned) and then completed by a query.completed with outcome,
+// rows and, for cardholder data that ran, masked counts and a sample as the gateway reports them.
 func (s *Session) Query(st schemas.Statement, outcome string, rows int64, approval *schemas.ApprovalRef) schemas.Event {
+	if st.Kind == "read" {
+		st.Index = s.index
+		s.index++
+		s.stmts++
+		q := schemas.QueryExecuted{Statement: st, Role: s.Role, Outcome: outcome, Rows: rows, DurationUS: 1500, MaskShape: "first6last4", Approval: approval}
+		if outcome != "ok" {
+			q.SQLState, q.Error = "42501", "permission denied"
+		}
+		if st.Cardholder && outcome == "ok" {
+			q.Masked = []schemas.ColumnCount{{Column: "pan", Count: rows}}
+			q.Sample = &schemas.Sample{Columns: []string{"id", "pan"}, Rows: [][]string{{"1", "411111******1111"}}}
+		}
+		q.CommandTag = fmt.Sprintf("SELECT %d", rows)
+		return s.g.next(s.chain, schemas.TypeQueryExecuted, q)
+	}
+	done := schemas.QueryCompleted{Outcome: outcome, Rows: rows, CommandTag: commandTag(st, rows)}
+	switch {
+	case outcome == "error":
+		done.SQLState, done.Error, done.Rows, done.CommandTag = "42501", "permission denied", 0, ""
+	case outcome == "skipped":
+		done.Rows, done.CommandTag = 0, ""
+	case outcome == "ok" && st.Cardholder && rows > 0 && isExport(st):
+		done.Masked = []schemas.ColumnCount{{Column: "pan", Count: rows}}
+		done.Sample = &schemas.Sample{Columns: []string{"id", "pan"}, Rows: [][]string{{"1", "411111******1111"}}}
+	}
+	intent, _ := s.Ahead(st, approval, &done)
+	return intent
+}
+
+// Export writes COPY … TO of cardholder data recorded ahead and its completion: rows copied, of which
+// masked card numbers (masked < rows is an export the reporter flags cardholder_unmasked).
+func (s *Session) Export(sql string, rows, masked int64, approval *schemas.ApprovalRef) (intent, completion schemas.Event) {
+	st := Statement(sql, "copy", []string{"cards"}, true)
+	st.RiskTags = []string{"copy_out"}
+	st.Columns = []string{"cards.id", "cards.pan"}
+	done := schemas.QueryCompleted{Outcome: "ok", Rows: rows, CommandTag: fmt.Sprintf("COPY %d", rows)}
+	if masked > 0 {
+		done.Masked = []schemas.ColumnCount{{Column: "pan", Count: masked}}
+		done.Sample = &schemas.Sample{Columns: []string{"id", "pan"}, Rows: [][]string{{"1", "411111******1111"}}, Truncated: rows > 1}
+	}
+	return s.Ahead(st, approval, &done)
+}
+
+// Ahead writes st recorded ahead (query.executed, outcome forwarded) and, unless done is nil (the gateway
+// stopped before PostgreSQL answered), its query.completed: done's Intent, Index, Kind, MaskShape and a
+// duration are filled in.
+func (s *Session) Ahead(st schemas.Statement, approval *schemas.ApprovalRef, done *schemas.QueryCompleted) (intent, completion schemas.Event) {
 	st.Index = s.index
 	s.index++
 	s.stmts++
-	q := schemas.QueryExecuted{Statement: st, Role: s.Role, Outcome: outcome, Rows: rows, DurationUS: 1500, MaskShape: "first6last4", Approval: approval}
-	if outcome != "ok" {
-		q.SQLState, q.Error = "42501", "permission denied"
+	intent = s.g.next(s.chain, schemas.TypeQueryExecuted, schemas.QueryExecuted{Statement: st, Role: s.Role, Outcome: "forwarded",
+		MaskShape: "first6last4", Approval: approval})
+	if done == nil {
+		return intent, schemas.Event{}
 	}
-	if st.Cardholder && outcome == "ok" {
-		q.Masked = []schemas.ColumnCount{{Column: "pan", Count: rows}}
-		q.Sample = &schemas.Sample{Columns: []string{"id", "pan"}, Rows: [][]string{{"1", "411111******1111"}}}
+	d := *done
+	d.Intent, d.Index, d.Kind, d.MaskShape = intent.Seq, st.Index, st.Kind, "first6last4"
+	if d.DurationUS == 0 && d.Outcome != "skipped" {
+		d.DurationUS = 2500
 	}
-	q.CommandTag = fmt.Sprintf("SELECT %d", rows)
-	return s.g.next(s.chain, schemas.TypeQueryExecuted, q)
+	return intent, s.g.next(s.chain, schemas.TypeQueryCompleted, d)
+}
+
+func isExport(st schemas.Statement) bool {
+	for _, t := range st.RiskTags {
+		if t == "copy_out" {
+			return true
+		}
+	}
+	return false
+}
+
+// commandTag is the tag PostgreSQL would answer for st.
+func commandTag(st schemas.Statement, rows int64) string {
+	f := strings.Fields(strings.ToUpper(st.SQL))
+	if len(f) == 0 {
+		return ""
+	}
+	switch f[0] {
+	case "INSERT":
+		return fmt.Sprintf("INSERT 0 %d", rows)
+	case "UPDATE", "DELETE", "COPY", "MERGE":
+		return fmt.Sprintf("%s %d", f[0], rows)
+	case "CREATE", "ALTER", "DROP":
+		if len(f) > 1 {
+			return f[0] + " " + f[1]
+		}
+	}
+	return f[0]
 }
 
 // Blocked writes query.blocked.
