@@ -128,7 +128,7 @@ func TestMapEveryType(t *testing.T) {
 		schemas.TypeCredentialRevoked: {"credentials"}, schemas.TypeQueryExecuted: {"statements", "statement_tables"},
 		schemas.TypeQueryBlocked: {"statements", "statement_tables"}, schemas.TypeQueryCompleted: {"completions"},
 		schemas.TypeApprovalRequested: {"approvals"},
-		schemas.TypeApprovalNotified: {"approvals"}, schemas.TypeApprovalDecided: {"approvals"},
+		schemas.TypeApprovalNotified:  {"approvals"}, schemas.TypeApprovalDecided: {"approvals"},
 		schemas.TypeApprovalExpired: {"approvals"}, schemas.TypeApprovalRejected: {"approvals"}, schemas.TypePolicyLoaded: {"lifecycle"},
 		schemas.TypeRetentionDropped: {"lifecycle"}, schemas.TypeReportGenerated: {"lifecycle"},
 	}

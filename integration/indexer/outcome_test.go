@@ -109,4 +109,3 @@ func TestStatementOutcomes(t *testing.T) {
 	want(t, rs, 3)
 	eq(t, rs[0], "session", a.Session(), "outcome", "ok", "row_count", "3", "masked_total", "2")
 }
-
