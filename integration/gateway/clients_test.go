@@ -137,10 +137,10 @@ func TestPsqlCancel(t *testing.T) {
 // protocols and checks that every transaction ran and every statement was recorded in a valid chain.
 func TestPgbench(t *testing.T) {
 	t.Parallel()
-	g := startGateway(t, gwOpts{})
+	db := stack.UniqueName(t, "gwpgb")
+	g := startGateway(t, gwOpts{databases: []string{db}})
 	f := newFixture(t)
 	ctx := context.Background()
-	db := stack.UniqueName(t, "gwpgb")
 	_, err := f.admin.Exec(ctx, "CREATE DATABASE "+db)
 	must(t, err)
 	t.Cleanup(func() {

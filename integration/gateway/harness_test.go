@@ -91,6 +91,7 @@ type gwOpts struct {
 	extraYAML         string
 	upstreamSSLMode   string // the target's sslmode; empty: disable
 	upstreamCAFile    string // the target's ca_file, for sslmode verify-full
+	databases         []string // more databases the target may open besides its own
 }
 
 // startGateway runs the gateway binary with a fresh config: its own topics, TLS certificate, checkpoint
@@ -134,7 +135,7 @@ tls: {cert_file: %q, key_file: %q}
 allow_plaintext_loopback: %v
 limits: {startup_timeout: 10s, result_buffer_bytes: %d, max_message_bytes: 1048576}
 targets:
-  - {name: pg, host: %q, port: %s, database: %q, %s, admin_dsn: %q, source_address: 127.0.0.2}
+  - {name: pg, host: %q, port: %s, database: %q, databases: [%s], %s, admin_dsn: %q, source_address: 127.0.0.2}
 kafka: {brokers: [%s], topic_prefix: %q, ack_timeout: %s}
 checkpoint: {interval: 1s, key_file: %q}
 auth:
@@ -144,7 +145,7 @@ jit: {ttl: 10m}
 mask:
   column_patterns: ["pan", "card_number"]
 ops: {listen: "127.0.0.1:0"}
-%s`, "it-"+g.Prefix[:len(g.Prefix)-1], cert, key, o.plaintextLoopback, o.resultBuffer, env.PGHost, env.PGPort, db, upstreamTLS, dsn,
+%s`, "it-"+g.Prefix[:len(g.Prefix)-1], cert, key, o.plaintextLoopback, o.resultBuffer, env.PGHost, env.PGPort, db, strings.Join(append([]string{db}, o.databases...), ", "), upstreamTLS, dsn,
 		strings.Join(brokers, ","), g.Prefix, o.ackTimeout, g.KeyFile, iss.URL, audience, o.extraYAML)
 	path := filepath.Join(dir, "gateway.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

@@ -84,6 +84,14 @@ func TestPgxEndToEnd(t *testing.T) {
 		t.Fatalf("event order: %s", types)
 	}
 	var sawInsert, sawError, sawRead bool
+	completed := map[uint64]schemas.QueryCompleted{} // by intent seq
+	for _, e := range s {
+		if e.Type == schemas.TypeQueryCompleted {
+			var qc schemas.QueryCompleted
+			must(t, e.Decode(&qc))
+			completed[qc.Intent] = qc
+		}
+	}
 	for _, e := range s {
 		switch e.Type {
 		case schemas.TypeAuthSucceeded:
@@ -106,9 +114,13 @@ func TestPgxEndToEnd(t *testing.T) {
 			}
 			switch {
 			case strings.HasPrefix(qe.Statement.SQL, "INSERT"):
-				sawInsert = qe.Statement.Kind == "write" && qe.Outcome == "forwarded"
+				// Recorded ahead; its outcome follows in query.completed.
+				qc := completed[e.Seq]
+				sawInsert = qe.Statement.Kind == "write" && qe.Outcome == "forwarded" && qc.Outcome == "ok" && qc.CommandTag == "INSERT 0 1" && qc.Rows == 1
 			case strings.Contains(qe.Statement.SQL, "no_such_table_here"):
-				sawError = qe.Outcome == "error" && qe.SQLState == "42P01"
+				// An unknown relation is not known to be free of side effects: recorded ahead too.
+				qc, ok := completed[e.Seq]
+				sawError = (qe.Outcome == "error" && qe.SQLState == "42P01") || (ok && qc.Outcome == "error" && qc.SQLState == "42P01")
 			case strings.HasPrefix(qe.Statement.SQL, "SELECT id, name") && qe.Statement.Protocol == "simple":
 				sawRead = qe.Outcome == "ok" && qe.Rows == 20 && qe.Statement.Kind == "read" && qe.CommandTag == "SELECT 20"
 			}
