@@ -113,18 +113,29 @@ if ! kill -0 "$PBPID" 2>/dev/null; then
   echo "bench: pgbouncer exited at start:" >&2; cat "$WORK/pgbouncer.err" "$PB/pgbouncer.log" >&2 2>/dev/null; exit 1
 fi
 
-# ticks PID: user+system CPU in clock ticks. Fields are counted after the ")" closing the command name
-# (which may hold spaces); a process that is gone is an error naming it, not awk's "cannot open".
+# ticks PID: user+system CPU in clock ticks, empty if the process is gone. Fields are counted after the ")"
+# closing the command name (which may hold spaces), so a name with spaces cannot shift them.
 ticks() {
   local st
-  st=$(cat "/proc/$1/stat" 2>/dev/null) || { echo "bench: process $1 is gone (see $WORK/*.log)" >&2; exit 1; }
+  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
   st=${st##*) }
-  set -- $st
+  set -f; set -- $st; set +f
   echo $(( ${12} + ${13} ))
+}
+# proxy_ticks PID: ticks of a process this script started; one that died is fatal, with its logs.
+proxy_ticks() {
+  local t; t=$(ticks "$1")
+  if [ -z "$t" ]; then
+    echo "bench: process $1 exited during the run; logs:" >&2; tail -n 20 "$WORK"/*.log "$WORK"/*.err >&2 2>/dev/null; exit 1
+  fi
+  echo "$t"
 }
 HZ=$(getconf CLK_TCK)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-KPID=$(pgrep -f 'kafka.Kafka' | head -1 || true)
+# The broker is shared: another engineer's test may restart it mid-run. Its CPU is then reported as "?" for
+# the measurement that spanned the restart, and the new process is measured from the next one on.
+broker_pid() { pgrep -f 'kafka.Kafka' | head -1 || true; }
+KPID=$(broker_pid)
 
 declare -A DSN=(
   [direct]="$BDSN"
@@ -141,15 +152,17 @@ pgb() { # name args...
 }
 # measure KEY name clients seconds: TPS, and proxy and broker CPU µs per statement, into ${TPS[KEY]} etc.
 measure() {
-  local key=$1 name=$2 c=$3 dur=$4 p=${PID[$2]} t0=0 k0=0 out n
-  [ -n "$p" ] && t0=$(ticks "$p")
+  local key=$1 name=$2 c=$3 dur=$4 p=${PID[$2]} t0=0 k0= k1= out n
+  [ -n "$p" ] && t0=$(proxy_ticks "$p")
+  KPID=$(broker_pid)
   [ -n "$KPID" ] && k0=$(ticks "$KPID")
   out=$(pgb "$name" -c "$c" -j 2 -T "$dur")
   n=$(echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
   [ -n "$n" ] && [ "$n" -gt 0 ] || { echo "bench: pgbench -c $c via $name processed nothing:" >&2; echo "$out" >&2; exit 1; }
   M_TPS=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
-  if [ -n "$p" ]; then M_CPU=$(python3 -c "print(f'{($(ticks "$p")-$t0)/$HZ/$n*1e6:.1f}')"); else M_CPU="-"; fi
-  if [ -n "$KPID" ]; then M_KCPU=$(python3 -c "print(f'{($(ticks "$KPID")-$k0)/$HZ/$n*1e6:.1f}')"); else M_KCPU="?"; fi
+  if [ -n "$p" ]; then M_CPU=$(python3 -c "print(f'{($(proxy_ticks "$p")-$t0)/$HZ/$n*1e6:.1f}')"); else M_CPU="-"; fi
+  [ -n "$KPID" ] && k1=$(ticks "$KPID")
+  if [ -n "$k0" ] && [ -n "$k1" ]; then M_KCPU=$(python3 -c "print(f'{($k1-$k0)/$HZ/$n*1e6:.1f}')"); else M_KCPU="?"; fi
 }
 PATHS=(direct pgbouncer bytecopy gateway)
 for round in $(seq 1 "$ROUNDS"); do
@@ -164,9 +177,9 @@ for round in $(seq 1 "$ROUNDS"); do
     LAT[$k]=$(echo "$out" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')
   done
   log "round $round: bare franz-go producer, acks=all, to the same broker"
-  KB[$round]=$("$WORK/kafkabase" -mode bare -c 1,8,64 -n 4000 -broker-pid "${KPID:-0}")
+  KB[$round]=$("$WORK/kafkabase" -mode bare -c 1,8,64 -n 4000 -broker-pid "$(broker_pid)")
   log "round $round: the gateway's audit producer alone (group commit), same broker"
-  KB[$round]+=$'\n'$("$WORK/kafkabase" -mode audit -c 1,8,64 -n 4000 -broker-pid "${KPID:-0}")
+  KB[$round]+=$'\n'$("$WORK/kafkabase" -mode audit -c 1,8,64 -n 4000 -broker-pid "$(broker_pid)")
 done
 log "1M-row SELECT via direct"
 ROWS[direct]=$("$WORK/client" -mode rows -n 1000000 -dsn "${DSN[direct]}" | sed -n 's/.*rows_per_s=\([0-9]*\).*/\1/p')

@@ -51,7 +51,7 @@ func TestCheckpointNumberNotRepeatedAfterLateAck(t *testing.T) {
 		t.Fatalf("checkpoint after a late-written one has number %d, want 1", c2.Number)
 	}
 	var cps []schemas.Checkpoint
-	for _, e := range readAll(t, c, 5) {
+	for _, e := range readAll(t, c, 4) {
 		if e.Type != schemas.TypeGatewayCheckpoint {
 			continue
 		}
