@@ -307,7 +307,8 @@ func run(ctx context.Context, path string, log *slog.Logger) error {
 	srv, err := proxy.New(proxy.Config{Instance: cfg.Instance, Version: version, TLS: serverTLS,
 		AllowPlaintextLoopback: cfg.AllowPlaintextLoopback, CancelKey: cancelKey, MaxMessageBytes: cfg.Limits.MaxMessageBytes,
 		StartupTimeout: cfg.Limits.StartupTimeout, IdleTimeout: cfg.Limits.IdleTimeout, MaxConnections: cfg.Limits.MaxConnections,
-		ResultBufferBytes: cfg.Limits.ResultBufferBytes, Targets: targets, CardholderTables: cardholderTables},
+		ResultBufferBytes: cfg.Limits.ResultBufferBytes, Targets: targets, CardholderTables: cardholderTables,
+		PipelinedReads: cfg.Audit.Reads == config.ReadsPipelined},
 		proxy.Deps{Verifier: verifier, Policy: pol, Classifier: classifier, Masker: masker, Audit: prod, Holder: holder, Logger: log, Registerer: reg})
 	if err != nil {
 		return err

@@ -63,7 +63,23 @@ type Config struct {
 	// Approvals turns on holds: statements the policy holds wait for a decision on the approvals topic.
 	// Off: held statements are refused ("approval service not configured").
 	Approvals Approvals `yaml:"approvals"`
+	Audit     Audit     `yaml:"audit"`
 }
+
+// Audit says when a side-effect-free read's result may be released (docs/invariants.md, invariant 1).
+type Audit struct {
+	// Reads is "strict" (default): a read's result reaches the client only after its event is
+	// acknowledged; or "pipelined": the result is released at once and the session's next statement,
+	// COMMIT and session end wait for the acknowledgement instead. Pipelined reads lower latency; a
+	// gateway crash can then lose the record of at most one read per session (docs/policy.md).
+	Reads string `yaml:"reads"`
+}
+
+// Audit.Reads values.
+const (
+	ReadsStrict    = "strict"
+	ReadsPipelined = "pipelined"
+)
 
 // Approvals configures the approval client.
 type Approvals struct {
@@ -331,6 +347,11 @@ func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...))
+	}
+	switch c.Audit.Reads {
+	case "", ReadsStrict, ReadsPipelined:
+	default:
+		bad("audit.reads %q: use %q (results after their event is acknowledged) or %q (results at once, the next statement waits)", c.Audit.Reads, ReadsStrict, ReadsPipelined)
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("listen %q is not host:port (e.g. 0.0.0.0:6432)", c.Listen)

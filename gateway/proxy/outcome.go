@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,14 +40,20 @@ type outcomes struct {
 type pendingOutcome struct {
 	data schemas.QueryCompleted
 	p    *audit.Pending // nil: not sent (send again)
+	// read: the query.executed of a pipelined read whose result was already released. It cannot be sent
+	// again truthfully later; if Kafka refuses it the session ends (errReadUnrecorded).
+	read bool
 }
+
+// errReadUnrecorded ends a session whose pipelined read's event Kafka did not acknowledge.
+var errReadUnrecorded = errors.New("the event of a read whose result was released was not acknowledged")
 
 func (o *outcomes) init() { o.cond = sync.NewCond(&o.mu) }
 
 // track counts an item whose statements were recorded ahead (client goroutine, before the push).
 func (ss *session) track(it *item) {
 	for _, r := range it.runs {
-		if r.mode == modeAcked {
+		if r.mode == modeAcked || (r.mode == modeGated && ss.srv.cfg.PipelinedReads) {
 			it.tracked = true
 		}
 	}
@@ -143,6 +150,12 @@ func (ss *session) awaitOutcomes() error {
 		if o.p != nil {
 			_, err = o.p.Wait()
 		}
+		if o.read {
+			if err != nil {
+				return errReadUnrecorded
+			}
+			continue
+		}
 		if o.p == nil || err != nil {
 			_, err = ss.ev.Emit(schemas.TypeQueryCompleted, o.data)
 		}
@@ -199,4 +212,29 @@ func (ss *session) endOutcomes() {
 	if err := ss.awaitOutcomes(); err != nil {
 		ss.srv.log.Error("query.completed not recorded at session end", "session", ss.id, "err", err)
 	}
+}
+
+// releasePipelined sends a read's result at once and its query.executed without waiting (audit.reads:
+// pipelined); awaitOutcomes makes the session's next statement wait for the acknowledgement.
+func (ss *session) releasePipelined(r *run, ev schemas.QueryExecuted, buf []byte) error {
+	s := ss.srv
+	p, err := ss.ev.EmitAsync(schemas.TypeQueryExecuted, ev)
+	if err != nil {
+		s.m.refusals.WithLabelValues("audit_unavailable").Inc()
+		s.m.statements.WithLabelValues(string(r.cls.Kind), "refused").Inc()
+		f := errorFrame(SQLStateAuditUnavailable, "ERROR", auditUnavailableMsg)
+		ss.stream.Message('E', f[5:])
+		ss.discardUntilRFQ = true
+		return ss.out(f)
+	}
+	ss.oc.mu.Lock()
+	ss.oc.list = append(ss.oc.list, &pendingOutcome{p: p, read: true})
+	ss.oc.mu.Unlock()
+	ss.statements.Add(1)
+	s.m.statements.WithLabelValues(string(r.cls.Kind), ev.Outcome).Inc()
+	ss.cwMu.Lock()
+	_, err = ss.cw.Write(buf)
+	ss.cwMu.Unlock()
+	ss.bytesOut.Add(int64(len(buf)))
+	return err
 }

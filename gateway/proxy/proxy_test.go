@@ -302,3 +302,42 @@ func TestGSSENCDeclined(t *testing.T) {
 		t.Fatalf("after declining GSS encryption: %T", msg)
 	}
 }
+
+// TestPipelinedReadReleasedBeforeAck: with audit.reads pipelined a side-effect-free read's result
+// reaches the client while its event is pending, and the session's next statement is not forwarded
+// until that event is acknowledged (issue 14.4).
+func TestPipelinedReadReleasedBeforeAck(t *testing.T) {
+	h := newHarness(t)
+	h.srv.cfg.PipelinedReads = true
+	fe, c, _ := h.client(t, "good")
+	untilReady(t, fe)
+	h.holdAck.Store(true)
+	_, err := c.Write(queryFrame("SELECT pan FROM cards"))
+	must(t, err)
+	if got := <-h.pg.got; !strings.HasPrefix(got, "Q SELECT") {
+		t.Fatalf("upstream got %q", got)
+	}
+	if types, _ := untilReady(t, fe); types != "TDCZ" {
+		t.Fatalf("pipelined read answered %q before its ack, want TDCZ", types)
+	}
+	_, err = c.Write(queryFrame("SELECT pan FROM cards WHERE 2 = 2"))
+	must(t, err)
+	select {
+	case got := <-h.pg.got:
+		t.Fatalf("the next statement %q was forwarded before the previous read's event was acknowledged", got)
+	case <-time.After(300 * time.Millisecond):
+	}
+	h.holdAck.Store(false)
+	close(h.release)
+	select {
+	case got := <-h.pg.got:
+		if !strings.Contains(got, "2 = 2") {
+			t.Fatalf("upstream got %q", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the next statement was never forwarded after the ack")
+	}
+	if types, _ := untilReady(t, fe); types != "TDCZ" {
+		t.Fatalf("second read answered %q", types)
+	}
+}

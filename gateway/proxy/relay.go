@@ -96,7 +96,11 @@ func (ss *session) fromClient() string {
 		var stopReason string
 		if typ == 'Q' || typ == 'E' {
 			// The outcome of every earlier statement recorded ahead is in the log before this one runs.
-			if err := ss.awaitOutcomes(); err != nil {
+			if err := ss.awaitOutcomes(); errors.Is(err, errReadUnrecorded) {
+				s.m.refusals.WithLabelValues("audit_unavailable").Inc()
+				ss.fatal(SQLStateAuditUnavailable, "pangate: the audit log did not acknowledge the record of a read whose result was already sent (audit.reads: pipelined); the session ends")
+				return "audit_unavailable"
+			} else if err != nil {
 				s.m.refusals.WithLabelValues("audit_unavailable").Inc()
 				ss.pendingErr = errorFrame(SQLStateAuditUnavailable, "ERROR", auditUnavailableMsg)
 				if typ == 'Q' {
@@ -1183,6 +1187,9 @@ func (ss *session) release(r *run, outcome, tag, code, msg string) error {
 	ev.Masked, ev.Sample = ss.maskedResult()
 	buf := r.buf
 	r.buf = nil
+	if s.cfg.PipelinedReads {
+		return ss.releasePipelined(r, ev, buf)
+	}
 	if _, err := ss.ev.EmitNoted(schemas.TypeQueryExecuted, ev,
 		ss.lateNote(r, "the query.executed event before this one was acknowledged only after the gateway had given up on it: the result was withheld from the client")); err != nil {
 		s.m.refusals.WithLabelValues("audit_unavailable").Inc()

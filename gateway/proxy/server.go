@@ -40,6 +40,9 @@ type Config struct {
 	MaxConnections int
 	// ResultBufferBytes caps the result bytes held per statement while its event is written (default 1 MiB).
 	ResultBufferBytes int
+	// PipelinedReads releases a side-effect-free read's result before its event is acknowledged; the
+	// session's next statement waits for the acknowledgement instead (config audit.reads: pipelined).
+	PipelinedReads bool
 	Targets           []Target
 	// CardholderTables are tables (name or schema.name) holding cardholder data: a star select or a write
 	// on them marks the statement as cardholder access (main derives them from the mask column tags).
