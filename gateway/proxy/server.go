@@ -43,7 +43,7 @@ type Config struct {
 	// PipelinedReads releases a side-effect-free read's result before its event is acknowledged; the
 	// session's next statement waits for the acknowledgement instead (config audit.reads: pipelined).
 	PipelinedReads bool
-	Targets           []Target
+	Targets        []Target
 	// CardholderTables are tables (name or schema.name) holding cardholder data: a star select or a write
 	// on them marks the statement as cardholder access (main derives them from the mask column tags).
 	CardholderTables []string
