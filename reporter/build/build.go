@@ -194,7 +194,7 @@ func mayHoldPAN(s string) bool {
 // freeText reports whether a column holds text that could carry card data (not an id, time, hash or count).
 func freeText(col string) bool {
 	switch col {
-	case "sql", "held_sql", "detail", "error", "message", "reason", "hold_reason", "decision_reason", "workload",
+	case "sql", "params", "held_sql", "detail", "error", "message", "reason", "hold_reason", "decision_reason", "workload",
 		"application", "subject", "requester_subject", "command_tag", "revoke_error", "evidence", "listen", "location":
 		return true
 	}

@@ -23,13 +23,6 @@ WHERE database = currentDatabase() AND table = 'events' AND active
 GROUP BY partition
 ORDER BY partition`
 
-	StatementsPerDaySQL = `SELECT toString(toDate(time)) AS day, count() AS statements, countIf(outcome = 'blocked') AS blocked,
-       countIf(outcome = 'error') AS errors, countIf(cardholder = 1) AS cardholder
-FROM statements FINAL
-WHERE ` + period + `
-GROUP BY day
-ORDER BY day`
-
 	CardholderByIdentitySQL = `SELECT concat(issuer, ' ', subject) AS identity, count() AS statements
 FROM statements FINAL
 ` + identity + `
@@ -71,6 +64,14 @@ FROM events
 WHERE ` + period + ` AND event_type IN ('gateway.started', 'gateway.checkpoint', 'gateway.stopped')
 ORDER BY source_instance`
 )
+
+// StatementsPerDaySQL counts the period's statements per day with their outcome (failures are those
+// PostgreSQL answered with an error, the completion's outcome for statements recorded ahead).
+var StatementsPerDaySQL = `SELECT toString(toDate(time)) AS day, count() AS statements, countIf(outcome = 'blocked') AS blocked,
+       countIf(outcome = 'error') AS errors, countIf(cardholder = 1) AS cardholder
+FROM ` + outcomes("1") + `
+GROUP BY day
+ORDER BY day`
 
 // Retention is what the store holds (PCI DSS 10.5.1).
 type Retention struct {

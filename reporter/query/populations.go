@@ -24,6 +24,71 @@ const identity = `ANY LEFT JOIN
     FROM sessions FINAL
 ) USING session`
 
+// outcomeCols are the columns of a statement with its outcome, as the view statement_outcomes gives them
+// (deploy/clickhouse/migrations/0002_outcomes.sql).
+const outcomeCols = `event_id, time, time_us, session, seq, gateway_instance, event_type, stmt_index, sql, params, kind, tables,
+           columns, cardholder, risk_tags, protocol, role,
+           if(completion_event_id = '', s_outcome, c_outcome) AS outcome,
+           if(completion_event_id = '', s_sqlstate, c_sqlstate) AS sqlstate,
+           if(completion_event_id = '', s_error, c_error) AS error,
+           if(completion_event_id = '', s_command_tag, c_command_tag) AS command_tag,
+           if(completion_event_id = '', s_row_count, c_row_count) AS row_count,
+           if(completion_event_id = '', s_duration_us, c_duration_us) AS duration_us,
+           if(completion_event_id = '', s_mask_shape, c_mask_shape) AS mask_shape,
+           if(completion_event_id = '', s_masked_columns, c_masked_columns) AS masked_columns,
+           if(completion_event_id = '', s_masked_counts, c_masked_counts) AS masked_counts,
+           if(completion_event_id = '', s_masked_total, c_masked_total) AS masked_total,
+           rule, block_reason, approval_id, approval_decision, approval_by, s_outcome AS intent_outcome, completion_event_id`
+
+// outcomes is the period's statements matching filter, each with its outcome: the statement_outcomes
+// view's join written out with the period inside, so only the period's partitions are read (the view
+// reads both tables whole). A statement recorded ahead (outcome forwarded) takes outcome, SQLSTATE,
+// error, command tag, rows, duration and masked counts from its query.completed (same session, intent_seq
+// = its seq; recorded after it, so from the period's start on); without one it stays forwarded (older
+// gateways, or no outcome was recorded). docs/evidence.md "Statement outcomes".
+func outcomes(filter string) string {
+	return `(
+    SELECT ` + outcomeCols + `
+    FROM
+    (
+        SELECT event_id, time, time_us, session, seq, gateway_instance, event_type, stmt_index, sql, params, kind, tables, columns,
+               cardholder, risk_tags, protocol, role, outcome AS s_outcome, sqlstate AS s_sqlstate, error AS s_error,
+               command_tag AS s_command_tag, row_count AS s_row_count, duration_us AS s_duration_us, mask_shape AS s_mask_shape,
+               masked_columns AS s_masked_columns, masked_counts AS s_masked_counts, masked_total AS s_masked_total, rule,
+               block_reason, approval_id, approval_decision, approval_by
+        FROM statements FINAL
+        WHERE ` + period + ` AND (` + filter + `)
+    )
+    ANY LEFT JOIN
+    (
+        SELECT session, intent_seq AS seq, event_id AS completion_event_id, outcome AS c_outcome, sqlstate AS c_sqlstate,
+               error AS c_error, command_tag AS c_command_tag, row_count AS c_row_count, duration_us AS c_duration_us,
+               mask_shape AS c_mask_shape, masked_columns AS c_masked_columns, masked_counts AS c_masked_counts,
+               masked_total AS c_masked_total
+        FROM completions FINAL
+        WHERE time >= toDateTime({from})
+    ) USING session, seq
+)`
+}
+
+// result says in words whether the statement ran (PCI DSS 10.2.2 "success or failure"): failures with
+// their SQLSTATE, statements PostgreSQL never ran (skipped after an earlier failure of their batch, or
+// blocked by pangate), and statements sent without a recorded outcome.
+const result = `multiIf(outcome = 'ok', 'succeeded', outcome = 'streamed', 'succeeded (result streamed)',
+       outcome = 'error', concat('failed, SQLSTATE ', sqlstate), outcome = 'skipped', 'not run (skipped: an earlier statement of its batch failed or the session ended)',
+       outcome = 'blocked', 'not run (blocked)', outcome = 'forwarded', 'sent to the database, no outcome recorded', outcome) AS result`
+
+// exportSQL is true for COPY … TO (rows leave the database as a file or stream).
+const exportSQL = `has(risk_tags, 'copy_out')`
+
+// unmaskedSQL is the cardholder_unmasked rule: a statement on cardholder data that ran and returned rows,
+// where a column the gateway masked has fewer masked values than rows (a card number it did not recognise,
+// or a NULL), or an export of tagged columns in which nothing was masked. A read in which nothing was
+// masked returned no card number (a lookup by a masked parameter, WHERE pan = $1, returning other
+// columns) and is not an exception (issue 15.6).
+const unmaskedSQL = `cardholder = 1 AND outcome = 'ok' AND row_count > 0
+      AND (arrayExists(n -> n < row_count, masked_counts) OR (` + exportSQL + ` AND masked_total = 0))`
+
 // Populations lists every population in the order of PCI.md.
 var Populations = []Population{
 	{
@@ -31,10 +96,11 @@ var Populations = []Population{
 		Description: "Every statement that touched a table or column tagged as cardholder data, reads included, with the JIT role, the OIDC identity and workload behind it.",
 		PCI:         []string{"10.2.1.1", "10.2.2", "8.2.2", "3.4.1"}, SOC2: []string{"CC6.1", "CC7.2"}, ISO27001: []string{"A.8.15", "A.8.11"},
 		SQL: `SELECT time_us AS ts, session, event_id, gateway_instance AS gateway, issuer, subject, workload, human, client_addr,
-       role AS jit_role, kind, tables, columns, sql, outcome, sqlstate, row_count AS rows, masked_total, mask_shape, approval_id
-FROM statements FINAL
+       role AS jit_role, kind, tables, columns, sql, params, outcome, sqlstate, ` + result + `, command_tag, row_count AS rows,
+       masked_total, arrayStringConcat(arrayMap((c, n) -> concat(c, '=', toString(n)), masked_columns, masked_counts), ';') AS masked,
+       mask_shape, approval_id, completion_event_id
+FROM ` + outcomes("cardholder = 1") + `
 ` + identity + `
-WHERE ` + period + ` AND cardholder = 1
 ORDER BY ts, event_id`,
 	},
 	{
@@ -42,11 +108,11 @@ ORDER BY ts, event_id`,
 		Description: "Role, grant and settings statements, and every statement of a session whose identity is a person using a workload account.",
 		PCI:         []string{"10.2.1.2", "10.2.2", "8.6.1"}, SOC2: []string{"CC6.2", "CC6.3"}, ISO27001: []string{"A.8.2", "A.8.15"},
 		SQL: `SELECT time_us AS ts, session, event_id, gateway_instance AS gateway, issuer, subject, workload, human, client_addr,
-       role AS jit_role, kind, sql, outcome, sqlstate,
+       role AS jit_role, kind, sql, params, outcome, sqlstate, ` + result + `, command_tag, row_count AS rows,
        multiIf(kind IN ('role', 'utility') AND human = 1, 'admin_statement+human_session', kind IN ('role', 'utility'), 'admin_statement', 'human_session') AS why
-FROM statements FINAL
+FROM ` + outcomes("1") + `
 ` + identity + `
-WHERE ` + period + ` AND (kind IN ('role', 'utility') OR human = 1)
+WHERE kind IN ('role', 'utility') OR human = 1
 ORDER BY ts, event_id`,
 	},
 	{
@@ -95,9 +161,8 @@ ORDER BY ts, event_id`,
     WHERE ` + period + `
     UNION ALL
     SELECT time_us AS ts, 'statement.role' AS event_type, session, event_id, gateway_instance AS gateway, role, '' AS granted_roles,
-           toUInt64(0) AS valid_until_at, toInt64(0) AS ttl_ms, outcome AS reason, error, sql
-    FROM statements FINAL
-    WHERE ` + period + ` AND kind = 'role'
+           toUInt64(0) AS valid_until_at, toInt64(0) AS ttl_ms, if(outcome = 'error', concat('error ', sqlstate), outcome) AS reason, error, sql
+    FROM ` + outcomes("kind = 'role'") + `
 )
 ORDER BY ts, event_id`,
 	},
@@ -116,10 +181,9 @@ ORDER BY ts, event_id`,
 		Description: "Every DDL statement (CREATE, DROP, ALTER of tables, functions, procedures), with its outcome and approval.",
 		PCI:         []string{"10.2.1.7", "6.5.1"}, SOC2: []string{"CC8.1"}, ISO27001: []string{"A.8.15"},
 		SQL: `SELECT time_us AS ts, session, event_id, gateway_instance AS gateway, issuer, subject, role AS jit_role, sql, tables, outcome,
-       sqlstate, block_reason, approval_id, approval_decision, approval_by
-FROM statements FINAL
+       sqlstate, ` + result + `, command_tag, error, block_reason, approval_id, approval_decision, approval_by
+FROM ` + outcomes("kind = 'ddl'") + `
 ` + identity + `
-WHERE ` + period + ` AND kind = 'ddl'
 ORDER BY ts, event_id`,
 	},
 	{
@@ -233,9 +297,10 @@ ORDER BY ts, event_id`,
 }
 
 // ExceptionsSQL lists the period's exceptions for the daily review (PCI DSS 10.4.1): failed logins,
-// blocked statements, denied and expired approvals, cardholder rows returned with nothing masked, and
-// sessions of people using workload accounts. Integrity failures are added from the integrity check.
-const ExceptionsSQL = `SELECT * FROM
+// blocked statements, denied and expired approvals, cardholder results with fewer masked values than rows
+// (unmaskedSQL: exports included, with the completion's rows and masked counts), and sessions of people
+// using workload accounts. Integrity failures are added from the integrity check.
+var ExceptionsSQL = `SELECT * FROM
 (
     SELECT time_us AS ts, 'auth_failed' AS category, session, event_id, gateway_instance AS gateway, subject,
            concat(reason, ': ', message) AS detail
@@ -252,10 +317,12 @@ const ExceptionsSQL = `SELECT * FROM
     FROM approvals FINAL
     WHERE ` + period + ` AND event_type IN ('approval.decided', 'approval.expired') AND decision IN ('denied', 'expired')
     UNION ALL
-    SELECT time_us AS ts, 'cardholder_unmasked' AS category, session, event_id, gateway_instance AS gateway, subject, sql AS detail
-    FROM statements FINAL
+    SELECT time_us AS ts, 'cardholder_unmasked' AS category, session, event_id, gateway_instance AS gateway, subject,
+           concat(if(` + exportSQL + `, 'export ', ''), sql, ': ', toString(row_count), ' rows, masked ',
+                  if(masked_total = 0, 'none', arrayStringConcat(arrayMap((c, n) -> concat(c, '=', toString(n)), masked_columns, masked_counts), ', '))) AS detail
+    FROM ` + outcomes("cardholder = 1") + `
     ` + identity + `
-    WHERE ` + period + ` AND cardholder = 1 AND outcome = 'ok' AND row_count > 0 AND masked_total = 0
+    WHERE ` + unmaskedSQL + `
     UNION ALL
     SELECT time_us AS ts, 'human_session' AS category, session, event_id, gateway_instance AS gateway, subject,
            concat('person using workload account from ', client_addr, ' as ', role) AS detail

@@ -94,11 +94,13 @@ func New(ctx context.Context, conn driver.Conn, cfg Config) (*DB, error) {
 	}
 	db := &DB{conn: conn, cfg: cfg}
 	var n uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name IN ('events','statements','sessions','approvals','auth_events','credentials','checkpoints','lifecycle')").Scan(&n); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name IN ('events','statements','completions','sessions','approvals','auth_events','credentials','checkpoints','lifecycle')").Scan(&n); err != nil {
 		return nil, fmt.Errorf("query: inspect database %s: %w", cfg.Database, err)
 	}
-	if n < 8 {
-		return nil, fmt.Errorf("%w: database %s has %d of the 8 audit tables: run the indexer (it applies deploy/clickhouse migrations) or fix clickhouse.database", ErrSchema, cfg.Database, n)
+	// completions arrived with schema version 2 (statement outcomes): a store an older indexer migrated
+	// lacks it until the indexer is upgraded.
+	if n < 9 {
+		return nil, fmt.Errorf("%w: database %s has %d of the 9 audit tables (completions needs schema version 2): run the current indexer (it applies deploy/clickhouse migrations) or fix clickhouse.database", ErrSchema, cfg.Database, n)
 	}
 	return db, nil
 }

@@ -241,6 +241,21 @@ func (s *Session) Query(st schemas.Statement, outcome string, rows int64, approv
 	return intent
 }
 
+// Read writes a side-effect-free read (one query.executed with its outcome) that returned rows, of which
+// masked card numbers were masked in column pan (0: the result held no card number).
+func (s *Session) Read(st schemas.Statement, rows, masked int64) schemas.Event {
+	st.Index = s.index
+	s.index++
+	s.stmts++
+	q := schemas.QueryExecuted{Statement: st, Role: s.Role, Outcome: "ok", Rows: rows, DurationUS: 900, MaskShape: "first6last4",
+		CommandTag: fmt.Sprintf("SELECT %d", rows)}
+	if masked > 0 {
+		q.Masked = []schemas.ColumnCount{{Column: "pan", Count: masked}}
+		q.Sample = &schemas.Sample{Columns: []string{"id", "pan"}, Rows: [][]string{{"1", "411111******1111"}}}
+	}
+	return s.g.next(s.chain, schemas.TypeQueryExecuted, q)
+}
+
 // Export writes COPY … TO of cardholder data recorded ahead and its completion: rows copied, of which
 // masked card numbers (masked < rows is an export the reporter flags cardholder_unmasked).
 func (s *Session) Export(sql string, rows, masked int64, approval *schemas.ApprovalRef) (intent, completion schemas.Event) {

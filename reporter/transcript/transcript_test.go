@@ -51,3 +51,47 @@ func TestTranscriptTellsTheSession(t *testing.T) {
 		t.Fatalf("empty session: %v", err)
 	}
 }
+
+// TestTranscriptShowsOutcomes: a statement recorded ahead shows the outcome its query.completed recorded
+// (rows and masked counts of an export, a failure with its SQLSTATE, a statement never run), one without
+// a completion says so, and bound parameters (masked) appear with their statement (issue 15.6).
+func TestTranscriptShowsOutcomes(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	b := scenario.New(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+	s := b.Gateway("gw-1", key, time.Minute).Session(scenario.Identity{Subject: "repo:acme/etl"})
+	lookup := scenario.Statement("SELECT id FROM cards WHERE pan = $1", "read", []string{"cards"}, true)
+	lookup.Params = []string{"411111******1111"}
+	s.Query(lookup, "ok", 0, nil)
+	s.Export("COPY (SELECT id, pan FROM cards) TO STDOUT", 20, 18, nil)
+	s.Query(scenario.Statement("UPDATE cards SET note = 'x'", "write", []string{"cards"}, true), "error", 0, nil)
+	s.Query(scenario.Statement("DELETE FROM cards WHERE id = 1", "write", []string{"cards"}, true), "skipped", 0, nil)
+	s.Ahead(scenario.Statement("DROP TABLE tmp", "ddl", []string{"tmp"}, false), nil, nil)
+	s.End()
+	var evs []schemas.Event
+	for _, e := range b.Events {
+		if e.Session == s.ID {
+			evs = append(evs, e)
+		}
+	}
+	tr, err := transcript.Build(evs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := tr.Text()
+	for _, want := range []string{
+		"parameters (masked): $1=411111******1111",
+		"statement #1 [copy] COPY (SELECT id, pan FROM cards) TO STDOUT → sent to the database (recorded before it ran)",
+		"outcome of statement #1 [copy] (#4): ok, COPY 20, 20 rows",
+		"masked 18 value(s) in pan (first6last4)",
+		"outcome (#5): ok, COPY 20, 20 rows",
+		"outcome of statement #2 [write] (#6): FAILED, SQLSTATE 42501",
+		"error: permission denied",
+		"outcome of statement #3 [write] (#8): NOT RUN (skipped",
+		"no outcome recorded (no query.completed names #10",
+		"Hash chain: VERIFIED",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("transcript lacks %q:\n%s", want, text)
+		}
+	}
+}
