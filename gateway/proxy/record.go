@@ -1,0 +1,139 @@
+package proxy
+
+// Recording statements: the event view of a statement and the write-ahead record.
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/pangate/pangate/gateway/audit"
+	"github.com/pangate/pangate/gateway/classify"
+	"github.com/pangate/pangate/schemas"
+)
+
+// recordAhead writes the statement's event before it is forwarded (write-ahead). The outcome is not known
+// yet: Outcome "forwarded" says the statement was sent upstream after this event was acknowledged.
+func (ss *session) recordAhead(r *run) error {
+	r.mode = modeAcked
+	e, err := ss.ev.EmitNoted(schemas.TypeQueryExecuted, schemas.QueryExecuted{Statement: r.st, Role: ss.cred.Role,
+		Outcome: OutcomeForwarded, MaskShape: string(ss.srv.deps.Masker.Shape()), Rule: r.rule, Approval: r.approval},
+		ss.lateNote(r, "the query.executed event before this one was acknowledged only after the gateway had refused the statement: it was not run"))
+	if err == nil {
+		r.intent = e.Seq
+		ss.statements.Add(1)
+	}
+	return err
+}
+
+// lateNote is written if a statement's event, reported unavailable, turns out written later.
+func (ss *session) lateNote(r *run, msg string) *audit.Note {
+	return &audit.Note{Type: schemas.TypeQueryBlocked, Data: schemas.QueryBlocked{Statement: r.st, Role: ss.cred.Role,
+		Reason: "audit_unavailable", Message: msg, SQLState: SQLStateAuditUnavailable, Rule: r.rule}}
+}
+
+// Outcomes written in query.executed besides "ok" and "error".
+const (
+	// OutcomeForwarded: written before a statement that may change data was sent upstream (write-ahead);
+	// its result is not in the event.
+	OutcomeForwarded = "forwarded"
+	// OutcomeStreamed: a read whose result outgrew limits.result_buffer_bytes; the event was written when
+	// the buffer filled, with the rows seen until then, and the rest of the result streamed after it.
+	OutcomeStreamed = "streamed"
+)
+
+// auditRefusal refuses a statement whose event Kafka did not take. ErrIndeterminate ends the session.
+func (ss *session) auditRefusal(r *run, err error, extended bool) (bool, string) {
+	s := ss.srv
+	s.m.refusals.WithLabelValues("audit_unavailable").Inc()
+	s.m.statements.WithLabelValues(string(r.cls.Kind), "refused").Inc()
+	s.log.Warn("statement refused: audit log unavailable", "session", ss.id, "err", err)
+	if errors.Is(err, audit.ErrIndeterminate) {
+		ss.fatal(SQLStateAuditUnavailable, "pangate: the audit log did not confirm an event; the session ends to keep its record consistent")
+		return false, "audit_unavailable"
+	}
+	ss.pendingErr = errorFrame(SQLStateAuditUnavailable, "ERROR", auditUnavailableMsg)
+	if extended {
+		ss.refuseExtended()
+	} else {
+		ss.refuseQuery()
+	}
+	return false, ""
+}
+
+const auditUnavailableMsg = "pangate: the audit log (Kafka) did not acknowledge the event recording this statement, so it was not run; retry when the audit log is available"
+
+func formatOf(codes []int16, i int) int16 {
+	switch len(codes) {
+	case 0:
+		return 0
+	case 1:
+		return codes[0]
+	}
+	if i < len(codes) {
+		return codes[i]
+	}
+	return 0
+}
+
+// maxParamChars caps one rendered parameter in an event.
+const maxParamChars = 256
+
+// renderParam renders a bind parameter for the audit event. A binary parameter is masked here as a value
+// of its type (a binary int8 or numeric PAN is invisible to Masker.Text, which masks the text later), on
+// a copy: the frame forwarded upstream is left alone.
+func (ss *session) renderParam(v []byte, format int16, oid uint32) string {
+	if v == nil {
+		return "NULL"
+	}
+	if format != 1 {
+		return string(v)
+	}
+	h := append([]byte(nil), v...)
+	ss.srv.deps.Masker.MaskValue(oid, 1, false, h)
+	switch {
+	case oid == 20 && len(h) == 8:
+		return strconv.FormatInt(int64(binary.BigEndian.Uint64(h)), 10)
+	case oid == 23 && len(h) == 4:
+		return strconv.FormatInt(int64(int32(binary.BigEndian.Uint32(h))), 10)
+	}
+	if len(h) > maxParamChars/2 {
+		h = h[:maxParamChars/2]
+	}
+	return `\x` + hex.EncodeToString(h)
+}
+
+// statement builds the event view of a classified statement: text and parameters masked.
+func (ss *session) statement(c classify.Statement, sql string, params []string, protocol string) schemas.Statement {
+	m := ss.srv.deps.Masker
+	if c.Text != "" {
+		sql = c.Text
+	}
+	red, _ := m.Stored(sql)
+	st := schemas.Statement{SQL: red, Fingerprint: c.Fingerprint, Kind: string(c.Kind), Tables: c.Tables,
+		Columns: c.Columns, RiskTags: c.Tags, Protocol: protocol, Index: ss.stmtIndex}
+	ss.stmtIndex++
+	for _, p := range params {
+		mp, _ := m.Stored(p)
+		if len(mp) > maxParamChars {
+			mp = mp[:maxParamChars] + "…"
+		}
+		st.Params = append(st.Params, mp)
+	}
+	st.Cardholder = ss.cardholder(c)
+	return st
+}
+
+func (s *Server) cardholderTable(t string) bool {
+	t = strings.ToLower(t)
+	if _, ok := s.cfg.cardholderTables[t]; ok {
+		return true
+	}
+	if i := strings.LastIndexByte(t, '.'); i >= 0 {
+		_, ok := s.cfg.cardholderTables[t[i+1:]]
+		return ok
+	}
+	return false
+}
