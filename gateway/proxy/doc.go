@@ -21,30 +21,37 @@
 // The startup user names the target and the role: "role@target" (the last '@' splits them, so roles may
 // contain '@'); the database is the startup "database" parameter or the target's default.
 //
+// # One view of the session (invariant 0)
+//
+// Prepared statements, portals and cursors live in a pgstate.Model that follows PostgreSQL's rules
+// (names.go): an Execute runs what its portal was bound to, SQL EXECUTE/FETCH resolve through the same
+// namespaces, unknown names are refused. Startup parameters are an allow-list, client_encoding and
+// standard_conforming_strings are pinned and watched in every ParameterStatus (lexing.go). Files: relay.go
+// (client loop, statement handlers), upstream.go (backend messages), held.go (refusals, approvals, the
+// hold watcher in holdwatch.go), record.go and outcome.go (events). See docs/policy.md for the guarantee.
+//
 // # Write-ahead (invariant 1)
 //
-// A statement that may change anything (kind write, ddl, role, copy, utility, unparseable — everything but
-// read and transaction control) is recorded first: its query.executed event, with Outcome "forwarded", is
-// acknowledged by Kafka before the statement is sent upstream. Its result then streams through.
+// Only a provably side-effect-free read (allow-listed functions, operators and types; the catalog
+// confirms no user code; purity.go) is sent upstream at once: its whole answer is held until the
+// statement completes, then one query.executed with the outcome, SQLSTATE, rows, masked counts and masked
+// sample is written, and the held bytes are released only after its acknowledgement (or at once with
+// audit.reads pipelined, the session's next statement waiting for the acknowledgement instead). A result
+// larger than limits.result_buffer_bytes is recorded when the buffer fills (Outcome "streamed").
 //
-// A read is sent upstream at once and its whole answer (RowDescription, DataRows, CommandComplete, notices)
-// is held by the gateway until the statement completes; then one query.executed event with the outcome,
-// SQLSTATE, row count, duration, masked counts and masked sample is written, and the held bytes are released
-// only after its acknowledgement. A result larger than limits.result_buffer_bytes is recorded when the buffer
-// fills (Outcome "streamed", rows so far) and the rest streams after the acknowledgement. Either way no
-// result byte precedes an acknowledged event that records the statement.
+// Everything else — writes, DDL, roles, COPY, transaction control, utility, functions not on the list —
+// is recorded first: query.executed with Outcome "forwarded" is acknowledged before the statement is
+// sent. Once PostgreSQL answers, query.completed (ok, error, skipped, unknown; tag, SQLSTATE, rows,
+// masked counts, sample) names that intent; the session's next statement is forwarded only after every
+// earlier outcome is acknowledged (outcome.go), so a session never has two statements without a recorded
+// outcome.
 //
-// If Kafka refuses or times out (kafka.ack_timeout, default 5 s), a write is never forwarded and a read's
-// result is dropped; the client gets ErrorResponse SQLSTATE 58000 (system_error: the failure is outside
-// PostgreSQL) saying the audit log is unavailable and the statement was not run. While the last event failed,
-// reads are recorded ahead too, so that during an outage nothing runs unrecorded; the first acknowledged
-// event restores the fast path. The chain only advances on acknowledgement, so the session survives the
-// outage and goes on when Kafka is back. If the fate of an event is unknown (no answer at all within twice
-// the timeout), the session ends instead: a later event could fork its chain.
-//
-// Limits of this design: a write-ahead statement skipped by the server because an earlier statement of the
-// same pipelined batch failed is still recorded as "forwarded"; a read's outcome event cannot say whether a
-// later COMMIT succeeded (the COMMIT has its own event).
+// If Kafka refuses or times out (kafka.ack_timeout, default 5 s), a recorded-ahead statement is never
+// forwarded and a read's result is dropped; the client gets ErrorResponse SQLSTATE 58000 saying the audit
+// log is unavailable and the statement was not run. While the last event failed, reads are recorded ahead
+// too. The chain only advances on acknowledgement, so the session survives the outage and goes on when
+// Kafka is back. If the fate of an event is unknown (no answer within twice the timeout), the session
+// ends instead: a later event could fork its chain.
 //
 // # Cancel (invariant 7)
 //
