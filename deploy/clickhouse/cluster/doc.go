@@ -13,7 +13,7 @@
 // a replayed event then lands on the shard that already holds it, where FINAL collapses it (design
 // invariant 6). Apply a file once per cluster, as the ClickHouse operator, before the first indexer starts:
 //
-//	clickhouse-client --multiquery < deploy/clickhouse/cluster/0001_init.sql
+//	for f in deploy/clickhouse/cluster/0*.sql; do clickhouse-client --multiquery < "$f"; done
 //
 // The indexer's own migration of the same version then finds every table present (CREATE TABLE IF NOT
 // EXISTS) and only records the version. See docs/scaling.md for the server configuration it assumes

@@ -2,7 +2,7 @@
 # Runs the cluster DDL on a real ClickHouse cluster on loopback, by hand (not part of CI: it needs
 # ZooKeeper, which the local stack does not have). It starts ZooKeeper (jars from Maven Central) and three
 # ClickHouse 18.16 servers (cluster "pangate": shard 1 = two replicas, shard 2 = one), applies
-# deploy/clickhouse/cluster/0001_init.sql with ON CLUSTER, and checks:
+# deploy/clickhouse/cluster/NNNN_*.sql in version order with ON CLUSTER, and checks:
 #   1. every node has the Replicated *_local and the Distributed tables;
 #   2. an event inserted twice through the Distributed table (a replay, insert_distributed_sync=1) is one row
 #      with FINAL, and shard 1's second replica receives the rows;
@@ -125,12 +125,14 @@ for i in 1 2 3; do
 done
 
 # --- 1. the DDL, ON CLUSTER ---
-q 1 --multiquery < "$ROOT/deploy/clickhouse/cluster/0001_init.sql" > "$WORK/ddl.out"
-for i in 1 2 3; do
-	got=$(q "$i" -q "SELECT countIf(engine = 'Distributed'), countIf(engine LIKE 'Replicated%') FROM system.tables WHERE database = 'pangate' FORMAT TSV")
-	[ "$got" = "$(printf '12\t12')" ] || fail "n$i: Distributed/Replicated tables: $got, want 12 and 12"
+for f in "$ROOT"/deploy/clickhouse/cluster/[0-9][0-9][0-9][0-9]_*.sql; do
+	q 1 --multiquery < "$f" >> "$WORK/ddl.out"
 done
-echo "ok 1: 12 Replicated *_local and 12 Distributed tables on each of 3 nodes"
+for i in 1 2 3; do
+	got=$(q "$i" -q "SELECT countIf(engine = 'Distributed'), countIf(engine LIKE 'Replicated%'), countIf(engine = 'View') FROM system.tables WHERE database = 'pangate' FORMAT TSV")
+	[ "$got" = "$(printf '13\t13\t1')" ] || fail "n$i: Distributed/Replicated tables and views: $got, want 13, 13 and 1 (statement_outcomes)"
+done
+echo "ok 1: 13 Replicated *_local and 13 Distributed tables and the statement_outcomes view on each of 3 nodes"
 
 # --- 2. a replay through the Distributed table ---
 for rep in 1 2; do
@@ -149,9 +151,9 @@ echo "ok 2: a replayed insert is 12 raw rows ($s1 on shard 1, $s2 on shard 2), 6
 	PANGATE_INDEXER_CLICKHOUSE_USER=default PANGATE_INDEXER_MIGRATE_USER=default go run ./indexer -migrate-only) > "$WORK/migrate.log" 2>&1 ||
 	fail "indexer -migrate-only: $(cat "$WORK/migrate.log")"
 got=$(q 1 -q "SELECT countIf(engine = 'Distributed'), countIf(engine LIKE 'Replicated%'), count() FROM system.tables WHERE database = 'pangate' FORMAT TSV")
-[ "$got" = "$(printf '12\t12\t24')" ] || fail "after the indexer's migration: $got"
-wait_for "schema_migrations" bash -c "[ \"\$(clickhouse-client --port $((BASE + 1)) -q 'SELECT max(version) FROM pangate.schema_migrations')\" = 1 ]"
-echo "ok 3: indexer -migrate-only recorded version 1 and created no single-node table"
+[ "$got" = "$(printf '13\t13\t27')" ] || fail "after the indexer's migration: $got"
+wait_for "schema_migrations" bash -c "[ \"\$(clickhouse-client --port $((BASE + 1)) -q 'SELECT max(version) FROM pangate.schema_migrations')\" = 2 ]"
+echo "ok 3: indexer -migrate-only recorded version 2 and created no single-node table"
 
 # --- 4. reporter-style distributed subqueries ---
 Q="SELECT count() FROM pangate.events FINAL ANY LEFT JOIN (SELECT session, seq AS s FROM pangate.events FINAL) USING session WHERE session IN (SELECT session FROM pangate.events)"
