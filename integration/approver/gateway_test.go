@@ -118,7 +118,7 @@ default:
 	cfg := fmt.Sprintf(`instance: gw-%s
 listen: 127.0.0.1:0
 tls: {cert_file: %q, key_file: %q}
-limits: {startup_timeout: 10s, result_buffer_bytes: 1048576, max_message_bytes: 1048576}
+limits: {startup_timeout: 30s, result_buffer_bytes: 1048576, max_message_bytes: 1048576}
 targets:
   - {name: pg, host: %q, port: %s, database: %q, sslmode: disable, admin_dsn: %q, source_address: 127.0.0.2}
 kafka: {brokers: [%s], topic_prefix: %q, ack_timeout: 5s}

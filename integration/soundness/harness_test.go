@@ -329,7 +329,7 @@ func startGateway(t *testing.T, f *fixture, o gwOpts) *gw {
 	cfg := fmt.Sprintf(`instance: %s
 listen: 127.0.0.1:0
 tls: {cert_file: %q, key_file: %q}
-limits: {startup_timeout: 10s, result_buffer_bytes: 1048576, max_message_bytes: 1048576}
+limits: {startup_timeout: 30s, result_buffer_bytes: 1048576, max_message_bytes: 1048576}
 targets:
   - {name: pg, host: %q, port: %s, database: %q, sslmode: disable, admin_dsn: %q, source_address: %q}
 kafka: {brokers: [%s], topic_prefix: %q, ack_timeout: %s}
