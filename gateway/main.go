@@ -425,7 +425,7 @@ func (p policyAdapter) GrantsFor(id schemas.Identity, target, database, role str
 
 func (p policyAdapter) Evaluate(in proxy.Input) proxy.Decision {
 	d := p.w.Current().Evaluate(policy.Input{Identity: in.Identity, Target: in.Target, Database: in.Database, Role: in.Role,
-		Statement: in.Statement, Cardholder: in.Cardholder, Batch: in.Batch, Derivations: in.Derivations})
+		Statement: in.Statement, Cardholder: in.Cardholder, Batch: in.Batch, Derivations: in.Derivations, Context: in.Context})
 	return proxy.Decision{Action: string(d.Action), Rule: d.Rule, Reason: d.Reason, Score: d.Score,
 		ApproverGroup: d.ApproverGroup, Timeout: d.Timeout, ReasonRequired: d.ReasonRequired}
 }

@@ -44,7 +44,9 @@ type CheckStatement struct {
 	// Derivations are the ways cardholder data leaves the statement other than plain or masked
 	// (policy variable derivations; derives_cardholder_data when not empty).
 	Derivations []string `json:"derivations,omitempty"`
-	Decision    Decision `json:"decision"`
+	// Context is the statement's sqlcommenter-style context (policy variable context).
+	Context  map[string]string `json:"context,omitempty"`
+	Decision Decision          `json:"decision"`
 }
 
 // RunCheck is the `policy check` command: it tests a query string and an identity against a policy file
@@ -108,12 +110,13 @@ func RunCheck(args []string, stdout, stderr io.Writer) int {
 	ins := make([]Input, len(stmts))
 	for i, s := range stmts {
 		ins[i] = Input{Identity: id, Target: *target, Database: *database, Role: *role, Statement: s,
-			Cardholder: *cardholder || touches(s, tagged), Derivations: s.Derived(objectTagger(tagged), p.IsMaskingFunction)}
+			Cardholder: *cardholder || touches(s, tagged), Derivations: s.Derived(objectTagger(tagged), p.IsMaskingFunction),
+			Context: statementContext(s.Text)}
 	}
 	overall, each := p.EvaluateEach(ins)
 	for i, s := range stmts {
 		res.Statements = append(res.Statements, CheckStatement{Statement: s, Cardholder: ins[i].Cardholder,
-			Derivations: p.withoutMasking(ins[i].Derivations), Decision: each[i]})
+			Derivations: p.withoutMasking(ins[i].Derivations), Context: ins[i].Context, Decision: each[i]})
 	}
 	res.Decision = overall
 	switch {

@@ -101,6 +101,7 @@ var statementDecls = []cel.EnvOption{
 	cel.Variable("batch_kinds", cel.ListType(cel.StringType)),
 	cel.Variable("derives_cardholder_data", cel.BoolType),
 	cel.Variable("derivations", cel.ListType(cel.StringType)),
+	cel.Variable("context", cel.MapType(cel.StringType, cel.StringType)),
 }
 
 // The environments are built once: building one costs milliseconds, and an Env is safe for concurrent use.

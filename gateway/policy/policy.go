@@ -77,6 +77,10 @@ type Input struct {
 	// "write:plain", …), as the gateway decided from its tags. Evaluate drops those of the policy's
 	// masking_functions; derives_cardholder_data is true when any is left (docs/policy.md).
 	Derivations []string
+	// Context is the statement's sqlcommenter-style context as the gateway records it (masked, capped:
+	// schemas.StatementContext.Values; gateway/sqlcomment), policy variable context: why the workload says
+	// it sent the statement, e.g. "purpose" or "ticket". Nil means none.
+	Context map[string]string
 	// Score is filled by Evaluate from the tags and objects (see Policy.Score); a caller's value is ignored.
 	Score int
 }
@@ -225,6 +229,11 @@ func (p *Policy) vars(in Input) map[string]any {
 	v["batch_kinds"] = batch
 	v["derivations"] = nonNil(in.Derivations)
 	v["derives_cardholder_data"] = len(in.Derivations) > 0
+	ctx := in.Context
+	if ctx == nil {
+		ctx = map[string]string{}
+	}
+	v["context"] = ctx
 	return v
 }
 

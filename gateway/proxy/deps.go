@@ -58,6 +58,8 @@ type Input struct {
 	// lineage.go).
 	DerivesCardholder bool
 	Derivations       []string
+	// Context is the statement's recorded sqlcommenter-style context (policy variable context; nil: none).
+	Context map[string]string
 }
 
 // Policy actions.
