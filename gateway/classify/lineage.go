@@ -112,7 +112,9 @@ type val struct {
 
 func (v val) has() bool { return len(v.src) > 0 }
 
-func union(a, b []string) []string {
+// Union returns the sorted, duplicate-free union of two sorted name lists (Statement's slices), sharing
+// a or b when the other is empty: treat the result as read-only, like the slices it came from.
+func Union(a, b []string) []string {
 	if len(b) == 0 {
 		return a
 	}
@@ -425,7 +427,7 @@ func (l *lineageWalker) query(s *pg.SelectStmt, top bool) []col {
 func combineArms(arms []val, setop string) val {
 	var out val
 	for _, a := range arms {
-		out.src = union(out.src, a.src)
+		out.src = Union(out.src, a.src)
 	}
 	if !out.has() {
 		return out
@@ -531,7 +533,7 @@ func (l *lineageWalker) from(sc *lscope, n *pg.Node) *lrel {
 				continue
 			}
 			fv := l.expr(items[0])
-			v.src = union(v.src, fv.src)
+			v.src = Union(v.src, fv.src)
 			if v.deriv == "" {
 				v.deriv = fv.deriv
 			}
@@ -552,7 +554,7 @@ func (l *lineageWalker) from(sc *lscope, n *pg.Node) *lrel {
 		return l.from(sc, x.Relation)
 	case *pg.RangeTableFunc:
 		v := l.expr(x.Docexpr)
-		v.src = union(v.src, l.expr(x.Rowexpr).src)
+		v.src = Union(v.src, l.expr(x.Rowexpr).src)
 		if v.has() {
 			v.deriv = DerivXML
 		}
@@ -566,7 +568,7 @@ func (l *lineageWalker) from(sc *lscope, n *pg.Node) *lrel {
 	case *pg.JsonTable:
 		v := l.exprMsg(x.ContextItem.ProtoReflect())
 		for _, p := range x.Passing {
-			v.src = union(v.src, l.expr(p).src)
+			v.src = Union(v.src, l.expr(p).src)
 		}
 		if v.has() {
 			v.deriv = DerivJSON
@@ -792,7 +794,7 @@ func wholeRow(r *lrel) val {
 	}
 	v := val{deriv: DerivWholeRow}
 	for _, c := range expandRel(r) {
-		v.src = union(v.src, c.v.src)
+		v.src = Union(v.src, c.v.src)
 	}
 	return v
 }
@@ -806,7 +808,7 @@ func (l *lineageWalker) column(c *pg.ColumnRef) val {
 		// c.* or * inside an expression (row_to_json(c.*), c.*::text): the whole row.
 		var v val
 		for _, x := range l.star(c) {
-			v.src = union(v.src, x.v.src)
+			v.src = Union(v.src, x.v.src)
 		}
 		v.deriv = DerivWholeRow
 		return v
@@ -860,7 +862,7 @@ func (l *lineageWalker) column(c *pg.ColumnRef) val {
 		}
 		v := found[0]
 		for _, f := range found[1:] {
-			v.src = union(v.src, f.src)
+			v.src = Union(v.src, f.src)
 			if v.deriv == DerivPlain || !v.has() {
 				v.deriv = f.deriv
 			}
@@ -888,7 +890,7 @@ func inRel(r *lrel, name string) (val, bool) {
 				if !ok {
 					v = x
 				} else {
-					v.src = union(v.src, x.src)
+					v.src = Union(v.src, x.src)
 				}
 				ok = true
 			}
@@ -994,11 +996,11 @@ func (l *lineageWalker) exprMsg(m protoreflect.Message) val {
 			prev := l.top
 			l.top = nil
 			for _, c := range l.query(q, false) {
-				v.src = union(v.src, c.v.src)
+				v.src = Union(v.src, c.v.src)
 			}
 			l.top = prev
 		}
-		v.src = union(v.src, l.expr(x.Testexpr).src)
+		v.src = Union(v.src, l.expr(x.Testexpr).src)
 		v.deriv = DerivSubquery
 		if x.SubLinkType == pg.SubLinkType_ARRAY_SUBLINK {
 			v.deriv = DerivArray
@@ -1007,7 +1009,7 @@ func (l *lineageWalker) exprMsg(m protoreflect.Message) val {
 	case *pg.SelectStmt:
 		var v val
 		for _, c := range l.query(x, false) {
-			v.src = union(v.src, c.v.src)
+			v.src = Union(v.src, c.v.src)
 		}
 		v.deriv = DerivSubquery
 		return v
@@ -1032,11 +1034,11 @@ func (l *lineageWalker) children(m protoreflect.Message) val {
 		if fd.IsList() {
 			list := fv.List()
 			for i := 0; i < list.Len(); i++ {
-				v.src = union(v.src, l.exprMsg(list.Get(i).Message()).src)
+				v.src = Union(v.src, l.exprMsg(list.Get(i).Message()).src)
 			}
 			return true
 		}
-		v.src = union(v.src, l.exprMsg(fv.Message()).src)
+		v.src = Union(v.src, l.exprMsg(fv.Message()).src)
 		return true
 	})
 	return v
@@ -1105,7 +1107,7 @@ func (l *lineageWalker) funcCall(f *pg.FuncCall) val {
 	}
 	var v val
 	for _, a := range f.Args {
-		v.src = union(v.src, l.expr(a).src)
+		v.src = Union(v.src, l.expr(a).src)
 	}
 	switch {
 	case f.AggStar:

@@ -158,12 +158,12 @@ func (ss *session) resolve(c classify.Statement, sql string) (resolved, error) {
 func merge(own, target classify.Statement) classify.Statement {
 	out := target
 	out.Text, out.Fingerprint = own.Text, own.Fingerprint
-	out.Tables = union(target.Tables, own.Tables)
-	out.Columns = union(target.Columns, own.Columns)
-	out.Functions = union(target.Functions, own.Functions)
-	out.Tags = union(target.Tags, own.Tags)
-	out.AttrNames = union(target.AttrNames, own.AttrNames)
-	out.Operators = union(target.Operators, own.Operators)
+	out.Tables = classify.Union(target.Tables, own.Tables)
+	out.Columns = classify.Union(target.Columns, own.Columns)
+	out.Functions = classify.Union(target.Functions, own.Functions)
+	out.Tags = classify.Union(target.Tags, own.Tags)
+	out.AttrNames = classify.Union(target.AttrNames, own.AttrNames)
+	out.Operators = classify.Union(target.Operators, own.Operators)
 	// EXECUTE's parameters and FETCH's count are evaluated too: the result is free of side effects only if
 	// the target is and its own expressions call nothing.
 	out.SideEffectFree = target.SideEffectFree && (own.SideEffectFree ||
@@ -185,21 +185,8 @@ func merge(own, target classify.Statement) classify.Statement {
 func unknownQuery(own classify.Statement) classify.Statement {
 	out := own
 	out.Kind = classify.KindUtility
-	out.Tags = union(own.Tags, []string{classify.TagDynamicSQL})
+	out.Tags = classify.Union(own.Tags, []string{classify.TagDynamicSQL})
 	out.UnknownTables = true
 	out.SideEffectFree = false
 	return out
-}
-
-func union(a, b []string) []string {
-	if len(b) == 0 {
-		return a
-	}
-	if len(a) == 0 {
-		return b
-	}
-	out := make([]string, 0, len(a)+len(b))
-	out = append(append(out, a...), b...)
-	slices.Sort(out)
-	return slices.Clip(slices.Compact(out))
 }
