@@ -67,8 +67,21 @@ func cleanEncoding(name string) string {
 	return b.String()
 }
 
-// safeEncoding reports whether a client_encoding value keeps the gateway's lexing equal to the server's.
-func safeEncoding(v string) bool { return safeEncodings[cleanEncoding(v)] }
+// SafeClientEncoding reports whether a client_encoding value keeps the gateway's lexing equal to the
+// server's: a PostgreSQL server-side encoding, whose multibyte sequences use only bytes >= 0x80.
+func SafeClientEncoding(v string) bool { return safeEncodings[cleanEncoding(v)] }
+
+func safeEncoding(v string) bool { return SafeClientEncoding(v) }
+
+// SafeEncodingNames lists the encoding names SafeClientEncoding accepts (for tests against a server).
+func SafeEncodingNames() []string {
+	out := make([]string, 0, len(safeEncodings))
+	for n := range safeEncodings {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
 
 // checkStartupParams returns a refusal naming the first parameter (in name order) the gateway does not
 // forward, or "".
