@@ -5,6 +5,13 @@
 // and returns a summary. The "reasoning" is a deterministic stand-in for a model: the same data gives the
 // same tree, so the demo's figures can be asserted.
 //
+// Every statement says why it was sent, in a sqlcommenter comment (docs/context.md) the gateway records on
+// its event: the job's purpose, the thought that asked for the data, its branch (the root analysis it
+// descends from), its step (depth.index in the tree, or "cards" and "export.N") and a W3C traceparent (one
+// trace per run, one span per statement), e.g.
+//
+//	SELECT … /*branch='2',purpose='nightly%20transaction%20review',step='1.0',thought='cards%20with%20…',traceparent='00-…-01'*/
+//
 // A real job connects the same way: a libpq DSN to the gateway with the OIDC token as the password, e.g.
 //
 //	postgres://app_reader%40payments@gateway:6432/payments?sslmode=verify-full  (password = $ID_TOKEN)
@@ -13,9 +20,12 @@ package tot
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -31,7 +41,12 @@ type Config struct {
 	// Exports are the risky statements the job attempts after the search, in order. Each is expected to be
 	// held for approval; the demo approves the first and denies the second.
 	Exports []string
+	// Purpose is the purpose every statement states (default DefaultPurpose).
+	Purpose string
 }
+
+// DefaultPurpose is the purpose the demo job states on its statements.
+const DefaultPurpose = "nightly transaction review"
 
 // DefaultExports are the two risky statements of the demo.
 var DefaultExports = []string{
@@ -49,6 +64,8 @@ type Thought struct {
 	Rows     int        `json:"rows"`
 	Pruned   bool       `json:"pruned"`
 	Finding  string     `json:"finding"`
+	Branch   string     `json:"branch"` // the root analysis it descends from, "1"…
+	Step     string     `json:"step"`   // depth.index
 	Children []*Thought `json:"children,omitempty"`
 }
 
@@ -72,13 +89,15 @@ type Summary struct {
 	Statements int        `json:"statements"`
 	CardRows   []string   `json:"card_rows"` // top cards by spend, PANs as received
 	Exports    []Export   `json:"exports"`
+	TraceID    string     `json:"trace_id"` // the run's W3C trace id, in every statement's traceparent
 }
 
 type candidate struct {
-	name  string
-	sql   string
-	score func(rows [][]string) (float64, string)
-	next  func(rows [][]string) []candidate
+	name   string
+	branch string
+	sql    string
+	score  func(rows [][]string) (float64, string)
+	next   func(rows [][]string) []candidate
 }
 
 // Run executes the job. It returns an error only when the job itself cannot proceed (login refused, a
@@ -93,12 +112,21 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if cfg.Exports == nil {
 		cfg.Exports = DefaultExports
 	}
+	if cfg.Purpose == "" {
+		cfg.Purpose = DefaultPurpose
+	}
 	conn, err := pgx.Connect(ctx, cfg.DSN)
 	if err != nil {
 		return Summary{}, fmt.Errorf("tot: log in through the gateway: %w", err)
 	}
 	defer conn.Close(ctx)
 	var s Summary
+	s.TraceID = randomHex(16)
+	// tag appends the statement's context: why this step of the job sends it.
+	tag := func(sql, thought, branch, step string) string {
+		return sql + Comment(map[string]string{"purpose": cfg.Purpose, "thought": thought, "branch": branch, "step": step,
+			"traceparent": "00-" + s.TraceID + "-" + randomHex(8) + "-01"})
+	}
 	query := func(sql string) ([][]string, error) {
 		s.Statements++
 		rows, err := conn.Query(ctx, sql, pgx.QueryExecModeSimpleProtocol)
@@ -123,16 +151,23 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	for depth := 0; depth <= cfg.Depth && len(level) > 0; depth++ {
 		var thoughts []*Thought
 		next := map[*Thought][]candidate{}
-		for _, c := range level {
-			rows, err := query(c.sql)
+		for i, c := range level {
+			if depth == 0 {
+				c.branch = fmt.Sprint(i + 1)
+			}
+			step := fmt.Sprintf("%d.%d", depth, i)
+			rows, err := query(tag(c.sql, c.name, c.branch, step))
 			if err != nil {
 				return s, fmt.Errorf("tot: thought %q: %w", c.name, err)
 			}
 			score, finding := c.score(rows)
-			t := &Thought{Name: c.name, SQL: c.sql, Score: round(score), Rows: len(rows), Finding: finding}
+			t := &Thought{Name: c.name, SQL: c.sql, Score: round(score), Rows: len(rows), Finding: finding, Branch: c.branch, Step: step}
 			thoughts = append(thoughts, t)
 			if c.next != nil {
 				next[t] = c.next(rows)
+				for j := range next[t] {
+					next[t][j].branch = c.branch
+				}
 			}
 			s.Explored++
 		}
@@ -163,7 +198,8 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 
 	// Card data: the top cards by spend. The gateway masks the PAN column.
-	cards, err := query(`SELECT c.pan, c.brand, sum(t.amount)::text FROM transactions t JOIN cards c ON c.id = t.card_id GROUP BY c.pan, c.brand ORDER BY sum(t.amount) DESC, c.pan LIMIT 5`)
+	cards, err := query(tag(`SELECT c.pan, c.brand, sum(t.amount)::text FROM transactions t JOIN cards c ON c.id = t.card_id GROUP BY c.pan, c.brand ORDER BY sum(t.amount) DESC, c.pan LIMIT 5`,
+		"top cards by spend", "", "cards"))
 	if err != nil {
 		return s, fmt.Errorf("tot: top cards: %w", err)
 	}
@@ -171,15 +207,15 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		s.CardRows = append(s.CardRows, strings.Join(r, " "))
 	}
 
-	for _, sql := range cfg.Exports {
+	for i, sql := range cfg.Exports {
 		s.Statements++
 		var buf bytes.Buffer
-		tag, err := conn.PgConn().CopyTo(ctx, &buf, sql)
+		ct, err := conn.PgConn().CopyTo(ctx, &buf, tag(sql, "export", "", fmt.Sprintf("export.%d", i+1)))
 		e := Export{SQL: sql}
 		var pgErr *pgconn.PgError
 		switch {
 		case err == nil:
-			e.Outcome, e.Rows = "completed", int(tag.RowsAffected())
+			e.Outcome, e.Rows = "completed", int(ct.RowsAffected())
 			lines := strings.SplitN(buf.String(), "\n", 4)
 			if len(lines) > 3 {
 				lines = lines[:3]
@@ -193,6 +229,38 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		s.Exports = append(s.Exports, e)
 	}
 	return s, nil
+}
+
+// Comment renders key/value pairs as a sqlcommenter comment (google.github.io/sqlcommenter/spec): keys
+// sorted, keys and values percent-encoded, values single-quoted, pairs joined by commas; empty values are
+// left out. Percent-encoding leaves no quote, comma or "*/" in the comment.
+func Comment(kv map[string]string) string {
+	keys := make([]string, 0, len(kv))
+	for k, v := range kv {
+		if v != "" {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return ""
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(" /*")
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(url.PathEscape(k) + "='" + url.PathEscape(kv[k]) + "'")
+	}
+	b.WriteString("*/")
+	return b.String()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func round(f float64) float64 { return math.Round(f*1000) / 1000 }
