@@ -13,6 +13,13 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 set -a; . .stack/env; set +a
+# Hold the broker as the integration tests do (integration/stack/lock.go): a shared flock on
+# .stack/locks/kafka.lock, taken through the gate, keeps tests that stop Kafka waiting until the run ends.
+mkdir -p .stack/locks
+exec 8<>.stack/locks/kafka.gate 9<>.stack/locks/kafka.lock
+flock -s -w 60 8 || true
+flock -s 9
+flock -u 8
 DUR=${BENCH_SECONDS:-10}
 SCALE=${BENCH_SCALE:-10}
 IDLE=${BENCH_IDLE:-200}
