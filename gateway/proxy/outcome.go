@@ -45,6 +45,10 @@ type pendingOutcome struct {
 	read bool
 }
 
+// errOutcomeTimeout: an earlier statement did not finish in time (a COPY waiting for data the client
+// does not send, say); the next one is refused.
+var errOutcomeTimeout = errors.New("an earlier statement of the session has not finished")
+
 // errReadUnrecorded ends a session whose pipelined read's event Kafka did not acknowledge.
 var errReadUnrecorded = errors.New("the event of a read whose result was released was not acknowledged")
 
@@ -138,8 +142,20 @@ func (ss *session) awaitOutcomes() error {
 			return err
 		}
 		ss.oc.mu.Lock()
-		for ss.oc.inflight > 0 && !ss.oc.closed {
+		expired := false
+		timer := time.AfterFunc(settleTimeout, func() {
+			ss.oc.mu.Lock()
+			expired = true
+			ss.oc.cond.Broadcast()
+			ss.oc.mu.Unlock()
+		})
+		for ss.oc.inflight > 0 && !ss.oc.closed && !expired {
 			ss.oc.cond.Wait()
+		}
+		timer.Stop()
+		if ss.oc.inflight > 0 {
+			ss.oc.mu.Unlock()
+			return errOutcomeTimeout
 		}
 	}
 	list := ss.oc.list
