@@ -93,6 +93,9 @@ func (ss *session) fromClient() string {
 			} else if err != nil {
 				s.m.refusals.WithLabelValues("audit_unavailable").Inc()
 				ss.pendingErr = errorFrame(SQLStateAuditUnavailable, "ERROR", auditUnavailableMsg)
+				if errors.Is(err, errOutcomeTimeout) {
+					ss.pendingErr = errorFrame(sqlstateUpstream, "ERROR", "pangate: an earlier statement of this session has not finished; statement not run")
+				}
 				if typ == 'Q' {
 					ss.refuseQuery()
 				} else {
@@ -320,7 +323,7 @@ func combine(decs []Decision) (int, Decision) {
 // string (nil: just this one).
 func (ss *session) decide(r *run, batch []classify.Kind) Decision {
 	in := Input{Identity: ss.claims.Identity, Target: ss.target, Database: ss.database, Role: ss.role,
-		Statement: r.cls, Cardholder: r.st.Cardholder, Batch: batch}
+		Statement: r.cls, Cardholder: r.st.Cardholder, Batch: batch, Context: policyContext(r.st)}
 	in.DerivesCardholder, in.Derivations = ss.derivations(r.cls)
 	d := ss.srv.deps.Policy.Evaluate(in)
 	r.rule = d.Rule
