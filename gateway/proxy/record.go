@@ -123,6 +123,7 @@ func (ss *session) statement(c classify.Statement, sql string, params []string, 
 		st.Params = append(st.Params, mp)
 	}
 	st.Cardholder = ss.cardholder(c)
+	st.Context = ss.statementContext(sql)
 	return st
 }
 
