@@ -73,6 +73,11 @@ type Statement struct {
 	Functions []string `json:"functions,omitempty"` // functions called, as written (schema-qualified when written so), lower-cased
 	CopyOut   bool     `json:"copy_out,omitempty"`  // COPY … TO (rows leave the database)
 	CopyIn    bool     `json:"copy_in,omitempty"`   // COPY … FROM
+	// CopyTable and CopyColumns are the target of COPY table [(column, …)] TO, as PostgreSQL's parser
+	// read it: the table as in Tables and the column list in its order (nil: every column). Empty for
+	// COPY (query) TO and COPY … FROM.
+	CopyTable   string   `json:"copy_table,omitempty"`
+	CopyColumns []string `json:"copy_columns,omitempty"`
 	Error     string   `json:"error,omitempty"`     // parse error message, for KindUnparseable
 
 	// SideEffectFree is true only for a read (Kind read, including EXPLAIN ANALYZE of one, and the query

@@ -999,9 +999,15 @@ func (w *walker) copyStmt(c *pg.CopyStmt) {
 		if len(c.Attlist) == 0 {
 			w.addColumn(id, "*")
 		}
+		if !c.IsFrom {
+			w.names.CopyTable = id
+		}
 		for _, a := range c.Attlist {
 			if s := str(a); s != "" {
 				w.addColumn(id, s)
+				if !c.IsFrom {
+					w.names.CopyColumns = append(w.names.CopyColumns, s)
+				}
 			}
 		}
 		w.walk(inner(c.WhereClause))

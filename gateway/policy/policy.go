@@ -340,27 +340,43 @@ func (p *Policy) EvaluateEach(ins []Input) (overall Decision, each []Decision) {
 	return Combine(each), each
 }
 
-// Combine folds per-statement decisions into one for the whole query string: the first deny, else the
-// hold with the highest score (the first among equals), else the first allow.
+// Combine folds per-statement decisions into one for the whole query string (Pick's rule): the first deny,
+// else the hold with the highest score (the first among equals), else the first allow.
 func Combine(each []Decision) Decision {
 	if len(each) == 0 {
 		return Decision{Action: Allow, Rule: DefaultRule, Reason: "empty query"}
 	}
-	held := -1
-	for i, d := range each {
-		switch d.Action {
-		case Deny:
-			return d
-		case Hold:
-			if held < 0 || d.Score > each[held].Score {
-				held = i
-			}
-		}
-	}
-	if held >= 0 {
-		return each[held]
+	i, deny := Pick(len(each), func(i int) Action { return each[i].Action }, func(i int) int { return each[i].Score })
+	switch {
+	case deny && each[i].Action != Deny:
+		d := each[i]
+		d.Action = Deny
+		return d
+	case i >= 0:
+		return each[i]
 	}
 	return each[0]
+}
+
+// Pick is the one rule for combining the decisions on the statements of a query string, over any
+// decision type (the gateway's proxy has its own): it returns the index of the first deny — or of the
+// first action it does not know, which fails closed as a deny — with deny set; else the index of the hold
+// with the highest score (the first among equals); else -1 (everything allowed; an empty action counts as
+// allow).
+func Pick(n int, action func(int) Action, score func(int) int) (i int, deny bool) {
+	held := -1
+	for i := 0; i < n; i++ {
+		switch action(i) {
+		case Allow, "":
+		case Hold:
+			if held < 0 || score(i) > score(held) {
+				held = i
+			}
+		default:
+			return i, true
+		}
+	}
+	return held, false
 }
 
 // Grants returns the database roles a session of id may be granted on target, and the name of the grant

@@ -15,107 +15,6 @@ type TableColumns interface {
 	TableColumns(table string) (columns []string, ok bool)
 }
 
-// copyTarget parses the target of "COPY table [(col, …)] TO …": the table as written (schema-qualified
-// when written so; unquoted identifiers lower-cased) and the column list in its order (nil without one).
-// ok is false for COPY (query) TO and anything it does not understand; then COPY data is content-scanned.
-func copyTarget(sql string) (table string, columns []string, ok bool) {
-	s := strings.TrimSpace(sql)
-	if len(s) < 4 || !strings.EqualFold(s[:4], "copy") {
-		return "", nil, false
-	}
-	s = s[4:]
-	if s == "" || !isSpace(s[0]) {
-		return "", nil, false
-	}
-	s = strings.TrimLeft(s, " \t\r\n")
-	var parts []string
-	for {
-		id, rest, ok := ident(s)
-		if !ok {
-			return "", nil, false
-		}
-		parts = append(parts, id)
-		s = rest
-		if s == "" || s[0] != '.' {
-			break
-		}
-		s = s[1:]
-	}
-	if len(parts) > 3 {
-		return "", nil, false
-	}
-	table = strings.Join(parts, ".")
-	s = strings.TrimLeft(s, " \t\r\n")
-	if s != "" && s[0] == '(' {
-		s = s[1:]
-		for {
-			s = strings.TrimLeft(s, " \t\r\n")
-			id, rest, ok := ident(s)
-			if !ok {
-				return "", nil, false
-			}
-			columns = append(columns, id)
-			s = strings.TrimLeft(rest, " \t\r\n")
-			if s == "" {
-				return "", nil, false
-			}
-			if s[0] == ')' {
-				s = s[1:]
-				break
-			}
-			if s[0] != ',' {
-				return "", nil, false
-			}
-			s = s[1:]
-		}
-		s = strings.TrimLeft(s, " \t\r\n")
-	}
-	if len(s) < 3 || !strings.EqualFold(s[:2], "to") || !isSpace(s[2]) {
-		return "", nil, false
-	}
-	return table, columns, true
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
-
-// ident reads one SQL identifier: "quoted" (with "" for a quote) kept as written, or unquoted, lower-cased.
-func ident(s string) (string, string, bool) {
-	if s == "" {
-		return "", s, false
-	}
-	if s[0] == '"' {
-		var b strings.Builder
-		for i := 1; i < len(s); i++ {
-			if s[i] == '"' {
-				if i+1 < len(s) && s[i+1] == '"' {
-					b.WriteByte('"')
-					i++
-					continue
-				}
-				if b.Len() == 0 {
-					return "", s, false
-				}
-				return b.String(), s[i+1:], true
-			}
-			b.WriteByte(s[i])
-		}
-		return "", s, false
-	}
-	i := 0
-	for i < len(s) {
-		c := s[i]
-		if c == '_' || c == '$' || c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9') {
-			i++
-			continue
-		}
-		break
-	}
-	if i == 0 || s[0] == '$' {
-		return "", s, false
-	}
-	return strings.ToLower(s[:i]), s[i:], true
-}
-
 // tableColumns lists a table's columns through the session's catalog, if it can.
 func (ss *session) tableColumns(table string) ([]string, bool) {
 	tc, ok := ss.cat.(TableColumns)
@@ -128,16 +27,14 @@ func (ss *session) tableColumns(table string) ([]string, bool) {
 // copyColumns returns what SetCopyColumns needs for a COPY … TO of a table: its column list, or for a
 // whole-table COPY the table's columns from the catalog. ok is false for COPY (query) and when the
 // columns are unknown.
-func (ss *session) copyColumns(c classify.Statement, sql string) (string, []string, bool) {
+func (ss *session) copyColumns(c classify.Statement) (string, []string, bool) {
+	var ok bool
 	if !c.CopyOut {
 		return "", nil, false
 	}
-	if c.Text != "" {
-		sql = c.Text
-	}
-	table, cols, ok := copyTarget(sql)
-	if !ok {
-		return "", nil, false
+	table, cols := c.CopyTable, c.CopyColumns
+	if table == "" {
+		return "", nil, false // COPY (query) TO: content-scanned
 	}
 	if cols == nil {
 		if cols, ok = ss.tableColumns(table); !ok {

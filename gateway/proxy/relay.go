@@ -13,6 +13,7 @@ import (
 
 	"github.com/pangate/pangate/gateway/classify"
 	"github.com/pangate/pangate/gateway/pgstate"
+	"github.com/pangate/pangate/gateway/policy"
 	"github.com/pangate/pangate/schemas"
 )
 
@@ -293,7 +294,7 @@ func (ss *session) refuseStatement(c classify.Statement, err error, simple bool)
 func (ss *session) newRun(c classify.Statement, sql string, params []string, protocol string, now time.Time) *run {
 	r := &run{cls: c, arrived: now}
 	r.st = ss.statement(c, sql, params, protocol)
-	r.copyTable, r.copyCols, r.copyKnown = ss.copyColumns(c, sql)
+	r.copyTable, r.copyCols, r.copyKnown = ss.copyColumns(c)
 	return r
 }
 
@@ -301,22 +302,16 @@ func (ss *session) newRun(c classify.Statement, sql string, params []string, pro
 // deny, else the hold with the highest score (the first among equals), else allow. It returns the index
 // of the deciding statement.
 func combine(decs []Decision) (int, Decision) {
-	best := -1
-	for i, d := range decs {
-		switch d.Action {
-		case ActionAllow, "":
-		case ActionHold:
-			if best < 0 || d.Score > decs[best].Score {
-				best = i
-			}
-		default: // deny, or anything unknown: fail closed
-			return i, Decision{Action: ActionDeny, Rule: d.Rule, Reason: d.Reason, Score: d.Score}
-		}
+	i, deny := policy.Pick(len(decs), func(i int) policy.Action { return policy.Action(decs[i].Action) },
+		func(i int) int { return decs[i].Score })
+	switch {
+	case deny:
+		d := decs[i]
+		return i, Decision{Action: ActionDeny, Rule: d.Rule, Reason: d.Reason, Score: d.Score}
+	case i >= 0:
+		return i, decs[i]
 	}
-	if best < 0 {
-		return 0, Decision{Action: ActionAllow}
-	}
-	return best, decs[best]
+	return 0, Decision{Action: ActionAllow}
 }
 
 // decide applies the policy to one statement; batch holds the kinds of every statement of its query
