@@ -78,7 +78,7 @@ type Statement struct {
 	// COPY (query) TO and COPY … FROM.
 	CopyTable   string   `json:"copy_table,omitempty"`
 	CopyColumns []string `json:"copy_columns,omitempty"`
-	Error     string   `json:"error,omitempty"`     // parse error message, for KindUnparseable
+	Error       string   `json:"error,omitempty"` // parse error message, for KindUnparseable
 
 	// SideEffectFree is true only for a read (Kind read, including EXPLAIN ANALYZE of one, and the query
 	// of PREPARE / DECLARE, which runs later) whose every function call, operator and type name is a

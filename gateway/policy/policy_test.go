@@ -360,7 +360,7 @@ default: {action: allow}
 		}
 	}
 	for _, bad := range []string{"databases: []", "databases: payments", `databases: [""]`} {
-		_, err := Parse("bad.yaml", []byte("version: 1\ngrants:\n  - name: g\n    when: 'true'\n    roles: [r]\n    " + bad + "\nrules:\n  - {name: all, when: 'true', action: allow}\ndefault: {action: allow}\n"))
+		_, err := Parse("bad.yaml", []byte("version: 1\ngrants:\n  - name: g\n    when: 'true'\n    roles: [r]\n    "+bad+"\nrules:\n  - {name: all, when: 'true', action: allow}\ndefault: {action: allow}\n"))
 		if err == nil || !strings.Contains(err.Error(), "database") {
 			t.Errorf("%s accepted: %v", bad, err)
 		}
