@@ -69,6 +69,26 @@ func (c *clickHouse) start(ctx context.Context, s *stack) error {
 	if err != nil {
 		return err
 	}
+	for _, d := range []string{"log", "data", "tmp", "user_files", "format_schemas"} {
+		if err := os.MkdirAll(filepath.Join(base, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := c.render(s, base, "config.xml", "users.xml"); err != nil {
+		return err
+	}
+	// The server writes preprocessed configs, data, logs and its status file
+	// under base, so all of it belongs to clickhouse.
+	if err := ownDir(base, "clickhouse"); err != nil {
+		return err
+	}
+	return s.spawn("clickhouse", nil, asUser("clickhouse", chServerBinary(),
+		"--config-file="+filepath.Join(base, "config.xml"))...)
+}
+
+// render writes the named templates (config.xml, users.xml) into base with
+// the stack's ports, paths and password hashes.
+func (c *clickHouse) render(s *stack, base string, files ...string) error {
 	fields := map[string]any{
 		"Host": host, "NativePort": chNativePort, "HTTPPort": chHTTPPort, "InterserverPort": chInterserverPort,
 		"LogDir": filepath.Join(base, "log"), "DataDir": filepath.Join(base, "data"),
@@ -81,27 +101,22 @@ func (c *clickHouse) start(ctx context.Context, s *stack) error {
 		// The default user gets a password nobody knows.
 		"DefaultHash": sha256Hex(s.secrets["CH_OPERATOR_PASSWORD"] + s.secrets["S3_SECRET_KEY"]),
 	}
-	for _, d := range []string{"log", "data", "tmp", "user_files", "format_schemas"} {
-		if err := os.MkdirAll(filepath.Join(base, d), 0o755); err != nil {
-			return err
-		}
-	}
-	for file, text := range map[string]string{"config.xml": chConfigXML, "users.xml": chUsersXML} {
+	texts := map[string]string{"config.xml": chConfigXML, "users.xml": chUsersXML}
+	for _, file := range files {
 		var b bytes.Buffer
-		if err := template.Must(template.New(file).Parse(text)).Execute(&b, fields); err != nil {
+		if err := template.Must(template.New(file).Parse(texts[file])).Execute(&b, fields); err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(base, file), b.Bytes(), 0o640); err != nil {
+		// Write then rename, so the server's reloader never reads half a file.
+		tmp := filepath.Join(base, "."+file+".tmp")
+		if err := os.WriteFile(tmp, b.Bytes(), 0o640); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, filepath.Join(base, file)); err != nil {
 			return err
 		}
 	}
-	// The server writes preprocessed configs, data, logs and its status file
-	// under base, so all of it belongs to clickhouse.
-	if err := ownDir(base, "clickhouse"); err != nil {
-		return err
-	}
-	return s.spawn("clickhouse", nil, asUser("clickhouse", chServerBinary(),
-		"--config-file="+filepath.Join(base, "config.xml"))...)
+	return nil
 }
 
 func (c *clickHouse) stop(ctx context.Context, s *stack) error {
@@ -135,6 +150,19 @@ func (c *clickHouse) ready(ctx context.Context, s *stack) error {
 }
 
 func (c *clickHouse) afterReady(ctx context.Context, s *stack) error {
+	// The server rereads users.xml by itself within seconds, so `up` on a
+	// running stack applies changed users and profiles without a restart;
+	// config.xml changes wait for the next start.
+	base, err := s.serviceDir(ctx, "clickhouse", "clickhouse")
+	if err != nil {
+		return err
+	}
+	if err := c.render(s, base, "users.xml"); err != nil {
+		return err
+	}
+	if err := ownDir(base, "clickhouse"); err != nil {
+		return err
+	}
 	conn, err := c.open(s, "default")
 	if err != nil {
 		return err

@@ -55,7 +55,27 @@ func Migrate(ctx context.Context, cfg config.Config, log *slog.Logger) (migrate.
 	if err != nil {
 		return res, err
 	}
-	log.Info("clickhouse schema ready", "database", cfg.ClickHouse.Database, "from", res.From, "to", res.To, "applied", res.Applied)
+	// The indexer user writes only into the ingest database (see chddl.EnsureIngest); on a cluster every node
+	// the indexer may connect to needs its own ingest tables and views.
+	tables := make([]string, len(rows.All))
+	for i, t := range rows.All {
+		tables[i] = t.Name
+	}
+	for _, addr := range cfg.ClickHouse.Addrs {
+		node := op
+		node.Addrs = []string{addr}
+		nconn, err := store.Open(node)
+		if err != nil {
+			return res, err
+		}
+		err = retryCH(ctx, log, "ingest tables", func() error { return chddl.EnsureIngest(ctx, nconn, cfg.ClickHouse.Database, tables) })
+		nconn.Close()
+		if err != nil {
+			return res, err
+		}
+	}
+	log.Info("clickhouse schema ready", "database", cfg.ClickHouse.Database, "ingest", chddl.IngestDatabase(cfg.ClickHouse.Database),
+		"from", res.From, "to", res.To, "applied", res.Applied)
 	return res, nil
 }
 
@@ -94,7 +114,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := ingest.NewMetrics(reg)
 
-	conn, err := store.Open(store.Config{Addrs: cfg.ClickHouse.Addrs, Database: cfg.ClickHouse.Database,
+	conn, err := store.Open(store.Config{Addrs: cfg.ClickHouse.Addrs, Database: chddl.IngestDatabase(cfg.ClickHouse.Database),
 		User: cfg.ClickHouse.User, Password: cfg.ClickHouse.Password})
 	if err != nil {
 		return err

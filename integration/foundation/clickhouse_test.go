@@ -9,6 +9,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	chddl "github.com/pangate/pangate/deploy/clickhouse"
 	"github.com/pangate/pangate/integration/stack"
 )
 
@@ -25,9 +26,16 @@ func chTable(t *testing.T, op driver.Conn) string {
 	if err != nil {
 		t.Fatalf("create table as operator: %v", err)
 	}
+	// The indexer writes through pangate_ingest (deploy/clickhouse/ingest.go).
+	name := strings.TrimPrefix(table, "pangate.")
+	if err := chddl.EnsureIngest(ctx, op, "pangate", []string{name}); err != nil {
+		t.Fatalf("ingest table for %s: %v", table, err)
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		_ = op.Exec(ctx, "DROP TABLE IF EXISTS pangate_ingest."+name+chddl.ViewSuffix)
+		_ = op.Exec(ctx, "DROP TABLE IF EXISTS pangate_ingest."+name)
 		_ = op.Exec(ctx, "DROP TABLE IF EXISTS "+table)
 	})
 	return table
@@ -58,7 +66,8 @@ func insert(ctx context.Context, conn driver.Conn, table string, ids ...uint64) 
 // TestClickHouseRowsAndUsers creates a table as the operator, inserts as the
 // indexer, reads as the auditor and reporter, and checks the users' limits:
 // auditor and reporter cannot insert, the indexer cannot run DDL, and none of
-// them can read outside database pangate.
+// them can read outside its databases (the indexer writes through
+// pangate_ingest and cannot read pangate).
 func TestClickHouseRowsAndUsers(t *testing.T) {
 	env := stack.Env(t)
 	op := stack.ClickHouse(t)
@@ -69,7 +78,8 @@ func TestClickHouseRowsAndUsers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	if err := insert(ctx, indexer, table, 1, 2, 3); err != nil {
+	ingest := "pangate_ingest." + strings.TrimPrefix(table, "pangate.")
+	if err := insert(ctx, indexer, ingest, 1, 2, 3); err != nil {
 		t.Fatalf("insert as indexer: %v", err)
 	}
 	rows, err := auditor.Query(ctx, "SELECT id, session, ts, tags FROM "+table+" ORDER BY id")
@@ -130,6 +140,9 @@ func TestClickHouseRowsAndUsers(t *testing.T) {
 		t.Fatalf("create %s: %v", other, err)
 	}
 	t.Cleanup(func() { _ = op.Exec(context.Background(), "DROP TABLE IF EXISTS "+other) })
+	if n := count(t, op, table); n != 3 {
+		t.Fatalf("operator counts %d rows after the indexer's insert, want 3", n)
+	}
 	for name, conn := range map[string]driver.Conn{"indexer": indexer, "auditor": auditor, "reporter": reporter} {
 		var n uint64
 		if err := conn.QueryRow(ctx, "SELECT count() FROM "+other).Scan(&n); err == nil {

@@ -112,8 +112,9 @@ func ClickHouse(t testing.TB) driver.Conn {
 }
 
 // ClickHouseAs connects to the stack's ClickHouse as user with password. The
-// restricted users (ClickHouseIndexer, ClickHouseAuditor, ClickHouseReporter)
-// may only use database pangate, so their connections default to it; any other
+// restricted users may only use database pangate (ClickHouseAuditor,
+// ClickHouseReporter) or pangate_ingest (ClickHouseIndexer), so their
+// connections default to it; any other
 // user's connection defaults to database default. A wrong password fails the
 // test, so use clickhouse.Open directly to test refusals.
 func ClickHouseAs(t testing.TB, user, password string) driver.Conn {
@@ -122,7 +123,9 @@ func ClickHouseAs(t testing.TB, user, password string) driver.Conn {
 	hold(t, clickHouseService)
 	db := "default"
 	switch user {
-	case ClickHouseIndexer, ClickHouseAuditor, ClickHouseReporter:
+	case ClickHouseIndexer:
+		db = "pangate_ingest" // the indexer may use only the ingest database (deploy/clickhouse/ingest.go)
+	case ClickHouseAuditor, ClickHouseReporter:
 		db = "pangate"
 	}
 	conn, err := clickhouse.Open(&clickhouse.Options{

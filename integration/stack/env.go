@@ -41,7 +41,7 @@ type Endpoints struct {
 
 // ClickHouse user names created by the local stack, besides the operator.
 const (
-	ClickHouseIndexer  = "indexer"  // may insert and select in database pangate only, no DDL
+	ClickHouseIndexer  = "indexer"  // may use database pangate_ingest only: inserts reach pangate through views
 	ClickHouseAuditor  = "auditor"  // readonly, database pangate only
 	ClickHouseReporter = "reporter" // readonly, database pangate only
 )
