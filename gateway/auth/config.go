@@ -13,8 +13,10 @@ import (
 var DefaultAlgorithms = []string{"RS256", "ES256", "EdDSA"}
 
 // DefaultClaimsKept are the claims copied into schemas.Identity.Claims when Config.ClaimsKept is empty:
-// the workload claims of GitHub Actions, Kubernetes service accounts and common IdPs.
-var DefaultClaimsKept = []string{"repository", "workflow", "ref", "service_account", "email", "azp", "job_workflow_ref", "environment"}
+// the workload claims of GitHub Actions, Kubernetes service accounts and common IdPs, and the CI run
+// (GitHub Actions run_id, run_attempt, sha): which run and commit a session's statements belong to
+// (docs/context.md).
+var DefaultClaimsKept = []string{"repository", "workflow", "ref", "service_account", "email", "azp", "job_workflow_ref", "environment", "run_id", "run_attempt", "sha"}
 
 // Defaults applied to zero Config fields.
 const (
