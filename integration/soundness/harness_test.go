@@ -248,12 +248,17 @@ type gwOpts struct {
 	brokers []string
 	// grantRoles, when set, replaces the policy grant's roles (default: the fixture's Role).
 	grantRoles []string
+	// rules are statement rules (YAML flow maps) put after the default policy's deny rules, before its
+	// first hold: a test that needs statements the default holds (DDL, COPY) allows them there.
+	rules []string
+	// reads is audit.reads (strict, pipelined); empty: the gateway's default.
+	reads string
 }
 
 // policyFile writes deploy/policy/pci.yaml with its grants replaced by one grant of roles to any identity
 // of the dev issuer: the rules, default and approvals stay those of the default policy, which is what the
 // issue's attacks were made against. No approver runs, so held statements are refused.
-func policyFile(t *testing.T, dir string, roles []string) string {
+func policyFile(t *testing.T, dir string, roles []string, rules ...string) string {
 	t.Helper()
 	root, err := stack.ModuleRoot()
 	if err != nil {
@@ -286,6 +291,21 @@ func policyFile(t *testing.T, dir string, roles []string) string {
 	if !replaced {
 		t.Fatal("deploy/policy/pci.yaml has no grants section")
 	}
+	for i := 0; len(rules) > 0 && i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value != "rules" {
+			continue
+		}
+		var extra yaml.Node
+		if err := yaml.Unmarshal([]byte("- "+strings.Join(rules, "\n- ")), &extra); err != nil {
+			t.Fatalf("test rules %v: %v", rules, err)
+		}
+		list := m.Content[i+1]
+		at := 0
+		for at < len(list.Content) && ruleAction(list.Content[at]) == "deny" {
+			at++
+		}
+		list.Content = append(list.Content[:at], append(extra.Content[0].Content, list.Content[at:]...)...)
+	}
 	out, err := yaml.Marshal(&doc)
 	if err != nil {
 		t.Fatal(err)
@@ -295,6 +315,16 @@ func policyFile(t *testing.T, dir string, roles []string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// ruleAction is the action of a policy rule node.
+func ruleAction(n *yaml.Node) string {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "action" {
+			return n.Content[i+1].Value
+		}
+	}
+	return ""
 }
 
 // startGateway runs the gateway binary for one test: its own topic prefix and instance name, target
@@ -321,7 +351,7 @@ func startGateway(t *testing.T, f *fixture, o gwOpts) *gw {
 	if roles == nil {
 		roles = []string{f.Role}
 	}
-	policy := policyFile(t, dir, roles)
+	policy := policyFile(t, dir, roles, o.rules...)
 	ackTimeout := "2s"
 	if g.fake {
 		ackTimeout = "1s" // every refused event costs one timeout: keep the fault-injection test short
@@ -343,8 +373,8 @@ mask:
   column_patterns: ["pan", "card_number"]
   columns: [%q]
 ops: {listen: "127.0.0.1:0"}
-`, "h2-"+strings.TrimSuffix(prefix, "."), cert, key, env.PGHost, env.PGPort, database, dsn, gatewaySource,
-		strings.Join(brokers, ","), prefix, ackTimeout, keyFile, iss.URL, audience, policy, f.Cards+".pan")
+%s`, "h2-"+strings.TrimSuffix(prefix, "."), cert, key, env.PGHost, env.PGPort, database, dsn, gatewaySource,
+		strings.Join(brokers, ","), prefix, ackTimeout, keyFile, iss.URL, audience, policy, f.Cards+".pan", readsLine(o.reads))
 	path := filepath.Join(dir, "gateway.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -402,6 +432,14 @@ ops: {listen: "127.0.0.1:0"}
 		t.Fatal("gateway did not start within 60s")
 	}
 	return g
+}
+
+// readsLine is the gateway config's audit section for audit.reads (none for the default).
+func readsLine(reads string) string {
+	if reads == "" {
+		return ""
+	}
+	return fmt.Sprintf("audit: {reads: %s}\n", reads)
 }
 
 // Stop sends SIGTERM and waits for the process.
