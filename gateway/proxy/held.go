@@ -34,14 +34,9 @@ func (ss *session) blockByPolicy(r *run, d Decision) bool {
 		}
 		reason, msg = "approval_unavailable", "pangate: statement requires approval, but the approval service is not configured"
 	}
-	ss.blocked.Add(1)
-	ss.srv.m.refusals.WithLabelValues(reason).Inc()
-	ss.srv.m.statements.WithLabelValues(string(r.cls.Kind), "blocked").Inc()
 	msg = maskText(ss.srv, msg)
-	if _, err := ss.ev.Emit(schemas.TypeQueryBlocked, schemas.QueryBlocked{Statement: r.st, Role: ss.cred.Role,
-		Reason: reason, Message: msg, SQLState: SQLStatePolicyDenied, Rule: d.Rule}); err != nil {
-		ss.srv.log.Error("query.blocked not recorded", "session", ss.id, "err", err)
-	}
+	r.rule = d.Rule
+	ss.rec.blocked(r, reason, msg, SQLStatePolicyDenied, nil)
 	ss.pendingErr = errorFrame(SQLStatePolicyDenied, "ERROR", msg)
 	return true
 }
@@ -99,13 +94,8 @@ func (ss *session) hold(r *run, d Decision) (*schemas.ApprovalRef, bool) {
 		msg += fmt.Sprintf(" (approval %s)", req.ApprovalID)
 	}
 	msg = maskText(ss.srv, msg)
-	ss.blocked.Add(1)
-	ss.srv.m.refusals.WithLabelValues(reason).Inc()
-	ss.srv.m.statements.WithLabelValues(string(r.cls.Kind), "blocked").Inc()
-	if _, err := ss.ev.Emit(schemas.TypeQueryBlocked, schemas.QueryBlocked{Statement: r.st, Role: ss.cred.Role, Reason: reason,
-		Message: msg, SQLState: code, Rule: d.Rule, Approval: ref}); err != nil {
-		ss.srv.log.Error("query.blocked not recorded", "session", ss.id, "err", err)
-	}
+	r.rule = d.Rule
+	ss.rec.blocked(r, reason, msg, code, ref)
 	ss.pendingErr = errorFrame(code, "ERROR", msg)
 	return ref, false
 }

@@ -100,12 +100,7 @@ func (ss *session) finish(it *item, outcome string) {
 func (ss *session) recordOutcome(r *run, outcome, tag, code, msg string) {
 	r.completed = true
 	s := ss.srv
-	ev := schemas.QueryCompleted{Intent: r.intent, Index: r.st.Index, Kind: r.st.Kind, Outcome: outcome, SQLState: code,
-		Error: msg, CommandTag: tag, Rows: rowsOf(r.rows, tag), DurationUS: time.Since(r.arrived).Microseconds(),
-		MaskShape: string(s.deps.Masker.Shape())}
-	if outcome != OutcomeSkipped && outcome != OutcomeUnknown {
-		ev.Masked, ev.Sample = ss.maskedResult()
-	}
+	ev := ss.rec.completed(r, outcome, tag, code, msg)
 	p, err := ss.ev.EmitAsync(schemas.TypeQueryCompleted, ev)
 	if err != nil {
 		p = nil // sent again by awaitOutcomes
@@ -234,7 +229,7 @@ func (ss *session) endOutcomes() {
 // pipelined); awaitOutcomes makes the session's next statement wait for the acknowledgement.
 func (ss *session) releasePipelined(r *run, ev schemas.QueryExecuted, buf []byte) error {
 	s := ss.srv
-	p, err := ss.ev.EmitAsync(schemas.TypeQueryExecuted, ev)
+	p, err := ss.rec.readSent(r, ev)
 	if err != nil {
 		s.m.refusals.WithLabelValues("audit_unavailable").Inc()
 		s.m.statements.WithLabelValues(string(r.cls.Kind), "refused").Inc()
@@ -246,8 +241,6 @@ func (ss *session) releasePipelined(r *run, ev schemas.QueryExecuted, buf []byte
 	ss.oc.mu.Lock()
 	ss.oc.list = append(ss.oc.list, &pendingOutcome{p: p, read: true})
 	ss.oc.mu.Unlock()
-	ss.statements.Add(1)
-	s.m.statements.WithLabelValues(string(r.cls.Kind), ev.Outcome).Inc()
 	ss.cwMu.Lock()
 	_, err = ss.cw.Write(buf)
 	ss.cwMu.Unlock()

@@ -14,24 +14,10 @@ import (
 	"github.com/pangate/pangate/schemas"
 )
 
-// recordAhead writes the statement's event before it is forwarded (write-ahead). The outcome is not known
-// yet: Outcome "forwarded" says the statement was sent upstream after this event was acknowledged.
+// recordAhead writes the statement's event before it is forwarded (write-ahead).
 func (ss *session) recordAhead(r *run) error {
 	r.mode = modeAcked
-	e, err := ss.ev.EmitNoted(schemas.TypeQueryExecuted, schemas.QueryExecuted{Statement: r.st, Role: ss.cred.Role,
-		Outcome: OutcomeForwarded, MaskShape: string(ss.srv.deps.Masker.Shape()), Rule: r.rule, Approval: r.approval},
-		ss.lateNote(r, "the query.executed event before this one was acknowledged only after the gateway had refused the statement: it was not run"))
-	if err == nil {
-		r.intent = e.Seq
-		ss.statements.Add(1)
-	}
-	return err
-}
-
-// lateNote is written if a statement's event, reported unavailable, turns out written later.
-func (ss *session) lateNote(r *run, msg string) *audit.Note {
-	return &audit.Note{Type: schemas.TypeQueryBlocked, Data: schemas.QueryBlocked{Statement: r.st, Role: ss.cred.Role,
-		Reason: "audit_unavailable", Message: msg, SQLState: SQLStateAuditUnavailable, Rule: r.rule}}
+	return ss.rec.intent(r)
 }
 
 // Outcomes written in query.executed besides "ok" and "error".

@@ -14,7 +14,6 @@ import (
 	"github.com/pangate/pangate/gateway/classify"
 	"github.com/pangate/pangate/gateway/pgstate"
 	"github.com/pangate/pangate/gateway/policy"
-	"github.com/pangate/pangate/schemas"
 )
 
 var randReader io.Reader = rand.Reader
@@ -275,14 +274,11 @@ func (ss *session) refuseStatement(c classify.Statement, err error, simple bool)
 		msg = "pangate: the server did not answer earlier statements of this session; statement not run"
 	}
 	msg = maskText(ss.srv, msg)
-	r := ss.newRun(c, c.Text, nil, map[bool]string{true: "simple", false: "extended"}[simple], time.Now())
-	ss.blocked.Add(1)
-	ss.srv.m.refusals.WithLabelValues(reason).Inc()
-	ss.srv.m.statements.WithLabelValues(string(c.Kind), "blocked").Inc()
-	if _, err := ss.ev.Emit(schemas.TypeQueryBlocked, schemas.QueryBlocked{Statement: r.st, Role: ss.cred.Role,
-		Reason: reason, Message: msg, SQLState: code}); err != nil {
-		ss.srv.log.Error("query.blocked not recorded", "session", ss.id, "err", err)
+	protocol := "extended"
+	if simple {
+		protocol = "simple"
 	}
+	ss.rec.blocked(ss.newRun(c, c.Text, nil, protocol, time.Now()), reason, msg, code, nil)
 	ss.pendingErr = errorFrame(code, "ERROR", msg)
 	if simple {
 		ss.refuseQuery()

@@ -71,6 +71,7 @@ type session struct {
 	skipUntilSync                bool           // client goroutine: a statement of this batch was refused
 	extOpen                      bool           // client goroutine: extended-protocol messages since the last Sync
 	oc                           outcomes       // recorded-ahead statements until their outcome is in the log
+	rec                          recorder       // writes the statement events
 	held                         atomic.Value   // *holdWait while a statement waits for approval
 	gate                         *run           // upstream goroutine: the read whose result is held
 	discardUntilRFQ              bool           // upstream goroutine
@@ -83,6 +84,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 	ss := &session{srv: s, raw: c, conn: c, remote: c.RemoteAddr().String(), start: time.Now(),
 		closed: make(chan struct{}), model: pgstate.New()}
 	ss.oc.init()
+	ss.rec = recorder{ss: ss}
 	defer c.Close()
 	if err := ss.run(ctx); err != nil && !errors.Is(err, errHandled) {
 		s.log.Debug("connection ended", "remote", ss.remote, "session", ss.id, "err", err)

@@ -385,17 +385,13 @@ func (ss *session) release(r *run, outcome, tag, code, msg string) error {
 	s := ss.srv
 	r.released = true
 	ss.gate = nil
-	ev := schemas.QueryExecuted{Statement: r.st, Role: ss.cred.Role, Outcome: outcome, SQLState: code, Error: msg,
-		CommandTag: tag, Rows: r.rows, DurationUS: time.Since(r.arrived).Microseconds(),
-		MaskShape: string(s.deps.Masker.Shape()), Rule: r.rule, Approval: r.approval}
-	ev.Masked, ev.Sample = ss.maskedResult()
+	ev := ss.rec.read(r, outcome, tag, code, msg)
 	buf := r.buf
 	r.buf = nil
 	if s.cfg.PipelinedReads {
 		return ss.releasePipelined(r, ev, buf)
 	}
-	if _, err := ss.ev.EmitNoted(schemas.TypeQueryExecuted, ev,
-		ss.lateNote(r, "the query.executed event before this one was acknowledged only after the gateway had given up on it: the result was withheld from the client")); err != nil {
+	if err := ss.rec.readWritten(r, ev); err != nil {
 		s.m.refusals.WithLabelValues("audit_unavailable").Inc()
 		s.m.statements.WithLabelValues(string(r.cls.Kind), "refused").Inc()
 		s.log.Warn("result withheld: audit log unavailable", "session", ss.id, "err", err)
@@ -408,8 +404,6 @@ func (ss *session) release(r *run, outcome, tag, code, msg string) error {
 		ss.discardUntilRFQ = true
 		return ss.out(f)
 	}
-	ss.statements.Add(1)
-	s.m.statements.WithLabelValues(string(r.cls.Kind), outcome).Inc()
 	ss.cwMu.Lock()
 	_, err := ss.cw.Write(buf)
 	ss.cwMu.Unlock()
