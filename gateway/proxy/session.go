@@ -31,53 +31,64 @@ import (
 // was already answered).
 var errHandled = errors.New("handled")
 
-// session is one client connection, from startup to the end of the relay.
+// session is one client connection, from startup to the end of the relay. Its fields are grouped by who
+// owns them (as cockroachdb's sqlproxyccl forwarder groups its own): set during startup and read-only
+// afterwards; owned by the client goroutine (fromClient); owned by the upstream goroutine (fromUpstream);
+// shared, each with its own synchronisation.
 type session struct {
-	srv    *Server
-	raw    net.Conn // accepted connection
-	conn   net.Conn // raw, or the TLS connection over it
-	remote string
-	tls    bool
-
+	// Set during startup, read-only while relaying.
+	srv                          *Server
+	raw                          net.Conn // accepted connection
+	conn                         net.Conn // raw, or the TLS connection over it
+	remote                       string
+	tls                          bool
 	params                       map[string]string
 	user, role, target, database string
 	app                          string
 	tgt                          *Target
 	id                           string
-	ev                           *audit.Session
+	ev                           *audit.Session // ordered by itself; used from both goroutines
+	rec                          recorder       // writes the statement events
 	claims                       auth.Claims
 	grants                       []string
 	grantRule                    string
 	cred                         jit.Credential
 	credOK                       bool
 	up                           net.Conn
-	cr, ur                       *frameReader
-	cwMu                         sync.Mutex
-	relayMu                      sync.Mutex // upstream goroutine, per backend message; see noticeHeld
-	cw, uw                       *bufio.Writer
-	stream                       *mask.Stream
 	cat                          mask.Catalog  // the session database's column catalog (may be nil)
 	facts                        FunctionFacts // the session database's function facts (nil: no read is side-effect-free)
-	q                            queue
 	start                        time.Time
-	statements, blocked          atomic.Int64
-	bytesIn, bytesOut            atomic.Int64
-	stopOnce                     sync.Once
-	stopReason                   atomic.Value // string
-	closed                       chan struct{}
-	stmtIndex                    int64          // client goroutine
-	model                        *pgstate.Model // prepared statements, portals, cursors as the server has them
-	lexBroken                    atomic.Value   // string: why lexing can no longer match the server's
-	skipUntilSync                bool           // client goroutine: a statement of this batch was refused
-	extOpen                      bool           // client goroutine: extended-protocol messages since the last Sync
-	oc                           outcomes       // recorded-ahead statements until their outcome is in the log
-	rec                          recorder       // writes the statement events
-	held                         atomic.Value   // *holdWait while a statement waits for approval
-	gate                         *run           // upstream goroutine: the read whose result is held
-	discardUntilRFQ              bool           // upstream goroutine
 	upKeyPID, upKeySecret        uint32
 	upKeyOK                      bool
-	pendingErr                   []byte // client goroutine: the refusal being built
+
+	// Client goroutine: reads the client, decides, records ahead, writes upstream.
+	cr            *frameReader
+	uw            *bufio.Writer
+	stmtIndex     int64
+	skipUntilSync bool   // a statement of this batch was refused
+	extOpen       bool   // extended-protocol messages since the last Sync
+	pendingErr    []byte // the refusal being built
+
+	// Upstream goroutine: reads the server, masks, releases results.
+	ur              *frameReader
+	stream          *mask.Stream
+	gate            *run // the read whose result is held
+	discardUntilRFQ bool
+
+	// Shared by both goroutines.
+	cw                  *bufio.Writer // to the client, under cwMu
+	cwMu                sync.Mutex
+	relayMu             sync.Mutex     // upstream goroutine, per backend message; see noticeHeld
+	q                   queue          // expected responses, in request order
+	model               *pgstate.Model // prepared statements, portals, cursors as the server has them
+	oc                  outcomes       // recorded-ahead statements until their outcome is in the log
+	lexBroken           atomic.Value   // string: why lexing can no longer match the server's
+	held                atomic.Value   // *holdWait while a statement waits for approval
+	statements, blocked atomic.Int64
+	bytesIn, bytesOut   atomic.Int64
+	stopOnce            sync.Once
+	stopReason          atomic.Value // string
+	closed              chan struct{}
 }
 
 func (s *Server) handle(ctx context.Context, c net.Conn) {
