@@ -4,7 +4,8 @@
 # floor under the gateway: a bare franz-go producer's acks=all round trip to the same broker.
 #
 #   deploy/bench/bench.sh            # BENCH_SECONDS=10 per pgbench run, BENCH_SCALE=10, BENCH_IDLE=200,
-#                                    # BENCH_ROUNDS=2 (every path is measured that many times, interleaved)
+#                                    # BENCH_ROUNDS=2 (every path is measured that many times, interleaved),
+#                                    # BENCH_KEEP=DIR keeps the gateway's CPU profiles
 #
 # Prints a Markdown report (the source of BENCHMARKS.md). Needs psql, pgbench, curl and python3; installs
 # pgbouncer (Debian package) when missing. Traffic stays on loopback. On a shared machine compare only
@@ -232,12 +233,15 @@ if [ "${BENCH_PROFILE:-1}" = 1 ]; then
   curl -fsS -o "$WORK/cpu.pprof" "http://$OPS/debug/pprof/profile?seconds=5"
   wait "$PGBPID" || true
   PROFILE=$(go tool pprof -top -cum -nodecount=30 "$WORK/gateway" "$WORK/cpu.pprof" 2>/dev/null | sed 's/^/    /')
+  PROFILE_FLAT=$(go tool pprof -top -nodecount=25 "$WORK/gateway" "$WORK/cpu.pprof" 2>/dev/null | sed -n '/flat%/,$p' | sed 's/^/    /')
   log "CPU profile of the gateway during the 1M-row SELECT"
   "$WORK/client" -mode rows -n 3000000 -dsn "${DSN[gateway]} password=$TOKEN" >/dev/null & RPID=$!
   sleep 1
   curl -fsS -o "$WORK/rows.pprof" "http://$OPS/debug/pprof/profile?seconds=3"
   wait "$RPID" || true
   PROFILE_ROWS=$(go tool pprof -top -cum -nodecount=30 "$WORK/gateway" "$WORK/rows.pprof" 2>/dev/null | sed 's/^/    /')
+  # BENCH_KEEP=DIR keeps the profiles and the gateway binary for go tool pprof afterwards.
+  if [ -n "${BENCH_KEEP:-}" ]; then mkdir -p "$BENCH_KEEP" && cp "$WORK/gateway" "$WORK"/*.pprof "$BENCH_KEEP"/; fi
 fi
 
 r() { python3 -c "print(f'{$1/$2:.2f}')"; }
@@ -286,6 +290,10 @@ if [ -n "$PROFILE" ]; then
   echo "Gateway CPU profile (5 s of pgbench -S -c 8, go tool pprof -top):"
   echo
   echo "$PROFILE"
+  echo
+  echo "The same profile by flat time (where the CPU is spent):"
+  echo
+  echo "$PROFILE_FLAT"
   echo
   echo "Gateway CPU profile (3 s of a 3M-row SELECT streamed to a discarding client, -cum):"
   echo
