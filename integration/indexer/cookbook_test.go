@@ -49,7 +49,7 @@ func buildScenario(t *testing.T) *scenario {
 		return e
 	}
 	tt := func(sec int) string { return schemas.FormatTime(at(sec)()) }
-	alice := schemas.Identity{Issuer: "https://issuer.test", Subject: "repo:acme/etl", Claims: map[string]string{"repository": "acme/etl"}}
+	alice := schemas.Identity{Issuer: "https://issuer.test", Subject: "repo:acme/etl", Claims: map[string]string{"repository": "acme/etl", "run_id": "4242", "sha": "c0ffee"}}
 	bob := schemas.Identity{Issuer: "https://issuer.test", Subject: "repo:acme/report", Human: true}
 	client := schemas.Client{Addr: "10.1.1.1:5000", TLS: true}
 	stmt := func(i int64, kind, sql string, card bool, tables ...string) schemas.Statement {
@@ -90,7 +90,9 @@ func buildScenario(t *testing.T) *scenario {
 			ValidUntil: tt(70), TTLMS: 60000, ForSession: sc.s1}),
 		emit(c1, 11, schemas.TypeSessionStarted, schemas.SessionStarted{Identity: alice, Client: client, Target: "payments",
 			Database: "payments", RequestedRole: "app", Role: "jit_a", Granted: []string{"app"}, MaskShape: "first6last4"}),
-		emit(c1, 12, schemas.TypeQueryExecuted, schemas.QueryExecuted{Statement: stmt(0, "read", "SELECT pan FROM cards", true, "cards"),
+		emit(c1, 12, schemas.TypeQueryExecuted, schemas.QueryExecuted{Statement: withContext(stmt(0, "read", "SELECT pan FROM cards", true, "cards"),
+			"purpose", "refund review", "step", "1.0", "thought", "cards with repeated refunds", "branch", "2",
+			"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "ticket", "PAY-7 411111******1111"),
 			Role: "jit_a", Outcome: "ok", Rows: 5, MaskShape: "first6last4", Masked: []schemas.ColumnCount{{Column: "pan", Count: 5}}}),
 		emit(c1, 13, schemas.TypeQueryExecuted, schemas.QueryExecuted{Statement: stmt(1, "read", "SELECT * FROM cards JOIN orders", true, "cards", "orders"),
 			Role: "jit_a", Outcome: "ok", Rows: 2, MaskShape: "first6last4", Masked: []schemas.ColumnCount{{Column: "pan", Count: 2}}}),
@@ -339,6 +341,15 @@ func TestCookbook(t *testing.T) {
 				t.Errorf("sample %q lacks the masked row", rs[0]["sample"])
 			}
 		},
+		"19_cardholder_reads_why": func(t *testing.T, rs []map[string]string) {
+			// alice's run: two cardholder reads and the export; only the first read gave a reason
+			want(t, rs, 3)
+			eq(t, rs[0], "session", sc.s1, "subject", "repo:acme/etl", "run", "4242", "commit", "c0ffee", "step", "1.0",
+				"thought", "cards with repeated refunds", "branch", "2", "purpose", "refund review", "ticket", "PAY-7 411111******1111",
+				"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "outcome", "ok", "row_count", "5")
+			eq(t, rs[1], "session", sc.s1, "purpose", "", "step", "")
+			eq(t, rs[2], "session", sc.s1, "kind", "copy", "row_count", "20")
+		},
 		"18_statement_failures": func(t *testing.T, rs []map[string]string) {
 			want(t, rs, 3)
 			eq(t, rs[0], "session", sc.s2, "subject", "repo:acme/report", "stmt_index", "3", "outcome", "error", "sqlstate", "23505",
@@ -347,6 +358,7 @@ func TestCookbook(t *testing.T) {
 			eq(t, rs[2], "stmt_index", "5", "outcome", "forwarded", "sql", "DROP TABLE tmp")
 		},
 	}
+	params["19_cardholder_reads_why"] = map[string]string{"run_id": "4242"}
 	for _, q := range qs {
 		t.Run(q.Name, func(t *testing.T) {
 			check, ok := checks[q.Name]
@@ -418,4 +430,13 @@ func eq(t *testing.T, row map[string]string, kv ...string) {
 			t.Errorf("%s = %q, want %q (row %v)", kv[i], got, kv[i+1], row)
 		}
 	}
+}
+
+// withContext gives a statement the sqlcommenter context kv (key, value, …) as the gateway records it.
+func withContext(s schemas.Statement, kv ...string) schemas.Statement {
+	s.Context = &schemas.StatementContext{Values: map[string]string{}}
+	for i := 0; i+1 < len(kv); i += 2 {
+		s.Context.Values[kv[i]] = kv[i+1]
+	}
+	return s
 }
