@@ -17,9 +17,13 @@ ORDER BY event_type`
 	RetentionSQL = `SELECT min(time_us) AS earliest_at, max(time_us) AS latest_at, count() AS rows_including_unmerged_replays
 FROM events`
 
-	PartitionsSQL = `SELECT partition, sum(rows) AS rows, min(min_date) AS first_day, max(max_date) AS last_day
-FROM system.parts
-WHERE database = currentDatabase() AND table = 'events' AND active
+	// PartitionsSQL lists the monthly partitions (PARTITION BY toYYYYMM(time)) with the first and last day
+	// that holds an event. It reads the time column of the events table: system.parts' min_date/max_date
+	// are 1970-01-01 for a DateTime partition key (issue 15.4), and system.parts may be closed to the
+	// reporter user. rows counts unmerged replayed copies too.
+	PartitionsSQL = `SELECT toString(toYYYYMM(time)) AS partition, count() AS rows, toString(toDate(min(time))) AS first_day,
+       toString(toDate(max(time))) AS last_day
+FROM events
 GROUP BY partition
 ORDER BY partition`
 
@@ -102,7 +106,7 @@ func (db *DB) Retention(ctx context.Context) (*Retention, error) {
 	}
 	p, err := db.Rows(ctx, PartitionsSQL)
 	if err != nil {
-		// system.parts may be closed to the reporter user; the earliest/latest facts still stand.
+		// The earliest/latest facts still stand.
 		r.Note += " Partition list unavailable: " + err.Error()
 		return r, nil
 	}
