@@ -205,6 +205,9 @@ func describe(t *Transcript, en *Entry, e schemas.Event, byApproval map[string][
 			if len(d.Statement.Params) > 0 {
 				add("parameters (masked): %s", params(d.Statement.Params))
 			}
+			if c := contextText(d.Statement.Context); c != "" {
+				add("context: %s", c)
+			}
 			if len(d.Statement.Tables) > 0 {
 				add("tables: %s%s", strings.Join(d.Statement.Tables, ", "), cardholder(d.Statement.Cardholder))
 			}
@@ -236,6 +239,9 @@ func describe(t *Transcript, en *Entry, e schemas.Event, byApproval map[string][
 		var d schemas.QueryBlocked
 		if e.Decode(&d) == nil {
 			en.Summary = fmt.Sprintf("BLOCKED statement #%d [%s] %s: %s (%s), sqlstate %s", d.Statement.Index, d.Statement.Kind, d.Statement.SQL, d.Reason, d.Message, d.SQLState)
+			if c := contextText(d.Statement.Context); c != "" {
+				add("context: %s", c)
+			}
 			if len(d.Statement.Params) > 0 {
 				add("parameters (masked): %s", params(d.Statement.Params))
 			}
