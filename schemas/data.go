@@ -153,10 +153,14 @@ type Statement struct {
 	Tables      []string `json:"tables,omitempty"`
 	Columns     []string `json:"columns,omitempty"`
 	Cardholder  bool     `json:"cardholder"` // touched a table or column tagged as cardholder data
-	RiskTags    []string `json:"risk_tags,omitempty"`
-	RiskScore   int64    `json:"risk_score"`
-	Protocol    string   `json:"protocol"` // simple, extended
-	Index       int64    `json:"index"`    // statement number within the session, from 0
+	// ResultCardholder names the result columns whose values come from tagged columns (by the parse
+	// tree's lineage), in result order: a result with rows here and fewer masked values than rows
+	// released cardholder data unmasked.
+	ResultCardholder []string `json:"result_cardholder,omitempty"`
+	RiskTags         []string `json:"risk_tags,omitempty"`
+	RiskScore        int64    `json:"risk_score"`
+	Protocol         string   `json:"protocol"` // simple, extended
+	Index            int64    `json:"index"`    // statement number within the session, from 0
 	// Context is what the workload said about why it sent the statement (sqlcommenter-style comments in
 	// its text); absent when the text holds none.
 	Context *StatementContext `json:"context,omitempty"`

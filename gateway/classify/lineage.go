@@ -1168,6 +1168,24 @@ func (s Statement) Derived(tagged func(table, column string) bool, masking func(
 	return slices.Clip(slices.Compact(kinds))
 }
 
+// TaggedResults names the result columns (in order; "?column?" when PostgreSQL's name cannot be told)
+// whose values come from a tagged column by any derivation, plain references included: the columns of
+// the result that hold cardholder data, for the audit record.
+func (s Statement) TaggedResults(tagged func(table, column string) bool) []string {
+	var out []string
+	for _, o := range s.Lineage {
+		if o.Channel != ChannelResult || !s.sourcesTagged(o.Sources, tagged) {
+			continue
+		}
+		name := o.Name
+		if name == "" {
+			name = "?column?"
+		}
+		out = append(out, name)
+	}
+	return out
+}
+
 func splitColumn(s string) (table, column string) {
 	if i := strings.LastIndexByte(s, '.'); i >= 0 {
 		return s[:i], s[i+1:]

@@ -110,6 +110,7 @@ func (ss *session) statement(c classify.Statement, sql string, params []string, 
 	}
 	st.Cardholder = ss.cardholder(c)
 	st.Context = ss.statementContext(sql)
+	st.ResultCardholder = c.TaggedResults(ss.taggedSource)
 	return st
 }
 
