@@ -3,8 +3,15 @@ package reporter_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/pangate/pangate/reporter/bucket"
+	"github.com/pangate/pangate/reporter/manifest"
+	"github.com/pangate/pangate/reporter/verify"
 )
 
 // TestRetentionPartitionsSpanningMonths: issue 15.4, first_day/last_day were 1970-01-01 for every
@@ -39,5 +46,81 @@ func TestRetentionPartitionsSpanningMonths(t *testing.T) {
 	}
 	if want := "202601:2026-01-03..2026-01-29/2 202602:2026-02-14..2026-02-14/1 202603:2026-03-01..2026-03-31/2 "; got != want {
 		t.Errorf("partitions %q, want %q", got, want)
+	}
+}
+
+// buildKnownDay seeds knownDay and builds its package.
+func buildKnownDay(t *testing.T) (*env, *world, string) {
+	t.Helper()
+	en := newEnv(t)
+	w := knownDay(en, false)
+	en.seed(w.b.Events, w.b.Approvals)
+	res, err := en.builder(bucket.NewLocal(t.TempDir()), day0.Add(48*time.Hour)).Build(context.Background(), manifest.KindPackage, day0, day0.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := verify.Package(res.Location, en.pub, ""); !r.OK() {
+		t.Fatalf("package does not verify: %v", r.Err())
+	}
+	return en, w, res.Location
+}
+
+// verdictOf returns the result and why of a requirement in verdicts.csv.
+func verdictOf(t *testing.T, dir, framework, req string) (string, string) {
+	t.Helper()
+	recs := readCSV(t, dir, "verdicts.csv")
+	fw, rq, res, why := col(t, recs, "framework"), col(t, recs, "requirement"), col(t, recs, "result"), col(t, recs, "why")
+	for i := range rq {
+		if fw[i] == framework && rq[i] == req {
+			return res[i], why[i]
+		}
+	}
+	t.Fatalf("verdicts.csv has no row for %s %s", framework, req)
+	return "", ""
+}
+
+// TestVerdictPerRequirement: issue 15.1, the summary had counts and an index but no verdict per
+// requirement. Every requirement the index maps a file to has a row (met / exceptions / not evidenced,
+// with why) in verdicts.csv and at the top of summary.html.
+func TestVerdictPerRequirement(t *testing.T) {
+	t.Parallel()
+	_, _, dir := buildKnownDay(t)
+	idx := readCSV(t, dir, "index.csv")
+	claimed := map[string]bool{}
+	for _, cell := range col(t, idx, "pci_dss") {
+		for _, r := range strings.Split(cell, ", ") {
+			if r != "" {
+				claimed[r] = true
+			}
+		}
+	}
+	recs := readCSV(t, dir, "verdicts.csv")
+	have := map[string]bool{}
+	for i, fw := range col(t, recs, "framework") {
+		if fw == "PCI DSS v4.0.1" {
+			have[col(t, recs, "requirement")[i]] = true
+		}
+	}
+	for r := range claimed {
+		if !have[r] && r != "10.4.1" { // 10.4.1 is claimed by the index itself too
+			t.Errorf("requirement %s is in index.csv but has no verdict", r)
+		}
+	}
+	for _, c := range []struct{ fw, req, want string }{
+		{"PCI DSS v4.0.1", "10.2.1.1", "met"},
+		{"PCI DSS v4.0.1", "10.4.1", "exceptions"}, // knownDay has blocked statements and failed logins
+		{"PCI DSS v4.0.1", "10.3.4", "met"},
+		{"PCI DSS v4.0.1", "10.5.1", "met"},
+		{"SOC 2", "CC7.2", "exceptions"},
+		{"ISO/IEC 27001:2022", "A.8.2", "met"},
+	} {
+		if got, why := verdictOf(t, dir, c.fw, c.req); got != c.want || why == "" {
+			t.Errorf("%s %s: %q (%s), want %q", c.fw, c.req, got, why, c.want)
+		}
+	}
+	html, _ := os.ReadFile(filepath.Join(dir, "summary.html"))
+	v, integ := strings.Index(string(html), "Verdict per requirement"), strings.Index(string(html), "Integrity of the audit trail")
+	if v < 0 || v > integ {
+		t.Errorf("summary.html: verdict table at %d, integrity at %d: the verdicts must come first", v, integ)
 	}
 }

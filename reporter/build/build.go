@@ -301,6 +301,7 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 	gateways := rep.Gateways
 
 	var files []summary.FileRow
+	var judged []judgement
 	addFile := func(path, title string, data []byte, rows int64, f manifest.File) error {
 		f.Description, f.Rows = title, rows
 		if err := p.add(path, data, f); err != nil {
@@ -308,6 +309,10 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 		}
 		files = append(files, summary.FileRow{Path: path, Title: title, Rows: rows, PCI: strings.Join(f.PCI, ", "), SOC2: strings.Join(f.SOC2, ", "), ISO2700: strings.Join(f.ISO27001, ", ")})
 		return nil
+	}
+	// judge records what a file shows for the controls it is mapped to (the verdict table).
+	judge := func(path, tested, result, why string, f manifest.File) {
+		judged = append(judged, judgement{file: path, tested: tested, result: result, why: why, pci: f.PCI, soc2: f.SOC2, iso: f.ISO27001})
 	}
 
 	// Populations.
@@ -327,10 +332,12 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 			clock = t
 		}
 		p.maskTable(t)
-		if err := addFile(pop.File, pop.Title+": "+pop.Description, csvBytes(t), int64(len(t.Rows)),
-			manifest.File{PCI: pop.PCI, SOC2: pop.SOC2, ISO27001: pop.ISO27001, SQL: sql}); err != nil {
+		meta := manifest.File{PCI: pop.PCI, SOC2: pop.SOC2, ISO27001: pop.ISO27001, SQL: sql}
+		if err := addFile(pop.File, pop.Title+": "+pop.Description, csvBytes(t), int64(len(t.Rows)), meta); err != nil {
 			return nil, err
 		}
+		res, why := judgePopulation(pop, t)
+		judge(pop.File, pop.Title, res, why, meta)
 	}
 
 	// Integrity report files.
@@ -340,15 +347,33 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 	if err := addFile("integrity/integrity.json", "Integrity report: every session's hash chain and every gateway's signed checkpoint chain verified from the raw events", append(repJSON, '\n'), int64(len(rep.Findings)), integMeta); err != nil {
 		return nil, err
 	}
+	switch {
+	case rep.Failures > 0:
+		judge("integrity/integrity.json", "Hash chains and signed checkpoints recomputed from the raw events", ResultExceptions,
+			fmt.Sprintf("%s: events edited, missing, reordered or deleted; see integrity/findings.csv", plural(rep.Failures, "failure", "failures")), integMeta)
+	case rep.Events == 0:
+		judge("integrity/integrity.json", "Hash chains and signed checkpoints recomputed from the raw events", ResultNotEvidenced, "no events in the period to verify", integMeta)
+	default:
+		judge("integrity/integrity.json", "Hash chains and signed checkpoints recomputed from the raw events", ResultMet,
+			fmt.Sprintf("%d events verified, %s", rep.Events, plural(rep.Warnings, "warning", "warnings")), integMeta)
+	}
 	findings := findingsTable(rep.Findings, "")
 	if err := addFile("integrity/findings.csv", "Integrity findings with their evidence (edited, missing, reordered events; missing sessions and checkpoints; logging gaps)", csvBytes(findings), int64(len(findings.Rows)), integMeta); err != nil {
 		return nil, err
 	}
 	gaps := findingsTable(rep.Findings, integrity.KindLoggingGap)
 	gaps.Rows = append(gaps.Rows, findingsTable(rep.Findings, integrity.KindRunCrashed).Rows...)
-	if err := addFile("integrity/10.7-logging-gaps.csv", "Logging gaps: gateways silent for longer than their checkpoint interval, and gateway runs that crashed (start, end and cause; integrity.json lists them as incidents)", csvBytes(gaps), int64(len(gaps.Rows)),
-		manifest.File{PCI: []string{"10.7.2", "10.7.3", "10.2.1.6"}, SOC2: []string{"CC7.2", "CC7.3"}, ISO27001: []string{"A.8.16"}, SQL: integritySQL}); err != nil {
+	gapMeta := manifest.File{PCI: []string{"10.7.2", "10.7.3", "10.2.1.6"}, SOC2: []string{"CC7.2", "CC7.3"}, ISO27001: []string{"A.8.16"}, SQL: integritySQL}
+	if err := addFile("integrity/10.7-logging-gaps.csv", "Logging gaps: gateways silent for longer than their checkpoint interval, and gateway runs that crashed (start, end and cause; integrity.json lists them as incidents)", csvBytes(gaps), int64(len(gaps.Rows)), gapMeta); err != nil {
 		return nil, err
+	}
+	switch {
+	case len(gaps.Rows) > 0:
+		judge("integrity/10.7-logging-gaps.csv", "Gateways silent past their checkpoint interval, crashed runs", ResultExceptions, plural(len(gaps.Rows), "gap or crash", "gaps or crashes")+" to follow up", gapMeta)
+	case len(rep.Runs) == 0:
+		judge("integrity/10.7-logging-gaps.csv", "Gateways silent past their checkpoint interval, crashed runs", ResultNotEvidenced, "no gateway run with checkpoints in the period", gapMeta)
+	default:
+		judge("integrity/10.7-logging-gaps.csv", "Gateways silent past their checkpoint interval, crashed runs", ResultMet, plural(len(rep.Runs), "gateway run", "gateway runs")+" checkpointed without gaps", gapMeta)
 	}
 
 	// Exceptions.
@@ -368,6 +393,11 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 	if err := addFile("exceptions.csv", "Exceptions needing review: failed logins, blocked statements, denied or expired approvals, unmasked cardholder results, human sessions, integrity failures", csvBytes(ex), int64(len(ex.Rows)), exMeta); err != nil {
 		return nil, err
 	}
+	if len(ex.Rows) > 0 {
+		judge("exceptions.csv", "Exceptions for the log review", ResultExceptions, plural(len(ex.Rows), "exception", "exceptions")+" to review and follow up", exMeta)
+	} else {
+		judge("exceptions.csv", "Exceptions for the log review", ResultMet, "no exception in the period", exMeta)
+	}
 
 	// Retention facts.
 	b.stage("retention")
@@ -376,9 +406,15 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 		return nil, err
 	}
 	retJSON, _ := json.MarshalIndent(ret, "", "  ")
-	if err := addFile("retention.json", "Retention facts: earliest and latest event available, monthly partitions", append(retJSON, '\n'), int64(len(ret.Partitions)),
-		manifest.File{PCI: []string{"10.5.1", "10.3.3"}, SOC2: []string{"CC7.2"}, ISO27001: []string{"A.8.15"}, SQL: query.RetentionSQL + ";\n\n" + query.PartitionsSQL}); err != nil {
+	retMeta := manifest.File{PCI: []string{"10.5.1", "10.3.3"}, SOC2: []string{"CC7.2"}, ISO27001: []string{"A.8.15"}, SQL: query.RetentionSQL + ";\n\n" + query.PartitionsSQL}
+	if err := addFile("retention.json", "Retention facts: earliest and latest event available, monthly partitions", append(retJSON, '\n'), int64(len(ret.Partitions)), retMeta); err != nil {
 		return nil, err
+	}
+	if ret.Earliest == "" || len(ret.Partitions) == 0 {
+		judge("retention.json", "Events available in the store, by month", ResultNotEvidenced, "the store's partitions could not be listed: "+ret.Note, retMeta)
+	} else {
+		judge("retention.json", "Events available in the store, by month", ResultMet,
+			fmt.Sprintf("events available from %s to %s in %s", ret.Earliest, ret.Latest, plural(len(ret.Partitions), "monthly partition", "monthly partitions")), retMeta)
 	}
 
 	// Transcripts of sessions with exceptions.
@@ -495,6 +531,15 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 	}
 	files = append(files, summary.FileRow{Path: pageName, Title: pageTitle, PCI: strings.Join(indexMeta.PCI, ", "), SOC2: "CC7.2", ISO2700: "A.8.15, A.8.16"},
 		summary.FileRow{Path: "index.csv", Title: "Index: every file mapped to PCI DSS, SOC 2 and ISO/IEC 27001:2022 controls", PCI: "10.4.1", SOC2: "CC7.2", ISO2700: "A.8.15"})
+	// The verdict table, from the same judgements as the files above (docs/evidence.md "Verdicts").
+	vs := verdicts(judged)
+	vt := verdictTable(vs)
+	vPath := "verdicts.csv"
+	if err := p.add(vPath, csvBytes(vt), manifest.File{Description: "Verdict per requirement: what was tested, in which files, the result (met / exceptions / not evidenced) and why", Rows: int64(len(vt.Rows))}); err != nil {
+		return nil, err
+	}
+	files = append(files, summary.FileRow{Path: vPath, Title: "Verdict per requirement (PCI DSS, SOC 2, ISO/IEC 27001): what was tested, files, result and why", Rows: int64(len(vt.Rows))})
+	page.Verdicts = vs
 	page.Files = files
 	page.ManifestNote = fmt.Sprintf("manifest.json lists %d files with SHA-256; manifest.sig is an Ed25519 signature by key %s.", len(files), schemas.KeyID(b.key.Public().(ed25519.PublicKey)))
 	html, err := summary.Render(page)

@@ -1,5 +1,38 @@
 package query
 
+import (
+	"fmt"
+	"strings"
+)
+
+// Results of a requirement in a package's verdict table (docs/evidence.md "Verdicts").
+const (
+	ResultMet          = "met"           // the population shows the control operating, nothing to follow up
+	ResultExceptions   = "exceptions"    // the population shows the control operating and rows to follow up
+	ResultNotEvidenced = "not evidenced" // the package cannot show the control either way
+)
+
+// JudgeRows is the default rule: rows in the period show the logging control operating; an empty
+// population shows nothing either way (no such event happened, or it was not logged).
+func JudgeRows(t *Table) (result, why string) {
+	if len(t.Rows) == 0 {
+		return ResultNotEvidenced, "no rows in the period: either no such event happened or it was not logged; sample the system another way"
+	}
+	return ResultMet, fmt.Sprintf("%d row(s) recorded in the period", len(t.Rows))
+}
+
+// column returns the index of the column name in t, or -1.
+func (t *Table) column(name string) int {
+	for i, c := range t.Columns {
+		if c == name {
+			return i
+		}
+	}
+	return -1
+}
+
+var _ = strings.Join
+
 // Population is one CSV of an evidence package: the rows one requirement asks an assessor to sample from.
 type Population struct {
 	File        string // path inside the package
@@ -9,6 +42,9 @@ type Population struct {
 	SOC2        []string
 	ISO27001    []string
 	SQL         string // template: {from} {to} {from_us} {to_us}
+	// Judge says what the rows show for the requirements above (nil: JudgeRows); it feeds the package's
+	// verdict table, so the verdict comes from the same rows the assessor samples.
+	Judge func(t *Table) (result, why string)
 }
 
 // period filters a table on the period: the DateTime column for partition pruning, time_us for exact bounds.

@@ -34,6 +34,12 @@ type Chart struct {
 	SQL   string
 }
 
+// Verdict is one row of the per-requirement table: what the package tested for a requirement, in which
+// files, and the result (met, exceptions, not evidenced) with the reason.
+type Verdict struct {
+	Framework, Requirement, Tested, Files, Result, Why string
+}
+
 // Fact is a label and a value.
 type Fact struct{ Label, Value string }
 
@@ -47,6 +53,7 @@ type Page struct {
 	Database     string
 	Gateways     []string
 	Empty        bool
+	Verdicts     []Verdict
 	Counts       []Fact
 	Facts        []Fact // retention, clock, storage, chain
 	Exceptions   Table
@@ -61,6 +68,15 @@ type Page struct {
 }
 
 var tmpl = template.Must(template.New("page").Funcs(template.FuncMap{
+	"resultClass": func(r string) string {
+		switch r {
+		case "met":
+			return "ok"
+		case "exceptions":
+			return "bad"
+		}
+		return "warn"
+	},
 	"capped": func(t Table) string {
 		if t.Total > len(t.Rows) {
 			return fmt.Sprintf("Showing %d of %d rows; the CSV file has them all.", len(t.Rows), t.Total)
@@ -85,6 +101,11 @@ th{background:#edf2f7}.ok{color:#2f855a;font-weight:bold}.bad{color:#c53030;font
 {{range .Facts}}<tr><th>{{.Label}}</th><td>{{.Value}}</td></tr>
 {{end}}</table>
 {{if .Empty}}<p class="bad">The period holds no events. This package exists to record that fact: nothing was logged between {{.From}} and {{.To}}.</p>{{end}}
+{{if .Verdicts}}<h2>Verdict per requirement</h2>
+<p class="note">met: the files show the control operating with nothing to follow up; exceptions: they show it operating and rows to follow up; not evidenced: this package cannot show it either way. The same table is verdicts.csv.</p>
+<table><tr><th>framework</th><th>requirement</th><th>tested</th><th>files</th><th>result</th><th>why</th></tr>
+{{range .Verdicts}}<tr><td>{{.Framework}}</td><td>{{.Requirement}}</td><td>{{.Tested}}</td><td>{{.Files}}</td><td class="{{resultClass .Result}}">{{.Result}}</td><td>{{.Why}}</td></tr>
+{{end}}</table>{{end}}
 <p class="note">Every file below is listed with its SHA-256 in manifest.json, which manifest.sig signs (Ed25519). Check it offline with <code>reporter verify -key PUBLIC.pem DIR</code>.</p>
 
 <h2>Integrity of the audit trail (PCI DSS 10.3.4, 10.7)</h2>
