@@ -94,13 +94,36 @@ func startGateway(t *testing.T, f *fixture) *gw {
 // f.Role.
 func startGatewayPolicy(t *testing.T, f *fixture, policy string) *gw {
 	t.Helper()
+	var cols []string
+	for _, c := range taggedColumns {
+		cols = append(cols, fmt.Sprintf("%q", f.Table+"."+c))
+	}
+	return startGatewayOpts(t, f, gwOpts{policy: policy,
+		mask: fmt.Sprintf(`{column_patterns: ["pan", "card_number"], columns: [%s]}`, strings.Join(cols, ", "))})
+}
+
+// gwOpts varies a gateway of startGatewayOpts.
+type gwOpts struct {
+	policy string // policy file content; "": allow everything to f.Role
+	mask   string // the config's mask: value (YAML flow mapping)
+	prefix string // topic prefix ending in "."; "": a fresh one. Gateways may share one (one indexer reads it).
+	name   string // appended to the instance name, to tell gateways sharing a prefix apart
+}
+
+// startGatewayOpts is startGatewayPolicy with the mask configuration and topic prefix chosen by the caller.
+func startGatewayOpts(t *testing.T, f *fixture, o gwOpts) *gw {
+	t.Helper()
+	policy := o.policy
 	env := stack.Env(t)
 	brokers := stack.Brokers(t)
 	dsn := stack.PostgresDSN(t)
 	bin := gatewayBinary(t)
 	iss := authtest.StartIssuerProcess(t)
 	dir := t.TempDir()
-	prefix := stack.UniqueName(t, "pl") + "."
+	prefix := o.prefix
+	if prefix == "" {
+		prefix = stack.UniqueName(t, "pl") + "."
+	}
 	g := &gw{Issuer: iss, Topic: prefix + schemas.TopicAudit, exited: make(chan struct{})}
 	cert, key := devCert(t, dir)
 	keyFile := filepath.Join(dir, "checkpoint.pem")
@@ -130,10 +153,6 @@ default:
 	if u, err := pgx.ParseConfig(dsn); err == nil && u.Database != "" {
 		db = u.Database
 	}
-	var cols []string
-	for _, c := range taggedColumns {
-		cols = append(cols, fmt.Sprintf("%q", f.Table+"."+c))
-	}
 	cfg := fmt.Sprintf(`instance: %s
 listen: 127.0.0.1:0
 tls: {cert_file: %q, key_file: %q}
@@ -148,12 +167,10 @@ auth:
     - {url: %q, audiences: [%q]}
 jit: {ttl: 10m}
 policy_file: %q
-mask:
-  column_patterns: ["pan", "card_number"]
-  columns: [%s]
+mask: %s
 ops: {listen: "127.0.0.1:0"}
-`, "pl-"+strings.TrimSuffix(prefix, "."), cert, key, env.PGHost, env.PGPort, db, dsn,
-		strings.Join(brokers, ","), prefix, keyFile, iss.URL, audience, policyPath, strings.Join(cols, ", "))
+`, "pl-"+strings.TrimSuffix(prefix, ".")+o.name, cert, key, env.PGHost, env.PGPort, db, dsn,
+		strings.Join(brokers, ","), prefix, keyFile, iss.URL, audience, policyPath, o.mask)
 	path := filepath.Join(dir, "gateway.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
