@@ -11,7 +11,9 @@ import (
 
 	"github.com/pangate/pangate/reporter/bucket"
 	"github.com/pangate/pangate/reporter/manifest"
+	"github.com/pangate/pangate/reporter/scenario"
 	"github.com/pangate/pangate/reporter/verify"
+	"github.com/pangate/pangate/schemas"
 )
 
 // TestRetentionPartitionsSpanningMonths: issue 15.4, first_day/last_day were 1970-01-01 for every
@@ -122,5 +124,47 @@ func TestVerdictPerRequirement(t *testing.T) {
 	v, integ := strings.Index(string(html), "Verdict per requirement"), strings.Index(string(html), "Integrity of the audit trail")
 	if v < 0 || v > integ {
 		t.Errorf("summary.html: verdict table at %d, integrity at %d: the verdicts must come first", v, integ)
+	}
+}
+
+// TestUnsynchronisedClockIsAnException: issue 15.2, 10.6-clock.csv said clock_synced=0 and the package
+// still read as fine. An unsynchronised clock is an exception with the raw detail, and 10.6's verdict says
+// so.
+func TestUnsynchronisedClockIsAnException(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t)
+	b := scenario.New(t0)
+	b.Prefix = en.prefix
+	b.Clock = &schemas.Clock{Source: "system", Synced: false, Detail: "adjtimex: status unsynchronised, maxerror 16000000 us"}
+	gw := b.Gateway("gw-drift", en.key, time.Minute)
+	b.Advance(10 * time.Second)
+	s := gw.Session(scenario.Identity{Subject: "repo:acme/etl"})
+	s.Query(scenario.Statement("SELECT 1", "read", nil, false), "ok", 1, nil)
+	s.End()
+	b.Advance(2 * time.Minute)
+	gw.Stop()
+	en.seed(b.Events, b.Approvals)
+	res, err := en.builder(bucket.NewLocal(t.TempDir()), day0.Add(48*time.Hour)).Build(context.Background(), manifest.KindPackage, day0, day0.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := res.Location
+	clock := readCSV(t, dir, "populations/10.6-clock.csv")
+	if raw := col(t, clock, "clock_detail"); len(raw) != 1 || !strings.Contains(raw[0], "maxerror 16000000") {
+		t.Errorf("10.6-clock.csv lacks the raw clock detail: %v", clock)
+	}
+	res10_6, why := verdictOf(t, dir, "PCI DSS v4.0.1", "10.6")
+	if res10_6 != "exceptions" || !strings.Contains(why, "gw-drift") || !strings.Contains(why, "unsynchronised") {
+		t.Errorf("10.6 verdict %q (%s), want exceptions naming gw-drift", res10_6, why)
+	}
+	ex := readCSV(t, dir, "exceptions.csv")
+	found := false
+	for i, c := range col(t, ex, "category") {
+		if c == "clock_unsynchronised" && strings.Contains(col(t, ex, "detail")[i], "maxerror 16000000") && strings.Contains(col(t, ex, "detail")[i], "system") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("exceptions.csv has no clock_unsynchronised row with the raw detail and the source: %v", ex)
 	}
 }

@@ -31,7 +31,24 @@ func (t *Table) column(name string) int {
 	return -1
 }
 
-var _ = strings.Join
+// judgeClock: a gateway whose clock the OS did not report synchronised, or whose source is unknown, is an
+// exception (PCI DSS 10.6.1: systems use synchronised time); the why names each with its raw record.
+func judgeClock(t *Table) (string, string) {
+	if len(t.Rows) == 0 {
+		return ResultNotEvidenced, "no gateway started in the period, so no clock was recorded; ask for the gateways' time-synchronisation settings"
+	}
+	inst, src, synced, raw := t.column("instance"), t.column("clock_source"), t.column("clock_synced"), t.column("clock_detail")
+	var bad []string
+	for _, r := range t.Rows {
+		if r[synced] != "1" || r[src] == "" {
+			bad = append(bad, fmt.Sprintf("%s: clock unsynchronised or unknown (source %q, record %s)", r[inst], r[src], r[raw]))
+		}
+	}
+	if len(bad) > 0 {
+		return ResultExceptions, strings.Join(bad, "; ")
+	}
+	return ResultMet, fmt.Sprintf("%d gateway start(s), every clock reported synchronised", len(t.Rows))
+}
 
 // Population is one CSV of an evidence package: the rows one requirement asks an assessor to sample from.
 type Population struct {
@@ -305,13 +322,20 @@ ORDER BY issued_at, role`,
 	},
 	{
 		File: "populations/10.6-clock.csv", Title: "Time synchronisation of the gateways",
-		Description: "Each gateway start with its clock source, whether the OS reported it synchronised, and the measured offset.",
+		Description: "Each gateway start with its clock source, whether the OS reported it synchronised, the measured offset and the raw clock record (how it was measured).",
 		PCI:         []string{"10.6", "10.6.1", "10.6.3"}, SOC2: []string{"CC7.2"}, ISO27001: []string{"A.8.17"},
 		SQL: `SELECT time_us AS ts, source_instance AS instance, source_version AS version, session AS run, clock_source, clock_synced,
-       clock_offset_us, checkpoint_interval_ms, key_id, mask_shape, config_hash, policy_hash
+       clock_offset_us, clock_detail, checkpoint_interval_ms, key_id, mask_shape, config_hash, policy_hash
 FROM lifecycle FINAL
+ANY LEFT JOIN
+(
+    SELECT event_id, visitParamExtractRaw(data, 'clock') AS clock_detail
+    FROM events
+    WHERE ` + period + ` AND event_type = 'gateway.started'
+) USING event_id
 WHERE ` + period + ` AND event_type = 'gateway.started'
 ORDER BY ts, event_id`,
+		Judge: judgeClock,
 	},
 	{
 		File: "populations/sessions.csv", Title: "Sessions and attribution",
@@ -333,7 +357,8 @@ ORDER BY ts, event_id`,
 }
 
 // ExceptionsSQL lists the period's exceptions for the daily review (PCI DSS 10.4.1): failed logins,
-// blocked statements, denied and expired approvals, cardholder results with fewer masked values than rows
+// blocked statements, denied and expired approvals, gateways started with an unsynchronised or unknown clock
+// (PCI DSS 10.6), cardholder results with fewer masked values than rows
 // (unmaskedSQL: exports included, with the completion's rows and masked counts), and sessions of people
 // using workload accounts. Integrity failures are added from the integrity check.
 var ExceptionsSQL = `SELECT * FROM
@@ -359,6 +384,18 @@ var ExceptionsSQL = `SELECT * FROM
     FROM ` + outcomes("cardholder = 1") + `
     ` + identity + `
     WHERE ` + unmaskedSQL + `
+    UNION ALL
+    SELECT time_us AS ts, 'clock_unsynchronised' AS category, '' AS session, event_id, source_instance AS gateway, '' AS subject,
+           concat('gateway run ', session, ' started with its clock unsynchronised or unknown: source ', if(clock_source = '', '(none)', clock_source),
+                  ', offset ', toString(clock_offset_us), ' us, record ', clock_detail) AS detail
+    FROM lifecycle FINAL
+    ANY LEFT JOIN
+    (
+        SELECT event_id, visitParamExtractRaw(data, 'clock') AS clock_detail
+        FROM events
+        WHERE ` + period + ` AND event_type = 'gateway.started'
+    ) USING event_id
+    WHERE ` + period + ` AND event_type = 'gateway.started' AND (clock_synced = 0 OR clock_source = '')
     UNION ALL
     SELECT time_us AS ts, 'human_session' AS category, session, event_id, gateway_instance AS gateway, subject,
            concat('person using workload account from ', client_addr, ' as ', role) AS detail

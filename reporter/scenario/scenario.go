@@ -25,6 +25,8 @@ type Builder struct {
 	n         int
 	// Prefix makes session, run and approval ids unique across tests sharing a store.
 	Prefix string
+	// Clock is what the next Gateway reports in gateway.started (nil: chrony, synchronised, 120 µs).
+	Clock *schemas.Clock
 }
 
 // New starts a scenario at start.
@@ -87,9 +89,13 @@ func (b *Builder) Gateway(instance string, key ed25519.PrivateKey, interval time
 	g.chain = g.newChain(g.Run)
 	g.due, g.lastTo = b.now.Add(interval), b.now
 	b.gateways = append(b.gateways, g)
+	clock := schemas.Clock{Source: "chrony", Synced: true, OffsetUS: 120, Detail: "chronyc tracking"}
+	if b.Clock != nil {
+		clock = *b.Clock
+	}
 	g.next(g.chain, schemas.TypeGatewayStarted, schemas.GatewayStarted{Instance: instance, Version: "test", Listen: "127.0.0.1:6432",
 		MaskShape: "first6last4", CheckpointIntervalMS: interval.Milliseconds(), KeyID: schemas.KeyID(key.Public().(ed25519.PublicKey)),
-		Clock: schemas.Clock{Source: "chrony", Synced: true, OffsetUS: 120, Detail: "chronyc tracking"}})
+		Clock: clock})
 	g.next(g.chain, schemas.TypePolicyLoaded, schemas.PolicyLoaded{Hash: strings.Repeat("ab", 32), Source: "policy.yaml", Rules: 4})
 	return g
 }
