@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -93,5 +94,50 @@ func TestSessionStartedNamesRun(t *testing.T) {
 	}
 	if err := schemas.Validate(rec); err != nil {
 		t.Fatalf("session.started with run does not validate: %v", err)
+	}
+}
+
+// TestNoteWrittenAfterSessionEndedDuringOutage is the regression test for "a statement refused during an
+// outage got no correcting note when its session ended before Kafka returned": a statement's event is held
+// past the hard timeout (refused, in limbo), the session ends while it is still unsettled (End fails), then
+// the event lands; the background retry writes the note and then session.ended, and the chain verifies.
+func TestNoteWrittenAfterSessionEndedDuringOutage(t *testing.T) {
+	p, c := newProducer(t) // hard timeout 2s
+	old := endRetry
+	endRetry = 200 * time.Millisecond
+	t.Cleanup(func() { endRetry = old })
+	s := p.Session(schemas.NewID(), schemas.Source{Instance: "unit"})
+	if _, err := s.Emit(schemas.TypeSessionStarted, schemas.SessionStarted{}); err != nil {
+		t.Fatal(err)
+	}
+	var held atomic.Bool
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		if !held.Swap(true) {
+			c.SleepControl(func() { time.Sleep(5 * time.Second) }) // past Emit's and End's hard timeouts
+		}
+		c.DropControl()
+		return nil, nil, false
+	})
+	note := &Note{Type: schemas.TypeQueryBlocked, Data: schemas.QueryBlocked{Reason: "audit_unavailable", Message: "not run", SQLState: "58000"}}
+	if _, err := s.EmitNoted(schemas.TypeQueryExecuted, schemas.QueryExecuted{Outcome: "forwarded"}, note); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("held statement event: %v, want ErrUnavailable", err)
+	}
+	if _, err := s.End(schemas.TypeSessionEnded, schemas.SessionEnded{Reason: "client_terminate"}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("End while the statement event is unsettled: %v, want ErrUnavailable", err)
+	}
+	evs := readAll(t, c, 4)
+	var types []string
+	for _, e := range evs {
+		types = append(types, e.Type)
+	}
+	want := []string{schemas.TypeSessionStarted, schemas.TypeQueryExecuted, schemas.TypeQueryBlocked, schemas.TypeSessionEnded}
+	if fmt.Sprint(types) != fmt.Sprint(want) {
+		t.Fatalf("session events %v, want %v", types, want)
+	}
+	if err := schemas.VerifySession(evs); err != nil {
+		t.Fatal(err)
+	}
+	if h := p.TakeHeads()[s.ID()]; h.Seq != 3 || !h.Ended {
+		t.Fatalf("head %+v, want seq 3 ended", h)
 	}
 }

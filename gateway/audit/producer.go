@@ -82,8 +82,13 @@ type Producer struct {
 	mu    sync.Mutex
 	heads map[string]schemas.SessionHead // sessions advanced since the last TakeHeads
 
-	unhealthy atomic.Bool // the last event was not acknowledged
+	unhealthy atomic.Bool            // the last event was not acknowledged
 	runID     atomic.Pointer[string] // the run chain's id (Run), stamped into session.started
+
+	// Sessions whose end Kafka could not take keep trying in the background until Close (Session.End).
+	quit     chan struct{}
+	quitOnce sync.Once
+	bg       sync.WaitGroup
 
 	ackLatency prometheus.Histogram
 	batchSize  prometheus.Histogram
@@ -142,7 +147,7 @@ func New(cfg Config, reg prometheus.Registerer, extra ...kgo.Opt) (*Producer, er
 		}
 	}
 	p := &Producer{
-		cfg: cfg, cl: cl, aux: aux, heads: map[string]schemas.SessionHead{},
+		cfg: cfg, cl: cl, aux: aux, heads: map[string]schemas.SessionHead{}, quit: make(chan struct{}),
 		ackLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "pangate_gateway_audit_ack_seconds", Help: "Time from producing an audit event to its acknowledgement.",
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16),
@@ -197,6 +202,13 @@ func (p *Producer) Ping(ctx context.Context) error { return p.cl.Ping(ctx) }
 
 // Close flushes what is buffered (bounded by ctx) and closes the clients.
 func (p *Producer) Close(ctx context.Context) {
+	p.quitOnce.Do(func() { close(p.quit) })
+	bgDone := make(chan struct{})
+	go func() { p.bg.Wait(); close(bgDone) }()
+	select {
+	case <-bgDone:
+	case <-ctx.Done():
+	}
 	if p.gc != nil {
 		p.gc.stop(ctx)
 	}
@@ -291,6 +303,7 @@ type Session struct {
 	broken  error
 	limbo   *limbo
 	pending *Pending // sent by EmitAsync, not yet settled
+	ended   bool     // the session's end event was acknowledged
 }
 
 type limbo struct {
@@ -298,6 +311,7 @@ type limbo struct {
 	done  chan error
 	start time.Time
 	note  *Note
+	ended bool
 }
 
 // Pending is an event sent by EmitAsync whose acknowledgement has not been awaited yet.
@@ -359,8 +373,52 @@ func (s *Session) EmitNoted(typ string, data any, note *Note) (schemas.Event, er
 }
 
 // End writes the session's last event (session.ended): checkpoints mark its head ended.
+//
+// If Kafka cannot take it now (an event of the session still in limbo, or the end event itself refused),
+// End returns ErrUnavailable and keeps trying in the background, once a second until Kafka answers or the
+// producer closes: the event in limbo is settled first (its note written if it landed after all), then the
+// end event. So a session that ended during an outage still gets its correcting note and its end (issue
+// 14: "a statement refused during an outage got no correcting note when its session ended before Kafka
+// returned").
 func (s *Session) End(typ string, data any) (schemas.Event, error) {
-	return s.emit(typ, data, true, nil)
+	e, err := s.emit(typ, data, true, nil)
+	if err != nil && errors.Is(err, ErrUnavailable) {
+		s.endLater(typ, data)
+	}
+	return e, err
+}
+
+// endRetry is how often a session's end is retried in the background.
+var endRetry = time.Second
+
+func (s *Session) endLater(typ string, data any) {
+	p := s.p
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		t := time.NewTicker(endRetry)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.quit:
+				return
+			case <-t.C:
+			}
+			s.mu.Lock()
+			err := s.ready()
+			if err == nil && !s.ended {
+				var a *Pending
+				if a, err = s.start(typ, data, true, nil); err == nil {
+					s.settlePending()
+					err = a.err
+				}
+			}
+			s.mu.Unlock()
+			if err == nil || !errors.Is(err, ErrUnavailable) {
+				return // written (or the end landed from limbo), or failing for good (producer closed)
+			}
+		}
+	}()
 }
 
 // EmitAsync sends the next event of the session and returns without waiting for Kafka (for pipelined
@@ -491,7 +549,7 @@ func (s *Session) settlePending() {
 	resolved, err := s.p.await(a.e, a.done, a.start)
 	a.err = err
 	if !resolved {
-		s.limbo = &limbo{e: a.e, done: a.done, start: a.start, note: a.note}
+		s.limbo = &limbo{e: a.e, done: a.done, start: a.start, note: a.note, ended: a.ended}
 		return
 	}
 	if err == nil {
@@ -513,7 +571,7 @@ func (s *Session) settleLimbo() error {
 	if err != nil {
 		return nil // definitely not written: the chain goes on from the same place
 	}
-	s.commit(l.e, false)
+	s.commit(l.e, l.ended)
 	if l.note != nil && l.note.Landed != nil {
 		l.note.Landed(l.e)
 	}
@@ -543,6 +601,7 @@ func (s *Session) settleLimbo() error {
 
 func (s *Session) commit(e schemas.Event, ended bool) {
 	s.chain.Commit(e)
+	s.ended = s.ended || ended
 	if s.tracked {
 		s.p.noteHead(schemas.SessionHead{Session: e.Session, Seq: e.Seq, Hash: e.Hash, Ended: ended})
 	}
