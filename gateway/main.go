@@ -308,6 +308,7 @@ func run(ctx context.Context, path string, log *slog.Logger) error {
 		AllowPlaintextLoopback: cfg.AllowPlaintextLoopback, CancelKey: cancelKey, MaxMessageBytes: cfg.Limits.MaxMessageBytes,
 		StartupTimeout: cfg.Limits.StartupTimeout, IdleTimeout: cfg.Limits.IdleTimeout, MaxConnections: cfg.Limits.MaxConnections,
 		ResultBufferBytes: cfg.Limits.ResultBufferBytes, Targets: targets, CardholderTables: cardholderTables,
+		MaxUnauthenticated: cfg.Limits.MaxUnauthenticated, CancelRate: cfg.Limits.CancelRate, CancelBurst: cfg.Limits.CancelBurst,
 		PipelinedReads: cfg.Audit.Reads == config.ReadsPipelined},
 		proxy.Deps{Verifier: verifier, Policy: pol, Classifier: classifier, Masker: masker, Audit: prod, Holder: holder, Logger: log, Registerer: reg})
 	if err != nil {

@@ -106,6 +106,15 @@ type Limits struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// MaxConnections is the most client connections served at once (default 1000).
 	MaxConnections int `yaml:"max_connections"`
+	// MaxUnauthenticated is the most of those that have not authenticated yet (default 64): more are
+	// refused at once with FATAL 53300, so idle sockets cannot fill max_connections for startup_timeout
+	// (docs/deploy.md, "Pre-authentication limits").
+	MaxUnauthenticated int `yaml:"max_unauthenticated"`
+	// CancelRate is how many CancelRequests per second the gateway forwards, over all clients (default 50),
+	// with bursts of CancelBurst (default 100); more are dropped silently, as PostgreSQL drops a cancel with
+	// a wrong key. Each forwarded cancel opens a connection to every target.
+	CancelRate  float64 `yaml:"cancel_rate"`
+	CancelBurst int     `yaml:"cancel_burst"`
 	// ResultBufferBytes is how much of a read's result is held while its query.executed event is written
 	// (default 1 MiB); past it the event is written with the outcome known so far and the rest streams.
 	ResultBufferBytes int `yaml:"result_buffer_bytes"`
@@ -301,6 +310,15 @@ func (c *Config) defaults() {
 	if c.Limits.MaxConnections == 0 {
 		c.Limits.MaxConnections = 1000
 	}
+	if c.Limits.MaxUnauthenticated == 0 {
+		c.Limits.MaxUnauthenticated = 64
+	}
+	if c.Limits.CancelRate == 0 {
+		c.Limits.CancelRate = 50
+	}
+	if c.Limits.CancelBurst == 0 {
+		c.Limits.CancelBurst = 100
+	}
 	if c.Limits.ResultBufferBytes == 0 {
 		c.Limits.ResultBufferBytes = 1 << 20
 	}
@@ -431,6 +449,12 @@ func (c Config) Validate() error {
 	}
 	if c.Limits.MaxConnections < 1 {
 		bad("limits.max_connections %d must be at least 1", c.Limits.MaxConnections)
+	}
+	if c.Limits.MaxUnauthenticated < 1 {
+		bad("limits.max_unauthenticated %d must be at least 1 (default 64)", c.Limits.MaxUnauthenticated)
+	}
+	if c.Limits.CancelRate <= 0 || c.Limits.CancelBurst < 1 {
+		bad("limits.cancel_rate %g and limits.cancel_burst %d must be positive (defaults 50 and 100)", c.Limits.CancelRate, c.Limits.CancelBurst)
 	}
 	if c.Limits.ResultBufferBytes < 0 {
 		bad("limits.result_buffer_bytes %d must not be negative", c.Limits.ResultBufferBytes)
@@ -578,6 +602,12 @@ func setScalar(fv reflect.Value, raw string) error {
 			return fmt.Errorf("not an integer")
 		}
 		fv.SetInt(n)
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(raw, 64)
+		if err != nil {
+			return fmt.Errorf("not a number")
+		}
+		fv.SetFloat(f)
 	case reflect.Slice:
 		if fv.Type().Elem().Kind() != reflect.String {
 			return fmt.Errorf("this list can only be set in the file")

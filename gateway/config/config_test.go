@@ -26,13 +26,16 @@ func TestEnvOverrides(t *testing.T) {
 		"PANGATE_GATEWAY_KAFKA_ACK_TIMEOUT=2s",
 		"PANGATE_GATEWAY_ALLOW_PLAINTEXT_LOOPBACK=true",
 		"PANGATE_GATEWAY_LIMITS_MAX_CONNECTIONS=7",
+		"PANGATE_GATEWAY_LIMITS_MAX_UNAUTHENTICATED=5",
+		"PANGATE_GATEWAY_LIMITS_CANCEL_RATE=2.5",
 		"OTHER=ignored",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Listen != "127.0.0.1:7000" || strings.Join(c.Kafka.Brokers, ",") != "a:1,b:2" || c.Kafka.AckTimeout != 2*time.Second ||
-		!c.AllowPlaintextLoopback || c.Limits.MaxConnections != 7 {
+		!c.AllowPlaintextLoopback || c.Limits.MaxConnections != 7 || c.Limits.MaxUnauthenticated != 5 ||
+		c.Limits.CancelRate != 2.5 || c.Limits.CancelBurst != 100 {
 		t.Fatalf("overrides not applied: %+v", c)
 	}
 	if _, err := Load("", []string{"PANGATE_GATEWAY_NO_SUCH=1"}); err == nil || !strings.Contains(err.Error(), "names no setting") {
@@ -40,6 +43,32 @@ func TestEnvOverrides(t *testing.T) {
 	}
 	if _, err := Load("", []string{"PANGATE_GATEWAY_KAFKA_ACK_TIMEOUT=soon"}); err == nil || !strings.Contains(err.Error(), "duration") {
 		t.Fatalf("bad duration: %v", err)
+	}
+}
+
+// TestPreAuthLimitDefaults: the pre-authentication limits of issue 13.4 are on by default and refuse
+// values that would switch them off.
+func TestPreAuthLimitDefaults(t *testing.T) {
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Limits.MaxUnauthenticated != 64 || c.Limits.CancelRate != 50 || c.Limits.CancelBurst != 100 {
+		t.Fatalf("defaults: max_unauthenticated %d, cancel_rate %g, cancel_burst %d; want 64, 50, 100",
+			c.Limits.MaxUnauthenticated, c.Limits.CancelRate, c.Limits.CancelBurst)
+	}
+	for _, tc := range []struct{ env, want string }{
+		{"PANGATE_GATEWAY_LIMITS_MAX_UNAUTHENTICATED=-1", "limits.max_unauthenticated"},
+		{"PANGATE_GATEWAY_LIMITS_CANCEL_RATE=-3", "limits.cancel_rate"},
+		{"PANGATE_GATEWAY_LIMITS_CANCEL_BURST=-1", "limits.cancel_burst"},
+	} {
+		c, err := Load("", []string{tc.env})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Validate says %v, want it to name %s", tc.env, err, tc.want)
+		}
 	}
 }
 

@@ -13,6 +13,8 @@ type metrics struct {
 	latency    *prometheus.HistogramVec
 	refusals   *prometheus.CounterVec
 	bytes      *prometheus.CounterVec
+	unauth     prometheus.Gauge
+	cancels    *prometheus.CounterVec
 }
 
 type cacheStats interface{ Stats() (hits, misses uint64) }
@@ -30,11 +32,15 @@ func newMetrics(reg prometheus.Registerer, cl Classifier) (*metrics, error) {
 			Help: "Logins, connections and statements refused, by reason."}, []string{"reason"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pangate_gateway_bytes_total",
 			Help: "Bytes relayed, by direction."}, []string{"direction"}),
+		unauth: prometheus.NewGauge(prometheus.GaugeOpts{Name: "pangate_gateway_unauthenticated_connections",
+			Help: "Client connections waiting to authenticate now (limit limits.max_unauthenticated)."}),
+		cancels: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pangate_gateway_cancel_requests_total",
+			Help: "CancelRequests received, by outcome: forwarded, or dropped by limits.cancel_rate."}, []string{"outcome"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	cs := []prometheus.Collector{m.sessions, m.sessionsT, m.statements, m.latency, m.refusals, m.bytes}
+	cs := []prometheus.Collector{m.sessions, m.sessionsT, m.statements, m.latency, m.refusals, m.bytes, m.unauth, m.cancels}
 	if st, ok := cl.(cacheStats); ok {
 		cs = append(cs,
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "pangate_gateway_classify_cache_hits_total", Help: "Classification cache hits."},

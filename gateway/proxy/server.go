@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/pangate/pangate/gateway/audit"
 	"github.com/pangate/pangate/gateway/mask"
@@ -38,6 +39,11 @@ type Config struct {
 	IdleTimeout time.Duration
 	// MaxConnections is the most concurrent client connections (default 1000).
 	MaxConnections int
+	// MaxUnauthenticated is the most of those waiting to authenticate (default 64; see preauth.go).
+	MaxUnauthenticated int
+	// CancelRate and CancelBurst bound the CancelRequests forwarded (defaults 50 per second, burst 100).
+	CancelRate  float64
+	CancelBurst int
 	// ResultBufferBytes caps the result bytes held per statement while its event is written (default 1 MiB).
 	ResultBufferBytes int
 	// PipelinedReads releases a side-effect-free read's result before its event is acknowledged; the
@@ -112,13 +118,15 @@ type Server struct {
 	targets map[string]*Target
 	m       *metrics
 
-	slots    chan struct{}
-	mu       sync.Mutex
-	sessions map[*session]struct{}
-	wg       sync.WaitGroup
-	closing  atomic.Bool
-	served   atomic.Int64
-	ln       net.Listener
+	slots       chan struct{}
+	pre         preauth
+	cancelLimit *rate.Limiter
+	mu          sync.Mutex
+	sessions    map[*session]struct{}
+	wg          sync.WaitGroup
+	closing     atomic.Bool
+	served      atomic.Int64
+	ln          net.Listener
 }
 
 // New returns a Server.
@@ -147,6 +155,15 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.ResultBufferBytes == 0 {
 		cfg.ResultBufferBytes = 1 << 20
 	}
+	if cfg.MaxUnauthenticated == 0 {
+		cfg.MaxUnauthenticated = 64
+	}
+	if cfg.CancelRate == 0 {
+		cfg.CancelRate = 50
+	}
+	if cfg.CancelBurst == 0 {
+		cfg.CancelBurst = 100
+	}
 	cfg.cardholderTables = map[string]struct{}{}
 	for _, t := range cfg.CardholderTables {
 		cfg.cardholderTables[strings.ToLower(t)] = struct{}{}
@@ -159,7 +176,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{
 		cfg: cfg, deps: deps, log: deps.Logger, cancel: cancelCodec{key: key},
 		targets: map[string]*Target{}, slots: make(chan struct{}, cfg.MaxConnections),
-		sessions: map[*session]struct{}{},
+		sessions:    map[*session]struct{}{},
+		pre:         preauth{max: cfg.MaxUnauthenticated, byConn: map[net.Conn]*pendingConn{}, evictAt: evictAfter},
+		cancelLimit: rate.NewLimiter(rate.Limit(cfg.CancelRate), cfg.CancelBurst),
 	}
 	for i := range cfg.Targets {
 		s.targets[cfg.Targets[i].Name] = &cfg.Targets[i]
@@ -198,20 +217,40 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		case s.slots <- struct{}{}:
 		default:
 			s.m.refusals.WithLabelValues("max_connections").Inc()
-			go s.refuseBusy(c)
+			go s.refuseBusy(c, fmt.Sprintf("pangate: too many connections (limit %d): retry later or raise limits.max_connections", s.cfg.MaxConnections))
 			continue
 		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			defer func() { <-s.slots }()
-			s.handle(ctx, c)
+			// Every connection waits to authenticate first; over max_unauthenticated an idle or stale one
+			// makes room, or the newcomer is refused (preauth.go).
+			pc, victim, ok := s.pre.admitWithin(c, admitWait)
+			if !ok {
+				s.m.refusals.WithLabelValues("max_unauthenticated").Inc()
+				s.refuseBusy(c, fmt.Sprintf("pangate: too many connections waiting to authenticate (limit %d): retry later or raise limits.max_unauthenticated", s.pre.max))
+				return
+			}
+			if victim != nil {
+				go s.evict(victim)
+			}
+			s.m.unauth.Set(float64(s.pre.count()))
+			conn, handled := s.peekCancel(c, pc)
+			if !handled {
+				s.pre.rekey(c, conn)
+				s.handle(ctx, conn)
+			} else {
+				_ = c.Close()
+			}
+			s.authenticated(conn) // gone before authenticating: release its slot
 		}()
 	}
 }
 
-// refuseBusy answers a connection over the limit with an error, without reading more than its startup.
-func (s *Server) refuseBusy(c net.Conn) {
+// refuseBusy answers a connection over a limit with the FATAL 53300 msg, without reading more than its
+// startup.
+func (s *Server) refuseBusy(c net.Conn, msg string) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
 	code, _, err := readStartup(c)
@@ -219,8 +258,7 @@ func (s *Server) refuseBusy(c net.Conn) {
 		_, _ = c.Write([]byte{'N'}) // no TLS for a refusal: say it in plaintext
 		_, _, _ = readStartup(c)
 	}
-	_, _ = c.Write(errorFrame(sqlstateTooManyConnections, "FATAL",
-		fmt.Sprintf("pangate: too many connections (limit %d): retry later or raise limits.max_connections", s.cfg.MaxConnections)))
+	_, _ = c.Write(errorFrame(sqlstateTooManyConnections, "FATAL", msg))
 }
 
 // Shutdown stops accepting, ends every session (their JIT roles are revoked and session.ended written) and
@@ -235,6 +273,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		ss.stop("shutdown")
 	}
 	s.mu.Unlock()
+	s.pre.closeAll()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -252,6 +291,7 @@ func (s *Server) SessionsServed() int64 { return s.served.Load() }
 func (s *Server) Targets() []Target { return s.cfg.Targets }
 
 func (s *Server) track(ss *session) bool {
+	s.authenticated(ss.raw) // the session authenticated: it no longer counts against max_unauthenticated
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing.Load() {
