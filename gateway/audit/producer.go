@@ -466,6 +466,10 @@ func (s *Session) emit(typ string, data any, ended bool, note *Note) (schemas.Ev
 	if err := s.ready(); err != nil {
 		return schemas.Event{}, err
 	}
+	if ended && s.ended {
+		// A background retry (End) wrote it meanwhile.
+		return schemas.Event{}, fmt.Errorf("audit: session %s has already ended", s.ID())
+	}
 	a, err := s.start(typ, data, ended, note)
 	if err != nil {
 		return schemas.Event{}, err
