@@ -168,3 +168,53 @@ func TestUnsynchronisedClockIsAnException(t *testing.T) {
 		t.Errorf("exceptions.csv has no clock_unsynchronised row with the raw detail and the source: %v", ex)
 	}
 }
+
+// TestAuditStoreQueriesInPackage: issue 15.2.1.3, 10.2.1.3 was empty although auditors had queried the
+// store. A query naming the audit database (here as the operator, from clickhouse-go) is in the package
+// with its user, kind and masked text, and 10.2.1.3 is met.
+func TestAuditStoreQueriesInPackage(t *testing.T) {
+	t.Parallel()
+	en := newEnvWith(t, false)
+	ctx := context.Background()
+	// Whole minutes: a period with microseconds renders digit runs the PAN scan would take for card numbers.
+	start := time.Now().UTC().Truncate(time.Minute).Add(-time.Minute)
+	pan := "4111" + "1111" + "1111" + "1111"
+	var n uint64
+	if err := en.ch.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s.statements FINAL WHERE sql = '%s'", en.db, pan)).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	en.exec("SYSTEM FLUSH LOGS")
+	res, err := en.builder(bucket.NewLocal(t.TempDir()), time.Now()).Build(ctx, manifest.KindPackage, start, start.Add(3*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := readCSV(t, res.Location, "populations/10.2.1.3-audit-store-queries.csv")
+	found := false
+	for i, q := range col(t, recs, "sql") {
+		if strings.Contains(q, en.db+".statements") && strings.Contains(q, "WHERE sql =") {
+			found = true
+			if strings.Contains(q, pan) || !strings.Contains(q, "411111") {
+				t.Errorf("query text not masked: %s", q)
+			}
+			if u, k := col(t, recs, "user")[i], col(t, recs, "query_kind")[i]; u != en.ep.ClickHouseUser || k != "SELECT" {
+				t.Errorf("user %q kind %q, want %s SELECT", u, k, en.ep.ClickHouseUser)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("the operator's query of %s is not in 10.2.1.3-audit-store-queries.csv:\n%v", en.db, recs)
+	}
+	if got, why := verdictOf(t, res.Location, "PCI DSS v4.0.1", "10.2.1.3"); got != "met" {
+		t.Errorf("10.2.1.3 verdict %q (%s)", got, why)
+	}
+	// scanForPAN would take the period's epoch microseconds (real time here) for card numbers: look for the
+	// one card number this test sent instead.
+	_ = filepath.WalkDir(res.Location, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, _ := os.ReadFile(p); strings.Contains(string(b), pan) {
+				t.Errorf("%s holds the card number the query named", p)
+			}
+		}
+		return nil
+	})
+}

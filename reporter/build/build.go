@@ -325,6 +325,11 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 		b.stage(pop.File)
 		sql := per.Render(pop.SQL)
 		t, err := b.db.Rows(ctx, sql)
+		var refused error
+		if err != nil && pop.Optional {
+			b.log.Warn("optional population unavailable", "file", pop.File, "err", err)
+			refused, t, err = err, &query.Table{Columns: []string{"unavailable"}}, nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("build: population %s: %w", pop.File, err)
 		}
@@ -337,6 +342,9 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 			return nil, err
 		}
 		res, why := judgePopulation(pop, t)
+		if refused != nil {
+			res, why = ResultNotEvidenced, "the reporter could not read it: "+refused.Error()
+		}
 		judge(pop.File, pop.Title, res, why, meta)
 	}
 

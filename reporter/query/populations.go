@@ -62,6 +62,9 @@ type Population struct {
 	// Judge says what the rows show for the requirements above (nil: JudgeRows); it feeds the package's
 	// verdict table, so the verdict comes from the same rows the assessor samples.
 	Judge func(t *Table) (result, why string)
+	// Optional populations read tables the reporter user may be refused (system.query_log): an error
+	// leaves the file empty with its verdict "not evidenced" and the error, instead of failing the build.
+	Optional bool
 }
 
 // period filters a table on the period: the DateTime column for partition pruning, time_us for exact bounds.
@@ -177,6 +180,12 @@ ORDER BY ts, event_id`,
 FROM lifecycle FINAL
 WHERE ` + period + ` AND event_type = 'report.generated'
 ORDER BY ts, event_id`,
+	},
+	{
+		File: "populations/10.2.1.3-audit-store-queries.csv", Title: "Direct SQL access to the audit store",
+		Description: "Every query ClickHouse logged (system.query_log) by the auditor and reporter users or naming the audit database: when, user, client address, query kind, masked text, rows, error.",
+		PCI:         []string{"10.2.1.3", "10.3.1"}, SOC2: []string{"CC7.2"}, ISO27001: []string{"A.8.15"},
+		SQL:         AuditStoreQueriesSQL, Optional: true,
 	},
 	{
 		File: "populations/10.2.1.4-invalid-access-attempts.csv", Title: "Invalid logical access attempts",
@@ -355,6 +364,22 @@ WHERE ` + period + `
 ORDER BY ts, event_id`,
 	},
 }
+
+// AuditStoreQueriesSQL reads ClickHouse's own query log (log_queries=1, deploy/local/clickhouse) for the
+// period: every finished or failed top-level query by the users that exist to read the audit store (auditor,
+// reporter) and every query of any user naming the audit database. 18.16's query_log has no database or
+// query-kind column, so the kind is the statement's first word and the database is matched in the text.
+// The text is capped at 2000 characters; the reporter re-masks card numbers in it (column sql).
+const AuditStoreQueriesSQL = `SELECT toUInt64(toUnixTimestamp(event_time)) * 1000000 AS ts, user, IPv6NumToString(address) AS client_addr,
+       client_name, upper(extract(query, '^\\s*([A-Za-z]+)')) AS query_kind,
+       multiIf(type = 2, 'finished', type = 3, 'refused before start', type = 4, 'failed', toString(type)) AS result,
+       substring(query, 1, 2000) AS sql, result_rows, read_rows, substring(exception, 1, 500) AS error, query_id
+FROM system.query_log
+WHERE event_date >= toDate(toDateTime({from})) AND event_date <= toDate(toDateTime({to}))
+  AND event_time >= toDateTime({from}) AND event_time < toDateTime({to})
+  AND type IN (2, 3, 4) AND is_initial_query = 1
+  AND (user IN ('auditor', 'reporter') OR positionCaseInsensitive(query, currentDatabase()) > 0)
+ORDER BY ts, query_id`
 
 // ExceptionsSQL lists the period's exceptions for the daily review (PCI DSS 10.4.1): failed logins,
 // blocked statements, denied and expired approvals, gateways started with an unsynchronised or unknown clock
