@@ -85,14 +85,6 @@ func TestPANLeakAllClients(t *testing.T) {
 	clientContent := full.without("reversed digits", "base64 of the digits")
 	storedContent := full.without("reversed digits")
 
-	corpusFile := filepath.Join(t.TempDir(), "corpus.tsv")
-	var tsv strings.Builder
-	for _, c := range cases {
-		fmt.Fprintf(&tsv, "%d\t%s\n", c.id, c.sql)
-	}
-	if err := os.WriteFile(corpusFile, []byte(tsv.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	javaClasspath := jdbcJar(t)
 	if err := exec.Command("python3", "-c", "import psycopg").Run(); err != nil {
 		t.Fatal("psycopg is not installed for python3: install it with: go tool task clients")
@@ -102,8 +94,21 @@ func TestPANLeakAllClients(t *testing.T) {
 	var runs []*clientRun
 	for _, mc := range configs {
 		mc.relay = startRelay(t, mc.gw.Port)
+		for _, c := range cases {
+			if mc.name == "tagged" || !c.taggedOnly {
+				mc.cases = append(mc.cases, c)
+			}
+		}
+		corpusFile := filepath.Join(t.TempDir(), "corpus.tsv")
+		var tsv strings.Builder
+		for _, c := range mc.cases {
+			fmt.Fprintf(&tsv, "%d\t%s\n", c.id, c.sql)
+		}
+		if err := os.WriteFile(corpusFile, []byte(tsv.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		g := mc.gw
-		psql := exec.Command("psql", "-X", "-A", "-t", "-q", "-f", psqlScript(t, cases),
+		psql := exec.Command("psql", "-X", "-A", "-t", "-q", "-f", psqlScript(t, mc.cases),
 			fmt.Sprintf("host=127.0.0.1 port=%s user=%s@pg dbname=postgres sslmode=disable password=%s", mc.relay.port, f.Role, g.token("h13-psql")))
 		psycopg := exec.Command("python3", "testdata/psycopg_corpus.py",
 			fmt.Sprintf("host=127.0.0.1 port=%s user=%s@pg dbname=postgres sslmode=disable password=%s", mc.relay.port, f.Role, g.token("h13-psycopg")), corpusFile)
@@ -123,7 +128,7 @@ func TestPANLeakAllClients(t *testing.T) {
 	}
 	for _, mc := range configs {
 		for _, client := range []string{"pgx-execparams", "pgx-prepared"} {
-			runs = append(runs, runPgx(t, mc, f, client, cases))
+			runs = append(runs, runPgx(t, mc, f, client, mc.cases))
 		}
 	}
 	for _, r := range runs {
@@ -135,7 +140,7 @@ func TestPANLeakAllClients(t *testing.T) {
 			r.outcomes = parseOutcomes(r.client, r.stdout.String())
 		}
 	}
-	t.Logf("%d cases × %d clients × %d configurations ran (%v)", len(cases), len(runs)/len(configs), len(configs), elapsed())
+	t.Logf("%d cases (tagged) + %d cases (content) × %d clients ran (%v)", len(configs[0].cases), len(configs[1].cases), len(runs)/len(configs), elapsed())
 
 	for _, r := range runs {
 		det := clientContent
@@ -143,7 +148,7 @@ func TestPANLeakAllClients(t *testing.T) {
 			det = full
 		}
 		t.Run(r.config.name+"/"+r.client, func(t *testing.T) {
-			checkRun(t, r, cases, truth, det, pans)
+			checkRun(t, r, r.config.cases, truth, det, pans)
 		})
 	}
 
@@ -270,6 +275,7 @@ type matrixCase struct {
 	name        string
 	sql         string
 	control     bool
+	taggedOnly  bool   // run in the tagged configuration only (content scanning cannot catch it by design)
 	fingerprint string // pg_query's, as the gateway records it
 }
 
@@ -298,7 +304,48 @@ func matrixCases(t *testing.T, f *fixture, lt string) []matrixCase {
 		sql := strings.ReplaceAll(s, "{t}", f.Table)
 		add("lineage: "+sql, sql, false)
 	}
+	for _, s := range taggedOnlyLaundering {
+		sql := strings.ReplaceAll(s, "{t}", f.Table)
+		add("lineage (tagged only): "+sql, sql, false)
+		cs[len(cs)-1].taggedOnly = true
+	}
 	return cs
+}
+
+// taggedOnlyLaundering are more of issue 12's laundering classes. Content scanning cannot catch them by
+// design (docs/masking.md, "What content scanning cannot catch": arithmetic, other separators, encodings,
+// a digit prefixed, values sent elsewhere), so they run in the tagged configuration only, where lineage
+// must hold every one.
+var taggedOnlyLaundering = []string{
+	`SELECT pan::bigint * 1e-4 FROM {t} ORDER BY id`,
+	`SELECT pan::bigint - 1 FROM {t} ORDER BY id`,
+	`SELECT '9' || pan FROM {t} ORDER BY id`,
+	`SELECT pan::numeric::money FROM {t} WHERE length(pan) <= 16`,
+	`SELECT pan::float8 FROM {t}`,
+	`SELECT pan::bigint::bit(64) FROM {t}`,
+	`SELECT to_char(pan::numeric, 'FM9999G9999G9999G9999999') FROM {t}`,
+	`SELECT regexp_replace(pan, '(\d)', '.', 'g') FROM {t}`,
+	`SELECT replace(pan, '', chr(160)) || chr(8203) FROM {t}`,
+	`SELECT translate(pan, '0123456789', '０１２３４５６７８９') FROM {t}`,
+	`SELECT encode(convert_to(pan, 'UTF8'), 'base64') FROM {t}`,
+	`SELECT encode(textsend(pan), 'hex') FROM {t}`,
+	`SELECT textsend(pan) FROM {t}`,
+	`SELECT substr(pan, 1, 8), substr(pan, 9) FROM {t}`,
+	`SELECT unnest(ARRAY[substr(pan, 1, 8), substr(pan, 9)]) FROM {t}`,
+	`SELECT string_to_array(pan, NULL) FROM {t}`,
+	`SELECT json_build_object('p', pan) FROM {t}`,
+	`SELECT xmlelement(name p, pan) FROM {t}`,
+	`SELECT point(substr(pan, 1, 8)::float8, substr(pan, 9)::float8) FROM {t}`,
+	`SELECT int8multirange(int8range(pan::bigint, pan::bigint + 1)) FROM {t}`,
+	`SELECT c::text FROM {t} c`,
+	`SELECT to_json(c) FROM {t} c`,
+	`SELECT pan FROM {t} UNION ALL SELECT pan FROM {t}`,
+	`SELECT (SELECT max(pan) FROM {t})`,
+	`SELECT CASE WHEN id > 0 THEN pan END FROM {t}`,
+	`SELECT coalesce(pan, 'x') FROM {t}`,
+	`SELECT set_config('application_name', pan, false) FROM {t} WHERE id = 1`,
+	`SELECT 1 FROM {t} WHERE pan::int > 0`,
+	`SELECT id FROM {t} ORDER BY pan::bigint::bit(64)::text`,
 }
 
 // outcome is what one statement did: rows returned, or a server error.
@@ -325,6 +372,9 @@ func groundTruth(t *testing.T, f *fixture, cases []matrixCase) map[int]outcome {
 	t.Helper()
 	out := map[int]outcome{}
 	for _, c := range cases {
+		if c.taggedOnly {
+			continue // refused in the tagged configuration, not run in the other (set_config would mark the admin session)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		rows, err := f.admin.Query(ctx, c.sql, pgx.QueryExecModeSimpleProtocol)
 		n := 0
@@ -354,6 +404,7 @@ type matrixConfig struct {
 	name  string
 	gw    *gw
 	relay *relay
+	cases []matrixCase // the cases run against it
 }
 
 // clientRun is one client's run of every case against one configuration.
@@ -1093,6 +1144,7 @@ func TestKnownLeakSampleSplitPAN(t *testing.T) {
 	start := time.Now()
 	f := newFixture(t)
 	g := startGatewayOpts(t, f, gwOpts{mask: `{column_patterns: [], columns: []}`})
+	t.Logf("gateway serving (%v)", time.Since(start).Round(time.Millisecond))
 	det := newDetector(f.PANs)
 	cl := connect(t, g, f, pgx.QueryExecModeSimpleProtocol)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
