@@ -9,3 +9,12 @@ import "embed"
 //
 //go:embed migrations/*.sql
 var Migrations embed.FS
+
+// QueryLogAccess is access/query_log.sql: the masked copy of the server's query log that auditors and the
+// reporter read (pangate_access.queries), applied once per server by the operator (the local stack does).
+//
+//go:embed access/query_log.sql
+var QueryLogAccess string
+
+// QueryLogDatabase is where the server writes its query logs (config.xml), readable by the operator only.
+const QueryLogDatabase = "pangate_querylog"

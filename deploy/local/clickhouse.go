@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+
+	chddl "github.com/pangate/pangate/deploy/clickhouse"
+	"github.com/pangate/pangate/indexer/migrate"
 )
 
 // clickHouse is Debian's clickhouse-server 18.16 with its own config, ports
@@ -168,5 +171,49 @@ func (c *clickHouse) afterReady(ctx context.Context, s *stack) error {
 		return err
 	}
 	defer conn.Close()
-	return conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+chDatabase)
+	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+chDatabase); err != nil {
+		return err
+	}
+	return c.queryLogAccess(ctx, s, conn)
+}
+
+// queryLogAccess creates the query log's database (before the server's first flush, 7.5 s after start, so
+// nothing is lost), has the server create its query_log table there (SYSTEM FLUSH LOGS) and applies the
+// masked copy auditors read (deploy/clickhouse/access/query_log.sql).
+func (c *clickHouse) queryLogAccess(ctx context.Context, s *stack, conn clickhouse.Conn) error {
+	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+chddl.QueryLogDatabase); err != nil {
+		return err
+	}
+	if err := conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
+		return err
+	}
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = 'query_log'", chddl.QueryLogDatabase).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		// A server started with an older config.xml still logs into system.query_log, which every user
+		// can read. Say so rather than fail: the rest of the stack works.
+		s.logf("clickhouse: the query log is not in %s yet: restart ClickHouse (go tool task down -- clickhouse; go tool task up) so auditors stop reading other users' queries in system.query_log", chddl.QueryLogDatabase)
+		return nil
+	}
+	// Logs written before the move stay readable to everyone in system: move them beside the new ones.
+	for _, table := range []string{"query_log", "query_thread_log"} {
+		if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = 'system' AND name = ?", table).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			to := fmt.Sprintf("%s.%s_from_system_%d", chddl.QueryLogDatabase, table, time.Now().Unix())
+			if err := conn.Exec(ctx, "RENAME TABLE system."+table+" TO "+to); err != nil {
+				return fmt.Errorf("move system.%s out of reach: %w", table, err)
+			}
+			s.logf("clickhouse: moved system.%s (written before the query log moved) to %s", table, to)
+		}
+	}
+	for _, stmt := range migrate.Split(chddl.QueryLogAccess) {
+		if err := conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("query log access: %w", err)
+		}
+	}
+	return nil
 }
