@@ -288,6 +288,12 @@ func fastValid(record []byte) bool {
 	}
 	fastTables.once.Do(loadFastTables)
 	v := fastValidator{doc: record, nodes: nodes}
+	return v.envelope()
+}
+
+// envelope checks the scanned record against the envelope and its type's data table.
+func (v *fastValidator) envelope() bool {
+	record, nodes := v.doc, v.nodes
 	var seen uint32
 	var data *fschema
 	dataNode := int32(-1)

@@ -107,12 +107,19 @@ type Validator func(record []byte) error
 // Mapper maps records to rows.
 type Mapper struct {
 	Validate Validator
+	// Decode, when set, is tried first: one scan that validates, verifies the hash and decodes the envelope
+	// and data (schemas.DecodeRecord). It only ever accepts; whatever it leaves goes through Parse, Validate
+	// and VerifyEvent, which decide and word the dead letter. Leave it nil with a Validate of your own.
+	Decode func(record []byte) (schemas.Decoded, bool)
 	// Now stamps ingested_us; tests replace it.
 	Now func() time.Time
 }
 
-// NewMapper returns a Mapper that validates with schemas.Validate.
-func NewMapper() *Mapper { return &Mapper{Validate: schemas.Validate, Now: time.Now} }
+// NewMapper returns a Mapper that decodes each record once (schemas.DecodeRecord) and judges the records
+// that leaves with schemas.Validate and schemas.VerifyEvent.
+func NewMapper() *Mapper {
+	return &Mapper{Validate: schemas.Validate, Decode: schemas.DecodeRecord, Now: time.Now}
+}
 
 // Map returns the rows for rec: the events row and the typed rows of its type, or exactly one dead-letter
 // row. It never fails: whatever cannot be indexed is a dead letter.
@@ -126,6 +133,11 @@ func (m *Mapper) Map(rec Record) []Row {
 		ts := clampTime(rec.Timestamp)
 		return []Row{{&DeadLetters, []any{ts.Truncate(time.Second), micros(ts), rec.Topic, rec.Partition,
 			rec.Offset, string(rec.Key), string(rec.Value), stage, err.Error(), id, typ, micros(now)}}}
+	}
+	if m.Decode != nil {
+		if d, ok := m.Decode(rec.Value); ok {
+			return m.accepted(rec, d.Event, d.Data, d.Raw, d.DataRaw, now, dead)
+		}
 	}
 	e, err := schemas.Parse(rec.Value)
 	if err != nil {
@@ -145,6 +157,13 @@ func (m *Mapper) Map(rec Record) []Row {
 	if err := schemas.VerifyEvent(e); err != nil {
 		return dead(StageVerify, &e, err)
 	}
+	return m.accepted(rec, e, nil, string(rec.Value), string(e.Data), now, dead)
+}
+
+// accepted maps a valid, verified event: data is its decoded data struct, or nil to decode it here; raw and
+// rawData are the record and its data member as strings.
+func (m *Mapper) accepted(rec Record, e schemas.Event, data any, raw, rawData string, now time.Time,
+	dead func(string, *schemas.Event, error) []Row) []Row {
 	t, err := e.Timestamp()
 	if err != nil {
 		return dead(StageMap, &e, err)
@@ -155,13 +174,13 @@ func (m *Mapper) Map(rec Record) []Row {
 			minTime.Format(time.DateOnly), maxTime.Format(time.DateOnly)))
 	}
 	ev := &env{Event: e, t: t.Truncate(time.Second), us: micros(t)}
-	typed, err := typedRows(ev, rec)
+	typed, err := typedRows(ev, rec, data)
 	if err != nil {
 		return dead(StageMap, &e, err)
 	}
 	out := make([]Row, 0, 1+len(typed))
 	out = append(out, Row{&Events, []any{e.ID, ev.t, ev.us, uint8(e.V), e.Type, e.Session, e.Seq, e.Prev, e.Hash,
-		e.Gateway.Instance, e.Gateway.Version, string(e.Data), string(rec.Value), rec.Topic, rec.Partition, rec.Offset,
+		e.Gateway.Instance, e.Gateway.Version, rawData, raw, rec.Topic, rec.Partition, rec.Offset,
 		string(rec.Key), micros(rec.Timestamp), micros(now)}})
 	return append(out, typed...)
 }
@@ -236,13 +255,15 @@ func claims(m map[string]string) (keys, values []string) {
 	return keys, values
 }
 
-func typedRows(e *env, rec Record) ([]Row, error) {
-	data, err := schemas.NewData(e.Type)
-	if err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(e.Data, data); err != nil {
-		return nil, fmt.Errorf("data of %s: %w", e.Type, err)
+func typedRows(e *env, rec Record, data any) ([]Row, error) {
+	if data == nil {
+		var err error
+		if data, err = schemas.NewData(e.Type); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(e.Data, data); err != nil {
+			return nil, fmt.Errorf("data of %s: %w", e.Type, err)
+		}
 	}
 	switch d := data.(type) {
 	case *schemas.SessionStarted:
