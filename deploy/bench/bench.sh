@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # pangate gateway benchmark: direct PostgreSQL, pgbouncer, a byte-copy proxy and the gateway (auditing to
-# the real Kafka broker), side by side in one run on the local stack (`go tool task up` first), plus the
+# the real Kafka broker; "gateway" with audit.reads strict, "pipelined" with pipelined reads), side by side in one run on the local stack (`go tool task up` first), plus the
 # floor under the gateway: a bare franz-go producer's acks=all round trip to the same broker.
 #
 #   deploy/bench/bench.sh            # BENCH_SECONDS=10 per pgbench run, BENCH_SCALE=10, BENCH_IDLE=200,
@@ -69,25 +69,35 @@ for _ in $(seq 1 100); do [ -s "$WORK/issuer.url" ] && break; sleep 0.1; done
 ISS=$(cat "$WORK/issuer.url")
 TOKEN=$(curl -fsS -X POST "$ISS/mint" -d '{"sub":"bench","aud":["pangate-bench"],"ttl_seconds":3600}' | python3 -c 'import json,sys;print(json.load(sys.stdin)["token"])')
 
-log "starting the gateway"
 "$WORK/gateway" keygen -out "$WORK/checkpoint.pem" >/dev/null
-cat > "$WORK/gateway.yaml" <<YAML
-instance: bench
+# start_gateway NAME READS: a gateway process (instance bench-NAME, its own topics) with audit.reads READS;
+# sets GWPID_<NAME>, GWPORT_<NAME> and OPS_<NAME>.
+start_gateway() {
+  local name=$1 reads=$2 pid port ops
+  log "starting the gateway ($name, audit.reads $reads)"
+  cat > "$WORK/gateway-$name.yaml" <<YAML
+instance: bench-$name
 listen: 127.0.0.1:0
 allow_plaintext_loopback: true
 limits: {max_connections: 2000}
 targets:
   - {name: pg, host: "$PANGATE_PG_HOST", port: $PANGATE_PG_PORT, database: $DB, sslmode: disable, admin_dsn: "$ADMIN", source_address: 127.0.0.2}
-kafka: {brokers: [$PANGATE_KAFKA_BROKERS], topic_prefix: "bench.$$.", ack_timeout: 5s, linger: ${BENCH_LINGER:-0s}}
+kafka: {brokers: [$PANGATE_KAFKA_BROKERS], topic_prefix: "bench.$$.$name.", ack_timeout: 5s, linger: ${BENCH_LINGER:-0s}}
 checkpoint: {interval: 60s, key_file: "$WORK/checkpoint.pem"}
+audit: {reads: $reads}
 auth:
   issuers: [{url: "$ISS", audiences: [pangate-bench]}]
 ops: {listen: "127.0.0.1:0"}
 YAML
-"$WORK/gateway" run -config "$WORK/gateway.yaml" 2>"$WORK/gateway.log" & GWPID=$!; PIDS+=($GWPID)
-wait_for "$WORK/gateway.log" '"gateway serving"'
-GWPORT=$(grep '"gateway serving"' "$WORK/gateway.log" | python3 -c 'import json,sys;print(json.loads(sys.stdin.readline())["listen"].rsplit(":",1)[1])')
-OPS=$(grep '"ops serving"' "$WORK/gateway.log" | python3 -c 'import json,sys;print(json.loads(sys.stdin.readline())["addr"])')
+  "$WORK/gateway" run -config "$WORK/gateway-$name.yaml" 2>"$WORK/gateway-$name.log" & pid=$!; PIDS+=($pid)
+  wait_for "$WORK/gateway-$name.log" '"gateway serving"'
+  port=$(grep '"gateway serving"' "$WORK/gateway-$name.log" | python3 -c 'import json,sys;print(json.loads(sys.stdin.readline())["listen"].rsplit(":",1)[1])')
+  ops=$(grep '"ops serving"' "$WORK/gateway-$name.log" | python3 -c 'import json,sys;print(json.loads(sys.stdin.readline())["addr"])')
+  printf -v "GWPID_$name" %s "$pid"; printf -v "GWPORT_$name" %s "$port"; printf -v "OPS_$name" %s "$ops"
+}
+start_gateway strict strict
+start_gateway pipelined pipelined
+GWPID=$GWPID_strict GWPORT=$GWPORT_strict OPS=$OPS_strict
 
 log "starting the byte-copy proxy"
 "$WORK/bytecopy" -upstream "$PANGATE_PG_HOST:$PANGATE_PG_PORT" 2>"$WORK/bytecopy.log" & BCPID=$!; PIDS+=($BCPID)
@@ -150,8 +160,9 @@ declare -A DSN=(
   [pgbouncer]="host=127.0.0.1 port=$PBPORT user=$PGUSER_ dbname=$DB sslmode=disable"
   [bytecopy]="host=127.0.0.1 port=$BCPORT user=$PGUSER_ password=$PGPASS_ dbname=$DB sslmode=disable"
   [gateway]="host=127.0.0.1 port=$GWPORT user=bench_reader@pg dbname=$DB sslmode=disable"
+  [pipelined]="host=127.0.0.1 port=$GWPORT_pipelined user=bench_reader@pg dbname=$DB sslmode=disable"
 )
-declare -A PID=([direct]="" [pgbouncer]=$PBPID [bytecopy]=$BCPID [gateway]=$GWPID)
+declare -A PID=([direct]="" [pgbouncer]=$PBPID [bytecopy]=$BCPID [gateway]=$GWPID [pipelined]=$GWPID_pipelined)
 declare -A TPS TPS64 LAT CPU KCPU KCPU64 ROWS KB
 
 pgb() { # name args...
@@ -172,7 +183,7 @@ measure() {
   [ -n "$KPID" ] && k1=$(ticks "$KPID")
   if [ -n "$k0" ] && [ -n "$k1" ]; then M_KCPU=$(python3 -c "print(f'{($k1-$k0)/$HZ/$n*1e6:.1f}')"); else M_KCPU="?"; fi
 }
-PATHS=(direct pgbouncer bytecopy gateway)
+PATHS=(direct pgbouncer bytecopy gateway pipelined)
 for round in $(seq 1 "$ROUNDS"); do
   for name in "${PATHS[@]}"; do
     k="$name/$round"
@@ -278,6 +289,8 @@ echo
 for round in $(seq 1 "$ROUNDS"); do
   g="gateway/$round"; b="bytecopy/$round"; d="direct/$round"
   echo "- round $round: gateway CPU/stmt ÷ byte-copy CPU/stmt $(r "${CPU[$g]}" "${CPU[$b]}") (target ≤ 2); strict -c 64 ÷ direct $(r "${TPS64[$g]}" "${TPS64[$d]}") (target ≥ 0.45); -c 1 added $(python3 -c "print(f'{${LAT[$g]}-${LAT[$d]}:.3f}')") ms vs bare acks=all round trip $(kb "$round" 1 mean_ms) ms (target ≤ round trip + 0.1)"
+  pp="pipelined/$round"
+  echo "- round $round, pipelined reads: -c 8 ÷ direct $(r "${TPS[$pp]}" "${TPS[$d]}") (target ≥ 0.45); -c 1 added $(python3 -c "print(f'{${LAT[$pp]}-${LAT[$d]}:.3f}')") ms (target ≤ 0.3)"
 done
 cat <<MD
 - 1M-row SELECT to a discarding pgx client: direct ${ROWS[direct]} rows/s, gateway ${ROWS[gateway]} rows/s, ratio $(r "${ROWS[gateway]}" "${ROWS[direct]}")
