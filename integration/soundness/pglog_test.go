@@ -67,34 +67,35 @@ func pgStatements(t *testing.T, f *fixture, offset int64, pid int) []logEntry {
 	return parseLog(text, pid)
 }
 
-func parseLog(text string, pid int) []logEntry {
-	want := strconv.Itoa(pid)
-	var out []logEntry
-	cur, last := -1, -1 // the entry continuation lines extend; the last statement of the backend
+func parseLog(text string, pid int) []logEntry { return parseLogAll(text)[pid] }
+
+// parseLogAll returns what PostgreSQL logged, by backend pid.
+func parseLogAll(text string) map[int][]logEntry {
+	out := map[int][]logEntry{}
+	cur, curPID := -1, 0  // the entry continuation lines extend
+	last := map[int]int{} // the last statement of each backend
 	for _, line := range strings.Split(text, "\n") {
 		m := prefixRE.FindStringSubmatch(line)
 		if m == nil {
 			if cur >= 0 && strings.HasPrefix(line, "\t") {
-				out[cur].Text += "\n" + line[1:]
+				out[curPID][cur].Text += "\n" + line[1:]
 			}
 			continue
 		}
 		cur = -1
-		if m[1] != want {
-			continue
-		}
+		pid, _ := strconv.Atoi(m[1])
 		level, body := m[2], m[3]
 		switch {
 		case level == "LOG" && strings.HasPrefix(body, "statement: "):
-			out = append(out, logEntry{Kind: "statement", Text: strings.TrimPrefix(body, "statement: ")})
-			cur, last = len(out)-1, len(out)-1
+			out[pid] = append(out[pid], logEntry{Kind: "statement", Text: strings.TrimPrefix(body, "statement: ")})
+			cur, curPID, last[pid] = len(out[pid])-1, pid, len(out[pid])
 		case level == "LOG" && executeRE.MatchString(body):
 			x := executeRE.FindStringSubmatch(body)
-			out = append(out, logEntry{Kind: "execute", Name: x[1], Text: x[2]})
-			cur, last = len(out)-1, len(out)-1
+			out[pid] = append(out[pid], logEntry{Kind: "execute", Name: x[1], Text: x[2]})
+			cur, curPID, last[pid] = len(out[pid])-1, pid, len(out[pid])
 		case level == "ERROR" || level == "FATAL":
-			if last >= 0 && out[last].Failed == "" {
-				out[last].Failed = body
+			if l := last[pid]; l > 0 && out[pid][l-1].Failed == "" {
+				out[pid][l-1].Failed = body
 			}
 		}
 	}
