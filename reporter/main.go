@@ -4,7 +4,7 @@
 //	reporter generate -config reporter.yaml -from 2026-10-01 -to 2026-11-01 [-kind package|daily_review] [-out DIR]
 //	reporter generate -config reporter.yaml -period previous-day|previous-month [-kind …] [-out DIR]
 //	reporter run -config reporter.yaml                  # daemon: daily review + monthly package on cron schedules
-//	reporter verify -key reporter.pub PACKAGE [-previous PREVIOUS_PACKAGE]
+//	reporter verify -key reporter.pub [-fingerprint sha256:…] [-config reporter.yaml] PACKAGE [-previous PREVIOUS_PACKAGE]
 //	reporter transcript -config reporter.yaml -session ID [-json]
 //	reporter keygen -out reporter                       # writes reporter.key (private) and reporter.pub
 //
@@ -55,7 +55,7 @@ func main() {
 	case "run":
 		err = cmdRun(ctx, os.Args[2:])
 	case "verify":
-		err = cmdVerify(os.Args[2:])
+		err = cmdVerify(ctx, os.Args[2:])
 	case "transcript":
 		err = cmdTranscript(ctx, os.Args[2:])
 	case "keygen":
@@ -78,7 +78,7 @@ func usage() {
   reporter generate -config FILE -from TIME [-to TIME] [-kind package|daily_review] [-out DIR]
   reporter generate -config FILE -period previous-day|previous-month [-kind package|daily_review] [-out DIR]
   reporter run -config FILE
-  reporter verify -key PUBLIC.pem PACKAGE_DIR [-previous PREVIOUS_PACKAGE_DIR]
+  reporter verify -key PUBLIC.pem [-fingerprint sha256:…] [-config FILE] PACKAGE_DIR [-previous PREVIOUS_PACKAGE_DIR]
   reporter transcript -config FILE -session ID [-json]
   reporter keygen -out PREFIX`)
 	os.Exit(2)
@@ -131,6 +131,9 @@ func setup(ctx context.Context, path string, log *slog.Logger, out string) (conf
 	if out != "" {
 		cfg.Bucket = bucket.Config{Dir: out}
 	}
+	if len(cfg.Kafka.Brokers) == 0 {
+		return cfg, nil, nil, fmt.Errorf("%w: kafka.brokers is empty: every package is recorded as a report.generated event on the audit topic (docs/evidence.md \"Trust anchor\"); set kafka.brokers (or PANGATE_REPORTER_KAFKA_BROKERS) to the audit cluster's brokers", config.ErrInvalid)
+	}
 	if cfg.SigningKey == "" {
 		return cfg, nil, nil, fmt.Errorf("%w: signing_key is empty: create one with `reporter keygen -out reporter` and set signing_key (or PANGATE_REPORTER_SIGNING_KEY)", config.ErrInvalid)
 	}
@@ -160,15 +163,16 @@ func setup(ctx context.Context, path string, log *slog.Logger, out string) (conf
 		return cfg, nil, nil, err
 	}
 	closers := []func(){func() { db.Close() }}
-	if len(cfg.Kafka.Brokers) > 0 {
-		em, err := emit.New(cfg.Kafka.Brokers, cfg.Kafka.Topic, schemas.Source{Instance: cfg.Instance, Version: Version})
-		if err != nil {
-			db.Close()
-			return cfg, nil, nil, err
-		}
-		b.Emitter = em
-		closers = append(closers, em.Close)
+	// Every package is recorded as report.generated (manifest hash, key id) whatever else is configured:
+	// the record is what verify -config checks a package against, and what shows a deleted package
+	// (docs/evidence.md "Trust anchor").
+	em, err := emit.New(cfg.Kafka.Brokers, cfg.Kafka.Topic, schemas.Source{Instance: cfg.Instance, Version: Version})
+	if err != nil {
+		db.Close()
+		return cfg, nil, nil, err
 	}
+	b.Emitter = em
+	closers = append(closers, em.Close)
 	return cfg, b, func() {
 		for _, c := range closers {
 			c()
@@ -294,26 +298,57 @@ func cmdRun(ctx context.Context, args []string) error {
 	return nil
 }
 
-func cmdVerify(args []string) error {
+func cmdVerify(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	keyPath := fs.String("key", "", "the reporter's public key (PEM)")
 	prev := fs.String("previous", "", "the previous package of the chain, to check the link")
+	fingerprint := fs.String("fingerprint", "", "the reporter key's fingerprint (sha256:…) obtained out of band: the key must be this one")
+	path := fs.String("config", "", "reporter YAML: also check the audit store holds this package's report.generated event")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
 	if *keyPath == "" || len(pos) != 1 {
-		return usageError{"verify: usage: reporter verify -key PUBLIC.pem PACKAGE_DIR [-previous PREVIOUS_DIR]"}
+		return usageError{"verify: usage: reporter verify -key PUBLIC.pem [-fingerprint sha256:…] [-config reporter.yaml] PACKAGE_DIR [-previous PREVIOUS_DIR]"}
 	}
 	pub, err := manifest.LoadPublicKey(*keyPath)
 	if err != nil {
 		return usageError{err.Error()}
 	}
 	r := verify.Package(pos[0], pub, *prev)
+	if *fingerprint != "" {
+		r.Pinned(pub, *fingerprint)
+	}
+	if *path != "" && r.ManifestHash != "" {
+		cfg, err := config.Load(*path)
+		if err != nil {
+			return err
+		}
+		db, err := query.Open(ctx, cfg.ClickHouse)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		rows, err := db.ReportRecords(ctx, r.ManifestHash)
+		if err != nil {
+			return err
+		}
+		recs := make([]verify.Record, 0, len(rows))
+		for _, row := range rows {
+			recs = append(recs, verify.Record{Time: row[0], Instance: row[1], Location: row[2], ManifestHash: row[3], KeyID: row[4]})
+		}
+		r.Recorded(recs, schemas.KeyID(pub))
+	}
 	if err := r.Err(); err != nil {
 		return err
 	}
 	fmt.Printf("OK: %s: signature by key %s, %d files match manifest %s", pos[0], schemas.KeyID(pub), r.Files, r.ManifestHash)
+	if *fingerprint != "" {
+		fmt.Print(", key matches the pinned fingerprint")
+	}
+	if *path != "" {
+		fmt.Print(", recorded in the audit store")
+	}
 	if *prev != "" {
 		fmt.Printf(", chained to %s", *prev)
 	}

@@ -342,6 +342,7 @@ type ReportGenerated struct {
 	Location     string `json:"location"`
 	ManifestHash string `json:"manifest_hash"`
 	Events       int64  `json:"events"`
+	KeyID        string `json:"key_id,omitempty"` // the signing key's KeyID: verify checks a package against it
 }
 
 // dataTypes maps each event type to a zero value of its data struct, for validation and samples.

@@ -10,6 +10,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/pangate/pangate/schemas"
 )
 
 const evidenceBucket = "pangate-evidence"
@@ -32,12 +34,15 @@ func (d *demo) report(ctx context.Context) error {
 			return err
 		}
 	}
+	// kafka: every package is recorded as report.generated on the demo's audit topic (docs/evidence.md
+	// "Trust anchor").
 	cfg := fmt.Sprintf(`instance: demo-reporter
 clickhouse: {addr: %q, database: %s, user: reporter}
+kafka: {brokers: [%s], topic: %q}
 signing_key: %q
 gateway_keys: [%q]
 bucket:
-%s`, d.env["PANGATE_CLICKHOUSE_ADDR"], d.chDatabase, filepath.Join(keys, "reporter.key"),
+%s`, d.env["PANGATE_CLICKHOUSE_ADDR"], d.chDatabase, strings.Join(d.brokers, ", "), d.prefix+schemas.TopicAudit, filepath.Join(keys, "reporter.key"),
 		filepath.Join(keys, "checkpoint.pub.pem"), bucketCfg)
 	cfgPath := filepath.Join(d.dir, "reporter.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {

@@ -38,7 +38,7 @@ pangate's indexer writes every audit event to ClickHouse (database ` + "`pangate
   intent as recorded.
 - Queries with a parameter have a ` + "`WITH 'value' AS name`" + ` line: edit the value.
 - The raw envelope of every event is in ` + "`events`" + ` (` + "`record`" + ` holds the exact Kafka record, whose hash
-  ` + "`pangate verify`" + ` can recheck offline). Records the indexer refused are in ` + "`dead_letters`" + `.
+  the reporter's integrity check in ` + "`reporter generate`" + ` recomputes; ` + "`reporter verify`" + ` checks a signed package offline). Records the indexer refused are in ` + "`dead_letters`" + `.
 
 ## Tables
 

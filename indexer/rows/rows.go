@@ -387,6 +387,7 @@ func typedRows(e *env, rec Record, data any) ([]Row, error) {
 		}
 		l := lifecycle(e)
 		l[26], l[27], l[28], l[29], l[30], l[31] = d.Kind, from, to, d.Location, d.ManifestHash, d.Events
+		l[14] = d.KeyID // key_id: the reporter's signing key
 		return []Row{{&Lifecycle, l}}, nil
 	}
 	return nil, fmt.Errorf("no typed table for %s", e.Type)

@@ -428,52 +428,62 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 	// Transcripts of sessions with exceptions.
 	b.stage("transcripts")
 	var tlinks []string
-	sessions := exceptionSessions(ex, rep)
-	capped := 0
-	if len(sessions) > b.cfg.MaxTranscripts {
-		capped = len(sessions)
-		sessions = sessions[:b.cfg.MaxTranscripts]
-	}
-	bySession, err := b.db.SessionsEvents(ctx, sessions)
-	if err != nil {
-		return nil, err
-	}
-	var apprIDs []string
-	for _, s := range sessions {
-		apprIDs = append(apprIDs, transcript.ApprovalIDs(bySession[s])...)
-	}
-	byApproval, err := b.db.SessionsEvents(ctx, apprIDs)
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range sessions {
-		evs := bySession[s]
-		if len(evs) == 0 || integrity.Standalone(evs[0]) {
-			continue // deleted sessions have nothing to show; approval ids are not sessions
+	candidates := exceptionSessions(ex, rep)
+	// Candidates include ids with nothing to show (sessions deleted whole, gateway runs and approval ids
+	// named by integrity findings): they are read in batches and skipped, so the cap counts transcripts.
+	var noTranscript []string
+	withExceptions := 0
+	for start := 0; start < len(candidates) && len(tlinks) < b.cfg.MaxTranscripts; {
+		end := start + b.cfg.MaxTranscripts - len(tlinks)
+		if end > len(candidates) {
+			end = len(candidates)
 		}
-		var appr []schemas.Event
-		for _, id := range transcript.ApprovalIDs(evs) {
-			appr = append(appr, byApproval[id]...)
-		}
-		tr, err := transcript.Build(evs, appr)
+		batch := candidates[start:end]
+		start = end
+		bySession, err := b.db.SessionsEvents(ctx, batch)
 		if err != nil {
 			return nil, err
 		}
-		p.maskTranscript(tr)
-		js, err := tr.JSON()
+		var apprIDs []string
+		for _, s := range batch {
+			apprIDs = append(apprIDs, transcript.ApprovalIDs(bySession[s])...)
+		}
+		byApproval, err := b.db.SessionsEvents(ctx, apprIDs)
 		if err != nil {
 			return nil, err
 		}
-		tmeta := manifest.File{PCI: []string{"10.4.1", "10.2.2", "10.2.1.1"}, SOC2: []string{"CC7.3"}, ISO27001: []string{"A.8.15"}, SQL: query.SessionSQL + " -- session = " + s}
-		name := "transcripts/" + safeName(s)
-		if err := addFile(name+".txt", "Transcript of session "+s, []byte(tr.Text()), int64(len(tr.Entries)), tmeta); err != nil {
-			return nil, err
+		for _, s := range batch {
+			evs := bySession[s]
+			if len(evs) == 0 || integrity.Standalone(evs[0]) || evs[0].Type == schemas.TypeGatewayStarted || evs[0].Type == schemas.TypeGatewayCheckpoint {
+				noTranscript = append(noTranscript, s) // deleted sessions have nothing to show; runs and approval ids are not sessions
+				continue
+			}
+			var appr []schemas.Event
+			for _, id := range transcript.ApprovalIDs(evs) {
+				appr = append(appr, byApproval[id]...)
+			}
+			tr, err := transcript.Build(evs, appr)
+			if err != nil {
+				return nil, err
+			}
+			p.maskTranscript(tr)
+			js, err := tr.JSON()
+			if err != nil {
+				return nil, err
+			}
+			tmeta := manifest.File{PCI: []string{"10.4.1", "10.2.2", "10.2.1.1"}, SOC2: []string{"CC7.3"}, ISO27001: []string{"A.8.15"}, SQL: query.SessionSQL + " -- session = " + s}
+			name := "transcripts/" + safeName(s)
+			if err := addFile(name+".txt", "Transcript of session "+s, []byte(tr.Text()), int64(len(tr.Entries)), tmeta); err != nil {
+				return nil, err
+			}
+			if err := addFile(name+".json", "Transcript of session "+s+" (JSON)", js, int64(len(tr.Entries)), tmeta); err != nil {
+				return nil, err
+			}
+			tlinks = append(tlinks, name+".txt")
 		}
-		if err := addFile(name+".json", "Transcript of session "+s+" (JSON)", js, int64(len(tr.Entries)), tmeta); err != nil {
-			return nil, err
-		}
-		tlinks = append(tlinks, name+".txt")
 	}
+	withExceptions = len(candidates) - len(noTranscript)
+	notIncluded := withExceptions - len(tlinks) // sessions past the cap (candidates never read count as sessions)
 
 	// Charts and the summary page.
 	b.stage("summary")
@@ -497,7 +507,8 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 	m.Counts["exceptions"] = int64(len(ex.Rows))
 	m.Counts["integrity_failures"] = int64(rep.Failures)
 	m.Counts["integrity_warnings"] = int64(rep.Warnings)
-	m.Counts["sessions_verified"] = int64(rep.Sessions)
+	m.Counts["sessions_verified"] = int64(rep.Sessions - rep.RunChains)
+	m.Counts["gateway_runs_verified"] = int64(rep.RunChains)
 	m.Counts["transcripts"] = int64(len(tlinks))
 
 	title := "pangate evidence package"
@@ -526,9 +537,14 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 		{Label: "Previous package (chain)", Value: orNone(prevHash, prevLoc)},
 		{Label: "Signing key", Value: schemas.KeyID(b.key.Public().(ed25519.PublicKey))},
 	}
-	if capped > 0 {
-		page.Facts = append(page.Facts, summary.Fact{Label: "Transcripts", Value: fmt.Sprintf("%d sessions had exceptions; the first %d are included", capped, b.cfg.MaxTranscripts)})
+	tfact := fmt.Sprintf("%d of %d sessions with exceptions or integrity findings have a transcript", len(tlinks), withExceptions)
+	if notIncluded > 0 {
+		tfact += fmt.Sprintf(" (capped at %d; the other %d are in exceptions.csv)", b.cfg.MaxTranscripts, notIncluded)
 	}
+	if len(noTranscript) > 0 {
+		tfact += fmt.Sprintf("; %d other id(s) named by exceptions or findings have no session events to show (deleted sessions, gateway runs, approvals): see integrity/findings.csv", len(noTranscript))
+	}
+	page.Facts = append(page.Facts, summary.Fact{Label: "Transcripts", Value: tfact})
 	// The index covers itself and the page; the manifest covers everything with hashes.
 	indexMeta := manifest.File{PCI: []string{"10.4.1", "10.5.1", "10.7.2"}, SOC2: []string{"CC7.2"}, ISO27001: []string{"A.8.15"}}
 	pageName := "summary.html"
@@ -579,7 +595,8 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 	b.stage("done")
 	res := &Result{Kind: kind, Location: storage.Location, ManifestHash: hash, Manifest: m, Integrity: rep, Events: total, Exceptions: len(ex.Rows), Elapsed: time.Since(start), Stages: b.stages[:len(b.stages)-1]}
 	if b.Emitter != nil {
-		rg := schemas.ReportGenerated{Kind: kind, From: schemas.FormatTime(from), To: schemas.FormatTime(to), Location: storage.Location, ManifestHash: hash, Events: total}
+		rg := schemas.ReportGenerated{Kind: kind, From: schemas.FormatTime(from), To: schemas.FormatTime(to), Location: storage.Location, ManifestHash: hash, Events: total,
+			KeyID: schemas.KeyID(b.key.Public().(ed25519.PublicKey))}
 		if err := b.Emitter.Emit(ctx, rg); err != nil {
 			// The package is stored and signed; the missing access record is reported, not hidden.
 			return res, fmt.Errorf("build: package stored at %s but report.generated was not recorded: %w", storage.Location, err)

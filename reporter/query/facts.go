@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -173,3 +174,18 @@ func (db *DB) Charts(ctx context.Context, p Period) (map[string]Chart, error) {
 
 // Since is a helper for callers that report durations.
 func Since(t time.Time) time.Duration { return time.Since(t).Round(time.Millisecond) }
+
+// ReportRecordsSQL lists the report.generated events naming a manifest hash (verify -config).
+const ReportRecordsSQL = `SELECT time_us AS ts, source_instance, location, manifest_hash, key_id
+FROM lifecycle FINAL
+WHERE event_type = 'report.generated' AND manifest_hash = {hash}
+ORDER BY ts`
+
+// ReportRecords returns the report.generated events of the store naming manifestHash.
+func (db *DB) ReportRecords(ctx context.Context, manifestHash string) ([][]string, error) {
+	t, err := db.Rows(ctx, strings.Replace(ReportRecordsSQL, "{hash}", quote(manifestHash), 1))
+	if err != nil {
+		return nil, err
+	}
+	return t.Rows, nil
+}

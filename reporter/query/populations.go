@@ -145,6 +145,55 @@ const exportSQL = `has(risk_tags, 'copy_out')`
 const unmaskedSQL = `cardholder = 1 AND outcome = 'ok' AND row_count > 0
       AND (arrayExists(n -> n < row_count, masked_counts) OR (` + exportSQL + ` AND masked_total = 0))`
 
+// decisions is one row per approval: the requester (the held statement's session and identity, from
+// approval.requested) and the first decision (approval.decided or approval.expired: the one that applied),
+// with the approver and the approver's reason.
+const decisions = `(
+    SELECT approval_id,
+           anyIf(session, event_type = 'approval.requested') AS held_session,
+           anyIf(subject, event_type = 'approval.requested') AS requester_subject,
+           anyIf(issuer, event_type = 'approval.requested') AS requester_issuer,
+           anyIf(sql, event_type = 'approval.requested') AS held_sql,
+           argMinIf(event_id, time_us, event_type IN ('approval.decided', 'approval.expired')) AS decision_event_id,
+           minIf(time_us, event_type IN ('approval.decided', 'approval.expired')) AS decided_at,
+           argMinIf(decision, time_us, event_type IN ('approval.decided', 'approval.expired')) AS decision,
+           argMinIf(decided_by, time_us, event_type IN ('approval.decided', 'approval.expired')) AS approver,
+           argMinIf(decided_by_email, time_us, event_type IN ('approval.decided', 'approval.expired')) AS approver_email,
+           argMinIf(reason, time_us, event_type IN ('approval.decided', 'approval.expired')) AS decision_reason,
+           argMinIf(source_instance, time_us, event_type IN ('approval.decided', 'approval.expired')) AS approver_instance
+    FROM approvals FINAL
+    WHERE time >= toDateTime({from})
+    GROUP BY approval_id
+)`
+
+// refusal is the detail of a refused approval: who refused it, their reason, and the statement (sqlCol).
+func refusal(sqlCol string) string {
+	return `concat('approval ', approval_id, ' ', decision,
+                  if(approver != '', concat(' by ', approver, if(approver_email != '', concat(' <', approver_email, '>'), '')), ''),
+                  if(decision_reason != '', concat(': ', decision_reason), ''), '; statement: ', ` + sqlCol + `)`
+}
+
+// blockedWithDecision is the period's blocked statements, each with the decision of its approval when a
+// refused approval blocked it (decision ” otherwise), and the session's identity (the requester).
+const blockedWithDecision = `(
+        SELECT *
+        FROM
+        (
+            SELECT time_us, session, event_id, gateway_instance, block_reason, sql, sqlstate, approval_id
+            FROM statements FINAL
+            WHERE ` + period + ` AND outcome = 'blocked'
+        )
+        ANY LEFT JOIN ` + decisions + ` USING approval_id
+    )
+    ` + identity
+
+// refusedWithoutStatement is the refused (denied, expired) approvals decided in the period whose held
+// statement is not among the period's blocked statements (the client left before the decision, or the
+// statement's record is missing): each exception is listed once, by its blocked statement when there is one.
+const refusedWithoutStatement = decisions + `
+    WHERE decided_at >= {from_us} AND decided_at < {to_us} AND decision IN ('denied', 'expired')
+      AND approval_id NOT IN (SELECT approval_id FROM statements FINAL WHERE ` + period + ` AND outcome = 'blocked' AND approval_id != '')`
+
 // Populations lists every population in the order of PCI.md.
 var Populations = []Population{
 	{
@@ -183,9 +232,9 @@ ORDER BY ts, event_id`,
 	},
 	{
 		File: "populations/10.2.1.3-audit-store-queries.csv", Title: "Direct SQL access to the audit store",
-		Description: "Every query ClickHouse logged (system.query_log) by the auditor and reporter users or naming the audit database: when, user, client address, query kind, masked text, rows, error.",
+		Description: "Every query ClickHouse logged (its query log, as pangate_access.queries shows it with literals masked) by the auditor and reporter users or naming the audit database: when, user, client address, query kind, masked text, rows, error code.",
 		PCI:         []string{"10.2.1.3", "10.3.1"}, SOC2: []string{"CC7.2"}, ISO27001: []string{"A.8.15"},
-		SQL:         AuditStoreQueriesSQL, Optional: true,
+		SQL: AuditStoreQueriesSQL, Optional: true,
 	},
 	{
 		File: "populations/10.2.1.4-invalid-access-attempts.csv", Title: "Invalid logical access attempts",
@@ -198,16 +247,15 @@ ORDER BY ts, event_id`,
     FROM auth_events FINAL
     WHERE ` + period + ` AND outcome = 'failed'
     UNION ALL
-    SELECT time_us AS ts, 'statement_blocked' AS category, session, event_id, gateway_instance AS gateway, issuer, subject,
-           client_addr, block_reason AS reason, sql AS detail, sqlstate
-    FROM statements FINAL
-    ` + identity + `
-    WHERE ` + period + ` AND outcome = 'blocked'
+    SELECT time_us AS ts, if(decision != '', concat('approval_', decision), 'statement_blocked') AS category, session, event_id,
+           gateway_instance AS gateway, issuer, subject, client_addr, block_reason AS reason,
+           if(decision != '', ` + refusal("sql") + `, sql) AS detail, sqlstate
+    FROM ` + blockedWithDecision + `
     UNION ALL
-    SELECT time_us AS ts, concat('approval_', decision) AS category, session, event_id, source_instance AS gateway, issuer, subject,
-           '' AS client_addr, decision AS reason, concat('approval ', approval_id, ' ', reason) AS detail, '' AS sqlstate
-    FROM approvals FINAL
-    WHERE ` + period + ` AND event_type IN ('approval.decided', 'approval.expired') AND decision IN ('denied', 'expired')
+    SELECT decided_at AS ts, concat('approval_', decision) AS category, held_session AS session, decision_event_id AS event_id,
+           approver_instance AS gateway, requester_issuer AS issuer, requester_subject AS subject, '' AS client_addr,
+           concat('approval_', decision) AS reason, ` + refusal("held_sql") + ` AS detail, '' AS sqlstate
+    FROM ` + refusedWithoutStatement + `
 )
 ORDER BY ts, event_id`,
 	},
@@ -365,24 +413,26 @@ ORDER BY ts, event_id`,
 	},
 }
 
-// AuditStoreQueriesSQL reads ClickHouse's own query log (log_queries=1, deploy/local/clickhouse) for the
-// period: every finished or failed top-level query by the users that exist to read the audit store (auditor,
-// reporter) and every query of any user naming the audit database. 18.16's query_log has no database or
-// query-kind column, so the kind is the statement's first word and the database is matched in the text.
-// The text is capped at 2000 characters; the reporter re-masks card numbers in it (column sql).
-const AuditStoreQueriesSQL = `SELECT toUInt64(toUnixTimestamp(event_time)) * 1000000 AS ts, user, IPv6NumToString(address) AS client_addr,
-       client_name, upper(extract(query, '^\\s*([A-Za-z]+)')) AS query_kind,
-       multiIf(type = 2, 'finished', type = 3, 'refused before start', type = 4, 'failed', toString(type)) AS result,
-       substring(query, 1, 2000) AS sql, result_rows, read_rows, substring(exception, 1, 500) AS error, query_id
-FROM system.query_log
+// AuditStoreQueriesSQL reads ClickHouse's query log for the period as auditors and the reporter may see
+// it: pangate_access.queries, a copy of the server's query log with literals, numbers and comments replaced
+// by ? (deploy/clickhouse/access/query_log.sql; the log itself is the operator's alone, docs/deploy.md).
+// It lists every finished or failed query by the users that exist to read the audit store (auditor,
+// reporter) and every query of any user naming the audit database, with time, user, client, kind, rows and
+// the masked text (capped at 2000 characters; the reporter re-masks card numbers in it, column sql).
+const AuditStoreQueriesSQL = `SELECT toUInt64(toUnixTimestamp(event_time)) * 1000000 AS ts, user, initial_user, address AS client_addr, client_name,
+       query_kind, multiIf(type = 2, 'finished', type = 3, 'refused before start', type = 4, 'failed', toString(type)) AS result,
+       exception_code, substring(query_masked, 1, 2000) AS sql, result_rows, read_rows, written_rows, duration_ms, query_id
+FROM pangate_access.queries
 WHERE event_date >= toDate(toDateTime({from})) AND event_date <= toDate(toDateTime({to}))
   AND event_time >= toDateTime({from}) AND event_time < toDateTime({to})
-  AND type IN (2, 3, 4) AND is_initial_query = 1
-  AND (user IN ('auditor', 'reporter') OR positionCaseInsensitive(query, currentDatabase()) > 0)
+  AND type IN (2, 3, 4)
+  AND (user IN ('auditor', 'reporter') OR positionCaseInsensitive(query_masked, currentDatabase()) > 0)
 ORDER BY ts, query_id`
 
-// ExceptionsSQL lists the period's exceptions for the daily review (PCI DSS 10.4.1): failed logins,
-// blocked statements, denied and expired approvals, gateways started with an unsynchronised or unknown clock
+// ExceptionsSQL lists the period's exceptions for the daily review (PCI DSS 10.4.1), one row each: failed
+// logins, blocked statements (a statement blocked by a denied or expired approval is one approval_<decision>
+// row with the requester as subject and the approver and their reason in the detail; a refused approval
+// without a blocked statement gets its own row), gateways started with an unsynchronised or unknown clock
 // (PCI DSS 10.6), cardholder results with fewer masked values than rows
 // (unmaskedSQL: exports included, with the completion's rows and masked counts), and sessions of people
 // using workload accounts. Integrity failures are added from the integrity check.
@@ -393,15 +443,13 @@ var ExceptionsSQL = `SELECT * FROM
     FROM auth_events FINAL
     WHERE ` + period + ` AND outcome = 'failed'
     UNION ALL
-    SELECT time_us AS ts, concat('blocked:', block_reason) AS category, session, event_id, gateway_instance AS gateway, subject, sql AS detail
-    FROM statements FINAL
-    ` + identity + `
-    WHERE ` + period + ` AND outcome = 'blocked'
+    SELECT time_us AS ts, if(decision != '', concat('approval_', decision), concat('blocked:', block_reason)) AS category, session, event_id,
+           gateway_instance AS gateway, subject, if(decision != '', ` + refusal("sql") + `, sql) AS detail
+    FROM ` + blockedWithDecision + `
     UNION ALL
-    SELECT time_us AS ts, concat('approval_', decision) AS category, session, event_id, source_instance AS gateway, decided_by AS subject,
-           concat('approval ', approval_id, ' ', reason) AS detail
-    FROM approvals FINAL
-    WHERE ` + period + ` AND event_type IN ('approval.decided', 'approval.expired') AND decision IN ('denied', 'expired')
+    SELECT decided_at AS ts, concat('approval_', decision) AS category, held_session AS session, decision_event_id AS event_id,
+           approver_instance AS gateway, requester_subject AS subject, ` + refusal("held_sql") + ` AS detail
+    FROM ` + refusedWithoutStatement + `
     UNION ALL
     SELECT time_us AS ts, 'cardholder_unmasked' AS category, session, event_id, gateway_instance AS gateway, subject,
            concat(if(` + exportSQL + `, 'export ', ''), sql, ': ', toString(row_count), ' rows, masked ',

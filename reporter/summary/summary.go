@@ -77,6 +77,7 @@ var tmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 		}
 		return "warn"
 	},
+	"sub": func(a, b int) int { return a - b },
 	"capped": func(t Table) string {
 		if t.Total > len(t.Rows) {
 			return fmt.Sprintf("Showing %d of %d rows; the CSV file has them all.", len(t.Rows), t.Total)
@@ -111,7 +112,7 @@ th{background:#edf2f7}.ok{color:#2f855a;font-weight:bold}.bad{color:#c53030;font
 <h2>Integrity of the audit trail (PCI DSS 10.3.4, 10.7)</h2>
 {{with .Integrity}}
 <p>{{if .OK}}<span class="ok">VERIFIED</span>{{else}}<span class="bad">FAILED</span>{{end}}:
-{{.Sessions}} chains checked ({{.SessionsOK}} intact), {{.Events}} events, {{len .Runs}} gateway run(s) with checkpoints,
+{{sub .Sessions .RunChains}} session chain(s) and {{.RunChains}} gateway run chain(s) checked ({{.SessionsOK}} of {{.Sessions}} intact), {{.Events}} events, {{len .Runs}} gateway run(s) with checkpoints,
 {{.Failures}} failure(s), {{.Warnings}} warning(s).</p>
 {{end}}
 {{if .Findings.Rows}}<table><tr>{{range .Findings.Columns}}<th>{{.}}</th>{{end}}</tr>

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/pangate/pangate/reporter/manifest"
+	"github.com/pangate/pangate/schemas"
 )
 
 // Problem kinds, in Failure.Kind. Each names exactly what failed.
@@ -29,7 +30,43 @@ const (
 	KindExtraFile     = "extra_file"   // a file is present that the manifest does not list
 	KindChain         = "chain"        // previous package hash does not match
 	KindPreviousState = "previous"     // the previous package itself does not verify
+	KindPinnedKey     = "pinned_key"   // the key is not the one the assessor pinned (fingerprint)
+	KindNotRecorded   = "not_recorded" // the audit store has no report.generated for this manifest and key
 )
+
+// Pinned checks that pub is the key whose fingerprint (schemas.KeyID, "sha256:…" or the bare hex) the
+// assessor obtained out of band (docs/evidence.md "Trust anchor"): a package re-signed with another key
+// verifies with that key, so the key itself must be checked.
+func (r *Result) Pinned(pub ed25519.PublicKey, fingerprint string) {
+	got := schemas.KeyID(pub)
+	if strings.TrimPrefix(strings.ToLower(strings.TrimSpace(fingerprint)), "sha256:") != strings.TrimPrefix(got, "sha256:") {
+		r.Failures = append(r.Failures, Failure{Kind: KindPinnedKey, Path: manifest.SignatureName,
+			Detail: fmt.Sprintf("signed by key %s, but the pinned key is %s: this key is not the reporter's, or the fingerprint was mistyped", got, fingerprint)})
+	}
+}
+
+// Record is a report.generated event of the audit store.
+type Record struct {
+	Time, Instance, Location, ManifestHash, KeyID string
+}
+
+// Recorded checks that the audit store holds a report.generated event for this package's manifest hash,
+// signed with keyID (records of older reporters carry no key id and match any key): a package nobody
+// recorded was not made by this deployment's reporter, or its record was deleted.
+func (r *Result) Recorded(records []Record, keyID string) {
+	for _, rec := range records {
+		if rec.ManifestHash == r.ManifestHash && (rec.KeyID == "" || rec.KeyID == keyID) {
+			return
+		}
+	}
+	detail := fmt.Sprintf("no report.generated event in the audit store names manifest %s", r.ManifestHash)
+	for _, rec := range records {
+		if rec.ManifestHash == r.ManifestHash {
+			detail = fmt.Sprintf("report.generated of %s at %s names key %s, the package is signed by %s", rec.Location, rec.Time, rec.KeyID, keyID)
+		}
+	}
+	r.Failures = append(r.Failures, Failure{Kind: KindNotRecorded, Path: manifest.FileName, Detail: detail})
+}
 
 // ErrFailed is matched by the error Package returns when any check fails.
 var ErrFailed = errors.New("verify: evidence package failed verification")

@@ -1,6 +1,6 @@
 -- title: Sessions whose event chain has gaps
 -- pci: 10.3.4
--- Sessions whose stored events do not run seq 0, 1, 2… without gaps. `pangate verify` checks the hashes
+-- Sessions whose stored events do not run seq 0, 1, 2… without gaps. `reporter generate` checks the hashes (integrity/integrity.json)
 -- too; this finds candidates in SQL.
 SELECT
     session,
