@@ -57,7 +57,7 @@ func (o *outcomes) init() { o.cond = sync.NewCond(&o.mu) }
 // track counts an item whose statements were recorded ahead (client goroutine, before the push).
 func (ss *session) track(it *item) {
 	for _, r := range it.runs {
-		if r.mode == modeAcked || (r.mode == modeGated && ss.srv.cfg.PipelinedReads) {
+		if r.mode == modeAcked {
 			it.tracked = true
 		}
 	}
@@ -124,10 +124,40 @@ func rowsOf(rows int64, tag string) int64 {
 	return rows
 }
 
+// awaitEarlier runs awaitOutcomes for a statement about to be forwarded (pure: a side-effect-free read)
+// and refuses the statement when an earlier outcome is not in the log. It returns whether to go on, and a
+// stop reason when the session must end.
+func (ss *session) awaitEarlier(pure, simple bool) (bool, string) {
+	err := ss.awaitOutcomes(pure && ss.srv.cfg.PipelinedReads)
+	if err == nil {
+		return true, ""
+	}
+	ss.srv.m.refusals.WithLabelValues("audit_unavailable").Inc()
+	if errors.Is(err, errReadUnrecorded) {
+		ss.fatal(SQLStateAuditUnavailable, "pangate: the audit log did not acknowledge the record of a read whose result was already sent (audit.reads: pipelined); the session ends")
+		return false, "audit_unavailable"
+	}
+	ss.pendingErr = errorFrame(SQLStateAuditUnavailable, "ERROR", auditUnavailableMsg)
+	if errors.Is(err, errOutcomeTimeout) {
+		ss.pendingErr = errorFrame(sqlstateUpstream, "ERROR", "pangate: an earlier statement of this session has not finished; statement not run")
+	}
+	if simple {
+		ss.refuseQuery()
+	} else {
+		ss.refuseExtended()
+	}
+	return false, ""
+}
+
 // awaitOutcomes waits until every recorded-ahead statement forwarded so far is answered and its outcome
 // acknowledged, sending again the outcomes Kafka did not take. Client goroutine, before a statement is
 // forwarded; an error means an outcome is still not in the log (refuse the statement).
-func (ss *session) awaitOutcomes() error {
+//
+// readsMayStay (audit.reads pipelined, and the next statement is a side-effect-free read): the events of
+// reads already released need not be acknowledged yet. The next read's own event waits for them anyway
+// (audit.Session acknowledges a session's events in order), and its result is released only after its
+// event is sent, so at most one released read of the session is ever unacknowledged.
+func (ss *session) awaitOutcomes(readsMayStay bool) error {
 	ss.oc.mu.Lock()
 	if ss.oc.inflight > 0 {
 		ss.oc.mu.Unlock()
@@ -155,6 +185,17 @@ func (ss *session) awaitOutcomes() error {
 	}
 	list := ss.oc.list
 	ss.oc.list = nil
+	if readsMayStay {
+		var keep, rest []*pendingOutcome
+		for _, o := range list {
+			if o.read {
+				keep = append(keep, o)
+			} else {
+				rest = append(rest, o)
+			}
+		}
+		ss.oc.list, list = keep, rest
+	}
 	ss.oc.mu.Unlock()
 	for i, o := range list {
 		var err error
@@ -220,7 +261,7 @@ func (ss *session) endOutcomes() {
 		ss.q.pop()
 		ss.finish(it, OutcomeUnknown)
 	}
-	if err := ss.awaitOutcomes(); err != nil {
+	if err := ss.awaitOutcomes(false); err != nil {
 		ss.srv.log.Error("query.completed not recorded at session end", "session", ss.id, "err", err)
 	}
 }
@@ -231,15 +272,23 @@ func (ss *session) releasePipelined(r *run, ev schemas.QueryExecuted, buf []byte
 	s := ss.srv
 	p, err := ss.rec.readSent(r, ev)
 	if err != nil {
+		// The session's previous event (maybe a read whose result was released) or this one was not
+		// taken: with results already out, the session cannot go on unrecorded.
 		s.m.refusals.WithLabelValues("audit_unavailable").Inc()
 		s.m.statements.WithLabelValues(string(r.cls.Kind), "refused").Inc()
-		f := errorFrame(SQLStateAuditUnavailable, "ERROR", auditUnavailableMsg)
-		ss.stream.Message('E', f[5:])
-		ss.discardUntilRFQ = true
-		return ss.out(f)
+		ss.fatal(SQLStateAuditUnavailable, "pangate: the audit log did not take the record of a read (audit.reads: pipelined); the session ends")
+		return errReadUnrecorded
 	}
 	ss.oc.mu.Lock()
-	ss.oc.list = append(ss.oc.list, &pendingOutcome{p: p, read: true})
+	// Sending this event settled every earlier one of the session (audit.Session keeps one in flight):
+	// earlier reads need no waiting any more, only this one.
+	kept := ss.oc.list[:0]
+	for _, o := range ss.oc.list {
+		if !o.read {
+			kept = append(kept, o)
+		}
+	}
+	ss.oc.list = append(kept, &pendingOutcome{p: p, read: true})
 	ss.oc.mu.Unlock()
 	ss.cwMu.Lock()
 	_, err = ss.cw.Write(buf)

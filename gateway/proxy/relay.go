@@ -84,29 +84,6 @@ func (ss *session) fromClient() string {
 		}
 		var fwd = true
 		var stopReason string
-		if typ == 'Q' || typ == 'E' {
-			// The outcome of every earlier statement recorded ahead is in the log before this one runs.
-			if err := ss.awaitOutcomes(); errors.Is(err, errReadUnrecorded) {
-				s.m.refusals.WithLabelValues("audit_unavailable").Inc()
-				ss.fatal(SQLStateAuditUnavailable, "pangate: the audit log did not acknowledge the record of a read whose result was already sent (audit.reads: pipelined); the session ends")
-				return "audit_unavailable"
-			} else if err != nil {
-				s.m.refusals.WithLabelValues("audit_unavailable").Inc()
-				ss.pendingErr = errorFrame(SQLStateAuditUnavailable, "ERROR", auditUnavailableMsg)
-				if errors.Is(err, errOutcomeTimeout) {
-					ss.pendingErr = errorFrame(sqlstateUpstream, "ERROR", "pangate: an earlier statement of this session has not finished; statement not run")
-				}
-				if typ == 'Q' {
-					ss.refuseQuery()
-				} else {
-					ss.refuseExtended()
-				}
-				if flushErr := ss.uw.Flush(); flushErr != nil {
-					return "error"
-				}
-				continue
-			}
-		}
 		switch typ {
 		case 'Q':
 			fwd, stopReason = ss.onQuery(frame)
@@ -193,6 +170,14 @@ func (ss *session) onQuery(frame []byte) (bool, string) {
 		}
 		res[i] = rs
 		ops[i] = rs.op()
+	}
+	pure := ss.srv.deps.Audit.Healthy()
+	for _, rs := range res {
+		pure = pure && ss.pureRead(rs.cls)
+	}
+	if ok, stop := ss.awaitEarlier(pure, true); !ok {
+		ss.model.Truncate(mark)
+		return false, stop
 	}
 	// The whole string is decided at once: every statement sees the kinds of all (batch_kinds), and one
 	// combined decision (first deny, else the riskiest hold) refuses or holds the string as a whole, so an
@@ -485,6 +470,9 @@ func (ss *session) onExecute(frame []byte) (bool, string) {
 	if err != nil {
 		ss.refuseStatement(c, err, false)
 		return false, ""
+	}
+	if ok, stop := ss.awaitEarlier(ss.pureRead(rs.cls) && ss.srv.deps.Audit.Healthy(), false); !ok {
+		return false, stop
 	}
 	it := &item{kind: itExecute, portal: p, formats: p.Formats, described: p.Described}
 	r := ss.newRun(rs.cls, p.Stmt.SQL, p.Params, "extended", time.Now())
