@@ -104,6 +104,7 @@ type loadRun struct {
 	f       *fixture
 	prefix  string
 	stop    chan struct{}
+	once    sync.Once
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	conns   []*loopConn
@@ -122,12 +123,15 @@ func startLoad(t *testing.T, g *gw, f *fixture, prefix string) *loadRun {
 	go l.pgxLoop()
 	go l.pgxLoop()
 	go l.watchBackends()
+	// A test that fails (t.Fatal, e.g. StopKafka that cannot take the broker) stops its load before the
+	// gateway and the token issuer the load uses go away.
+	t.Cleanup(l.finish)
 	return l
 }
 
 // finish stops the load and waits for it.
 func (l *loadRun) finish() {
-	close(l.stop)
+	l.once.Do(func() { close(l.stop) })
 	l.wg.Wait()
 }
 
