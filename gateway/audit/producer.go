@@ -482,6 +482,20 @@ func (s *Session) emit(typ string, data any, ended bool, note *Note) (schemas.Ev
 	return a.e, nil
 }
 
+// ErrSkipped is returned by EmitBuilt when build decided, once the previous event settled, that there is
+// nothing to write.
+var ErrSkipped = errors.New("audit: nothing to write")
+
+// EmitBuilt is Emit with the data built by build once the previous event settled (an event in limbo
+// landed or failed, its note written): build may look at what that settling changed, or return
+// ErrSkipped to write nothing — for instance a retry of an event that turned out written after all.
+func (s *Session) EmitBuilt(typ string, build func() (any, error)) (schemas.Event, error) {
+	return s.emitBuilt(typ, func() (any, *Note, error) {
+		data, err := build()
+		return data, nil, err
+	})
+}
+
 // emitBuilt is Emit with data (and note) built by build once the previous event settled, so the data can
 // depend on what that settling changed (the checkpoint numbering).
 func (s *Session) emitBuilt(typ string, build func() (any, *Note, error)) (schemas.Event, error) {

@@ -671,4 +671,7 @@ func (s *Stream) Counts() map[string]int { return s.counts }
 // Sample returns the capped sample of masked rows since Reset (first rows of the result, at most
 // Config.SampleRows rows and SampleBytes bytes of values; NULL as \N; binary values of types the masker
 // cannot render as "<binary N bytes>"). It shares no memory with message bodies.
-func (s *Stream) Sample() Sample { return s.sample }
+func (s *Stream) Sample() Sample {
+	s.m.sealSample(&s.sample)
+	return s.sample
+}

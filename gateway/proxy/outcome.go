@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pangate/pangate/gateway/audit"
@@ -26,6 +27,9 @@ const (
 	OutcomeSkipped = "skipped"
 	// OutcomeUnknown: the session ended (client or server gone) before PostgreSQL answered.
 	OutcomeUnknown = "unknown"
+	// OutcomeWithheld (query.executed of a read): the read ran, but Kafka did not take its record in
+	// time, so its result was withheld from the client; this record was written later.
+	OutcomeWithheld = "withheld"
 )
 
 // outcomes tracks the recorded-ahead statements of a session until their outcome is acknowledged.
@@ -38,8 +42,11 @@ type outcomes struct {
 }
 
 type pendingOutcome struct {
-	data schemas.QueryCompleted
+	typ  string // event type to send again: query.completed, or query.executed of a withheld read
+	data any
 	p    *audit.Pending // nil: not sent (send again)
+	// landed is set when an earlier attempt, reported unavailable, turned out written: nothing to resend.
+	landed *atomic.Bool
 	// read: the query.executed of a pipelined read whose result was already released. It cannot be sent
 	// again truthfully later; if Kafka refuses it the session ends (errReadUnrecorded).
 	read bool
@@ -57,7 +64,7 @@ func (o *outcomes) init() { o.cond = sync.NewCond(&o.mu) }
 // track counts an item whose statements were recorded ahead (client goroutine, before the push).
 func (ss *session) track(it *item) {
 	for _, r := range it.runs {
-		if r.mode == modeAcked {
+		if r.mode == modeAcked || (r.mode == modeGated && ss.srv.cfg.PipelinedReads) {
 			it.tracked = true
 		}
 	}
@@ -82,8 +89,15 @@ func (ss *session) pop() {
 // it as in flight.
 func (ss *session) finish(it *item, outcome string) {
 	for _, r := range it.runs {
-		if r.mode == modeAcked && !r.completed {
-			ss.recordOutcome(r, outcome, "", "", "")
+		switch {
+		case r.mode == modeAcked && !r.completed:
+			ss.recordOutcome(r, outcome, "", ss.skipCause, "")
+		case r.mode == modeGated && !r.released:
+			// A read the server skipped (an earlier message of its batch failed, e.g. its own Bind) or
+			// never answered: recorded with that outcome, so no statement the client sent goes unrecorded.
+			if err := ss.release(r, outcome, "", ss.skipCause, ""); err != nil {
+				ss.srv.log.Debug("skipped read not recorded", "session", ss.id, "err", err)
+			}
 		}
 	}
 	if it.tracked {
@@ -107,7 +121,7 @@ func (ss *session) recordOutcome(r *run, outcome, tag, code, msg string) {
 		s.log.Warn("query.completed not sent; retried before the next statement", "session", ss.id, "err", err)
 	}
 	ss.oc.mu.Lock()
-	ss.oc.list = append(ss.oc.list, &pendingOutcome{data: ev, p: p})
+	ss.oc.list = append(ss.oc.list, &pendingOutcome{typ: schemas.TypeQueryCompleted, data: ev, p: p})
 	ss.oc.mu.Unlock()
 }
 
@@ -127,8 +141,8 @@ func rowsOf(rows int64, tag string) int64 {
 // awaitEarlier runs awaitOutcomes for a statement about to be forwarded (pure: a side-effect-free read)
 // and refuses the statement when an earlier outcome is not in the log. It returns whether to go on, and a
 // stop reason when the session must end.
-func (ss *session) awaitEarlier(pure, simple bool) (bool, string) {
-	err := ss.awaitOutcomes(pure && ss.srv.cfg.PipelinedReads)
+func (ss *session) awaitEarlier(simple bool) (bool, string) {
+	err := ss.awaitOutcomes()
 	if err == nil {
 		return true, ""
 	}
@@ -152,12 +166,8 @@ func (ss *session) awaitEarlier(pure, simple bool) (bool, string) {
 // awaitOutcomes waits until every recorded-ahead statement forwarded so far is answered and its outcome
 // acknowledged, sending again the outcomes Kafka did not take. Client goroutine, before a statement is
 // forwarded; an error means an outcome is still not in the log (refuse the statement).
-//
-// readsMayStay (audit.reads pipelined, and the next statement is a side-effect-free read): the events of
-// reads already released need not be acknowledged yet. The next read's own event waits for them anyway
-// (audit.Session acknowledges a session's events in order), and its result is released only after its
-// event is sent, so at most one released read of the session is ever unacknowledged.
-func (ss *session) awaitOutcomes(readsMayStay bool) error {
+
+func (ss *session) awaitOutcomes() error {
 	ss.oc.mu.Lock()
 	if ss.oc.inflight > 0 {
 		ss.oc.mu.Unlock()
@@ -185,17 +195,6 @@ func (ss *session) awaitOutcomes(readsMayStay bool) error {
 	}
 	list := ss.oc.list
 	ss.oc.list = nil
-	if readsMayStay {
-		var keep, rest []*pendingOutcome
-		for _, o := range list {
-			if o.read {
-				keep = append(keep, o)
-			} else {
-				rest = append(rest, o)
-			}
-		}
-		ss.oc.list, list = keep, rest
-	}
 	ss.oc.mu.Unlock()
 	for i, o := range list {
 		var err error
@@ -209,7 +208,15 @@ func (ss *session) awaitOutcomes(readsMayStay bool) error {
 			continue
 		}
 		if o.p == nil || err != nil {
-			_, err = ss.ev.Emit(schemas.TypeQueryCompleted, o.data)
+			_, err = ss.ev.EmitBuilt(o.typ, func() (any, error) {
+				if o.landed != nil && o.landed.Load() {
+					return nil, audit.ErrSkipped
+				}
+				return o.data, nil
+			})
+			if errors.Is(err, audit.ErrSkipped) {
+				err = nil
+			}
 		}
 		if err != nil {
 			ss.oc.mu.Lock()
@@ -261,7 +268,7 @@ func (ss *session) endOutcomes() {
 		ss.q.pop()
 		ss.finish(it, OutcomeUnknown)
 	}
-	if err := ss.awaitOutcomes(false); err != nil {
+	if err := ss.awaitOutcomes(); err != nil {
 		ss.srv.log.Error("query.completed not recorded at session end", "session", ss.id, "err", err)
 	}
 }
@@ -280,15 +287,7 @@ func (ss *session) releasePipelined(r *run, ev schemas.QueryExecuted, buf []byte
 		return errReadUnrecorded
 	}
 	ss.oc.mu.Lock()
-	// Sending this event settled every earlier one of the session (audit.Session keeps one in flight):
-	// earlier reads need no waiting any more, only this one.
-	kept := ss.oc.list[:0]
-	for _, o := range ss.oc.list {
-		if !o.read {
-			kept = append(kept, o)
-		}
-	}
-	ss.oc.list = append(kept, &pendingOutcome{p: p, read: true})
+	ss.oc.list = append(ss.oc.list, &pendingOutcome{p: p, read: true})
 	ss.oc.mu.Unlock()
 	ss.cwMu.Lock()
 	_, err = ss.cw.Write(buf)

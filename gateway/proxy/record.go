@@ -49,6 +49,9 @@ func (ss *session) auditRefusal(r *run, err error, extended bool) (bool, string)
 	return false, ""
 }
 
+// readWithheldMsg answers a read that ran but whose record Kafka did not take.
+const readWithheldMsg = "pangate: the audit log (Kafka) did not acknowledge the record of this read, so its result was withheld; the statement ran and is recorded as withheld once the audit log is back; retry when the audit log is available"
+
 const auditUnavailableMsg = "pangate: the audit log (Kafka) did not acknowledge the event recording this statement, so it was not run; retry when the audit log is available"
 
 func formatOf(codes []int16, i int) int16 {

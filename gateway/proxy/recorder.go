@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/pangate/pangate/gateway/audit"
@@ -56,10 +57,13 @@ func (rc recorder) read(r *run, outcome, tag, code, msg string) schemas.QueryExe
 	return ev
 }
 
-// readWritten writes a read's event and waits for Kafka (strict reads).
-func (rc recorder) readWritten(r *run, ev schemas.QueryExecuted) error {
-	_, err := rc.ss.ev.EmitNoted(schemas.TypeQueryExecuted, ev,
-		rc.lateNote(r, "the query.executed event before this one was acknowledged only after the gateway had given up on it: the result was withheld from the client"))
+// readWritten writes a read's event and waits for Kafka (strict reads). If Kafka is reported
+// unavailable but the event turns out written later, landed is set and a note says the result was
+// withheld.
+func (rc recorder) readWritten(r *run, ev schemas.QueryExecuted, landed *atomic.Bool) error {
+	note := rc.lateNote(r, "the query.executed event before this one was acknowledged only after the gateway had given up on it: the result was withheld from the client")
+	note.Landed = func(schemas.Event) { landed.Store(true) }
+	_, err := rc.ss.ev.EmitNoted(schemas.TypeQueryExecuted, ev, note)
 	if err == nil {
 		rc.count(r, ev.Outcome)
 	}

@@ -171,11 +171,7 @@ func (ss *session) onQuery(frame []byte) (bool, string) {
 		res[i] = rs
 		ops[i] = rs.op()
 	}
-	pure := ss.srv.deps.Audit.Healthy()
-	for _, rs := range res {
-		pure = pure && ss.pureRead(rs.cls)
-	}
-	if ok, stop := ss.awaitEarlier(pure, true); !ok {
+	if ok, stop := ss.awaitEarlier(true); !ok {
 		ss.model.Truncate(mark)
 		return false, stop
 	}
@@ -471,7 +467,7 @@ func (ss *session) onExecute(frame []byte) (bool, string) {
 		ss.refuseStatement(c, err, false)
 		return false, ""
 	}
-	if ok, stop := ss.awaitEarlier(ss.pureRead(rs.cls) && ss.srv.deps.Audit.Healthy(), false); !ok {
+	if ok, stop := ss.awaitEarlier(false); !ok {
 		return false, stop
 	}
 	it := &item{kind: itExecute, portal: p, formats: p.Formats, described: p.Described}

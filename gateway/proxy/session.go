@@ -74,6 +74,7 @@ type session struct {
 	stream          *mask.Stream
 	gate            *run // the read whose result is held
 	discardUntilRFQ bool
+	skipCause       string // SQLSTATE of the error that makes the server skip the rest of the batch
 
 	// Shared by both goroutines.
 	cw                  *bufio.Writer // to the client, under cwMu
@@ -181,7 +182,7 @@ func (ss *session) startup() error {
 				return err
 			}
 		case codeCancel:
-			if len(payload) == 8 {
+			if len(payload) == 8 && s.CancelAllowed() { // a cancel sent inside TLS is rate-limited here
 				s.forwardCancel(binary.BigEndian.Uint32(payload[:4]), binary.BigEndian.Uint32(payload[4:]))
 			}
 			return errHandled

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -131,6 +132,7 @@ func (ss *session) onBackend(typ byte, frame []byte) error {
 		if len(body) >= 1 {
 			ss.model.Ready(body[0])
 		}
+		defer func() { ss.skipCause = "" }() // after the items this answer ends are finished
 	case 'S':
 		if name, rest, ok := cstring(body); ok {
 			value, _, _ := cstring(rest)
@@ -211,11 +213,21 @@ func describeBody(typ byte, body []byte) []byte {
 	return append([]byte(nil), body...)
 }
 
+// errorCode returns the SQLSTATE of an ErrorResponse frame ("" if it has none).
+func errorCode(frame []byte) string {
+	var e pgproto3.ErrorResponse
+	if e.Decode(frame[5:]) != nil {
+		return ""
+	}
+	return e.Code
+}
+
 // errLexing ends a session whose lexing settings no longer match the gateway's.
 var errLexing = errors.New("lexing settings changed")
 
 // extendedError passes an error for a non-executing message and drops the items PostgreSQL now skips.
 func (ss *session) extendedError(frame []byte) error {
+	ss.skipCause = errorCode(frame)
 	if it := ss.q.head(); it != nil && it.op != nil {
 		ss.model.Done(it.op, false, "")
 	} else {
@@ -321,6 +333,7 @@ func (ss *session) onResult(it *item, typ byte, frame []byte) error {
 	case 'E':
 		var e pgproto3.ErrorResponse
 		_ = e.Decode(frame[5:])
+		ss.skipCause = e.Code
 		if err := ss.out(frame); err != nil {
 			return err
 		}
@@ -391,7 +404,8 @@ func (ss *session) release(r *run, outcome, tag, code, msg string) error {
 	if s.cfg.PipelinedReads {
 		return ss.releasePipelined(r, ev, buf)
 	}
-	if err := ss.rec.readWritten(r, ev); err != nil {
+	landed := new(atomic.Bool)
+	if err := ss.rec.readWritten(r, ev, landed); err != nil {
 		s.m.refusals.WithLabelValues("audit_unavailable").Inc()
 		s.m.statements.WithLabelValues(string(r.cls.Kind), "refused").Inc()
 		s.log.Warn("result withheld: audit log unavailable", "session", ss.id, "err", err)
@@ -399,7 +413,14 @@ func (ss *session) release(r *run, outcome, tag, code, msg string) error {
 			ss.fatal(SQLStateAuditUnavailable, "pangate: the audit log did not confirm an event; the session ends to keep its record consistent")
 			return err
 		}
-		f := errorFrame(SQLStateAuditUnavailable, "ERROR", auditUnavailableMsg)
+		// The read ran: its record is kept and sent again before the session's next statement (or
+		// dropped if the first attempt turns out written after all), and the client is told the truth.
+		withheld := ev
+		withheld.Outcome = OutcomeWithheld
+		ss.oc.mu.Lock()
+		ss.oc.list = append(ss.oc.list, &pendingOutcome{typ: schemas.TypeQueryExecuted, data: withheld, landed: landed})
+		ss.oc.mu.Unlock()
+		f := errorFrame(SQLStateAuditUnavailable, "ERROR", readWithheldMsg)
 		ss.stream.Message('E', f[5:])
 		ss.discardUntilRFQ = true
 		return ss.out(f)

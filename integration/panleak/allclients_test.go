@@ -291,11 +291,9 @@ func matrixCases(t *testing.T, f *fixture, lt string) []matrixCase {
 	}
 	add("control: plain pan", "SELECT id, pan FROM "+f.Table+" ORDER BY id", true)
 	add("control: plain encoded columns", "SELECT pan_rev, pan_b64, pan_head FROM "+f.Table+" ORDER BY id", true)
-	if os.Getenv("PANLEAK_RUN_KNOWN") != "" {
-		// TestKnownLeakSampleSplitPAN: in the content configuration the stored sample holds the PAN in two
-		// adjacent cells. PANLEAK_RUN_KNOWN=1 runs it here too, to check a fix.
-		add("control: PAN split across two columns", "SELECT pan_head, pan_tail FROM "+f.Table+" ORDER BY id", true)
-	}
+	// A PAN split across two columns reaches a client in the content configuration (a documented limit of
+	// content scanning) but must never be stored whole (TestSampleSplitPANMasked).
+	add("control: PAN split across two columns", "SELECT pan_head, pan_tail FROM "+f.Table+" ORDER BY id", true)
 	add("control: plain launder value", "SELECT id, v FROM "+lt+" ORDER BY id", true)
 	for _, a := range launderCorpus {
 		add("launder: "+a.name, strings.ReplaceAll(a.sql, "{t}", lt), false)
@@ -1133,14 +1131,13 @@ func readToEnd(t *testing.T, topics ...string) []*kgo.Record {
 
 func b64url(b []byte) ([]byte, error) { return base64.RawURLEncoding.DecodeString(string(b)) }
 
-// TestKnownLeakSampleSplitPAN: a PAN split across two adjacent cells of a result's sample (two columns of a
-// row, or two rows) is stored whole in query.executed (Kafka, then ClickHouse statements.sample,
-// events.data and events.record). gateway/mask Stream.addSampleRow passes each sample value through
-// Masker.Stored on its own, so the storage detector never sees the digits of neighbouring cells as one
-// run, although docs/masking.md ("What is stored") says runs join across "table cells of a sample". The
-// client stream is not at fault (split values are a documented limit there); the stored trail is.
+// TestSampleSplitPANMasked pins a leak this package found: a PAN split across two adjacent cells of a
+// result's sample (two columns of a row, or two rows) was stored whole in query.executed (Kafka, then
+// ClickHouse statements.sample, events.data and events.record), because each sample value passed the
+// storage detector on its own. gateway/mask now reads neighbouring values as one run (samplesplit.go).
+// The client stream is not at fault (split values are a documented limit there); the stored trail was.
 // Content-scanning configuration (no tags: with tags the columns are masked whole and substr() is held).
-func TestKnownLeakSampleSplitPAN(t *testing.T) {
+func TestSampleSplitPANMasked(t *testing.T) {
 	start := time.Now()
 	f := newFixture(t)
 	g := startGatewayOpts(t, f, gwOpts{mask: `{column_patterns: [], columns: []}`})
