@@ -248,6 +248,10 @@ func (l *loadRun) pgxConn(c *pgx.Conn, lc *loopConn) {
 			res := "ok"
 			var pe *pgconn.PgError
 			switch {
+			case errors.As(err, &pe) && strings.Contains(pe.Message, "result was withheld"):
+				// A read that ran while Kafka refused its record: the gateway says so (it is recorded as
+				// withheld once Kafka is back), unlike a refusal of a statement that did not run.
+				res = "withheld"
 			case errors.As(err, &pe) && refusedByGateway(&msg{Code: pe.Code, Message: pe.Message}):
 				res = "refused"
 			case errors.As(err, &pe) && pe.Severity != "FATAL":
