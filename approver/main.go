@@ -139,7 +139,7 @@ func serve(args []string) error {
 	}
 	defer svc.Close()
 	cb, err := callback.New(callback.Config{SigningSecret: cfg.Slack.SigningSecret, Approvers: cfg.Approvers,
-		ApproverGroup: cfg.ApproverGroup, Groups: cfg.Groups, SocketMode: cfg.Slack.SocketMode}, svc, api, ui, log, reg)
+		ApproverGroup: cfg.ApproverGroup, Groups: cfg.Groups, SocketMode: cfg.Slack.SocketMode, Owners: cfg.WorkloadOwners}, svc, api, ui, log, reg)
 	if err != nil {
 		return err
 	}
@@ -247,8 +247,9 @@ func decide(args []string) error {
 		return fmt.Errorf("approval %s is already %s by %s; nothing recorded", a.ID, a.Outcome, a.DecidedBy())
 	}
 	by := "terminal:" + name
-	if callback.SelfApproval(a.Request.Identity, name, email) {
-		return fmt.Errorf("%s cannot decide a request made under their own identity (self-approval); nothing recorded", name)
+	checks, self, why := callback.SelfCheck(a.Request.Identity, name, email, cfg.WorkloadOwners)
+	if self {
+		return fmt.Errorf("%s cannot decide this request: %s (self-approval); nothing recorded", name, why)
 	}
 	if a.Request.ReasonRequired && *reason == "" {
 		return errors.New("this rule requires a reason: pass -reason")
@@ -258,7 +259,7 @@ func decide(args []string) error {
 		decision = state.Denied
 	}
 	counted, after, err := svc.Decide(ctx, schemas.ApprovalDecided{ApprovalID: a.ID, Decision: decision, By: by,
-		ByName: name, ByEmail: email, Reason: *reason})
+		ByName: name, ByEmail: email, Reason: *reason, SelfChecks: checks})
 	if err != nil {
 		return err
 	}

@@ -261,18 +261,26 @@ type QueryBlocked struct {
 // ApprovalRequested opens an approval for a held statement. It is written into the session's chain on the
 // audit topic and, as an unchained event with the same data, to the approvals topic for the approver.
 type ApprovalRequested struct {
-	ApprovalID     string    `json:"approval_id"`
-	Session        string    `json:"session"`
-	Identity       Identity  `json:"identity"`
-	Target         string    `json:"target"`
-	Role           string    `json:"role"`
-	Statement      Statement `json:"statement"`
-	Rule           string    `json:"rule"`
-	Reason         string    `json:"reason"` // why the policy holds it
-	ApproverGroup  string    `json:"approver_group,omitempty"`
-	ReasonRequired bool      `json:"reason_required,omitempty"`
-	Expires        string    `json:"expires"` // TimeLayout
-	GatewayInst    string    `json:"gateway_instance"`
+	ApprovalID string   `json:"approval_id"`
+	Session    string   `json:"session"`
+	Identity   Identity `json:"identity"`
+	Target     string   `json:"target"`
+	Role       string   `json:"role"` // the session's just-in-time role (a generated name)
+	// Database, RequestedRole and Granted say what the session acts as, for the approver: the database
+	// it connected to, the role it asked for and the roles its just-in-time role was granted.
+	Database      string    `json:"database,omitempty"`
+	RequestedRole string    `json:"requested_role,omitempty"`
+	Granted       []string  `json:"granted,omitempty"`
+	Statement     Statement `json:"statement"`
+	// ExpectedRows is the planner's estimate of the rows the statement touches or returns; absent (0)
+	// when unknown (PostgreSQL's planner never estimates fewer than 1 row).
+	ExpectedRows   int64  `json:"expected_rows,omitempty"`
+	Rule           string `json:"rule"`
+	Reason         string `json:"reason"` // why the policy holds it
+	ApproverGroup  string `json:"approver_group,omitempty"`
+	ReasonRequired bool   `json:"reason_required,omitempty"`
+	Expires        string `json:"expires"` // TimeLayout
+	GatewayInst    string `json:"gateway_instance"`
 }
 
 // ApprovalNotified records that the approver posted the request to Slack; a restarted approver that finds
@@ -292,6 +300,11 @@ type ApprovalDecided struct {
 	ByEmail    string `json:"by_email,omitempty"`
 	Reason     string `json:"reason,omitempty"`
 	LatencyMS  int64  `json:"latency_ms"` // from request to decision
+	// SelfChecks are the self-approval checks made before the decision was recorded, each
+	// "<check>:<result>" (docs/approvals.md "Self-approval"), for example "subject:differs",
+	// "requester_email:absent", "owners:not_owner". The gateway does not act on them; the signature
+	// covers them like every other member.
+	SelfChecks []string `json:"self_checks,omitempty"`
 	// Request is the hash of the approval.requested event (approvals topic) the decision answers; the
 	// gateway acts on a decision only if it names the request that gateway published.
 	Request string `json:"request,omitempty"`

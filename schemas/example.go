@@ -58,13 +58,15 @@ func Example(typ string) (any, error) {
 			SQLState: "42501", Rule: "hold-copy-out", Approval: &ApprovalRef{ID: "01936a6e-0000-7000-8000-000000000003", Decision: "denied", By: "U024BE7LH", ByEmail: "alice@example.com", Reason: "not during freeze"}}, nil
 	case TypeApprovalRequested:
 		return &ApprovalRequested{ApprovalID: "01936a6e-0000-7000-8000-000000000003", Session: "01936a6e-0000-7000-8000-000000000002",
-			Identity: id, Target: "payments", Role: "pangate_jit_5f3a", Statement: stmt, Rule: "hold-copy-out", Reason: "COPY out of a cardholder table",
+			Identity: id, Target: "payments", Role: "pangate_jit_5f3a", Database: "payments", RequestedRole: "etl_reader",
+			Granted: []string{"etl_reader"}, Statement: stmt, ExpectedRows: 20, Rule: "hold-copy-out", Reason: "COPY out of a cardholder table",
 			ApproverGroup: "payments-approvers", Expires: ts, GatewayInst: "gw-1"}, nil
 	case TypeApprovalNotified:
 		return &ApprovalNotified{ApprovalID: "01936a6e-0000-7000-8000-000000000003", Channel: "C0123", MessageTS: "1700000000.000100"}, nil
 	case TypeApprovalDecided:
 		return &ApprovalDecided{ApprovalID: "01936a6e-0000-7000-8000-000000000003", Decision: "approved", By: "U024BE7LH", ByName: "alice",
-			ByEmail: "alice@example.com", Reason: "nightly export", LatencyMS: 5400, Request: h,
+			ByEmail: "alice@example.com", Reason: "nightly export", LatencyMS: 5400,
+			SelfChecks: []string{"subject:differs", "requester_email:absent", "owners:not_owner"}, Request: h,
 			KeyID: "00112233445566778899aabbccddeeff", Signature: "c2lnbmF0dXJl"}, nil
 	case TypeApprovalExpired:
 		return &ApprovalExpired{ApprovalID: "01936a6e-0000-7000-8000-000000000003", Expires: ts}, nil

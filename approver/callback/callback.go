@@ -2,7 +2,8 @@
 // into an approval.decided event, and refuses everything else without any effect.
 //
 //	Slack ──POST payload──▶ signature + timestamp (401 if bad) ──▶ Parse ──▶ approval pending? ──▶ approver
-//	      authorised? (user ids / user group) ──▶ email (users.info) ──▶ not the requester? ──▶ reason rules
+//	      authorised? (user ids / user group) ──▶ email (users.info) ──▶ not the requester, not an owner of
+//	      the workload? (SelfCheck; the checks made go into the decision) ──▶ reason rules
 //	      ──▶ Decider.Decide (publish, read back: first in the log counts) ──▶ reply + ephemeral note
 //
 // The signature is HMAC-SHA256 over "v0:timestamp:body" with the signing secret, compared in constant time
@@ -21,7 +22,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -64,6 +64,8 @@ type Config struct {
 	// Groups maps a policy's approver_group name to a Slack user group id. When a request names a mapped
 	// group, only that group's members (and Approvers) may decide it.
 	Groups map[string]string
+	// Owners name the owners of workloads, who may not approve their own workload's statements.
+	Owners []WorkloadOwner
 	// GroupCacheTTL is how long user group members are cached; default 60s.
 	GroupCacheTTL time.Duration
 	// MaxBodyBytes caps a request body; default 64 KiB.
@@ -78,6 +80,11 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Approvers) == 0 && c.ApproverGroup == "" && len(c.Groups) == 0 {
 		return errors.New("callback: nobody may approve: set approvers (Slack user ids) or approver_group (a Slack user group id)")
+	}
+	for _, o := range c.Owners {
+		if err := o.Validate(); err != nil {
+			return fmt.Errorf("callback: %w", err)
+		}
 	}
 	if c.GroupCacheTTL <= 0 {
 		c.GroupCacheTTL = time.Minute
@@ -230,8 +237,9 @@ func (h *Handler) handle(ctx context.Context, act Action) (string, string) {
 		return ResultNoEmail, "pangate could not resolve your Slack email (users.info), which the evidence needs; nothing was recorded."
 	}
 	email := u.Profile.Email
-	if SelfApproval(a.Request.Identity, act.User, email) {
-		return ResultSelfApproval, "You cannot decide a request made under your own identity (self-approval); nothing was recorded."
+	checks, self, why := SelfCheck(a.Request.Identity, act.User, email, h.cfg.Owners)
+	if self {
+		return ResultSelfApproval, "You cannot decide this request: " + why + " (self-approval); nothing was recorded."
 	}
 	if a.Request.ReasonRequired && act.Reason == "" {
 		return ResultNeedReason, "This rule requires a reason: type one in the Reason box, then click again."
@@ -241,7 +249,7 @@ func (h *Handler) handle(ctx context.Context, act Action) (string, string) {
 		name = u.Name
 	}
 	d := schemas.ApprovalDecided{ApprovalID: a.ID, Decision: act.Decision, By: act.User, ByName: name, ByEmail: email,
-		Reason: act.Reason}
+		Reason: act.Reason, SelfChecks: checks}
 	counted, after, err := h.decider.Decide(ctx, d)
 	if err != nil {
 		h.log.Error("publish decision failed", "approval", a.ID, "err", err.Error())
@@ -273,20 +281,6 @@ func closedText(a *state.Approval) string {
 		return "This approval already expired; nothing was recorded."
 	}
 	return fmt.Sprintf("Already %s by %s; nothing was recorded.", a.Outcome, slackui.Escape(a.DecidedBy()))
-}
-
-// SelfApproval reports whether the approver (Slack user id or terminal user, and email) is the identity that
-// made the request: its subject or its email claim.
-func SelfApproval(id schemas.Identity, user, email string) bool {
-	same := func(a, b string) bool {
-		return a != "" && b != "" && strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
-	}
-	for _, mine := range []string{user, email} {
-		if same(mine, id.Subject) || same(mine, id.Claims["email"]) {
-			return true
-		}
-	}
-	return false
 }
 
 // authorised reports whether user may decide a request for approverGroup (a policy group name).

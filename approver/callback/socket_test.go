@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -163,7 +164,7 @@ func TestSocketModeDecidesLikeHTTP(t *testing.T) {
 	f.dec.mu.Lock()
 	got := f.dec.published[0]
 	f.dec.mu.Unlock()
-	if want := ref.dec.published[0]; got != want {
+	if want := ref.dec.published[0]; !reflect.DeepEqual(got, want) {
 		t.Fatalf("socket mode published %+v, http published %+v", got, want)
 	}
 	sock.mu.Lock()

@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/pangate/pangate/approver/callback"
 	"github.com/pangate/pangate/schemas"
 )
 
@@ -35,6 +36,10 @@ type Config struct {
 	// TerminalUsers maps a local user name allowed to decide from the terminal to their email (for the
 	// evidence and the self-approval check).
 	TerminalUsers map[string]string `yaml:"terminal_users"`
+	// WorkloadOwners name the owners of workloads (by OIDC subject or repository claim): they may not
+	// approve their own workload's statements, although a workload identity carries no email to compare
+	// theirs with. See docs/approvals.md "Self-approval".
+	WorkloadOwners []callback.WorkloadOwner `yaml:"workload_owners"`
 	// ClaimLease: see service.Config.Lease. Every instance must use the same value.
 	ClaimLease time.Duration `yaml:"claim_lease"`
 	// ExpiryGrace: see service.Config.ExpiryGrace.
@@ -174,6 +179,11 @@ func (c *Config) Validate() error {
 	for u, email := range c.TerminalUsers {
 		if u == "" || !strings.Contains(email, "@") {
 			return fmt.Errorf("config: terminal_users entry %q: %q must map a user name to an email", u, email)
+		}
+	}
+	for _, o := range c.WorkloadOwners {
+		if err := o.Validate(); err != nil {
+			return fmt.Errorf("config: %w", err)
 		}
 	}
 	if c.DecisionKeyFile == "" {

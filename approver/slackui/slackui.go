@@ -1,9 +1,12 @@
 // Package slackui renders approvals as Slack Block Kit messages and reads the button clicks back.
 //
-// A request message shows who (OIDC issuer and subject, workload claims), which target and role, the masked
-// SQL in a code block, the risk reasons and the expiry, an optional reason input and Approve / Deny buttons
-// whose value is the approval id. Once closed, the message is replaced by the same facts with the outcome
-// and no buttons.
+// A request message shows who (OIDC issuer and subject, workload claims), which target, database and
+// granted roles (not the generated just-in-time role name), what data the statement touches (cardholder
+// flag, tagged result columns, the planner's row estimate when the gateway knows it), the masked SQL in a
+// code block, the risk reasons and the expiry, an optional reason input and Approve / Deny buttons whose
+// value is the approval id. Approving an export of cardholder data (COPY … TO of a statement that touches
+// it) asks for confirmation first (a Block Kit confirm dialog on the Approve button). Once closed, the
+// message is replaced by the same facts under a header naming the outcome, and no buttons.
 //
 // Everything that came from a client or a token is hostile text: it is passed through the PAN masker
 // (defensively: the gateway already masked the SQL) and escaped for Slack's mrkdwn (&, <, > and backticks),
@@ -12,6 +15,7 @@ package slackui
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -21,6 +25,7 @@ import (
 
 	"github.com/pangate/pangate/approver/state"
 	"github.com/pangate/pangate/gateway/mask"
+	"github.com/pangate/pangate/schemas"
 )
 
 // Block and action ids of the request message. The buttons carry the approval id as their value.
@@ -127,19 +132,65 @@ func (r *Renderer) Fallback(a *state.Approval) string {
 
 // Request renders the message posted for a pending approval: facts, reason input, Approve and Deny.
 func (r *Renderer) Request(a *state.Approval) []slack.Block {
-	blocks := r.facts(a)
+	blocks := r.facts(a, "Approval needed")
 	in := slack.NewPlainTextInputBlockElement(slack.NewTextBlockObject(slack.PlainTextType, "Reason (optional; required for some rules)", false, false), ActionReason)
 	in.MaxLength = maxReasonInput
 	ib := slack.NewInputBlock(BlockReason, slack.NewTextBlockObject(slack.PlainTextType, "Reason", false, false), nil, in)
 	ib.Optional = true
 	approve := slack.NewButtonBlockElement(ActionApprove, a.ID, slack.NewTextBlockObject(slack.PlainTextType, "Approve", false, false)).WithStyle(slack.StylePrimary)
+	if CardholderExport(a.Request.Statement) {
+		approve = approve.WithConfirm(r.exportConfirm(a))
+	}
 	deny := slack.NewButtonBlockElement(ActionDeny, a.ID, slack.NewTextBlockObject(slack.PlainTextType, "Deny", false, false)).WithStyle(slack.StyleDanger)
 	return append(blocks, ib, slack.NewActionBlock(BlockActions, approve, deny))
 }
 
-// Outcome renders the closed approval: the same facts, the outcome, and no buttons.
+// CardholderExport reports whether st copies cardholder data out of the database (COPY … TO, including
+// COPY (query) TO, of a statement that touches tagged data): approving it asks for confirmation.
+func CardholderExport(st schemas.Statement) bool {
+	return st.Cardholder && slices.Contains(st.RiskTags, tagCopyOut)
+}
+
+// tagCopyOut is the gateway's risk tag for COPY … TO (gateway/classify TagCopyOut).
+const tagCopyOut = "copy_out"
+
+// exportConfirm is the dialog Slack shows before it sends an Approve click on a cardholder export.
+func (r *Renderer) exportConfirm(a *state.Approval) *slack.ConfirmationBlockObject {
+	st := a.Request.Statement
+	what := "cardholder data"
+	if len(st.Tables) > 0 {
+		what += " from " + strings.Join(st.Tables, ", ")
+	}
+	rows := "an unknown number of rows"
+	if a.Request.ExpectedRows > 0 {
+		rows = fmt.Sprintf("about %d rows", a.Request.ExpectedRows)
+	}
+	text := fmt.Sprintf("This statement exports %s (%s) out of the database, as %s. Card numbers leave masked, but names, expiry dates and other tagged data may not. Approve the export?",
+		what, rows, a.Request.Identity.Subject)
+	c := slack.NewConfirmationBlockObject(
+		slack.NewTextBlockObject(slack.PlainTextType, "Export cardholder data?", false, false),
+		slack.NewTextBlockObject(slack.PlainTextType, truncRunes(plain(r.maskOnly(text)), 300), false, false),
+		slack.NewTextBlockObject(slack.PlainTextType, "Approve export", false, false),
+		slack.NewTextBlockObject(slack.PlainTextType, "Cancel", false, false))
+	return c.WithStyle(slack.StyleDanger)
+}
+
+// headers name the state of the message in its header.
+var headers = map[string]string{
+	state.Approved:  "Approved",
+	state.Denied:    "Denied",
+	state.Withdrawn: "Withdrawn",
+	state.Expired:   "Expired",
+}
+
+// Outcome renders the closed approval: the same facts under a header naming the outcome, the outcome,
+// and no buttons.
 func (r *Renderer) Outcome(a *state.Approval) []slack.Block {
-	blocks := r.facts(a)
+	head, ok := headers[a.Outcome]
+	if !ok {
+		head = "Approval needed"
+	}
+	blocks := r.facts(a, head)
 	var line string
 	switch a.Outcome {
 	case state.Approved:
@@ -195,22 +246,22 @@ func isSlackID(s string) bool {
 	return true
 }
 
-// facts renders the parts common to the request and the outcome.
-func (r *Renderer) facts(a *state.Approval) []slack.Block {
+// facts renders the parts common to the request and the outcome, under a header starting with state.
+func (r *Renderer) facts(a *state.Approval, state string) []slack.Block {
 	q := a.Request
 	st := q.Statement
 	head := slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType,
-		truncRunes(plain(r.maskOnly(fmt.Sprintf("Approval needed: %s statement on %s", st.Kind, q.Target))), 140), false, false))
+		truncRunes(plain(r.maskOnly(fmt.Sprintf("%s: %s statement on %s", state, st.Kind, q.Target))), 140), false, false))
 
 	id := q.Identity
 	who := fmt.Sprintf("*Who*\n%s\n_%s_", r.clean(id.Subject, 300), r.clean(id.Issuer, 300))
 	workload := "*Workload*\n" + r.workload(id.Claims)
-	target := fmt.Sprintf("*Target*\n%s as `%s`", r.clean(q.Target, 300), r.clean(q.Role, 200))
 	expiry := "*Expires*\n" + slackDate(a.Expires)
 	fields := []*slack.TextBlockObject{
 		slack.NewTextBlockObject(slack.MarkdownType, who, false, false),
 		slack.NewTextBlockObject(slack.MarkdownType, workload, false, false),
-		slack.NewTextBlockObject(slack.MarkdownType, target, false, false),
+		slack.NewTextBlockObject(slack.MarkdownType, r.target(q), false, false),
+		slack.NewTextBlockObject(slack.MarkdownType, r.data(q), false, false),
 		slack.NewTextBlockObject(slack.MarkdownType, expiry, false, false),
 	}
 	sql := "```" + r.clean(st.SQL, maxSectionText-8) + "```"
@@ -253,6 +304,63 @@ func (r *Renderer) facts(a *state.Approval) []slack.Block {
 		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, riskText, false, false), nil, nil),
 		ctx,
 	}
+}
+
+// target says where the statement runs and with which privileges: the target, the database and the roles
+// the session's just-in-time role was granted. The just-in-time role's own name is generated per session
+// and tells an approver nothing, so it is shown only when the request carries no granted roles (a gateway
+// older than these fields).
+func (r *Renderer) target(q schemas.ApprovalRequested) string {
+	s := "*Target*\n" + r.clean(q.Target, 300)
+	if q.Database != "" {
+		s += " · database `" + r.clean(q.Database, 200) + "`"
+	}
+	switch {
+	case len(q.Granted) > 0:
+		s += "\nas `" + r.clean(strings.Join(q.Granted, ", "), 400) + "`"
+		if q.RequestedRole != "" && !slices.Contains(q.Granted, q.RequestedRole) {
+			s += " (asked for `" + r.clean(q.RequestedRole, 200) + "`)"
+		}
+	case q.RequestedRole != "":
+		s += "\nas `" + r.clean(q.RequestedRole, 200) + "`"
+	default:
+		s += "\nas `" + r.clean(q.Role, 200) + "` (just-in-time role)"
+	}
+	return s
+}
+
+// data says what the statement touches: the cardholder flag, the result columns that carry tagged
+// (cardholder) data, the columns referenced and the planner's row estimate.
+func (r *Renderer) data(q schemas.ApprovalRequested) string {
+	st := q.Statement
+	lines := []string{"*Data*"}
+	switch {
+	case CardholderExport(st):
+		lines = append(lines, ":warning: exports cardholder data")
+	case st.Cardholder:
+		lines = append(lines, "cardholder data: *yes*")
+	default:
+		lines = append(lines, "cardholder data: no")
+	}
+	if len(st.ResultCardholder) > 0 {
+		lines = append(lines, "tagged columns: "+r.clean(strings.Join(st.ResultCardholder, ", "), 400))
+	}
+	if len(st.Columns) > 0 {
+		lines = append(lines, "columns: "+r.clean(strings.Join(st.Columns, ", "), 600))
+	}
+	if q.ExpectedRows > 0 {
+		lines = append(lines, fmt.Sprintf("expected rows: ~%d", q.ExpectedRows))
+	} else {
+		lines = append(lines, "expected rows: unknown")
+	}
+	s := strings.Join(lines, "\n")
+	if len(s) > maxFieldText {
+		s = s[:maxFieldText]
+		for !utf8.ValidString(s) {
+			s = s[:len(s)-1]
+		}
+	}
+	return s
 }
 
 // workloadClaims are shown first, in this order; other claims follow sorted.

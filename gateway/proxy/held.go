@@ -49,7 +49,7 @@ func (ss *session) hold(r *run, d Decision) (*schemas.ApprovalRef, bool) {
 		timeout = 15 * time.Minute
 	}
 	req := schemas.ApprovalRequested{ApprovalID: schemas.NewID(), Session: ss.id, Identity: ss.claims.Identity,
-		Target: ss.target, Role: ss.cred.Role, Statement: r.st, Rule: d.Rule, Reason: maskText(ss.srv, d.Reason),
+		Target: ss.target, Role: ss.cred.Role, Database: ss.database, RequestedRole: ss.role, Granted: ss.cred.Granted, Statement: r.st, Rule: d.Rule, Reason: maskText(ss.srv, d.Reason),
 		ApproverGroup: d.ApproverGroup, ReasonRequired: d.ReasonRequired,
 		Expires: schemas.FormatTime(time.Now().Add(timeout)), GatewayInst: ss.srv.cfg.Instance}
 	if _, err := ss.ev.Emit(schemas.TypeApprovalRequested, req); err != nil {
