@@ -62,9 +62,9 @@ type Kafka struct {
 
 // Slack holds the Slack app's settings.
 type Slack struct {
-	// Token is the bot token (xoxb-…); prefer PANGATE_SLACK_TOKEN.
+	// Token is the bot token (xoxb-…); prefer PANGATE_APPROVER_SLACK_TOKEN.
 	Token string `yaml:"token"`
-	// SigningSecret verifies interaction callbacks; prefer PANGATE_SLACK_SIGNING_SECRET.
+	// SigningSecret verifies interaction callbacks; prefer PANGATE_APPROVER_SLACK_SIGNING_SECRET.
 	SigningSecret string `yaml:"signing_secret"`
 	// Channel is the channel id requests are posted to.
 	Channel string `yaml:"channel"`
@@ -74,7 +74,7 @@ type Slack struct {
 	// them to the public interactions endpoint. Needs AppToken.
 	SocketMode bool `yaml:"socket_mode"`
 	// AppToken is the app-level token (xapp-…, scope connections:write) Socket Mode connects with; prefer
-	// PANGATE_SLACK_APP_TOKEN.
+	// PANGATE_APPROVER_SLACK_APP_TOKEN.
 	AppToken string `yaml:"app_token"`
 }
 
@@ -108,20 +108,20 @@ func (c *Config) applyEnv(get func(string) string) {
 	}
 	set(&c.Instance, "PANGATE_APPROVER_INSTANCE")
 	set(&c.Listen, "PANGATE_APPROVER_LISTEN")
-	set(&c.Kafka.Topic, "PANGATE_APPROVALS_TOPIC")
-	set(&c.Slack.Token, "PANGATE_SLACK_TOKEN")
-	set(&c.Slack.SigningSecret, "PANGATE_SLACK_SIGNING_SECRET")
-	set(&c.Slack.Channel, "PANGATE_SLACK_CHANNEL")
-	set(&c.Slack.APIURL, "PANGATE_SLACK_API_URL")
-	set(&c.Slack.AppToken, "PANGATE_SLACK_APP_TOKEN")
+	set(&c.Kafka.Topic, "PANGATE_APPROVER_KAFKA_TOPIC")
+	set(&c.Slack.Token, "PANGATE_APPROVER_SLACK_TOKEN")
+	set(&c.Slack.SigningSecret, "PANGATE_APPROVER_SLACK_SIGNING_SECRET")
+	set(&c.Slack.Channel, "PANGATE_APPROVER_SLACK_CHANNEL")
+	set(&c.Slack.APIURL, "PANGATE_APPROVER_SLACK_API_URL")
+	set(&c.Slack.AppToken, "PANGATE_APPROVER_SLACK_APP_TOKEN")
 	set(&c.DecisionKeyFile, "PANGATE_APPROVER_DECISION_KEY_FILE")
 	if v := get("PANGATE_APPROVER_DECISION_PUBLIC_KEYS"); v != "" {
 		c.DecisionPublicKeys = strings.Split(v, ",")
 	}
-	if v := get("PANGATE_KAFKA_BROKERS"); v != "" {
+	if v := get("PANGATE_APPROVER_KAFKA_BROKERS"); v != "" {
 		c.Kafka.Brokers = strings.Split(v, ",")
 	}
-	if v := get("PANGATE_APPROVERS"); v != "" {
+	if v := get("PANGATE_APPROVER_APPROVERS"); v != "" {
 		c.Approvers = strings.Split(v, ",")
 	}
 }
@@ -155,7 +155,7 @@ func (c *Config) Validate() error {
 	}
 	c.Kafka.Brokers = bs
 	if len(bs) == 0 {
-		return errors.New("config: kafka.brokers is empty: list host:port seed brokers or set PANGATE_KAFKA_BROKERS")
+		return errors.New("config: kafka.brokers is empty: list host:port seed brokers or set PANGATE_APPROVER_KAFKA_BROKERS")
 	}
 	if c.Slack.APIURL != "" {
 		u, err := url.Parse(c.Slack.APIURL)
@@ -167,7 +167,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.Slack.SocketMode && c.Slack.AppToken == "" {
-		return errors.New("config: slack.socket_mode is on but slack.app_token is empty: set PANGATE_SLACK_APP_TOKEN to an app-level token (xapp-…) with the connections:write scope, from the Slack app's Basic Information page")
+		return errors.New("config: slack.socket_mode is on but slack.app_token is empty: set PANGATE_APPROVER_SLACK_APP_TOKEN to an app-level token (xapp-…) with the connections:write scope, from the Slack app's Basic Information page")
 	}
 	if c.Slack.AppToken != "" && !strings.HasPrefix(c.Slack.AppToken, "xapp-") {
 		// Never echo the token: it may be a bot or user token pasted in the wrong place.
@@ -200,14 +200,14 @@ func (c *Config) Validate() error {
 // ValidateServe checks what the Slack-facing service needs beyond Validate.
 func (c *Config) ValidateServe() error {
 	if c.Slack.Token == "" {
-		return errors.New("config: slack.token is empty: set PANGATE_SLACK_TOKEN to the bot token (xoxb-…)")
+		return errors.New("config: slack.token is empty: set PANGATE_APPROVER_SLACK_TOKEN to the bot token (xoxb-…)")
 	}
 	if c.Slack.Channel == "" {
 		return errors.New("config: slack.channel is empty: set it to the id of the approvals channel (C…)")
 	}
 	// In socket mode the signing secret is optional: without it the HTTP interactions endpoint refuses all.
 	if len(c.Slack.SigningSecret) < 16 && !(c.Slack.SocketMode && c.Slack.SigningSecret == "") {
-		return errors.New("config: slack.signing_secret missing or too short: set PANGATE_SLACK_SIGNING_SECRET from the Slack app's Basic Information page")
+		return errors.New("config: slack.signing_secret missing or too short: set PANGATE_APPROVER_SLACK_SIGNING_SECRET from the Slack app's Basic Information page")
 	}
 	if len(c.Approvers) == 0 && c.ApproverGroup == "" && len(c.Groups) == 0 {
 		return errors.New("config: nobody may approve: set approvers (Slack user ids) or approver_group (a Slack user group id)")

@@ -22,8 +22,8 @@ decision_key_file: /run/secrets/decision.pem
 claim_lease: 30s
 terminal_users: {alice: alice@acme.example}
 `), 0o600)
-	t.Setenv("PANGATE_SLACK_SIGNING_SECRET", "from-env-from-env-from-env")
-	t.Setenv("PANGATE_SLACK_TOKEN", "xoxb-1")
+	t.Setenv("PANGATE_APPROVER_SLACK_SIGNING_SECRET", "from-env-from-env-from-env")
+	t.Setenv("PANGATE_APPROVER_SLACK_TOKEN", "xoxb-1")
 	c, err := Load(p)
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +53,7 @@ func TestValidateErrors(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.ValidateServe(); err == nil || !strings.Contains(err.Error(), "PANGATE_SLACK_TOKEN") {
+	if err := c.ValidateServe(); err == nil || !strings.Contains(err.Error(), "PANGATE_APPROVER_SLACK_TOKEN") {
 		t.Fatalf("serve without token: %v", err)
 	}
 }
@@ -74,18 +74,18 @@ slack: {channel: C1, token: xoxb-1, socket_mode: true}
 approvers: [U1]
 decision_key_file: /run/secrets/decision.pem
 `), 0o600)
-	t.Setenv("PANGATE_SLACK_SIGNING_SECRET", "")
+	t.Setenv("PANGATE_APPROVER_SLACK_SIGNING_SECRET", "")
 	// socket_mode without an app token: Validate names what is missing and where to get it.
-	t.Setenv("PANGATE_SLACK_APP_TOKEN", "")
-	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "PANGATE_SLACK_APP_TOKEN") || !strings.Contains(err.Error(), "xapp-") {
+	t.Setenv("PANGATE_APPROVER_SLACK_APP_TOKEN", "")
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "PANGATE_APPROVER_SLACK_APP_TOKEN") || !strings.Contains(err.Error(), "xapp-") {
 		t.Fatalf("socket mode without app token: %v", err)
 	}
 	// A bot token in the app token's place is refused without being echoed.
-	t.Setenv("PANGATE_SLACK_APP_TOKEN", "xoxb-secret-bot-token")
+	t.Setenv("PANGATE_APPROVER_SLACK_APP_TOKEN", "xoxb-secret-bot-token")
 	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), `"xapp-"`) || strings.Contains(err.Error(), "secret-bot") {
 		t.Fatalf("wrong token kind: %v", err)
 	}
-	t.Setenv("PANGATE_SLACK_APP_TOKEN", "xapp-1-A1-2-abc")
+	t.Setenv("PANGATE_APPROVER_SLACK_APP_TOKEN", "xapp-1-A1-2-abc")
 	c, err := Load(p)
 	if err != nil {
 		t.Fatal(err)
@@ -101,5 +101,35 @@ decision_key_file: /run/secrets/decision.pem
 	c.Slack.SocketMode = false
 	if err := c.ValidateServe(); err == nil || !strings.Contains(err.Error(), "signing_secret") {
 		t.Fatalf("http mode without signing secret: %v", err)
+	}
+}
+
+// TestIgnoresUnprefixedEnv: the approver read the unprefixed PANGATE_KAFKA_BROKERS, so a shell with the
+// local stack's .stack/env exported pointed the demo's approver at the stack's Kafka (issue 15). Only
+// PANGATE_APPROVER_ variables count.
+func TestIgnoresUnprefixedEnv(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "approver.yaml")
+	os.WriteFile(p, []byte("kafka: {brokers: [\"demo:1\"], topic: demo.pangate.approvals}\nslack: {token: xoxb-file, channel: C1}\ndecision_key_file: k\n"), 0o600)
+	for k, v := range map[string]string{
+		"PANGATE_KAFKA_BROKERS": "stack:19092", "PANGATE_APPROVALS_TOPIC": "pangate.approvals",
+		"PANGATE_SLACK_TOKEN": "xoxb-ambient", "PANGATE_SLACK_CHANNEL": "CAMBIENT", "PANGATE_APPROVERS": "UAMBIENT",
+	} {
+		t.Setenv(k, v)
+	}
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.Kafka.Brokers, ",") != "demo:1" || c.Kafka.Topic != "demo.pangate.approvals" || c.Slack.Token != "xoxb-file" ||
+		c.Slack.Channel != "C1" || len(c.Approvers) != 0 {
+		t.Fatalf("unprefixed variables were read: %+v", c)
+	}
+	t.Setenv("PANGATE_APPROVER_KAFKA_BROKERS", "own:1,own:2")
+	t.Setenv("PANGATE_APPROVER_KAFKA_TOPIC", "own.approvals")
+	if c, err = Load(p); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.Kafka.Brokers, ",") != "own:1,own:2" || c.Kafka.Topic != "own.approvals" {
+		t.Fatalf("PANGATE_APPROVER_ variables not read: %+v", c)
 	}
 }

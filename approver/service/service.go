@@ -96,7 +96,7 @@ func (c *Config) Validate() error {
 		return errors.New("service: instance is empty: name this approver (for example the pod or host name)")
 	}
 	if len(c.Brokers) == 0 {
-		return errors.New("service: kafka brokers are empty: set kafka.brokers or PANGATE_KAFKA_BROKERS")
+		return errors.New("service: kafka brokers are empty: set kafka.brokers or PANGATE_APPROVER_KAFKA_BROKERS")
 	}
 	if c.Channel == "" && !c.Passive {
 		return errors.New("service: slack channel is empty: set slack.channel to the channel id approvals are posted to")

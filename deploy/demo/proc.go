@@ -36,7 +36,7 @@ func start(dir, name, bin string, env []string, args ...string) (*proc, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = childEnv(env)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		f.Close()
@@ -150,13 +150,29 @@ func selfSignedCert(dir string) (string, string, error) {
 
 // execOut runs a short command and returns its combined output.
 func execOut(ctx context.Context, bin string, args ...string) (string, error) {
-	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = childEnv(nil)
+	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
 
 // commandEnv is exec.CommandContext with extra environment variables.
 func commandEnv(ctx context.Context, bin string, env []string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = childEnv(env)
 	return cmd
+}
+
+// childEnv is the environment of a service the demo starts: the demo's own environment without any
+// PANGATE_ variable, plus env. Each service's whole configuration is what the demo passes (its file and
+// env); an operator who exported the local stack's .stack/env (for its clickhouse-client passwords) once
+// had the demo's approver join the stack's Kafka instead of the demo's (issue 15).
+func childEnv(env []string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PANGATE_") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, env...)
 }

@@ -117,7 +117,7 @@ decision_key_file: %s
 	if err := os.WriteFile(apPath, []byte(apCfg), 0o600); err != nil {
 		return err
 	}
-	ap, err := start(d.dir, "approver", d.bin("approver"), []string{"PANGATE_SLACK_SIGNING_SECRET=" + signingSecret}, "serve", "-config", apPath)
+	ap, err := start(d.dir, "approver", d.bin("approver"), []string{"PANGATE_APPROVER_SLACK_SIGNING_SECRET=" + signingSecret}, "serve", "-config", apPath)
 	if err != nil {
 		return err
 	}
