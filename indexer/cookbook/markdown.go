@@ -26,8 +26,13 @@ pangate's indexer writes every audit event to ClickHouse (database ` + "`pangate
   ` + "`*_us`" + ` columns (0 = not set).
 - Maps are two arrays (` + "`claim_keys`" + `, ` + "`claim_values`" + `): ` + "`claim_values[indexOf(claim_keys, 'repository')]`" + `.
 - Booleans are 0/1 (` + "`cardholder`" + `, ` + "`human`" + `, ` + "`client_tls`" + `).
-- The identity behind a statement is on its session: join ` + "`sessions`" + ` on ` + "`session`" + `
+- The identity behind a statement is on its session. **` + "`statement_identities`" + `** is every statement with its
+  outcome and its session's identity (issuer, subject, human, client, application, claims, and the CI claims
+  ` + "`repository`" + `, ` + "`workflow`" + `, ` + "`run_id`" + `, ` + "`ref`" + `, ` + "`sha`" + `) in one view: ` + "`SELECT subject, sql FROM statement_identities WHERE …`" + `.
+  ClickHouse 18.16 takes one JOIN per SELECT and no ` + "`IN (col, col)`" + `; to join ` + "`sessions`" + ` yourself, nest it
   (` + "`ANY LEFT JOIN (SELECT session, issuer, subject FROM sessions FINAL) USING session`" + `).
+- **` + "`approval_decisions`" + `** is one row per approval with requester, statement, rule, outcome (the first
+  decision or expiry; ` + "`pending`" + ` without one), approver, reason and latency.
 - **The outcome of a statement is in ` + "`statement_outcomes`" + `**, a view over ` + "`statements`" + ` and ` + "`completions`" + `
   (both read with FINAL inside it). A statement the gateway records before running it (writes, DDL, COPY,
   anything not proven free of side effects) is stored twice: a ` + "`query.executed`" + ` with outcome ` + "`forwarded`" + `, then a
@@ -50,6 +55,8 @@ pangate's indexer writes every audit event to ClickHouse (database ` + "`pangate
 | statements | query.executed, query.blocked | session, seq, stmt_index, sql (redacted), params (masked), kind, tables, columns, cardholder, outcome, sqlstate, row_count, masked_*, block_reason, approval_* |
 | completions | query.completed | session, intent_seq (the statement's seq), outcome, sqlstate, command_tag, row_count, masked_*, sample |
 | statement_outcomes (view) | statement, with its outcome | the columns of statements, outcome etc. from its completion, intent_outcome, completion_event_id, completed_us |
+| statement_identities (view) | statement, with its outcome and identity | the columns of statement_outcomes, issuer, subject, human, groups, claim_keys/values, client_addr, application, target, session_role, repository, workflow, run_id, ref, sha |
+| approval_decisions (view) | approval | approval_id, requested_at, session, requester_issuer, requester, statement, rule, hold_reason, outcome, decided_at, approver, approver_name, approver_email, approver_reason, latency_ms |
 | statement_tables | (statement, table) pair | table_name, session, kind, cardholder, outcome (as recorded ahead), role |
 | approvals | approval.requested/notified/decided/expired | approval_id, subject, sql, rule, decision, decided_by, latency_ms |
 | auth_events | auth.succeeded, auth.failed | outcome, issuer, subject, client_addr, reason, sqlstate |

@@ -359,6 +359,10 @@ func TestCookbook(t *testing.T) {
 		},
 	}
 	params["19_cardholder_reads_why"] = map[string]string{"run_id": "4242"}
+	// The period variant over the scenario's day (yesterday) answers what query 1 answers.
+	day := sc.base.Format("2006-01-02")
+	params["20_cardholder_access_period"] = map[string]string{"from_day": day, "to_day": day}
+	checks["20_cardholder_access_period"] = checks["01_cardholder_access_yesterday"]
 	for _, q := range qs {
 		t.Run(q.Name, func(t *testing.T) {
 			check, ok := checks[q.Name]
@@ -376,6 +380,58 @@ func TestCookbook(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCookbookToday: query 20 as written (no days given) answers "today": a statement on cardholder data
+// recorded today is found, one of yesterday is not (the demo's same-day data was invisible to query 1).
+func TestCookbookToday(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t)
+	now := time.Now().UTC()
+	who := schemas.Identity{Issuer: "https://issuer.test", Subject: "repo:acme/today"}
+	var evs []schemas.Event
+	for i, at := range []time.Time{now.Add(-time.Minute), now.AddDate(0, 0, -1)} {
+		c := schemas.NewChain(schemas.NewID(), src)
+		c.Now = func() time.Time { return at }
+		for _, x := range []struct {
+			typ string
+			d   any
+		}{
+			{schemas.TypeSessionStarted, schemas.SessionStarted{Identity: who, Client: schemas.Client{Addr: "10.0.0.1:1"}, Target: "payments",
+				Database: "payments", RequestedRole: "app", Role: fmt.Sprintf("jit_%d", i), MaskShape: "first6last4"}},
+			{schemas.TypeQueryExecuted, schemas.QueryExecuted{Statement: schemas.Statement{SQL: "SELECT pan FROM cards", Fingerprint: "fp",
+				Kind: "read", Tables: []string{"cards"}, Cardholder: true, Protocol: "simple"}, Role: fmt.Sprintf("jit_%d", i), Outcome: "ok", Rows: 3}},
+		} {
+			e, err := c.Next(x.typ, x.d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs = append(evs, e)
+		}
+	}
+	en.produce(schemas.TopicAudit, evs...)
+	p := en.start()
+	en.waitCount(30*time.Second, uint64(len(evs)), "SELECT count() FROM events FINAL")
+	p.stop(t)
+	q := cookbookQuery(t, "20_cardholder_access_period")
+	rs := en.query(t, q.SQL)
+	want(t, rs, 1)
+	eq(t, rs[0], "subject", "repo:acme/today", "role", "jit_0", "table_name", "cards", "statements", "1", "rows_returned", "3")
+}
+
+func cookbookQuery(t *testing.T, name string) cookbook.Query {
+	t.Helper()
+	qs, err := cookbook.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range qs {
+		if q.Name == name {
+			return q
+		}
+	}
+	t.Fatalf("cookbook has no query %s", name)
+	return cookbook.Query{}
 }
 
 // query runs sql and returns the rows as column name → value printed with fmt.

@@ -135,11 +135,28 @@ func clusterView(c string, m []string) string {
 	c = strings.Replace(c, m[0], fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s.%s ON CLUSTER %s AS", database, m[1], clusterName), 1)
 	return fromRE.ReplaceAllStringFunc(c, func(from string) string {
 		t := fromRE.FindStringSubmatch(from)[1]
-		if _, ok := shardingKeys[t]; !ok {
+		if _, ok := shardingKeys[t]; !ok && !singleViews()[t] {
 			return from
 		}
 		return "FROM " + database + "." + t
 	})
+}
+
+// singleViews names every view of the single-node migrations: a view may read another view (0003's
+// statement_identities reads statement_outcomes), which must be qualified with the database like a table.
+func singleViews() map[string]bool {
+	views := map[string]bool{}
+	files, _ := filepath.Glob(filepath.Join(singleDir, "*.sql"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, m := range viewRE.FindAllStringSubmatch(string(b), -1) {
+			views[m[1]] = true
+		}
+	}
+	return views
 }
 
 // chunk splits SQL text into statements, each with the comment lines before it, at lines whose code ends
