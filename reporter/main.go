@@ -6,6 +6,7 @@
 //	reporter run -config reporter.yaml                  # daemon: daily review + monthly package on cron schedules
 //	reporter verify -key reporter.pub [-fingerprint sha256:…] [-config reporter.yaml] PACKAGE [-previous PREVIOUS_PACKAGE]
 //	reporter transcript -config reporter.yaml -session ID [-json]
+//	reporter review -package DIR -key REVIEWER.key -reviewer "Name <email>" -decision no_action|followed_up|escalated [-notes TEXT] [-ticket ID]
 //	reporter keygen -out reporter                       # writes reporter.key (private) and reporter.pub
 //
 // -from and -to take RFC 3339 times, dates (YYYY-MM-DD) or a month (YYYY-MM, -to optional). -period names a
@@ -60,6 +61,8 @@ func main() {
 		err = cmdTranscript(ctx, os.Args[2:])
 	case "keygen":
 		err = cmdKeygen(os.Args[2:])
+	case "review":
+		err = cmdReview(os.Args[2:])
 	default:
 		usage()
 	}
@@ -80,6 +83,7 @@ func usage() {
   reporter run -config FILE
   reporter verify -key PUBLIC.pem [-fingerprint sha256:…] [-config FILE] PACKAGE_DIR [-previous PREVIOUS_PACKAGE_DIR]
   reporter transcript -config FILE -session ID [-json]
+  reporter review -package DIR -key REVIEWER.key -reviewer NAME -decision no_action|followed_up|escalated [-notes TEXT] [-ticket ID]
   reporter keygen -out PREFIX`)
 	os.Exit(2)
 }
@@ -304,6 +308,7 @@ func cmdVerify(ctx context.Context, args []string) error {
 	prev := fs.String("previous", "", "the previous package of the chain, to check the link")
 	fingerprint := fs.String("fingerprint", "", "the reporter key's fingerprint (sha256:…) obtained out of band: the key must be this one")
 	path := fs.String("config", "", "reporter YAML: also check the audit store holds this package's report.generated event")
+	rf := addReviewFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -338,6 +343,9 @@ func cmdVerify(ctx context.Context, args []string) error {
 			recs = append(recs, verify.Record{Time: row[0], Instance: row[1], Location: row[2], ManifestHash: row[3], KeyID: row[4]})
 		}
 		r.Recorded(recs, schemas.KeyID(pub))
+	}
+	if err := checkReviews(r, pos[0], pub, rf); err != nil {
+		return err
 	}
 	if err := r.Err(); err != nil {
 		return err

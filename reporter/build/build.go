@@ -550,7 +550,7 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 	pageName := "summary.html"
 	pageTitle := "Summary for the assessor: scope, period, counts, exceptions, integrity, charts, index"
 	if kind == manifest.KindDailyReview {
-		pageName, pageTitle = "review.html", "Daily review report: the day's exceptions with space for reviewer sign-off"
+		pageName, pageTitle = "review.html", "Daily review report: the day's exceptions; the reviewer signs off with reporter review (a signed review beside the package)"
 		indexMeta.PCI = []string{"10.4.1", "10.4.1.1", "10.4.2"}
 	}
 	files = append(files, summary.FileRow{Path: pageName, Title: pageTitle, PCI: strings.Join(indexMeta.PCI, ", "), SOC2: "CC7.2", ISO2700: "A.8.15, A.8.16"},

@@ -1,7 +1,8 @@
 // Package summary renders the human-readable pages of an evidence package: the summary a QSA reads
 // without tools (scope, period, counts, exceptions, integrity verdict, retention and clock facts, charts as
-// inline SVG, the file-to-control index) and the daily review report with space for reviewer sign-off
-// (PCI DSS 10.4.1). Pages are self-contained HTML: no script, no external resource.
+// inline SVG, the file-to-control index) and the daily review report, which tells the reviewer how to sign
+// off as a separate signed review (PCI DSS 10.4.1, reporter/review). Pages are self-contained HTML: no
+// script, no external resource.
 package summary
 
 import (
@@ -92,7 +93,6 @@ h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:2e
 table{border-collapse:collapse;font-size:12px;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
 th{background:#edf2f7}.ok{color:#2f855a;font-weight:bold}.bad{color:#c53030;font-weight:bold}.warn{color:#b7791f}
 .note{color:#555;font-size:12px}pre{white-space:pre-wrap;font-size:11px;background:#f7fafc;padding:6px}
-.sign td{height:2.5em;min-width:14em}
 </style></head><body>
 <h1>{{.Title}}</h1>
 <table>
@@ -128,10 +128,12 @@ th{background:#edf2f7}.ok{color:#2f855a;font-weight:bold}.bad{color:#c53030;font
 {{if .Transcripts}}<p>Transcripts of sessions with exceptions: {{range .Transcripts}}<a href="{{.}}">{{.}}</a> {{end}}</p>{{end}}
 
 {{if .SignOff}}
-<h2>Reviewer sign-off</h2>
-<p>I reviewed the exceptions above and the integrity result, and followed up on each as noted.</p>
-<table class="sign"><tr><th>Reviewer name</th><td></td></tr><tr><th>Role</th><td></td></tr><tr><th>Date (UTC)</th><td></td></tr>
-<tr><th>Follow-up / ticket references</th><td></td></tr><tr><th>Signature</th><td></td></tr></table>
+<h2>Reviewer sign-off (PCI DSS 10.4.1)</h2>
+<p>This page is signed: do not write on it (an edited file fails verification). Record the review of the
+exceptions above and the integrity result as a signed review, chained to the previous one and stored beside
+the package:</p>
+<pre>reporter review -package THIS_PACKAGE_DIRECTORY -key YOUR.key -reviewer "Name &lt;email&gt;" -decision no_action|followed_up|escalated -notes "how each exception was followed up" -ticket ID</pre>
+<p class="note"><code>reporter verify</code> checks the package and every review of it (reviewer, decision, time, notes, tickets).</p>
 {{end}}
 
 {{if .Charts}}<h2>Charts</h2>

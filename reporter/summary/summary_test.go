@@ -27,3 +27,19 @@ func TestPageEscapesAndDrawsCharts(t *testing.T) {
 		}
 	}
 }
+
+// TestSignOffIsNotAFormOnTheSignedPage is issue 15.7: review.html had a sign-off table to fill in, and
+// filling it in broke the package's signature. The page now says how to record a signed review instead.
+func TestSignOffIsNotAFormOnTheSignedPage(t *testing.T) {
+	page, err := Render(Page{Title: "daily", SignOff: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(page)
+	if strings.Contains(html, `class="sign"`) || strings.Contains(html, "<th>Signature</th>") {
+		t.Error("review.html still has a sign-off form to fill in on a signed file")
+	}
+	if !strings.Contains(html, "reporter review -package") {
+		t.Error("review.html does not say how to record the review")
+	}
+}
