@@ -4,6 +4,9 @@
 //	approver [serve] -config approver.yaml
 //	approver decide  -config approver.yaml -id APPROVAL_ID (-approve | -deny) [-reason TEXT] [-user NAME]
 //	approver keygen  -out decision.pem     create the Ed25519 decision signing key (and decision.pub.pem)
+//
+// Exit status, as for every pangate binary: 0 success (and -h), 2 usage or configuration error (printed as
+// text naming the setting), 1 runtime failure.
 package main
 
 import (
@@ -51,13 +54,52 @@ func main() {
 		err = decide(args)
 	case "keygen":
 		err = keygen(args)
+	case "help":
+		err = flag.ErrHelp
+		fmt.Println(usage)
 	default:
-		err = fmt.Errorf("unknown command %q: use serve, decide or keygen", cmd)
+		err = usageError{fmt.Errorf("unknown command %q: use serve, decide or keygen", cmd)}
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "approver:", err)
-		os.Exit(1)
+	os.Exit(exitCode(err))
+}
+
+const usage = `usage:
+  approver [serve] -config approver.yaml
+  approver decide  -config approver.yaml -id APPROVAL_ID (-approve | -deny) [-reason TEXT] [-user NAME]
+  approver keygen  -out decision.pem`
+
+// exitCode prints err and returns the exit status: 0 none or -h (the flag package printed the usage), 2
+// usage or configuration error, 1 anything else.
+func exitCode(err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
 	}
+	fmt.Fprintln(os.Stderr, "approver:", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+// usageError is a usage or configuration mistake (exit 2).
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+// parse parses flags; a bad flag is a usageError, -h is flag.ErrHelp.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
+	}
+	return nil
 }
 
 func logger(level string) *slog.Logger {
@@ -77,7 +119,7 @@ func keygen(args []string) error {
 	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
 	out := fs.String("out", "decision.pem", "private key file to create (PKCS#8 PEM, mode 0600)")
 	pub := fs.String("pub", "", "public key file for the gateways (default: OUT with .pub.pem)")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *pub == "" {
@@ -94,15 +136,15 @@ func keygen(args []string) error {
 func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	path := fs.String("config", os.Getenv("PANGATE_APPROVER_CONFIG"), "YAML configuration file")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	if err := cfg.ValidateServe(); err != nil {
-		return err
+		return usageError{err}
 	}
 	log := logger(cfg.LogLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -126,7 +168,7 @@ func serve(args []string) error {
 
 	dkey, dkeys, err := cfg.DecisionKeys()
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	if err := service.EnsureTopic(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topic); err != nil {
 		return fmt.Errorf("ensure topic %s: %w", cfg.Kafka.Topic, err)
@@ -194,15 +236,15 @@ func decide(args []string) error {
 	deny := fs.Bool("deny", false, "deny the statement")
 	reason := fs.String("reason", "", "reason recorded with the decision")
 	who := fs.String("user", "", "terminal user name (default: the OS user); must be listed in terminal_users")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *id == "" || *approve == *deny {
-		return errors.New("decide needs -id and exactly one of -approve or -deny")
+		return usageError{errors.New("decide needs -id and exactly one of -approve or -deny")}
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	name := *who
 	if name == "" {
@@ -214,11 +256,11 @@ func decide(args []string) error {
 	}
 	email, ok := cfg.TerminalUsers[name]
 	if !ok {
-		return fmt.Errorf("terminal user %q is not an authorised approver: add it to terminal_users in the approver configuration", name)
+		return usageError{fmt.Errorf("terminal user %q is not an authorised approver: add it to terminal_users in the approver configuration", name)}
 	}
 	dkey, dkeys, err := cfg.DecisionKeys()
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -5,6 +5,9 @@
 //	gateway run -config gateway.yaml     serve
 //	gateway policy check [flags] FILE    check a policy file (see gateway/policy)
 //	gateway keygen -out key.pem          create the Ed25519 checkpoint signing key (and key.pub.pem)
+//
+// Exit status, as for every pangate binary: 0 success (and -h), 2 usage or configuration error (printed as
+// text naming the setting), 1 runtime failure.
 package main
 
 import (
@@ -21,6 +24,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -50,10 +54,12 @@ var version = "dev"
 
 func main() {
 	if len(os.Args) < 2 {
-		usage()
+		usage(os.Stderr)
 		os.Exit(2)
 	}
 	switch os.Args[1] {
+	case "-h", "-help", "--help", "help":
+		usage(os.Stdout)
 	case "run":
 		fs := flag.NewFlagSet("run", flag.ExitOnError)
 		path := fs.String("config", "", "gateway configuration file (YAML); PANGATE_GATEWAY_* variables override it")
@@ -68,6 +74,12 @@ func main() {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		if err := run(ctx, *path, log); err != nil {
+			var ce configError
+			if errors.As(err, &ce) {
+				// Text, not a JSON log line: a list of mistakes must read as a list.
+				fmt.Fprintf(os.Stderr, "gateway: configuration error: %v\n", ce.err)
+				os.Exit(2)
+			}
 			log.Error("gateway stopped", "err", err)
 			os.Exit(1)
 		}
@@ -94,22 +106,28 @@ func main() {
 	case "version":
 		fmt.Println(version)
 	default:
-		usage()
+		usage(os.Stderr)
 		os.Exit(2)
 	}
 }
 
-func usage() {
-	fmt.Fprintln(os.Stderr, "usage: gateway run -config FILE | gateway policy check FILE | gateway keygen -out FILE | gateway version")
+func usage(w *os.File) {
+	fmt.Fprintln(w, "usage: gateway run -config FILE | gateway policy check FILE | gateway keygen -out FILE | gateway version")
 }
+
+// configError is a configuration mistake: main prints it as text and exits 2.
+type configError struct{ err error }
+
+func (c configError) Error() string { return c.err.Error() }
+func (c configError) Unwrap() error { return c.err }
 
 func run(ctx context.Context, path string, log *slog.Logger) error {
 	cfg, err := config.Load(path, os.Environ())
 	if err != nil {
-		return err
+		return configError{err}
 	}
 	if err := cfg.Validate(); err != nil {
-		return err
+		return configError{err}
 	}
 	started := time.Now()
 	configHash := ""
@@ -125,35 +143,35 @@ func run(ctx context.Context, path string, log *slog.Logger) error {
 
 	key, err := audit.LoadKey(cfg.Checkpoint.KeyFile)
 	if err != nil {
-		return err
+		return configError{fmt.Errorf("checkpoint.key_file: %w", err)}
 	}
 	var serverTLS *tls.Config
 	if cfg.TLS.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
 		if err != nil {
-			return fmt.Errorf("tls: %w", err)
+			return configError{fmt.Errorf("tls.cert_file / tls.key_file: %w", err)}
 		}
 		serverTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	var cancelKey []byte
 	if cfg.CancelKeyFile != "" {
 		if cancelKey, err = os.ReadFile(cfg.CancelKeyFile); err != nil {
-			return err
+			return configError{fmt.Errorf("cancel_key_file: %w", err)}
 		}
 		if len(cancelKey) < 32 {
-			return fmt.Errorf("cancel_key_file %s holds %d bytes; use at least 32 random bytes (head -c 32 /dev/urandom > FILE)", cfg.CancelKeyFile, len(cancelKey))
+			return configError{fmt.Errorf("cancel_key_file %s holds %d bytes; use at least 32 random bytes (head -c 32 /dev/urandom > FILE)", cfg.CancelKeyFile, len(cancelKey))}
 		}
 	}
 	maskCfg := mask.Config{Shape: mask.Shape(cfg.Mask.Shape), ColumnPatterns: cfg.Mask.ColumnPatterns, Columns: cfg.Mask.Columns,
 		SampleRows: cfg.Mask.SampleRows, SampleBytes: cfg.Mask.SampleBytes}
 	if cfg.Mask.FingerprintKeyFile != "" {
 		if maskCfg.FingerprintKey, err = os.ReadFile(cfg.Mask.FingerprintKeyFile); err != nil {
-			return err
+			return configError{fmt.Errorf("mask.fingerprint_key_file: %w", err)}
 		}
 	}
 	masker, err := mask.New(maskCfg)
 	if err != nil {
-		return err
+		return configError{fmt.Errorf("mask: %w", err)}
 	}
 
 	// Kafka: topics, producer, the run's own chain.
@@ -214,7 +232,7 @@ func run(ctx context.Context, path string, log *slog.Logger) error {
 	for _, t := range cfg.Targets {
 		dsn, err := t.ResolveAdminDSN()
 		if err != nil {
-			return err
+			return configError{err}
 		}
 		pool, err := pgxpool.New(ctx, dsn)
 		if err != nil {
@@ -288,7 +306,7 @@ func run(ctx context.Context, path string, log *slog.Logger) error {
 	if cfg.Approvals.Enabled {
 		dkeys, err := schemas.LoadDecisionKeys(cfg.Approvals.DecisionKeys)
 		if err != nil {
-			return fmt.Errorf("approvals.decision_keys: %w", err)
+			return configError{fmt.Errorf("approvals.decision_keys: %w", err)}
 		}
 		h, err := hold.New(hold.Config{Topic: cfg.Kafka.TopicPrefix + schemas.TopicApprovals, Instance: cfg.Instance, Version: version, Brokers: cfg.Kafka.Brokers,
 			ConsumerOpts: kafkaOpts, DecisionKeys: dkeys, Registerer: reg}, prod.Client())
@@ -326,7 +344,11 @@ func run(ctx context.Context, path string, log *slog.Logger) error {
 		go func() { _ = ops.New(reg, checks).Serve(ctx, oln) }()
 		log.Info("ops serving", "addr", oln.Addr().String())
 	}
-	log.Info("gateway serving", "listen", ln.Addr().String(), "instance", cfg.Instance, "run", runChain.ID(), "targets", targetNames, "tls", serverTLS != nil)
+	// An unreachable OIDC issuer or admin DSN does not stop the gateway (it may come up later, and /readyz
+	// says so), but the log must say it too: each failing dependency at WARN, checked again until it answers.
+	unavailable := watchDependencies(ctx, log, checks, 5*time.Second)
+	log.Info("gateway serving", "listen", ln.Addr().String(), "instance", cfg.Instance, "run", runChain.ID(), "targets", targetNames,
+		"tls", serverTLS != nil, "unavailable", unavailable)
 
 	serveErr := srv.Serve(ctx, ln)
 
@@ -410,6 +432,58 @@ func upstreamTLS(t config.Target) (*tls.Config, error) {
 		c.RootCAs = pool
 	}
 	return c, nil
+}
+
+// watchDependencies checks every dependency (Kafka, each target's admin DSN, the OIDC issuers) once, at
+// most timeout each and in parallel, logs each that fails at WARN and returns their names, sorted. It then
+// keeps checking the failing ones in the background (backoff up to 30s, a WARN each time) and logs at INFO
+// when one answers, until ctx ends. /readyz runs the same checks.
+func watchDependencies(ctx context.Context, log *slog.Logger, checks map[string]ops.Check, timeout time.Duration) []string {
+	type result struct {
+		name string
+		err  error
+	}
+	res := make(chan result, len(checks))
+	for name, check := range checks {
+		go func() {
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			res <- result{name, check(cctx)}
+		}()
+	}
+	var failing []string
+	for range checks {
+		r := <-res
+		if r.err == nil {
+			continue
+		}
+		failing = append(failing, r.name)
+		log.Warn("dependency unavailable at start; serving anyway and retrying (readyz reports it)", "dependency", r.name, "err", r.err.Error())
+		go retryDependency(ctx, log, r.name, checks[r.name], timeout)
+	}
+	sort.Strings(failing)
+	return failing
+}
+
+func retryDependency(ctx context.Context, log *slog.Logger, name string, check ops.Check, timeout time.Duration) {
+	for wait := time.Second; ; wait = min(wait*2, 30*time.Second) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		err := check(cctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			log.Info("dependency available", "dependency", name)
+			return
+		}
+		log.Warn("dependency still unavailable; retrying", "dependency", name, "retry_in", min(wait*2, 30*time.Second).String(), "err", err.Error())
+	}
 }
 
 // policyAdapter lets the proxy use the file policy (reloaded by the watcher).

@@ -11,8 +11,10 @@
 //
 // -from and -to take RFC 3339 times, dates (YYYY-MM-DD) or a month (YYYY-MM, -to optional). -period names a
 // period relative to now instead (UTC, the periods `reporter run` uses: reporter/schedule), so a Kubernetes
-// CronJob without a shell can run generate; it excludes -from and -to. Exit status:
-// 0 success, 1 failure (verify: any check failed), 2 usage or configuration error.
+// CronJob without a shell can run generate; it excludes -from and -to. Exit status, as for every pangate
+// binary: 0 success (and -h), 1 failure (verify: any check failed), 2 usage or configuration error (a
+// missing or invalid configuration file, a key file that does not load, ClickHouse refusing the configured
+// credentials or database).
 package main
 
 import (
@@ -28,6 +30,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pangate/pangate/internal/chlogin"
 	"github.com/pangate/pangate/reporter/bucket"
 	"github.com/pangate/pangate/reporter/build"
 	"github.com/pangate/pangate/reporter/config"
@@ -45,7 +48,7 @@ var Version = "0.1.0"
 
 func main() {
 	if len(os.Args) < 2 {
-		usage()
+		usage(os.Stderr, 2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -63,21 +66,66 @@ func main() {
 		err = cmdKeygen(os.Args[2:])
 	case "review":
 		err = cmdReview(os.Args[2:])
+	case "-h", "-help", "--help", "help":
+		usage(os.Stdout, 0)
 	default:
-		usage()
+		usage(os.Stderr, 2)
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "reporter:", err)
-		var ue usageError
-		if errors.As(err, &ue) || errors.Is(err, config.ErrInvalid) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
+	os.Exit(exitCode(err))
 }
 
-func usage() {
-	fmt.Fprintln(os.Stderr, `usage:
+// exitCode prints err and returns the exit status: 0 none (or -h: the flag package printed the usage),
+// 2 usage or configuration, 1 anything else.
+func exitCode(err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, "reporter:", err)
+	var ue usageError
+	var ce configError
+	if errors.As(err, &ue) || errors.As(err, &ce) || errors.Is(err, config.ErrInvalid) || errors.Is(err, chlogin.ErrRefused) {
+		return 2
+	}
+	return 1
+}
+
+// configError is a configuration mistake (exit 2): the file, a key, credentials.
+type configError struct{ err error }
+
+func (c configError) Error() string { return c.err.Error() }
+func (c configError) Unwrap() error { return c.err }
+
+// loadConfig is config.Load whose every error is a configError.
+func loadConfig(path string) (config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return cfg, configError{err}
+	}
+	return cfg, nil
+}
+
+// openStore opens the audit store. When that fails, a login check tells a refusal (wrong password, no
+// such user, a database the user may not use: configuration, naming the setting) from a server that does
+// not answer.
+func openStore(ctx context.Context, cfg config.Config) (*query.DB, error) {
+	db, err := query.Open(ctx, cfg.ClickHouse)
+	if err == nil {
+		return db, nil
+	}
+	if errors.Is(err, query.ErrConfig) {
+		return nil, configError{err}
+	}
+	login := chlogin.Login{Addrs: []string{cfg.ClickHouse.Addr}, Database: cfg.ClickHouse.Database, User: cfg.ClickHouse.User,
+		Password: cfg.ClickHouse.Password, DatabaseSetting: "clickhouse.database (PANGATE_REPORTER_DATABASE)",
+		UserSetting: "clickhouse.user (PANGATE_REPORTER_CLICKHOUSE_USER)", PasswordSetting: "clickhouse.password (PANGATE_REPORTER_CLICKHOUSE_PASSWORD)"}
+	if x := chlogin.Check(ctx, login, 5*time.Second); errors.Is(x, chlogin.ErrRefused) {
+		return nil, configError{x}
+	}
+	return nil, err
+}
+
+func usage(w *os.File, code int) {
+	fmt.Fprintln(w, `usage:
   reporter generate -config FILE -from TIME [-to TIME] [-kind package|daily_review] [-out DIR]
   reporter generate -config FILE -period previous-day|previous-month [-kind package|daily_review] [-out DIR]
   reporter run -config FILE
@@ -85,7 +133,7 @@ func usage() {
   reporter transcript -config FILE -session ID [-json]
   reporter review -package DIR -key REVIEWER.key -reviewer NAME -decision no_action|followed_up|escalated [-notes TEXT] [-ticket ID]
   reporter keygen -out PREFIX`)
-	os.Exit(2)
+	os.Exit(code)
 }
 
 type usageError struct{ msg string }
@@ -97,6 +145,9 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
 			return nil, usageError{err.Error()}
 		}
 		if fs.NArg() == 0 {
@@ -128,7 +179,7 @@ func parseTime(s string) (t time.Time, month bool, err error) {
 
 // setup loads the config and opens what a builder needs.
 func setup(ctx context.Context, path string, log *slog.Logger, out string) (config.Config, *build.Builder, func(), error) {
-	cfg, err := config.Load(path)
+	cfg, err := loadConfig(path)
 	if err != nil {
 		return cfg, nil, nil, err
 	}
@@ -143,13 +194,13 @@ func setup(ctx context.Context, path string, log *slog.Logger, out string) (conf
 	}
 	key, err := manifest.LoadPrivateKey(cfg.SigningKey)
 	if err != nil {
-		return cfg, nil, nil, err
+		return cfg, nil, nil, configError{fmt.Errorf("signing_key (PANGATE_REPORTER_SIGNING_KEY): %w", err)}
 	}
 	keys := map[string]ed25519.PublicKey{}
 	for _, p := range cfg.GatewayKeys {
 		k, err := manifest.LoadPublicKey(p)
 		if err != nil {
-			return cfg, nil, nil, fmt.Errorf("gateway_keys: %w", err)
+			return cfg, nil, nil, configError{fmt.Errorf("gateway_keys (PANGATE_REPORTER_GATEWAY_KEYS): %w", err)}
 		}
 		keys[schemas.KeyID(k)] = k
 	}
@@ -157,7 +208,7 @@ func setup(ctx context.Context, path string, log *slog.Logger, out string) (conf
 	if err != nil {
 		return cfg, nil, nil, err
 	}
-	db, err := query.Open(ctx, cfg.ClickHouse)
+	db, err := openStore(ctx, cfg)
 	if err != nil {
 		return cfg, nil, nil, err
 	}
@@ -279,7 +330,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := loadConfig(*path)
 	if err != nil {
 		return err
 	}
@@ -325,11 +376,11 @@ func cmdVerify(ctx context.Context, args []string) error {
 		r.Pinned(pub, *fingerprint)
 	}
 	if *path != "" && r.ManifestHash != "" {
-		cfg, err := config.Load(*path)
+		cfg, err := loadConfig(*path)
 		if err != nil {
 			return err
 		}
-		db, err := query.Open(ctx, cfg.ClickHouse)
+		db, err := openStore(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -375,11 +426,11 @@ func cmdTranscript(ctx context.Context, args []string) error {
 	if *session == "" {
 		return usageError{"transcript: -session is required"}
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := loadConfig(*path)
 	if err != nil {
 		return err
 	}
-	db, err := query.Open(ctx, cfg.ClickHouse)
+	db, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
