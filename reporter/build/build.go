@@ -195,7 +195,8 @@ func mayHoldPAN(s string) bool {
 func freeText(col string) bool {
 	switch col {
 	case "sql", "params", "held_sql", "detail", "error", "message", "reason", "hold_reason", "decision_reason", "workload",
-		"application", "subject", "requester_subject", "command_tag", "revoke_error", "evidence", "listen", "location":
+		"application", "subject", "requester_subject", "command_tag", "revoke_error", "evidence", "listen", "location",
+		"step", "branch", "thought", "purpose", "ticket", "run", "cardholder_tables", "approval_decisions":
 		return true
 	}
 	return false
@@ -320,7 +321,7 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 	if kind == manifest.KindDailyReview {
 		pops = nil
 	}
-	var clock *query.Table
+	var clock, steps *query.Table
 	for _, pop := range pops {
 		b.stage(pop.File)
 		sql := per.Render(pop.SQL)
@@ -335,6 +336,9 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 		}
 		if strings.HasSuffix(pop.File, "10.6-clock.csv") {
 			clock = t
+		}
+		if pop.File == query.StepsFile {
+			steps = t
 		}
 		p.maskTable(t)
 		meta := manifest.File{PCI: pop.PCI, SOC2: pop.SOC2, ISO27001: pop.ISO27001, SQL: sql}
@@ -521,6 +525,9 @@ func (b *Builder) Build(ctx context.Context, kind string, from, to time.Time) (*
 		Transcripts: tlinks, SignOff: kind == manifest.KindDailyReview}
 	if clock != nil {
 		page.Clock = summary.Table{Columns: clock.Columns, Rows: clock.Rows}
+	}
+	if steps != nil {
+		page.Steps = capTable(steps, b.cfg.PageRows)
 	}
 	keys := make([]string, 0, len(counts))
 	for k := range counts {

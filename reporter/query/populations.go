@@ -411,6 +411,77 @@ ANY LEFT JOIN
 WHERE ` + period + `
 ORDER BY ts, event_id`,
 	},
+	{
+		File: StepsFile, Title: "Statements per reasoning step",
+		Description: "Why each statement was sent, per step of the workload's own reasoning: for every run, session, step, branch and thought its sqlcommenter comments named (docs/context.md), the statements, those on cardholder data with their rows, masked values and tables, blocked and failed statements, and the approvals they needed with their decisions.",
+		PCI:         []string{"10.2.2", "10.2.1.1"}, SOC2: []string{"CC7.2"}, ISO27001: []string{"A.8.15"},
+		SQL:         StepsSQL, Judge: judgeSteps,
+	},
+}
+
+// StepsFile is the per-step view of a package (issue 19): the summary shows it as a table too.
+const StepsFile = "populations/10.2.2-reasoning-steps.csv"
+
+// StepsSQL groups the period's statements by the reasoning step their workload named in its
+// sqlcommenter comment (statement.context in the event's own JSON, events.data; docs/context.md): step,
+// branch, thought, purpose, ticket and the trace id of the W3C traceparent, beside the session's identity
+// and the CI run id of its token. Statements without step, branch, thought or traceparent are left out.
+// ClickHouse 18.16: one JOIN per SELECT, so identity and context are joined at two levels.
+var StepsSQL = `SELECT run, session, subject, step, branch, thought, purpose, ticket, trace_id,
+       count() AS statements,
+       countIf(cardholder = 1) AS cardholder_statements,
+       sumIf(row_count, cardholder = 1 AND outcome = 'ok') AS cardholder_rows,
+       sum(masked_total) AS masked_values,
+       arrayStringConcat(arraySort(groupUniqArrayArrayIf(tables, cardholder = 1)), ';') AS cardholder_tables,
+       countIf(outcome = 'blocked') AS blocked,
+       countIf(outcome = 'error') AS failed,
+       uniqExactIf(approval_id, approval_id != '') AS approvals,
+       arrayStringConcat(arraySort(groupUniqArrayIf(concat(approval_id, ' ', if(approval_decision != '', approval_decision, 'pending')), approval_id != '')), ';') AS approval_decisions,
+       min(time_us) AS first_at, max(time_us) AS last_at
+FROM
+(
+    SELECT session, subject, run, time_us, cardholder, row_count, masked_total, tables, outcome, approval_id, approval_decision,
+           visitParamExtractString(data, 'step') AS step,
+           visitParamExtractString(data, 'branch') AS branch,
+           visitParamExtractString(data, 'thought') AS thought,
+           visitParamExtractString(data, 'purpose') AS purpose,
+           visitParamExtractString(data, 'ticket') AS ticket,
+           splitByChar('-', visitParamExtractString(data, 'traceparent'))[2] AS trace_id
+    FROM
+    (
+        SELECT event_id, session, subject, run, time_us, cardholder, row_count, masked_total, tables, outcome, approval_id, approval_decision
+        FROM ` + outcomes("1") + `
+        ANY LEFT JOIN
+        (
+            SELECT session, subject, claim_values[indexOf(claim_keys, 'run_id')] AS run
+            FROM sessions FINAL
+        ) USING session
+    )
+    ANY LEFT JOIN
+    (
+        SELECT event_id, data
+        FROM events FINAL
+        WHERE ` + period + ` AND event_type IN ('query.executed', 'query.blocked')
+    ) USING event_id
+)
+WHERE step != '' OR branch != '' OR thought != '' OR trace_id != ''
+GROUP BY run, session, subject, step, branch, thought, purpose, ticket, trace_id
+ORDER BY first_at, session, step`
+
+// judgeSteps: the per-step view explains statements; it has no exception of its own (blocked statements,
+// refused approvals and unmasked results are in exceptions.csv). Empty means no workload named its steps.
+func judgeSteps(t *Table) (string, string) {
+	if len(t.Rows) == 0 {
+		return ResultNotEvidenced, "no statement in the period named a reasoning step (step, branch, thought or traceparent in a sqlcommenter comment, docs/context.md): the why of each statement is only its session's identity and claims"
+	}
+	chd := t.column("cardholder_statements")
+	n := 0
+	for _, r := range t.Rows {
+		if r[chd] != "0" {
+			n++
+		}
+	}
+	return ResultMet, fmt.Sprintf("%d reasoning step(s) named by their statements, %d of them touched cardholder data", len(t.Rows), n)
 }
 
 // AuditStoreQueriesSQL reads ClickHouse's query log for the period as auditors and the reporter may see

@@ -166,6 +166,7 @@ type Identity struct {
 	Subject string
 	Human   bool
 	Addr    string
+	Claims  map[string]string // kept token claims besides repository (run_id, sha, …)
 }
 
 // Session is one client session.
@@ -195,6 +196,9 @@ func (g *Gateway) Session(id Identity) *Session {
 	s.Role = "pg_jit_" + s.ID
 	s.Ident = schemas.Identity{Issuer: "https://issuer.test", Subject: id.Subject, Human: id.Human,
 		Claims: map[string]string{"repository": "acme/etl"}}
+	for k, v := range id.Claims {
+		s.Ident.Claims[k] = v
+	}
 	addr := id.Addr
 	if addr == "" {
 		addr = "10.0.0.5:40000"

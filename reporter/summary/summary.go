@@ -61,6 +61,7 @@ type Page struct {
 	Integrity    *integrity.Report
 	Findings     Table
 	Clock        Table
+	Steps        Table // statements per reasoning step (populations/10.2.2-reasoning-steps.csv)
 	Charts       []Chart
 	Files        []FileRow
 	Transcripts  []string // relative paths
@@ -93,6 +94,7 @@ h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:2e
 table{border-collapse:collapse;font-size:12px;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
 th{background:#edf2f7}.ok{color:#2f855a;font-weight:bold}.bad{color:#c53030;font-weight:bold}.warn{color:#b7791f}
 .note{color:#555;font-size:12px}pre{white-space:pre-wrap;font-size:11px;background:#f7fafc;padding:6px}
+.wide{max-width:100%;overflow-x:auto}
 </style></head><body>
 <h1>{{.Title}}</h1>
 <table>
@@ -126,6 +128,11 @@ th{background:#edf2f7}.ok{color:#2f855a;font-weight:bold}.bad{color:#c53030;font
 {{range .Exceptions.Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table><p class="note">{{capped .Exceptions}}</p>
 {{else}}<p class="ok">No exceptions in the period.</p>{{end}}
 {{if .Transcripts}}<p>Transcripts of sessions with exceptions: {{range .Transcripts}}<a href="{{.}}">{{.}}</a> {{end}}</p>{{end}}
+
+{{if .Steps.Rows}}<h2>Statements per reasoning step (PCI DSS 10.2.2)</h2>
+<p class="note">Why each statement was sent, as its workload said in a sqlcommenter comment (step, branch, thought, purpose, ticket, trace; docs/context.md): statements, cardholder data touched, blocked statements and approvals per step. The CSV is populations/10.2.2-reasoning-steps.csv; each transcript shows the context of every statement.</p>
+<div class="wide"><table><tr>{{range .Steps.Columns}}<th>{{.}}</th>{{end}}</tr>
+{{range .Steps.Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table></div><p class="note">{{capped .Steps}}</p>{{end}}
 
 {{if .SignOff}}
 <h2>Reviewer sign-off (PCI DSS 10.4.1)</h2>
