@@ -415,7 +415,7 @@ ORDER BY ts, event_id`,
 		File: StepsFile, Title: "Statements per reasoning step",
 		Description: "Why each statement was sent, per step of the workload's own reasoning: for every run, session, step, branch and thought its sqlcommenter comments named (docs/context.md), the statements, those on cardholder data with their rows, masked values and tables, blocked and failed statements, and the approvals they needed with their decisions.",
 		PCI:         []string{"10.2.2", "10.2.1.1"}, SOC2: []string{"CC7.2"}, ISO27001: []string{"A.8.15"},
-		SQL:         StepsSQL, Judge: judgeSteps,
+		SQL: StepsSQL, Judge: judgeSteps,
 	},
 }
 
