@@ -133,13 +133,22 @@ func generate(name string, single []byte) ([]byte, error) {
 // the database, since ON CLUSTER DDL runs in each node's default database).
 func clusterView(c string, m []string) string {
 	c = strings.Replace(c, m[0], fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s.%s ON CLUSTER %s AS", database, m[1], clusterName), 1)
-	return fromRE.ReplaceAllStringFunc(c, func(from string) string {
-		t := fromRE.FindStringSubmatch(from)[1]
-		if _, ok := shardingKeys[t]; !ok && !singleViews()[t] {
-			return from
+	views := singleViews()
+	lines := strings.SplitAfter(c, "\n")
+	for i, l := range lines {
+		code, comment := l, ""
+		if j := strings.Index(l, "--"); j >= 0 {
+			code, comment = l[:j], l[j:] // comments keep their words: "FROM statement_outcomes" in prose is no table
 		}
-		return "FROM " + database + "." + t
-	})
+		lines[i] = fromRE.ReplaceAllStringFunc(code, func(from string) string {
+			t := fromRE.FindStringSubmatch(from)[1]
+			if _, ok := shardingKeys[t]; !ok && !views[t] {
+				return from
+			}
+			return "FROM " + database + "." + t
+		}) + comment
+	}
+	return strings.Join(lines, "")
 }
 
 // singleViews names every view of the single-node migrations: a view may read another view (0003's
