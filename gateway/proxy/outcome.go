@@ -91,11 +91,11 @@ func (ss *session) finish(it *item, outcome string) {
 	for _, r := range it.runs {
 		switch {
 		case r.mode == modeAcked && !r.completed:
-			ss.recordOutcome(r, outcome, "", ss.skipCause, "")
+			ss.recordOutcome(r, outcome, "", "", ss.skipNote(outcome))
 		case r.mode == modeGated && !r.released:
 			// A read the server skipped (an earlier message of its batch failed, e.g. its own Bind) or
 			// never answered: recorded with that outcome, so no statement the client sent goes unrecorded.
-			if err := ss.release(r, outcome, "", ss.skipCause, ""); err != nil {
+			if err := ss.release(r, outcome, "", "", ss.skipNote(outcome)); err != nil {
 				ss.srv.log.Debug("skipped read not recorded", "session", ss.id, "err", err)
 			}
 		}
@@ -268,9 +268,34 @@ func (ss *session) endOutcomes() {
 		ss.q.pop()
 		ss.finish(it, OutcomeUnknown)
 	}
-	if err := ss.awaitOutcomes(); err != nil {
-		ss.srv.log.Error("query.completed not recorded at session end", "session", ss.id, "err", err)
+	// Kafka may be down right now: the records of statements that ran (outcomes, withheld reads) are
+	// sent again until it is back, for a while, before the session's end is recorded.
+	deadline := time.Now().Add(endRetryFor)
+	for {
+		err := ss.awaitOutcomes()
+		if err == nil || errors.Is(err, errReadUnrecorded) {
+			return
+		}
+		if time.Now().After(deadline) || ss.srv.closing.Load() {
+			ss.srv.log.Error("statement records not written at session end", "session", ss.id, "err", err)
+			return
+		}
+		time.Sleep(endRetryEvery)
 	}
+}
+
+// How long a session that ended during a Kafka outage keeps trying to record its statements.
+const (
+	endRetryFor   = 10 * time.Minute
+	endRetryEvery = 2 * time.Second
+)
+
+// skipNote says why a statement has no answer of its own from the server.
+func (ss *session) skipNote(outcome string) string {
+	if outcome == OutcomeSkipped && ss.skipCause != "" {
+		return "not run: an earlier message of its batch failed (SQLSTATE " + ss.skipCause + ")"
+	}
+	return ""
 }
 
 // releasePipelined sends a read's result at once and its query.executed without waiting (audit.reads:
