@@ -55,15 +55,11 @@ auth:
   issuers:
     - {url: %q, audiences: [%q]}
 jit: {ttl: 30m}
-mask:
-  shape: first6last4
-  columns: ["cards.pan"]
-  column_patterns: ["pan", "card_number"]
 ops: {listen: %q}
 approvals: {enabled: true, decision_keys: [%q]}
-`, gwAddr, cert, key, d.env["PANGATE_PG_HOST"], d.env["PANGATE_PG_PORT"], d.database, filepath.Join(keys, "admin.dsn"),
+%s`, gwAddr, cert, key, d.env["PANGATE_PG_HOST"], d.env["PANGATE_PG_PORT"], d.database, filepath.Join(keys, "admin.dsn"),
 		strings.Join(d.brokers, ","), d.prefix, filepath.Join(keys, "checkpoint.pem"),
-		filepath.Join(d.root, "deploy", "policy", "pci.yaml"), d.issuerURL, audience, gwOps, filepath.Join(keys, "decision.pub.pem"))
+		filepath.Join(d.root, "deploy", "policy", "pci.yaml"), d.issuerURL, audience, gwOps, filepath.Join(keys, "decision.pub.pem"), cardholderDataYAML)
 	// The default policy's grants open only the database named payments; the demo's is d.database.
 	pci, err := os.ReadFile(filepath.Join(d.root, "deploy", "policy", "pci.yaml"))
 	if err != nil {
