@@ -91,7 +91,8 @@ var tmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 <style>
 body{font-family:sans-serif;margin:2em;max-width:1100px;color:#1a202c}
 h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:2em}
-table{border-collapse:collapse;font-size:12px;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;font-size:12px;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+td{max-width:36em}svg{max-width:100%;height:auto}
 th{background:#edf2f7}.ok{color:#2f855a;font-weight:bold}.bad{color:#c53030;font-weight:bold}.warn{color:#b7791f}
 .note{color:#555;font-size:12px}pre{white-space:pre-wrap;font-size:11px;background:#f7fafc;padding:6px}
 .wide{max-width:100%;overflow-x:auto}
@@ -147,7 +148,7 @@ the package:</p>
 {{range .Charts}}<h3>{{.Title}}</h3>{{.SVG}}<details><summary class="note">SQL</summary><pre>{{.SQL}}</pre></details>{{end}}{{end}}
 
 {{if .Clock.Rows}}<h2>Clock facts (PCI DSS 10.6)</h2>
-<table><tr>{{range .Clock.Columns}}<th>{{.}}</th>{{end}}</tr>{{range .Clock.Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table>{{end}}
+<div class="wide"><table><tr>{{range .Clock.Columns}}<th>{{.}}</th>{{end}}</tr>{{range .Clock.Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table></div>{{end}}
 
 <h2>Index: files and the controls they serve</h2>
 <table><tr><th>file</th><th>content</th><th>rows</th><th>PCI DSS v4.0.1</th><th>SOC 2</th><th>ISO/IEC 27001:2022</th></tr>
