@@ -88,14 +88,18 @@ func (ss *session) pop() {
 // finish records an outcome for every recorded-ahead statement of it that has none, and stops counting
 // it as in flight.
 func (ss *session) finish(it *item, outcome string) {
+	code, note := "", ss.skipNote(outcome)
+	if it.kind == itExecute && it.portal != nil && it.portal == ss.bindFailed {
+		outcome, code, note = "error", ss.bindErr[0], ss.bindErr[1] // it failed at its own Bind
+	}
 	for _, r := range it.runs {
 		switch {
 		case r.mode == modeAcked && !r.completed:
-			ss.recordOutcome(r, outcome, "", "", ss.skipNote(outcome))
+			ss.recordOutcome(r, outcome, "", code, note)
 		case r.mode == modeGated && !r.released:
 			// A read the server skipped (an earlier message of its batch failed, e.g. its own Bind) or
 			// never answered: recorded with that outcome, so no statement the client sent goes unrecorded.
-			if err := ss.release(r, outcome, "", "", ss.skipNote(outcome)); err != nil {
+			if err := ss.release(r, outcome, "", code, note); err != nil {
 				ss.srv.log.Debug("skipped read not recorded", "session", ss.id, "err", err)
 			}
 		}

@@ -400,7 +400,7 @@ func (ss *session) onBind(frame []byte) {
 		}
 		p.Params = append(p.Params, ss.renderParam(v, formatOf(m.ParameterFormatCodes, i), oid))
 	}
-	ss.q.push(&item{kind: itBind, op: ss.model.Bind(m.DestinationPortal, p)})
+	ss.q.push(&item{kind: itBind, portal: p, op: ss.model.Bind(m.DestinationPortal, p)})
 }
 
 // onDescribe resolves the described statement or portal now, so that its answer is kept on that object.

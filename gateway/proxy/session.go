@@ -74,7 +74,9 @@ type session struct {
 	stream          *mask.Stream
 	gate            *run // the read whose result is held
 	discardUntilRFQ bool
-	skipCause       string // SQLSTATE of the error that makes the server skip the rest of the batch
+	skipCause       string          // SQLSTATE of the error that makes the server skip the rest of the batch
+	bindFailed      *pgstate.Portal // the portal whose Bind failed in this batch (its Execute failed with it)
+	bindErr         [2]string       // that error's SQLSTATE and masked message
 
 	// Shared by both goroutines.
 	cw                  *bufio.Writer // to the client, under cwMu

@@ -132,7 +132,7 @@ func (ss *session) onBackend(typ byte, frame []byte) error {
 		if len(body) >= 1 {
 			ss.model.Ready(body[0])
 		}
-		defer func() { ss.skipCause = "" }() // after the items this answer ends are finished
+		defer func() { ss.skipCause, ss.bindFailed = "", nil }() // after the items this answer ends are finished
 	case 'S':
 		if name, rest, ok := cstring(body); ok {
 			value, _, _ := cstring(rest)
@@ -228,6 +228,14 @@ var errLexing = errors.New("lexing settings changed")
 // extendedError passes an error for a non-executing message and drops the items PostgreSQL now skips.
 func (ss *session) extendedError(frame []byte) error {
 	ss.skipCause = errorCode(frame)
+	if it := ss.q.head(); it != nil && it.kind == itBind && it.portal != nil {
+		// PostgreSQL plans an unnamed statement at Bind: SELECT 1/0 fails there, and the Execute that
+		// follows is the statement that failed, not one skipped for another's error.
+		var e pgproto3.ErrorResponse
+		_ = e.Decode(frame[5:])
+		msg, _ := ss.srv.deps.Masker.Stored(e.Message)
+		ss.bindFailed, ss.bindErr = it.portal, [2]string{e.Code, msg}
+	}
 	if it := ss.q.head(); it != nil && it.op != nil {
 		ss.model.Done(it.op, false, "")
 	} else {
