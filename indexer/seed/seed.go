@@ -314,44 +314,44 @@ func (g *gateway) emit(t *template, session string, seq uint64, prev string, top
 	}
 	us := uint64(g.now.UnixMicro())
 	sec := g.now.Truncate(time.Second)
-	ev := g.block.cols[len(rows.All)-1] // rows.Events is last in rows.All
-	ev[0].s = append(ev[0].s, v.str[slotID])
-	ev[1].t = append(ev[1].t, sec)
-	ev[2].u64 = append(ev[2].u64, us)
-	ev[3].u8 = append(ev[3].u8, schemas.Version)
-	ev[4].s = append(ev[4].s, t.typ)
-	ev[5].s = append(ev[5].s, session)
-	ev[6].u64 = append(ev[6].u64, seq)
-	ev[7].s = append(ev[7].s, prev)
-	ev[8].s = append(ev[8].s, hash)
-	ev[9].s = append(ev[9].s, inst)
-	ev[10].s = append(ev[10].s, Version)
-	ev[11].s = append(ev[11].s, data)
-	ev[12].s = append(ev[12].s, record)
-	ev[13].s = append(ev[13].s, topic)
-	ev[14].i32 = append(ev[14].i32, part)
-	ev[15].i64 = append(ev[15].i64, off)
-	ev[16].s = append(ev[16].s, key)
-	ev[17].u64 = append(ev[17].u64, us)
-	ev[18].u64 = append(ev[18].u64, g.ingested)
+	ev := g.block.Cols[len(rows.All)-1] // rows.Events is last in rows.All
+	ev[0].S = append(ev[0].S, v.str[slotID])
+	ev[1].T = append(ev[1].T, sec)
+	ev[2].U64 = append(ev[2].U64, us)
+	ev[3].U8 = append(ev[3].U8, schemas.Version)
+	ev[4].S = append(ev[4].S, t.typ)
+	ev[5].S = append(ev[5].S, session)
+	ev[6].U64 = append(ev[6].U64, seq)
+	ev[7].S = append(ev[7].S, prev)
+	ev[8].S = append(ev[8].S, hash)
+	ev[9].S = append(ev[9].S, inst)
+	ev[10].S = append(ev[10].S, Version)
+	ev[11].S = append(ev[11].S, data)
+	ev[12].S = append(ev[12].S, record)
+	ev[13].S = append(ev[13].S, topic)
+	ev[14].I32 = append(ev[14].I32, part)
+	ev[15].I64 = append(ev[15].I64, off)
+	ev[16].S = append(ev[16].S, key)
+	ev[17].U64 = append(ev[17].U64, us)
+	ev[18].U64 = append(ev[18].U64, g.ingested)
 	for _, tr := range t.typed {
-		cs := g.block.cols[tr.table]
+		cs := g.block.Cols[tr.table]
 		for i := range tr.cells {
 			c := &tr.cells[i]
 			switch c.kind {
 			case cellConst:
-				cs[i].add(c.val)
+				cs[i].Add(c.val)
 			case cellText:
-				cs[i].s = append(cs[i].s, string(c.txt.append(g.buf[len(g.buf):], v)))
+				cs[i].S = append(cs[i].S, string(c.txt.append(g.buf[len(g.buf):], v)))
 			case cellTime:
-				cs[i].t = append(cs[i].t, sec)
+				cs[i].T = append(cs[i].T, sec)
 			case cellMicros:
-				cs[i].u64 = append(cs[i].u64, uint64(g.now.Add(timeDeltas[c.slot]).UnixMicro()))
+				cs[i].U64 = append(cs[i].U64, uint64(g.now.Add(timeDeltas[c.slot]).UnixMicro()))
 			case cellNum:
 				if c.asU64 {
-					cs[i].u64 = append(cs[i].u64, uint64(v.num[c.slot]))
+					cs[i].U64 = append(cs[i].U64, uint64(v.num[c.slot]))
 				} else {
-					cs[i].i64 = append(cs[i].i64, v.num[c.slot])
+					cs[i].I64 = append(cs[i].I64, v.num[c.slot])
 				}
 			}
 		}
@@ -397,7 +397,7 @@ func (g *gateway) mapped(typ string, data any) (schemas.Event, error) {
 	g.offset++
 	rs[0].Values[18] = g.ingested
 	for _, r := range rs {
-		g.block.addRow(r)
+		g.block.Add(r)
 	}
 	g.block.Events++
 	g.events++

@@ -17,14 +17,14 @@ import (
 
 // rowsOf turns a block's columns back into rows of table t.
 func rowsOf(b *Block, t *rows.Table) [][]any {
-	cs := b.cols[tableIndex(t)]
-	_, n := cs[0].slice()
+	cs := b.Cols[rows.TableIndex(t)]
+	_, n := cs[0].Slice()
 	out := make([][]any, n)
 	for i := range out {
 		out[i] = make([]any, len(cs))
 	}
 	for j := range cs {
-		s, _ := cs[j].slice()
+		s, _ := cs[j].Slice()
 		v := reflect.ValueOf(s)
 		for i := 0; i < n; i++ {
 			out[i][j] = v.Index(i).Interface()

@@ -163,10 +163,12 @@ func (w *Writer) insertBatch(ctx context.Context, t *rows.Table, rs []rows.Row) 
 		return fmt.Errorf("store: prepare insert into %s: %w", t.Name, err)
 	}
 	defer b.Close()
-	for _, r := range rs {
-		if err := b.Append(r.Values...); err != nil {
+	// Column by column (one typed slice per column): clickhouse-go's per-row Append converts every value
+	// through reflection and cost more CPU than the ClickHouse insert itself (indexer/BENCHMARKS.md).
+	for j, col := range rows.Columns(t, rs) {
+		if err := b.Column(j).Append(col); err != nil {
 			_ = b.Abort()
-			return fmt.Errorf("store: append to %s: %w", t.Name, err)
+			return fmt.Errorf("store: append column %s.%s: %w", t.Name, t.Columns[j], err)
 		}
 	}
 	if err := b.Send(); err != nil {
