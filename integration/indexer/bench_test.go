@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pangate/pangate/integration/stack"
@@ -96,13 +97,28 @@ func BenchmarkIngestThroughput(b *testing.B) {
 func (en *env) kafkaEngineAnchor(b *testing.B, topic string, want uint64) (time.Duration, time.Duration) {
 	b.Helper()
 	ctx := context.Background()
+	group := en.group + "-anchor"
+	// ClickHouse 18.16's Kafka engine starts a new group at the end of the log: commit offset 0 of every
+	// partition for its group first, so it reads the backlog as the indexer did.
+	adm := kadm.NewClient(en.kc)
+	parts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		b.Fatalf("start offsets of %s: %v", topic, err)
+	}
+	var offs kadm.Offsets
+	parts.Each(func(o kadm.ListedOffset) {
+		offs.Add(kadm.Offset{Topic: o.Topic, Partition: o.Partition, At: o.Offset, LeaderEpoch: -1})
+	})
+	if err := adm.CommitAllOffsets(ctx, group, offs); err != nil {
+		b.Fatalf("commit start offsets for %s: %v", group, err)
+	}
 	for _, q := range []string{
 		`CREATE TABLE anchor_raw (event_id String, time DateTime('UTC'), time_us UInt64, envelope_version UInt8, event_type String,
 			session String, seq UInt64, prev String, hash String, source_instance String, data String, record String, ingested_us UInt64)
 		 ENGINE = MergeTree() PARTITION BY toYYYYMM(time) ORDER BY (session, seq, event_id)`,
 		fmt.Sprintf(`CREATE TABLE anchor_kafka (record String) ENGINE = Kafka('%s', '%s', '%s', 'TabSeparated', '
 ')`,
-			strings.Join(en.ep.KafkaBrokers, ","), topic, en.group+"-anchor"),
+			strings.Join(en.ep.KafkaBrokers, ","), topic, group),
 	} {
 		if err := en.ch.Exec(ctx, q); err != nil {
 			b.Fatalf("%s: %v", q, err)

@@ -5,24 +5,28 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/pangate/pangate/indexer/rows"
-	"github.com/pangate/pangate/indexer/store"
+	"github.com/pangate/pangate/gateway/audit"
+	"github.com/pangate/pangate/indexer/seed"
+	"github.com/pangate/pangate/integration/stack"
 	"github.com/pangate/pangate/reporter/bucket"
 	"github.com/pangate/pangate/reporter/manifest"
-	"github.com/pangate/pangate/reporter/scenario"
-	"github.com/pangate/pangate/schemas"
 )
 
 // BenchmarkPackage30Days measures one evidence package over 30 days of events (PANGATE_BENCH_EVENTS,
-// default 1,000,000). The store is seeded with the indexer's own mapping and writer (indexer/rows,
-// indexer/store), the same rows the indexer writes, without the round trip through Kafka, so that millions
-// of events can be seeded within a session:
+// default 1,000,000) beside the clickhouse-client read floor of the same run. The store is seeded by
+// indexer/seed (the indexer's own row mapping, chains and signed checkpoints), or is a database seeded before:
 //
 //	PANGATE_BENCH_EVENTS=1000000 go test ./integration/reporter -run '^$' -bench Package30Days -benchtime 1x -timeout 30m
+//	go tool task seed -- -events 10000000 -database bench10m -key /tmp/seed.key
+//	PANGATE_BENCH_DB=bench10m PANGATE_BENCH_KEY=/tmp/seed.key go test ./integration/reporter -run '^$' -bench Package30Days -benchtime 1x -timeout 60m
 func BenchmarkPackage30Days(b *testing.B) {
 	n := 1_000_000
 	if s := os.Getenv("PANGATE_BENCH_EVENTS"); s != "" {
@@ -38,24 +42,46 @@ func BenchmarkPackage30Days(b *testing.B) {
 	en.pub = en.key.Public().(ed25519.PublicKey)
 	from := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 	to := from.AddDate(0, 0, 30)
+	if kp := os.Getenv("PANGATE_BENCH_KEY"); kp != "" {
+		// The checkpoint key a kept database was seeded with (go tool task seed -- -key FILE).
+		k, err := audit.LoadKey(kp)
+		if err != nil {
+			b.Fatal(err)
+		}
+		en.key, en.pub = k, k.Public().(ed25519.PublicKey)
+	}
 	if db := os.Getenv("PANGATE_BENCH_DB"); db != "" {
-		// Reuse a database a previous run kept (PANGATE_KEEP_DB=1): seeding millions takes minutes.
+		// Reuse a seeded database (go tool task seed, or PANGATE_KEEP_DB=1 on a previous run).
 		en.useDatabase(db)
 	} else {
-		seedStart := time.Now()
-		seeded := seedDirect(b, en, from, to, n)
-		b.Logf("seeded %d events (30 days) into %s in %s", seeded, en.db, time.Since(seedStart).Round(time.Second))
+		res, err := seed.Run(context.Background(), en.ch, en.db, seed.Config{Events: n, From: from, Days: 30, Key: en.key, Prefix: en.db + "-"}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("seeded %d events (30 days) into %s in %s: %.0f events/s", res.Events, en.db, res.Elapsed.Round(time.Second),
+			float64(res.Events)/res.Elapsed.Seconds())
 	}
 	bl := en.builder(bucket.NewLocal(b.TempDir()), to.Add(time.Hour))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		// The floor, in the same run: clickhouse-client reading the columns the integrity check reads, for the
+		// same sessions, into /dev/null (no reporter can read faster than ClickHouse serves them).
+		floor, floorCPU := readFloor(b, en, from, to)
+		rssBefore := maxRSS()
 		start := time.Now()
 		res, err := bl.Build(context.Background(), manifest.KindPackage, from, to)
 		if err != nil {
 			b.Fatal(err)
 		}
 		el := time.Since(start)
+		floor2, floorCPU2 := readFloor(b, en, from, to)
+		best := min(floor, floor2)
 		b.ReportMetric(float64(res.Events)/el.Seconds(), "events/s")
+		b.ReportMetric(el.Seconds()/best.Seconds(), "wall/floor")
+		b.ReportMetric(float64(maxRSS())/1024, "peak_rss_MiB")
+		b.Logf("floor (clickhouse-client, same columns and sessions, to /dev/null): %s and %s (ClickHouse CPU %s, %s); package %s = %.2f x the faster floor; peak RSS %d MiB (before the build %d MiB)",
+			floor.Round(time.Millisecond), floor2.Round(time.Millisecond), floorCPU.Round(time.Millisecond), floorCPU2.Round(time.Millisecond),
+			el.Round(time.Millisecond), el.Seconds()/best.Seconds(), maxRSS()/1024, rssBefore/1024)
 		b.Logf("package of %d events: %s, integrity ok=%v (%d sessions, %d failures, %d warnings), %d exceptions, %d files",
 			res.Events, el.Round(time.Millisecond), res.Integrity.OK, res.Integrity.Sessions, res.Integrity.Failures, res.Integrity.Warnings,
 			res.Exceptions, len(res.Manifest.Files))
@@ -70,74 +96,61 @@ func BenchmarkPackage30Days(b *testing.B) {
 	}
 }
 
-// seedDirect builds about n events over [from, to) and writes them with the indexer's rows and store.
-func seedDirect(b testing.TB, en *env, from, to time.Time, n int) int {
-	const perSession = 50
-	sessions := n / perSession
-	if sessions < 1 {
-		sessions = 1
+// readFloor runs clickhouse-client reading RecordsSQL's columns for every session with an event in the
+// period (what the integrity check reads) in Native format into /dev/null; it returns the wall time and the
+// ClickHouse server's CPU meanwhile.
+func readFloor(b *testing.B, en *env, from, to time.Time) (time.Duration, time.Duration) {
+	b.Helper()
+	q := fmt.Sprintf(`SELECT record, event_id, event_type, session, seq, prev, hash, time_us, source_instance, source_version, envelope_version,
+       kafka_topic, kafka_partition, kafka_offset FROM %s.events
+WHERE session IN (SELECT session FROM %s.events WHERE time >= toDateTime(%d) AND time < toDateTime(%d)) FORMAT Native`, en.db, en.db, from.Unix(), to.Unix())
+	host, port, _ := strings.Cut(en.ep.ClickHouseAddr, ":")
+	cmd := exec.Command("clickhouse-client", "--host", host, "--port", port, "--user", en.ep.ClickHouseUser, "--query", q)
+	cmd.Env = append(os.Environ(), "CLICKHOUSE_PASSWORD="+en.ep.ClickHousePassword)
+	if en.ep.ClickHousePassword != "" {
+		cmd.Args = append(cmd.Args, "--password", en.ep.ClickHousePassword)
 	}
-	step := to.Sub(from) / time.Duration(sessions+1)
-	sb := scenario.New(from)
-	sb.Prefix = "b"
-	g1 := sb.Gateway("gw-1", en.key, time.Minute)
-	g2 := sb.Gateway("gw-2", en.key, time.Minute)
-	mapper := rows.NewMapper()
-	mapper.Validate = nil // the scenario is validated by its own unit test; JSON Schema per record would dominate seeding
-	w := store.NewWriter(en.ch)
-	var offset int64
-	total := 0
-	flush := func() {
-		evs, appr := sb.Drain()
-		var rs []rows.Row
-		for _, set := range []struct {
-			topic string
-			evs   []schemas.Event
-		}{{en.prefix + schemas.TopicAudit, evs}, {en.prefix + schemas.TopicApprovals, appr}} {
-			for _, e := range set.evs {
-				raw, err := schemas.Marshal(e)
-				if err != nil {
-					b.Fatal(err)
-				}
-				offset++
-				t, _ := e.Timestamp()
-				rs = append(rs, mapper.Map(rows.Record{Topic: set.topic, Partition: 0, Offset: offset, Key: []byte(e.Session), Value: raw, Timestamp: t})...)
-			}
-		}
-		total += len(evs) + len(appr)
-		if err := w.Write(context.Background(), rs); err != nil {
-			b.Fatalf("write %d rows: %v", len(rs), err)
-		}
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
 	}
-	for i := 0; i < sessions; i++ {
-		g := g1
-		if i%2 == 1 {
-			g = g2
-		}
-		s := g.Session(scenario.Identity{Subject: fmt.Sprintf("repo:acme/job-%d", i%40), Human: i%97 == 0})
-		for q := 0; q < perSession-5; q++ {
-			switch {
-			case q%3 == 0:
-				s.Query(scenario.Statement("SELECT pan, name FROM cards WHERE id = $1", "read", []string{"cards"}, true), "ok", 1, nil)
-			case q == 7 && i%10 == 0:
-				s.Blocked(scenario.Statement("COPY cards TO STDOUT", "copy", []string{"cards"}, true), "policy_deny", nil)
-			case q == 10 && i%25 == 0:
-				s.Hold(scenario.Statement("ALTER TABLE payments ADD COLUMN x int", "ddl", []string{"payments"}, false), []string{"approved", "denied", "expired"}[i%3], 30*time.Second)
-			default:
-				s.Query(scenario.Statement("SELECT amount FROM payments WHERE day = $1", "read", []string{"payments"}, false), "ok", 20, nil)
-			}
-		}
-		s.End()
-		if i%10 == 5 {
-			g.AuthFailed("mallory", "expired")
-		}
-		sb.Advance(step)
-		if len(sb.Events) > 50000 {
-			flush()
-		}
+	defer devnull.Close()
+	var stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = devnull, &stderr
+	cpu0 := serverCPU(b)
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("clickhouse-client floor: %v: %s", err, stderr.String())
 	}
-	g1.Stop()
-	g2.Stop()
-	flush()
-	return total
+	return time.Since(start), serverCPU(b) - cpu0
+}
+
+// serverCPU is the clickhouse-server process's user+system CPU (pid from the stack's run directory).
+func serverCPU(tb testing.TB) time.Duration {
+	root, err := stack.ModuleRoot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pid, err := os.ReadFile(filepath.Join(root, ".stack", "run", "clickhouse.pid"))
+	if err != nil {
+		return 0
+	}
+	stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/stat")
+	if err != nil {
+		return 0
+	}
+	st := string(stat)
+	f := strings.Fields(st[strings.LastIndexByte(st, ')')+2:])
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	sy, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+sy) * (time.Second / 100)
+}
+
+// maxRSS is this process's peak resident set size in KiB.
+func maxRSS() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Maxrss
 }
