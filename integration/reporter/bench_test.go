@@ -17,6 +17,9 @@ import (
 	"github.com/pangate/pangate/indexer/seed"
 	"github.com/pangate/pangate/integration/stack"
 	"github.com/pangate/pangate/reporter/bucket"
+	"github.com/pangate/pangate/reporter/integrity"
+	"github.com/pangate/pangate/reporter/query"
+	"github.com/pangate/pangate/schemas"
 	"github.com/pangate/pangate/reporter/manifest"
 )
 
@@ -35,6 +38,9 @@ func BenchmarkPackage30Days(b *testing.B) {
 			b.Fatalf("PANGATE_BENCH_EVENTS=%q: %v", s, err)
 		}
 		n = v
+	}
+	if os.Getenv("PANGATE_BENCH_DB") != "" {
+		b.Setenv("PANGATE_KEEP_DB", "1") // before newEnvWith: its cleanup must not drop the reused database
 	}
 	en := newEnvWith(b, false)
 	// A fixed key, so a kept database's checkpoints verify on a rerun.
@@ -153,4 +159,82 @@ func maxRSS() int64 {
 		return 0
 	}
 	return ru.Maxrss
+}
+
+// BenchmarkIntegrity30Days is the package's integrity stage alone (checkpoints, sessions, raw records
+// streamed and verified: what build does for integrity/integrity.json) over the same store and period,
+// beside the clickhouse-client floor; same environment variables as BenchmarkPackage30Days.
+func BenchmarkIntegrity30Days(b *testing.B) {
+	if os.Getenv("PANGATE_BENCH_DB") != "" {
+		b.Setenv("PANGATE_KEEP_DB", "1") // before newEnvWith: its cleanup must not drop the reused database
+	}
+	en := newEnvWith(b, false)
+	en.key = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	en.pub = en.key.Public().(ed25519.PublicKey)
+	if kp := os.Getenv("PANGATE_BENCH_KEY"); kp != "" {
+		k, err := audit.LoadKey(kp)
+		if err != nil {
+			b.Fatal(err)
+		}
+		en.key, en.pub = k, k.Public().(ed25519.PublicKey)
+	}
+	from := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	to := from.AddDate(0, 0, 30)
+	if db := os.Getenv("PANGATE_BENCH_DB"); db != "" {
+		en.useDatabase(db)
+	} else if _, err := seed.Run(context.Background(), en.ch, en.db, seed.Config{Events: envEvents(b), From: from, Days: 30, Key: en.key, Prefix: en.db + "-"}, nil); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	per := query.Period{From: from, To: to}
+	for b.Loop() {
+		floor, floorCPU := readFloor(b, en, from, to)
+		rss0 := maxRSS()
+		start := time.Now()
+		cps, err := en.q.Checkpoints(ctx, per, 15*time.Minute)
+		if err != nil {
+			b.Fatal(err)
+		}
+		chk, err := integrity.New(integrity.Config{From: from, To: to, Keys: map[string]ed25519.PublicKey{schemas.KeyID(en.pub): en.pub},
+			Now: func() time.Time { return to.Add(time.Hour) }}, cps)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sessions, err := en.q.Sessions(ctx, per, 15*time.Minute)
+		if err != nil {
+			b.Fatal(err)
+		}
+		listed := time.Since(start)
+		cpu0 := serverCPU(b)
+		if err := en.q.StreamRecords(ctx, sessions, 0, func(r query.Record) error { return chk.AddHashed(r.Event, r.Recomputed) }, nil); err != nil {
+			b.Fatal(err)
+		}
+		rep := chk.Finish()
+		el := time.Since(start)
+		chCPU := serverCPU(b) - cpu0
+		floor2, _ := readFloor(b, en, from, to)
+		best := min(floor, floor2)
+		b.ReportMetric(el.Seconds()/best.Seconds(), "wall/floor")
+		b.ReportMetric(float64(rep.Events)/el.Seconds(), "events/s")
+		b.ReportMetric(float64(maxRSS())/1024, "peak_rss_MiB")
+		b.Logf("integrity of %d events (%d sessions): %s (checkpoints and session list %s), %d failures, %d warnings; ClickHouse CPU while streaming %s",
+			rep.Events, rep.Sessions, el.Round(time.Millisecond), listed.Round(time.Millisecond), rep.Failures, rep.Warnings, chCPU.Round(time.Millisecond))
+		b.Logf("floor (clickhouse-client, same columns and sessions, to /dev/null): %s and %s (ClickHouse CPU %s); integrity = %.2f x the faster floor; peak RSS %d MiB (before %d MiB)",
+			floor.Round(time.Millisecond), floor2.Round(time.Millisecond), floorCPU.Round(time.Millisecond), el.Seconds()/best.Seconds(), maxRSS()/1024, rss0/1024)
+		if rep.Failures != 0 {
+			b.Fatalf("integrity failed on a seeded store: %s", findingsText(rep))
+		}
+	}
+}
+
+func envEvents(b *testing.B) int {
+	n := 1_000_000
+	if s := os.Getenv("PANGATE_BENCH_EVENTS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			b.Fatalf("PANGATE_BENCH_EVENTS=%q: %v", s, err)
+		}
+		n = v
+	}
+	return n
 }
