@@ -206,7 +206,11 @@ func BenchmarkIntegrity30Days(b *testing.B) {
 		}
 		listed := time.Since(start)
 		cpu0 := serverCPU(b)
-		if err := en.q.StreamRecords(ctx, sessions, 0, func(r query.Record) error { return chk.AddHashed(r.Event, r.Recomputed) }, nil); err != nil {
+		chunk := 0 // StreamRecords' default
+		if v, err := strconv.Atoi(os.Getenv("PANGATE_BENCH_CHUNK")); err == nil {
+			chunk = v
+		}
+		if err := en.q.StreamRecords(ctx, sessions, chunk, func(r query.Record) error { return chk.AddHashed(r.Event, r.Recomputed) }, nil); err != nil {
 			b.Fatal(err)
 		}
 		rep := chk.Finish()
@@ -217,8 +221,8 @@ func BenchmarkIntegrity30Days(b *testing.B) {
 		b.ReportMetric(el.Seconds()/best.Seconds(), "wall/floor")
 		b.ReportMetric(float64(rep.Events)/el.Seconds(), "events/s")
 		b.ReportMetric(float64(maxRSS())/1024, "peak_rss_MiB")
-		b.Logf("integrity of %d events (%d sessions): %s (checkpoints and session list %s), %d failures, %d warnings; ClickHouse CPU while streaming %s",
-			rep.Events, rep.Sessions, el.Round(time.Millisecond), listed.Round(time.Millisecond), rep.Failures, rep.Warnings, chCPU.Round(time.Millisecond))
+		b.Logf("integrity of %d events (%d sessions, chunk %d): %s (checkpoints and session list %s), %d failures, %d warnings; ClickHouse CPU while streaming %s",
+			rep.Events, rep.Sessions, chunk, el.Round(time.Millisecond), listed.Round(time.Millisecond), rep.Failures, rep.Warnings, chCPU.Round(time.Millisecond))
 		b.Logf("floor (clickhouse-client, same columns and sessions, to /dev/null): %s and %s (ClickHouse CPU %s); integrity = %.2f x the faster floor; peak RSS %d MiB (before %d MiB)",
 			floor.Round(time.Millisecond), floor2.Round(time.Millisecond), floorCPU.Round(time.Millisecond), el.Seconds()/best.Seconds(), maxRSS()/1024, rss0/1024)
 		if rep.Failures != 0 {
