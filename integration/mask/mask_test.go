@@ -146,9 +146,79 @@ func TestSimpleQueryText(t *testing.T) {
 		t.Errorf("counts %v", c)
 	}
 	sm := s.Sample()
-	if len(sm.Rows) != 2 || sm.Rows[0][2] != "5555550000004444" || sm.Rows[0][8] != "***_****" {
+	if len(sm.Rows) != 2 || sm.Rows[0][8] != "***_****" {
 		t.Errorf("sample %q", sm.Rows)
 	}
+	// The sample is stored: no card number may be read out of it, not even across neighbouring values.
+	var digits []byte
+	for _, row := range sm.Rows {
+		for _, v := range row {
+			for _, c := range []byte(v) {
+				if c >= '0' && c <= '9' {
+					digits = append(digits, c-'0')
+				}
+			}
+		}
+	}
+	for a := 0; a+12 <= len(digits); a++ {
+		for b := a + 12; b <= len(digits) && b-a <= 19; b++ {
+			if w := digits[a:b]; w[0] >= 3 && w[0] <= 6 && luhnOK(w) && wholePAN(w) {
+				t.Fatalf("a card number can be read out of the stored sample %q", sm.Rows)
+			}
+		}
+	}
+}
+
+// luhnOK is the Luhn check on digit values.
+func luhnOK(d []byte) bool {
+	sum := 0
+	for i := len(d) - 1; i >= 0; i-- {
+		v := int(d[i])
+		if (len(d)-1-i)%2 == 1 {
+			if v *= 2; v > 9 {
+				v -= 9
+			}
+		}
+		sum += v
+	}
+	return sum%10 == 0
+}
+
+// wholePAN says whether d is one of the card numbers this file inserts (a window of the stored sample
+// that equals one of them is a leak; other Luhn-valid windows are chance).
+func wholePAN(d []byte) bool {
+	var b strings.Builder
+	for _, v := range d {
+		b.WriteByte('0' + v)
+	}
+	switch b.String() {
+	case "4111111111111111", "5555555555554444", "378282246310005", "6011000990139424", "3530111333300000", "5500000000000004":
+		return true
+	}
+	return false
+}
+
+// maskedNumber checks a masked card number held in a number column: it keeps the first six and the last
+// four digits, differs from the original and fails the Luhn check (so it can never equal a real PAN).
+func maskedNumber(t *testing.T, what string, got, orig int64) {
+	t.Helper()
+	g, o := []byte(fmtInt(got)), []byte(fmtInt(orig))
+	d := make([]byte, len(g))
+	for i, c := range g {
+		d[i] = c - '0'
+	}
+	if len(g) != len(o) || string(g[:6]) != string(o[:6]) || string(g[len(g)-4:]) != string(o[len(o)-4:]) || got == orig || luhnOK(d) {
+		t.Errorf("%s: masked %d from %d; want first six and last four kept, the middle hidden, Luhn failing", what, got, orig)
+	}
+}
+
+func fmtInt(v int64) string {
+	var b []byte
+	for v > 0 {
+		b = append([]byte{byte('0' + v%10)}, b...)
+		v /= 10
+	}
+	return string(b)
 }
 
 // TestExtendedBinary: Parse/Bind with binary results for every column, Describe of the statement (format
@@ -223,8 +293,10 @@ func TestExtendedBinary(t *testing.T) {
 	if js["pan"] != "601100******9424" {
 		t.Errorf("jsonb %v", js)
 	}
-	if len(arr) != 2 || arr[1] != 3530110000000000 {
+	if len(arr) != 2 || arr[0] != 1 {
 		t.Errorf("int8[] %v", arr)
+	} else {
+		maskedNumber(t, "int8[]", arr[1], 3530111333300000)
 	}
 	if f8 != 4111110000001111 {
 		t.Errorf("float8 %v", f8)
