@@ -42,10 +42,10 @@ import (
 	"github.com/pangate/pangate/gateway/config"
 	"github.com/pangate/pangate/gateway/hold"
 	"github.com/pangate/pangate/gateway/jit"
-	"github.com/pangate/pangate/gateway/mask"
 	"github.com/pangate/pangate/gateway/ops"
 	"github.com/pangate/pangate/gateway/policy"
 	"github.com/pangate/pangate/gateway/proxy"
+	"github.com/pangate/pangate/internal/mask"
 	"github.com/pangate/pangate/schemas"
 )
 

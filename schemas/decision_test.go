@@ -32,7 +32,11 @@ func TestVerifyDecision(t *testing.T) {
 		{"other key", signed(base, other), "req-hash", RejectUnknownKey},
 		{"other key claiming trusted key id", func() ApprovalDecided { d := signed(base, other); d.KeyID = good.KeyID; return d }(), "req-hash", RejectBadSignature},
 		{"replayed for another approval id", func() ApprovalDecided { d := good; d.ApprovalID = "a2"; return d }(), "req-hash", RejectBadSignature},
-		{"decision flipped", func() ApprovalDecided { d := signed(ApprovalDecided{ApprovalID: "a1", Decision: "denied", By: "U1", Request: "req-hash"}, key); d.Decision = "approved"; return d }(), "req-hash", RejectBadSignature},
+		{"decision flipped", func() ApprovalDecided {
+			d := signed(ApprovalDecided{ApprovalID: "a1", Decision: "denied", By: "U1", Request: "req-hash"}, key)
+			d.Decision = "approved"
+			return d
+		}(), "req-hash", RejectBadSignature},
 		{"decider changed", func() ApprovalDecided { d := good; d.By = "U2"; return d }(), "req-hash", RejectBadSignature},
 		{"latency changed", func() ApprovalDecided { d := good; d.LatencyMS = 11; return d }(), "req-hash", RejectBadSignature},
 		{"answers another request", good, "other-hash", RejectOtherRequest},

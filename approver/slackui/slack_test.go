@@ -12,7 +12,7 @@ import (
 	"github.com/pangate/pangate/approver/slackui"
 	"github.com/pangate/pangate/approver/slackui/slackuitest"
 	"github.com/pangate/pangate/approver/state"
-	"github.com/pangate/pangate/gateway/mask"
+	"github.com/pangate/pangate/internal/mask"
 	"github.com/pangate/pangate/schemas"
 )
 

@@ -8,7 +8,7 @@ import (
 
 	"github.com/pangate/pangate/gateway/classify"
 	"github.com/pangate/pangate/gateway/config"
-	"github.com/pangate/pangate/gateway/mask"
+	"github.com/pangate/pangate/internal/mask"
 )
 
 // TestDemoTagsTheCardholderDataEnvironment is issue 15.9: the demo tagged only cards.pan, so a join of

@@ -252,7 +252,7 @@ type Checkpt struct {
 	KeyFile string `yaml:"key_file"`
 }
 
-// Mask configures result and text masking (see gateway/mask).
+// Mask configures result and text masking (see internal/mask).
 type Mask struct {
 	Shape              string   `yaml:"shape"`
 	ColumnPatterns     []string `yaml:"column_patterns"`

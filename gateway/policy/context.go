@@ -3,8 +3,8 @@ package policy
 import (
 	"sync"
 
-	"github.com/pangate/pangate/gateway/mask"
 	"github.com/pangate/pangate/gateway/sqlcomment"
+	"github.com/pangate/pangate/internal/mask"
 )
 
 // checkMasker masks context values for `policy check` as a gateway with the default mask config would.

@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pangate/pangate/gateway/classify"
-	"github.com/pangate/pangate/gateway/mask"
+	"github.com/pangate/pangate/internal/mask"
 	"github.com/pangate/pangate/schemas"
 )
 

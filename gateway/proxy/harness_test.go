@@ -23,7 +23,7 @@ import (
 	"github.com/pangate/pangate/gateway/auth"
 	"github.com/pangate/pangate/gateway/classify"
 	"github.com/pangate/pangate/gateway/jit"
-	"github.com/pangate/pangate/gateway/mask"
+	"github.com/pangate/pangate/internal/mask"
 	"github.com/pangate/pangate/schemas"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/pangate/pangate/gateway/classify"
-	"github.com/pangate/pangate/gateway/mask"
+	"github.com/pangate/pangate/internal/mask"
 )
 
 // lineageMasker tags cards.pan (a column, in the given schema or any) and cardholders.* (a whole table).

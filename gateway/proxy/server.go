@@ -17,7 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/pangate/pangate/gateway/audit"
-	"github.com/pangate/pangate/gateway/mask"
+	"github.com/pangate/pangate/internal/mask"
 	"github.com/pangate/pangate/schemas"
 )
 

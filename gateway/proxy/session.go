@@ -22,8 +22,8 @@ import (
 	"github.com/pangate/pangate/gateway/audit"
 	"github.com/pangate/pangate/gateway/auth"
 	"github.com/pangate/pangate/gateway/jit"
-	"github.com/pangate/pangate/gateway/mask"
 	"github.com/pangate/pangate/gateway/pgstate"
+	"github.com/pangate/pangate/internal/mask"
 	"github.com/pangate/pangate/schemas"
 )
 

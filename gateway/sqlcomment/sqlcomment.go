@@ -43,7 +43,7 @@ const (
 // Ellipsis ends a value cut at MaxValueBytes.
 const Ellipsis = "…"
 
-// Storer masks a text for storage (gateway/mask.Masker.Stored).
+// Storer masks a text for storage (internal/mask.Masker.Stored).
 type Storer interface {
 	Stored(s string) (string, int)
 }
@@ -206,7 +206,9 @@ func isCandidate(body string) bool {
 	return i > 0 && i < len(body) && body[i] == '='
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}
 
 func isKeyStop(c byte) bool { return c == '=' || c == ',' || c == '\'' || isSpace(c) }
 

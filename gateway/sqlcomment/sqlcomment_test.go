@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pangate/pangate/gateway/mask"
+	"github.com/pangate/pangate/internal/mask"
 	"github.com/pangate/pangate/schemas"
 )
 

@@ -89,8 +89,8 @@ type gwOpts struct {
 	ackTimeout        string
 	resultBuffer      int
 	extraYAML         string
-	upstreamSSLMode   string // the target's sslmode; empty: disable
-	upstreamCAFile    string // the target's ca_file, for sslmode verify-full
+	upstreamSSLMode   string   // the target's sslmode; empty: disable
+	upstreamCAFile    string   // the target's ca_file, for sslmode verify-full
 	databases         []string // more databases the target may open besides its own
 }
 

@@ -1,4 +1,4 @@
-// Package mask_test runs gateway/mask against the bytes a real PostgreSQL 15 server sends: simple and
+// Package mask_test runs internal/mask against the bytes a real PostgreSQL 15 server sends: simple and
 // extended protocol, text and binary formats, COPY in text, CSV and binary, errors, notices and
 // notifications. Each test uses its own connection and temporary tables, so packages run concurrently.
 package mask_test
@@ -17,8 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/pangate/pangate/gateway/mask"
 	"github.com/pangate/pangate/integration/stack"
+	"github.com/pangate/pangate/internal/mask"
 )
 
 // PANs of several brands, all Luhn-valid test numbers.

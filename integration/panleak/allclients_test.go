@@ -1134,7 +1134,7 @@ func b64url(b []byte) ([]byte, error) { return base64.RawURLEncoding.DecodeStrin
 // TestSampleSplitPANMasked pins a leak this package found: a PAN split across two adjacent cells of a
 // result's sample (two columns of a row, or two rows) was stored whole in query.executed (Kafka, then
 // ClickHouse statements.sample, events.data and events.record), because each sample value passed the
-// storage detector on its own. gateway/mask now reads neighbouring values as one run (samplesplit.go).
+// storage detector on its own. internal/mask now reads neighbouring values as one run (samplesplit.go).
 // The client stream is not at fault (split values are a documented limit there); the stored trail was.
 // Content-scanning configuration (no tags: with tags the columns are masked whole and substr() is held).
 func TestSampleSplitPANMasked(t *testing.T) {

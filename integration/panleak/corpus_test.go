@@ -115,8 +115,8 @@ var corpus = []attempt{
 var knownLeaks = map[string]string{
 	// Defects found by this test and fixed since: COPY <table> [(cols)] TO STDOUT of mask.columns-tagged
 	// columns in the clear (88ce771); json (OID 114) in binary format starred instead of zero-filled, which
-	// broke clients (gateway/mask binaryValue now checks json before the text types); COPY (SELECT
-	// pan::bigint / pan::numeric …) TO STDOUT (FORMAT binary) in the clear (gateway/mask now reads untyped
+	// broke clients (internal/mask binaryValue now checks json before the text types); COPY (SELECT
+	// pan::bigint / pan::numeric …) TO STDOUT (FORMAT binary) in the clear (internal/mask now reads untyped
 	// binary COPY fields as int8/float8/numeric, like unknown-layout DataRow values).
 
 	// Documented limits (docs/masking.md, "What content scanning cannot catch"): they leak under an

@@ -18,9 +18,9 @@ import (
 	"github.com/pangate/pangate/integration/stack"
 	"github.com/pangate/pangate/reporter/bucket"
 	"github.com/pangate/pangate/reporter/integrity"
+	"github.com/pangate/pangate/reporter/manifest"
 	"github.com/pangate/pangate/reporter/query"
 	"github.com/pangate/pangate/schemas"
-	"github.com/pangate/pangate/reporter/manifest"
 )
 
 // BenchmarkPackage30Days measures one evidence package over 30 days of events (PANGATE_BENCH_EVENTS,

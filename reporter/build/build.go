@@ -24,7 +24,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pangate/pangate/gateway/mask"
+	"github.com/pangate/pangate/internal/mask"
 	"github.com/pangate/pangate/reporter/bucket"
 	"github.com/pangate/pangate/reporter/integrity"
 	"github.com/pangate/pangate/reporter/manifest"

@@ -3,7 +3,7 @@ package build
 import (
 	"testing"
 
-	"github.com/pangate/pangate/gateway/mask"
+	"github.com/pangate/pangate/internal/mask"
 	"github.com/pangate/pangate/reporter/query"
 	"github.com/pangate/pangate/reporter/transcript"
 )

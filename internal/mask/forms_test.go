@@ -19,7 +19,7 @@ import (
 // The forms of item 4 of issue 12, as PostgreSQL itself encodes them: testdata/pgforms.json holds the
 // binary and text results of the queries below, captured from a real server with
 //
-//	PANGATE_PG_ADMIN_DSN=… go test ./gateway/mask -run TestCapturePGForms -capture-pg
+//	PANGATE_PG_ADMIN_DSN=… go test ./internal/mask -run TestCapturePGForms -capture-pg
 //
 // (database h3_mask, created if missing), so that the unit tests need no server.
 var capturePG = flag.Bool("capture-pg", false, "regenerate testdata/pgforms.json from the PostgreSQL at $PANGATE_PG_ADMIN_DSN")

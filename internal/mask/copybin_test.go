@@ -184,7 +184,7 @@ func TestCopyBinaryCleanUnchanged(t *testing.T) {
 
 // TestFalsePositivesBinaryCopy measures how often PAN-free 8-byte binary COPY fields are masked by the
 // int8/float8 guess (binary COPY carries no types, so every 8-byte field is read both ways). The rates
-// are reported in docs/masking.md (go test -run TestFalsePositivesBinaryCopy -v ./gateway/mask).
+// are reported in docs/masking.md (go test -run TestFalsePositivesBinaryCopy -v ./internal/mask).
 func TestFalsePositivesBinaryCopy(t *testing.T) {
 	const n = 100000
 	m := newMasker(t, Config{})

@@ -103,6 +103,7 @@ func hideDigitsAt(s string, idx map[int]bool) string {
 		return r
 	}, s)
 }
+
 // digitValues returns the values of the decimal digits of s, of any script, in order.
 func digitValues(s string) []byte {
 	var d []byte
@@ -113,4 +114,3 @@ func digitValues(s string) []byte {
 	}
 	return d
 }
-

@@ -72,7 +72,7 @@ var fpCases = []fpCase{
 }
 
 // TestFalsePositives measures how often PAN-free values are masked, in JSON context. The rates are
-// reported in docs/masking.md (go test -run TestFalsePositives -v ./gateway/mask).
+// reported in docs/masking.md (go test -run TestFalsePositives -v ./internal/mask).
 func TestFalsePositives(t *testing.T) {
 	const n = 20000
 	m := newMasker(t, Config{})
