@@ -151,7 +151,7 @@ func TestOutcomeBlocksHaveNoButtons(t *testing.T) {
 }
 
 // TestNoFullPANInMessages: even if a full PAN reached the approver (the gateway masks SQL first), no
-// message to Slack carries it (DESIGN.md invariant 2).
+// message to Slack carries it (docs/invariants.md, invariant 2).
 func TestNoFullPANInMessages(t *testing.T) {
 	const pan = "4111111111111111"
 	a := approval()

@@ -1,6 +1,6 @@
 // Package state is the approver's event-sourced view of every approval: it is built only by applying the
 // events of the approvals topic in log order, so a restarted approver that replays the topic reaches the same
-// state as one that never stopped (DESIGN.md invariant 5).
+// state as one that never stopped (docs/invariants.md, invariant 5).
 //
 // Rules, applied per approval (all its events share a partition, so every reader sees them in one order):
 //

@@ -1,4 +1,4 @@
-// Package audit writes the gateway's events to Kafka before anything they record may happen (DESIGN.md
+// Package audit writes the gateway's events to Kafka before anything they record may happen (docs/invariants.md,
 // invariants 1 and 3).
 //
 // One Producer per process holds one franz-go client: idempotent, acks=all, records keyed by session id so

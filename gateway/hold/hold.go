@@ -5,7 +5,7 @@
 //	  ▲                       │ tail (every instance, no group,                │
 //	  └──────Decision─────────┘  from the end offsets at Run start) ◀──────────┘ approval.decided / .expired
 //
-// Approval state is derived from the log only (DESIGN.md invariant 5): the first valid approval.decided or
+// Approval state is derived from the log only (docs/invariants.md, invariant 5): the first valid approval.decided or
 // approval.expired event of an approval in its partition is the decision. Valid means: an approved or denied
 // decision carries the approver's Ed25519 signature (schemas.SignDecision) by a key in Config.DecisionKeys,
 // over this approval id and the hash of the approval.requested event this Holder published; anything else

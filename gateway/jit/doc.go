@@ -1,4 +1,4 @@
-// Package jit creates and drops the just-in-time PostgreSQL login roles a session runs as (DESIGN.md
+// Package jit creates and drops the just-in-time PostgreSQL login roles a session runs as (docs/invariants.md,
 // invariant 4): the workload never holds a database password.
 //
 //	Issue:  CREATE ROLE <prefix><random> LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION

@@ -1,6 +1,6 @@
 // Package proxy is the gateway's pgwire session: it terminates TLS, authenticates the client with its OIDC
 // token, connects upstream as a just-in-time role, and relays the protocol so that every statement is
-// classified, decided by policy and recorded in Kafka before anything it does can be seen (DESIGN.md
+// classified, decided by policy and recorded in Kafka before anything it does can be seen (docs/invariants.md,
 // invariants 1, 2, 4 and 7).
 //
 //	client ──TLS──▶ startup (SSLRequest 'S', GSSENCRequest 'N', CancelRequest → forwarded, StartupMessage)

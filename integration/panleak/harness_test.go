@@ -1,4 +1,4 @@
-// Package panleak_test tries to get card numbers out through the real gateway (DESIGN.md invariant 2): a
+// Package panleak_test tries to get card numbers out through the real gateway (docs/invariants.md, invariant 2): a
 // corpus of SQL tricks, COPY formats, errors, notices, notifications and binary results through pgx, psql,
 // psycopg and JDBC, each checked against the client's bytes, the session's Kafka events and the gateway log.
 package panleak_test
@@ -334,7 +334,7 @@ type fixture struct {
 	admin *pgx.Conn
 }
 
-// extraBrands widen the seed's brand list to the longest and shortest lengths PCI.md names.
+// extraBrands widen the seed's brand list to the longest and shortest lengths docs/pci.md names.
 var extraBrands = []seed.Brand{{Name: "visa", Prefix: "4", Length: 19}, {Name: "maestro", Prefix: "50", Length: 12}, {Name: "discover", Prefix: "65", Length: 17}}
 
 func newFixture(t *testing.T) *fixture {

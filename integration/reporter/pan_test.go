@@ -10,7 +10,7 @@ import (
 
 // scanForPAN fails the test if any file under dir holds a full PAN. It is written independently of the
 // gateway's masker: digit runs of 12–19 digits, plain or grouped with single spaces or dashes, checked with
-// Luhn and the brand IIN and length table of docs PCI.md.
+// Luhn and the brand IIN and length table of docs/pci.md.
 func scanForPAN(t *testing.T, dir string) {
 	t.Helper()
 	files := 0
@@ -96,7 +96,7 @@ func prefixIn(s string, digits int, lo, hi int) bool {
 	return v >= lo && v <= hi
 }
 
-// brand reports whether s has the IIN and length of a card brand in PCI.md.
+// brand reports whether s has the IIN and length of a card brand in docs/pci.md.
 func brand(s string) bool {
 	n := len(s)
 	switch {

@@ -131,7 +131,7 @@ func mayHoldPAN(s string) bool {
 	return false
 }
 
-// brandOK reports whether digit values d (len(d) == L) start with an IIN of a brand in PCI.md that issues
+// brandOK reports whether digit values d (len(d) == L) start with an IIN of a brand in docs/pci.md that issues
 // PANs of length L.
 func brandOK(d []byte) bool {
 	return brandPrefixOK([4]byte{d[0], d[1], d[2], d[3]}, len(d))

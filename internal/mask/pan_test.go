@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// brandSpec describes how to generate PANs of one brand, straight from PCI.md.
+// brandSpec describes how to generate PANs of one brand, straight from docs/pci.md.
 type brandSpec struct {
 	name    string
 	lo, hi  int // IIN range, inclusive
@@ -70,7 +70,7 @@ func genPAN(r *rand.Rand, b brandSpec) string {
 
 func randomPAN(r *rand.Rand) string { return genPAN(r, brands[r.IntN(len(brands))]) }
 
-// naiveBrand is an independent, deliberately plain reading of PCI.md's IIN table.
+// naiveBrand is an independent, deliberately plain reading of docs/pci.md's IIN table.
 func naiveBrand(s string) bool {
 	L := len(s)
 	p := func(n int) int { v, _ := strconv.Atoi(s[:n]); return v }

@@ -9,7 +9,7 @@ import (
 
 // The storage detector: texts pangate stores or emits (SQL text, parameters, samples, errors, logs, Slack)
 // are scanned harder than the client stream, because over-masking a stored text costs little and a
-// stored PAN cannot be recalled (docs/masking.md, DESIGN.md invariant 2). On top of the stream detector
+// stored PAN cannot be recalled (docs/masking.md, docs/invariants.md, invariant 2). On top of the stream detector
 // ([Masker.Text]) it finds:
 //
 //   - PANs anywhere inside a longer digit run: every 12–19 digit window is checked (IIN + Luhn), with a

@@ -194,7 +194,7 @@ const refusedWithoutStatement = decisions + `
     WHERE decided_at >= {from_us} AND decided_at < {to_us} AND decision IN ('denied', 'expired')
       AND approval_id NOT IN (SELECT approval_id FROM statements FINAL WHERE ` + period + ` AND outcome = 'blocked' AND approval_id != '')`
 
-// Populations lists every population in the order of PCI.md.
+// Populations lists every population in the order of docs/pci.md.
 var Populations = []Population{
 	{
 		File: "populations/10.2.1.1-cardholder-data-access.csv", Title: "Access to cardholder data",

@@ -31,7 +31,7 @@ func (c *Config) defaults() {
 	}
 }
 
-// Brand is a card brand with an IIN prefix and a PAN length that PCI.md lists.
+// Brand is a card brand with an IIN prefix and a PAN length that docs/pci.md lists.
 type Brand struct {
 	Name   string
 	Prefix string
