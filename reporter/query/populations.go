@@ -441,12 +441,7 @@ var StepsSQL = `SELECT run, session, subject, step, branch, thought, purpose, ti
 FROM
 (
     SELECT session, subject, run, time_us, cardholder, row_count, masked_total, tables, outcome, approval_id, approval_decision,
-           visitParamExtractString(data, 'step') AS step,
-           visitParamExtractString(data, 'branch') AS branch,
-           visitParamExtractString(data, 'thought') AS thought,
-           visitParamExtractString(data, 'purpose') AS purpose,
-           visitParamExtractString(data, 'ticket') AS ticket,
-           splitByChar('-', visitParamExtractString(data, 'traceparent'))[2] AS trace_id
+           step, branch, thought, purpose, ticket, trace_id
     FROM
     (
         SELECT event_id, session, subject, run, time_us, cardholder, row_count, masked_total, tables, outcome, approval_id, approval_decision
@@ -457,11 +452,19 @@ FROM
             FROM sessions FINAL
         ) USING session
     )
-    ANY LEFT JOIN
+    ANY INNER JOIN
     (
-        SELECT event_id, data
+        -- Only events that carry a context, and only the extracted fields: the join's hash table holds
+        -- a few short strings per statement with a context, never the events' JSON (a 10M-event month).
+        SELECT event_id,
+               visitParamExtractString(data, 'step') AS step,
+               visitParamExtractString(data, 'branch') AS branch,
+               visitParamExtractString(data, 'thought') AS thought,
+               visitParamExtractString(data, 'purpose') AS purpose,
+               visitParamExtractString(data, 'ticket') AS ticket,
+               splitByChar('-', visitParamExtractString(data, 'traceparent'))[2] AS trace_id
         FROM events FINAL
-        WHERE ` + period + ` AND event_type IN ('query.executed', 'query.blocked')
+        WHERE ` + period + ` AND event_type IN ('query.executed', 'query.blocked') AND position(data, '"context"') > 0
     ) USING event_id
 )
 WHERE step != '' OR branch != '' OR thought != '' OR trace_id != ''
