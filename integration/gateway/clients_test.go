@@ -165,7 +165,9 @@ func TestPgbench(t *testing.T) {
 			t.Fatalf("pgbench -M %s: %s", mode, out)
 		}
 	}
-	evs := g.events(t, endedSessions(3*clients))
+	// Each pgbench run opens one more session than its clients (it reads the scale first): wait for all,
+	// or the reader may stop before the partitions holding the last run's sessions were fetched.
+	evs := g.events(t, endedSessions(3*(clients+1)))
 	updates := 0
 	for _, s := range clientSessions(evs) {
 		if err := schemas.VerifySession(s); err != nil {
