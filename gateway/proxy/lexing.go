@@ -71,8 +71,6 @@ func cleanEncoding(name string) string {
 // server's: a PostgreSQL server-side encoding, whose multibyte sequences use only bytes >= 0x80.
 func SafeClientEncoding(v string) bool { return safeEncodings[cleanEncoding(v)] }
 
-func safeEncoding(v string) bool { return SafeClientEncoding(v) }
-
 // SafeEncodingNames lists the encoding names SafeClientEncoding accepts (for tests against a server).
 func SafeEncodingNames() []string {
 	out := make([]string, 0, len(safeEncodings))
@@ -98,7 +96,7 @@ func checkStartupParams(params map[string]string) string {
 			return "pangate does not proxy replication connections"
 		case !startupParams[lk]:
 			return fmt.Sprintf("pangate: startup parameter %q is not allowed (allowed: application_name, client_encoding, DateStyle, IntervalStyle, TimeZone, extra_float_digits, search_path and a few more; see docs/policy.md); set it with SET after connecting if policy allows", k)
-		case lk == "client_encoding" && !safeEncoding(params[k]):
+		case lk == "client_encoding" && !SafeClientEncoding(params[k]):
 			return fmt.Sprintf("pangate: client_encoding %q is not allowed: its multibyte characters can contain ASCII bytes, which would let the gateway and PostgreSQL read one statement differently; use UTF8", params[k])
 		}
 	}
@@ -112,7 +110,7 @@ func settingRefusal(c classify.Statement) string {
 		switch {
 		case s.Computed && s.Name == "":
 			return "pangate: set_config with a computed setting name is not allowed: the gateway must know which setting changes"
-		case s.Name == "client_encoding" && !s.Reset && (s.Computed || !safeEncoding(s.Value)):
+		case s.Name == "client_encoding" && !s.Reset && (s.Computed || !SafeClientEncoding(s.Value)):
 			return fmt.Sprintf("pangate: client_encoding %q is not allowed: its multibyte characters can contain ASCII bytes, which would let the gateway and PostgreSQL read statements differently; use UTF8", s.Value)
 		case (s.Name == "standard_conforming_strings") && !s.Reset && (s.Computed || !settingOn(s.Value)):
 			return "pangate: standard_conforming_strings stays on through the gateway (backslashes in ordinary string literals would otherwise be read differently by the gateway and PostgreSQL); use E'…' strings for escapes"
@@ -135,7 +133,7 @@ func settingOn(v string) bool {
 func lexingStatus(name, value string) string {
 	switch strings.ToLower(name) {
 	case "client_encoding":
-		if !safeEncoding(value) {
+		if !SafeClientEncoding(value) {
 			return fmt.Sprintf("pangate: the session's client_encoding became %q, which the gateway cannot lex like the server; the session ends", value)
 		}
 	case "standard_conforming_strings":

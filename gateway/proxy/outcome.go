@@ -318,9 +318,5 @@ func (ss *session) releasePipelined(r *run, ev schemas.QueryExecuted, buf []byte
 	ss.oc.mu.Lock()
 	ss.oc.list = append(ss.oc.list, &pendingOutcome{p: p, read: true})
 	ss.oc.mu.Unlock()
-	ss.cwMu.Lock()
-	_, err = ss.cw.Write(buf)
-	ss.cwMu.Unlock()
-	ss.bytesOut.Add(int64(len(buf)))
-	return err
+	return ss.writeClient(buf)
 }

@@ -490,19 +490,13 @@ func (ss *session) connectUpstream(ctx context.Context) error {
 		tx = 'I'
 	}
 	ss.toClient('Z', []byte{'Z', 0, 0, 0, 5, tx})
-	ss.cwMu.Lock()
-	err = ss.cw.Flush()
-	ss.cwMu.Unlock()
-	return err
+	return ss.flushClient()
 }
 
 // toClient masks a backend frame (every message the client receives passes Stream.Message) and buffers it.
 func (ss *session) toClient(typ byte, frame []byte) {
 	ss.stream.Message(typ, frame[5:])
-	ss.cwMu.Lock()
-	_, _ = ss.cw.Write(frame)
-	ss.cwMu.Unlock()
-	ss.bytesOut.Add(int64(len(frame)))
+	_ = ss.writeClient(frame)
 }
 
 // fatal sends a FATAL error to the client (before or during the relay) and flushes it.

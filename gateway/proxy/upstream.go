@@ -42,10 +42,7 @@ func (ss *session) fromUpstream() error {
 			return err
 		}
 		if !ss.ur.buffered() {
-			ss.cwMu.Lock()
-			err := ss.cw.Flush()
-			ss.cwMu.Unlock()
-			if err != nil {
+			if err := ss.flushClient(); err != nil {
 				return err
 			}
 		}
@@ -61,10 +58,23 @@ func (ss *session) out(frame []byte) error {
 		}
 		return nil
 	}
+	return ss.writeClient(frame)
+}
+
+// writeClient buffers bytes that already passed the mask stream for the client (either goroutine).
+func (ss *session) writeClient(b []byte) error {
 	ss.cwMu.Lock()
-	_, err := ss.cw.Write(frame)
+	_, err := ss.cw.Write(b)
 	ss.cwMu.Unlock()
-	ss.bytesOut.Add(int64(len(frame)))
+	ss.bytesOut.Add(int64(len(b)))
+	return err
+}
+
+// flushClient sends what is buffered for the client.
+func (ss *session) flushClient() error {
+	ss.cwMu.Lock()
+	err := ss.cw.Flush()
+	ss.cwMu.Unlock()
 	return err
 }
 
@@ -106,11 +116,7 @@ func (ss *session) emitNotices() error {
 		ss.stream.Message('N', it.errFrame[5:])
 		// Straight to the client, never into a gated result: the notice belongs to no statement's result
 		// (no gate is open between items).
-		ss.cwMu.Lock()
-		_, err := ss.cw.Write(it.errFrame)
-		ss.cwMu.Unlock()
-		ss.bytesOut.Add(int64(len(it.errFrame)))
-		if err != nil {
+		if err := ss.writeClient(it.errFrame); err != nil {
 			return err
 		}
 		sent = true
@@ -118,10 +124,7 @@ func (ss *session) emitNotices() error {
 	if !sent {
 		return nil
 	}
-	ss.cwMu.Lock()
-	err := ss.cw.Flush()
-	ss.cwMu.Unlock()
-	return err
+	return ss.flushClient()
 }
 
 func (ss *session) onBackend(typ byte, frame []byte) error {
@@ -433,11 +436,7 @@ func (ss *session) release(r *run, outcome, tag, code, msg string) error {
 		ss.discardUntilRFQ = true
 		return ss.out(f)
 	}
-	ss.cwMu.Lock()
-	_, err := ss.cw.Write(buf)
-	ss.cwMu.Unlock()
-	ss.bytesOut.Add(int64(len(buf)))
-	return err
+	return ss.writeClient(buf)
 }
 
 func sortCounts(c []schemas.ColumnCount) {
