@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pangate/pangate/gateway/classify"
@@ -96,6 +97,41 @@ type resolved struct {
 	prepared string
 }
 
+// runsUserCode says whether running c may run code outside PostgreSQL's built-ins: a function that is not
+// pg_catalog's (by name or attribute notation), DO, CALL, or SQL the parse tree does not show. Such code
+// can DEALLOCATE and PREPARE or CLOSE and DECLARE under the same names (PL/pgSQL's EXECUTE does), so the
+// gateway forgets every name it knew once such a statement runs: a later EXECUTE or Execute of an older
+// name is refused instead of judged by what the name used to mean. Missing catalog facts count as yes.
+// Trigger functions a write fires are not seen here (docs/policy.md, out of scope).
+func (ss *session) runsUserCode(c classify.Statement) bool {
+	if c.UnknownTables || c.HasTag(classify.TagDynamicSQL) {
+		return true
+	}
+	if len(c.Functions) == 0 && len(c.AttrNames) == 0 {
+		return false
+	}
+	if ss.facts == nil {
+		return true
+	}
+	for _, f := range c.Functions {
+		if strings.HasPrefix(f, "pg_catalog.") {
+			continue
+		}
+		if strings.Contains(f, ".") {
+			return true // qualified with another schema: not a built-in
+		}
+		if user, err := ss.facts.UserFunction(f); err != nil || user {
+			return true
+		}
+	}
+	for _, a := range c.AttrNames {
+		if user, err := ss.facts.UserFunction(a); err != nil || user {
+			return true
+		}
+	}
+	return false
+}
+
 // resolve looks up the names a statement uses. A statement that runs a prepared statement or fetches
 // from a cursor takes that statement's classification (kind, tables, tags, functions), merged with its
 // own; an EXECUTE of a name the gateway does not know is refused (errUnknownName), a FETCH from an
@@ -103,6 +139,7 @@ type resolved struct {
 func (ss *session) resolve(c classify.Statement, sql string) (resolved, error) {
 	m := ss.model
 	r := resolved{cls: c}
+	nop := false // the statement itself defines or drops no name
 	switch {
 	case c.Prepare != "":
 		st := &pgstate.Statement{SQL: sql, Class: c}
@@ -119,7 +156,7 @@ func (ss *session) resolve(c classify.Statement, sql string) (resolved, error) {
 			r.cls = merge(c, st.Class.(classify.Statement))
 			r.prepared = st.SQL
 		}
-		r.op = m.Nop
+		r.op, nop = m.Nop, true
 	case c.Deallocate != "":
 		r.op = func() *pgstate.Op { return m.CloseStatement(c.Deallocate) }
 	case c.DeallocateAll:
@@ -138,7 +175,7 @@ func (ss *session) resolve(c classify.Statement, sql string) (resolved, error) {
 			r.cls = merge(c, p.Stmt.Class.(classify.Statement))
 			r.prepared = p.Stmt.SQL
 		}
-		r.op = m.Nop
+		r.op, nop = m.Nop, true
 	case c.CloseCursor != "":
 		r.op = func() *pgstate.Op { return m.ClosePortal(c.CloseCursor) }
 	case c.CloseAll:
@@ -148,7 +185,10 @@ func (ss *session) resolve(c classify.Statement, sql string) (resolved, error) {
 	case c.Kind == classify.KindTransaction:
 		r.op = m.TxnEnd
 	default:
-		r.op = m.Nop
+		r.op, nop = m.Nop, true
+	}
+	if nop && ss.runsUserCode(r.cls) {
+		r.op = m.DiscardAll
 	}
 	return r, nil
 }

@@ -458,6 +458,9 @@ func (ss *session) onExecute(frame []byte) (bool, string) {
 	if p.Cursor {
 		// Executing a cursor fetches from it: its query runs, nothing is declared again.
 		rs.cls.Declare, rs.cls.DeclareHold = "", false
+		if ss.runsUserCode(rs.cls) {
+			rs.op = ss.model.DiscardAll // its user code may redefine names (see runsUserCode)
+		}
 	} else if rs, err = ss.resolve(c, p.Stmt.SQL); err == nil {
 		if msg := settingRefusal(rs.cls); msg != "" {
 			err = errors.New(msg)

@@ -385,6 +385,11 @@ func (l *loadRun) compareLoad(logs map[int][]logEntry, by map[string][]schemas.E
 	for pid, entries := range logs {
 		s, ok := sessionOf[pid]
 		if !ok {
+			// A short-lived backend (a pgbench client aborted during the outage) may end before
+			// pg_stat_activity is sampled: attribute it by its statements' texts, which carry random literals.
+			s, ok = sessionByText(entries, by, l.prefix)
+		}
+		if !ok {
 			for _, e := range entries {
 				if strings.Contains(e.Text, l.prefix) {
 					role, seen := l.pids[pid]
@@ -652,4 +657,39 @@ func TestBrokerStopUnderLoad(t *testing.T) {
 	if st.Backends == 0 || st.Commits == 0 {
 		t.Errorf("pipelined: no load was compared (%d backends, %d commits): %s", st.Backends, st.Commits, l.summary())
 	}
+}
+
+// sessionByText finds the session whose query.executed events hold most of the backend's statements on
+// the load's tables (their literals are random, so another session holding them is chance); it needs at
+// least two of them, or the only one the backend ran.
+func sessionByText(entries []logEntry, by map[string][]schemas.Event, prefix string) (string, bool) {
+	want := map[string]bool{}
+	for _, e := range entries {
+		if strings.Contains(e.Text, prefix) {
+			want[stmtText(e.Text)] = true
+		}
+	}
+	if len(want) == 0 {
+		return "", false
+	}
+	best, bestN := "", 0
+	for s, evs := range by {
+		n := 0
+		for _, e := range evs {
+			if e.Type != schemas.TypeQueryExecuted {
+				continue
+			}
+			var q schemas.QueryExecuted
+			if e.Decode(&q) == nil && want[stmtText(q.Statement.SQL)] {
+				n++
+			}
+		}
+		if n > bestN {
+			best, bestN = s, n
+		}
+	}
+	if bestN >= 2 || (bestN == 1 && len(want) == 1) {
+		return best, true
+	}
+	return "", false
 }

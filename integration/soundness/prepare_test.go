@@ -20,6 +20,11 @@ func TestPreparedNamespace(t *testing.T) {
 	delOne := fmt.Sprintf("DELETE FROM %s WHERE id = 3", f.Marker)
 	f.exec(t, fmt.Sprintf(`CREATE FUNCTION %s() RETURNS int LANGUAGE plpgsql AS $f$ BEGIN EXECUTE 'PREPARE hidden AS %s'; RETURN 1; END $f$`, hidden, x.held),
 		fmt.Sprintf("GRANT EXECUTE ON FUNCTION %s() TO %s", hidden, f.Role))
+	// swap replaces a prepared statement the gateway saw with one it did not (PL/pgSQL's EXECUTE can
+	// DEALLOCATE and PREPARE): demonstrated on PostgreSQL 15 while reviewing this suite.
+	swap := f.name("swap")
+	f.exec(t, fmt.Sprintf(`CREATE FUNCTION %s() RETURNS int LANGUAGE plpgsql AS $f$ BEGIN EXECUTE 'DEALLOCATE s'; EXECUTE 'PREPARE s AS %s'; RETURN 1; END $f$`, swap, x.held),
+		fmt.Sprintf("GRANT EXECUTE ON FUNCTION %s() TO %s", swap, f.Role))
 	// kindOf checks that every event of stmt (SQL EXECUTE s) records the kind of what s runs.
 	kindOf := func(stmt, want string) func(t *testing.T, evs []stmtEvent) {
 		return func(t *testing.T, evs []stmtEvent) {
@@ -87,6 +92,17 @@ func TestPreparedNamespace(t *testing.T) {
 			w.Batch(parse("s", x.allowed))
 			notRunIfRefused(p, w.Query("EXECUTE s"), "EXECUTE s")
 		}, after: kindOf("EXECUTE s", "write")},
+		{name: "FunctionReplacesPreparedStatement", run: func(t *testing.T, w *wire, p *probe) {
+			// s is a harmless read the gateway judged; a user function then swaps it for the held
+			// statement. The gateway must not judge EXECUTE s by what s used to be.
+			w.Query("PREPARE s AS " + x.harmless)
+			w.Query(fmt.Sprintf("SELECT %s()", swap))
+			ms := w.Query("EXECUTE s")
+			if !refusedByGateway(errorOf(ms)) {
+				t.Errorf("EXECUTE s after a function replaced s answered %v; want pangate's refusal", ms)
+			}
+			notRunIfRefused(p, ms, "EXECUTE s")
+		}},
 		{name: "UnresolvableExecuteRefused", run: func(t *testing.T, w *wire, p *probe) {
 			// hidden is prepared inside a function: the gateway never saw its text, so EXECUTE must be refused.
 			w.Query(fmt.Sprintf("SELECT %s()", hidden))
