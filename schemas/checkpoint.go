@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 )
 
 // ErrBadSignature is returned when a checkpoint's signature does not verify.
@@ -47,6 +49,15 @@ func SignCheckpoint(cp *Checkpoint, key ed25519.PrivateKey) error {
 	}
 	cp.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(key, msg))
 	return nil
+}
+
+// SealCheckpoint lists heads in cp (sorted by session, the order every writer of checkpoints uses, so equal
+// heads give equal bytes) and signs it with key. The gateway's checkpointer and the indexer's seeder both
+// seal their checkpoints here.
+func SealCheckpoint(cp *Checkpoint, heads []SessionHead, key ed25519.PrivateKey) error {
+	slices.SortFunc(heads, func(a, b SessionHead) int { return strings.Compare(a.Session, b.Session) })
+	cp.Sessions = heads
+	return SignCheckpoint(cp, key)
 }
 
 // VerifyCheckpoint checks cp's signature with pub.

@@ -113,16 +113,54 @@ type SessionStarted struct {
 	// Run is the gateway run serving the session (the run chain's session id, Checkpoint.Run): the
 	// checkpoints that must list the session are that run's. Absent in events written before it existed.
 	Run string `json:"run,omitempty"`
+	// Reads is the gateway's audit.reads mode for the session: "strict" or "pipelined" (ReadsStrict,
+	// ReadsPipelined). It says what a crash of that gateway can lose (see SessionReaped). Contract version 3;
+	// absent in older events.
+	Reads string `json:"reads,omitempty"`
 }
+
+// audit.reads modes as recorded in SessionStarted.Reads and SessionReaped.Reads.
+const (
+	ReadsStrict    = "strict"
+	ReadsPipelined = "pipelined"
+	ReadsUnknown   = "unknown" // the session.started predates contract version 3, or was not found
+)
 
 // SessionEnded closes a session.
 type SessionEnded struct {
-	Reason     string `json:"reason"` // client_terminate, client_gone, idle_timeout, shutdown, error, audit_unavailable
+	Reason     string `json:"reason"` // client_terminate, client_gone, idle_timeout, shutdown, error, audit_unavailable, upstream_closed
 	Statements int64  `json:"statements"`
 	Blocked    int64  `json:"blocked"`
 	DurationUS int64  `json:"duration_us"`
 	BytesIn    int64  `json:"bytes_in"`
 	BytesOut   int64  `json:"bytes_out"`
+}
+
+// SessionReaped records a session that ended without session.ended: its gateway was killed, crashed or lost
+// its host. The reaper of a gateway (any instance) that drops the session's expired just-in-time role reads
+// the session back from the audit topic first and, when no session.ended is there, writes this event on its
+// own run chain (the session's chain is left as its gateway wrote it, so nothing can fork it). LastSeq is the
+// highest seq of the session in the topic: every event up to it was acknowledged by Kafka. With audit.reads
+// pipelined the gateway released a read's result before its record was acknowledged, so the record of at
+// most one read after LastSeq may be missing (Unrecorded 1); strict mode loses none (Unrecorded 0): no result
+// was released unrecorded and every statement sent upstream was recorded first. (Contract version 3; docs/evidence.md
+// "Sessions ended by a crash".)
+type SessionReaped struct {
+	Session  string `json:"session"`   // the session that ended without session.ended
+	LastSeq  uint64 `json:"last_seq"`  // its highest seq in the audit topic
+	LastHash string `json:"last_hash"` // that event's hash
+	LastType string `json:"last_type"` // that event's type
+	LastTime string `json:"last_time"` // that event's time (TimeLayout)
+	Instance string `json:"instance"`  // the gateway instance that served it (the role's marker)
+	Run      string `json:"run,omitempty"`
+	Role     string `json:"role"` // the just-in-time role the reaper dropped
+	Target   string `json:"target"`
+	// Reads is the session's audit.reads (ReadsStrict, ReadsPipelined, or ReadsUnknown when its
+	// session.started does not say: counted as pipelined, the weaker guarantee).
+	Reads string `json:"reads"`
+	// Unrecorded is the most statements the session may have run after LastSeq without a record: 1 (a read)
+	// unless Reads is strict.
+	Unrecorded int64 `json:"unrecorded"`
 }
 
 // CredentialIssued records a just-in-time role (PCI DSS 10.2.1.5, 8.6.3).
@@ -251,7 +289,7 @@ type QueryCompleted struct {
 type QueryBlocked struct {
 	Statement Statement    `json:"statement"`
 	Role      string       `json:"role,omitempty"`
-	Reason    string       `json:"reason"` // policy_deny, approval_denied, approval_expired, approval_withdrawn, audit_unavailable, parse_error, limit
+	Reason    string       `json:"reason"` // policy_deny, approval_denied, approval_expired, approval_withdrawn, audit_unavailable, parse_error, limit, approval_unavailable, lexing, unknown_name
 	Message   string       `json:"message"`
 	SQLState  string       `json:"sqlstate"`
 	Rule      string       `json:"rule,omitempty"`
@@ -367,6 +405,7 @@ var dataTypes = map[string]func() any{
 	TypeAuthFailed:        func() any { return new(AuthFailed) },
 	TypeSessionStarted:    func() any { return new(SessionStarted) },
 	TypeSessionEnded:      func() any { return new(SessionEnded) },
+	TypeSessionReaped:     func() any { return new(SessionReaped) },
 	TypeCredentialIssued:  func() any { return new(CredentialIssued) },
 	TypeCredentialRevoked: func() any { return new(CredentialRevoked) },
 	TypeQueryExecuted:     func() any { return new(QueryExecuted) },

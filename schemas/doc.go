@@ -6,8 +6,8 @@
 // VerifyEvent and Validate. Other implementations can check their hashes against testdata/golden.json.
 //
 //	session events (key = session id)                 approval events (key = approval id)
-//	pangate.audit:  seq 0 ─▶ seq 1 ─▶ … ─▶ seq n       pangate.approvals: each event hashed on its own
-//	                 prev=0…0  prev=h0      prev=hn-1
+//	pangate.audit:  seq 0 ─▶ seq 1 ─▶ … ─▶ seq n       pangate.approvals (gateways), pangate.decisions
+//	                 prev=0…0  prev=h0      prev=hn-1   (approvers): each event hashed on its own
 //
 // The gateway's own lifecycle (gateway.started, policy.loaded, gateway.checkpoint, gateway.stopped) is a
 // chain too, under a session id minted when the gateway process starts (its "run").

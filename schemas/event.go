@@ -27,6 +27,7 @@ const (
 	TypeAuthFailed        = "auth.failed"
 	TypeSessionStarted    = "session.started"
 	TypeSessionEnded      = "session.ended"
+	TypeSessionReaped     = "session.reaped"
 	TypeCredentialIssued  = "credential.issued"
 	TypeCredentialRevoked = "credential.revoked"
 	TypeQueryExecuted     = "query.executed"
@@ -49,6 +50,7 @@ var Types = []string{
 	TypeCredentialIssued, TypeCredentialRevoked, TypeQueryExecuted, TypeQueryBlocked, TypeQueryCompleted,
 	TypeApprovalRequested, TypeApprovalNotified, TypeApprovalDecided, TypeApprovalExpired,
 	TypeApprovalRejected, TypePolicyLoaded, TypeRetentionDropped, TypeReportGenerated,
+	TypeSessionReaped, // contract version 3: appended, so the golden vectors of the older types keep their hashes
 }
 
 // Event is the envelope of every record pangate writes to Kafka (one record per event).

@@ -40,6 +40,10 @@ func Example(typ string) (any, error) {
 			Role: "pangate_jit_5f3a", Granted: []string{"app_reader"}, MaskShape: "first6last4", PolicyHash: h}, nil
 	case TypeSessionEnded:
 		return &SessionEnded{Reason: "client_terminate", Statements: 12, Blocked: 1, DurationUS: 5300000, BytesIn: 2048, BytesOut: 65536}, nil
+	case TypeSessionReaped:
+		return &SessionReaped{Session: "01936a6e-0000-7000-8000-000000000002", LastSeq: 41, LastHash: h, LastType: TypeQueryExecuted,
+			LastTime: ts, Instance: "gw-1", Run: "01936a6e-0000-7000-8000-000000000001", Role: "pangate_jit_5f3a", Target: "payments",
+			Reads: ReadsPipelined, Unrecorded: 1}, nil
 	case TypeCredentialIssued:
 		return &CredentialIssued{Role: "pangate_jit_5f3a", Target: "payments", Granted: []string{"app_reader"}, ValidUntil: ts, TTLMS: 3600000,
 			ForSession: "01936a6e-0000-7000-8000-000000000002"}, nil

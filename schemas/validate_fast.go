@@ -27,8 +27,8 @@ const (
 
 // timeFields and hashFields get a pattern in every struct that has them.
 var (
-	timeFields = map[string]bool{"valid_until": true, "issued_at": true, "token_expiry": true, "expires": true, "from": true, "to": true}
-	hashFields = map[string]bool{"prev": true, "hash": true, "policy_hash": true, "config_hash": true, "manifest_hash": true}
+	timeFields = map[string]bool{"valid_until": true, "issued_at": true, "token_expiry": true, "expires": true, "from": true, "to": true, "last_time": true}
+	hashFields = map[string]bool{"prev": true, "hash": true, "policy_hash": true, "config_hash": true, "manifest_hash": true, "last_hash": true}
 )
 
 type fkind uint8

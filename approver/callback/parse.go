@@ -11,6 +11,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/pangate/pangate/approver/slackui"
+	"github.com/pangate/pangate/schemas"
 )
 
 // ErrPayload is returned by Parse for a body that is not a click on an approval button.
@@ -71,9 +72,9 @@ func FromCallback(ic slack.InteractionCallback) (Action, error) {
 	}
 	switch acts[0].ActionID {
 	case slackui.ActionApprove:
-		a.Decision = "approved"
+		a.Decision = string(schemas.OutcomeApproved)
 	case slackui.ActionDeny:
-		a.Decision = "denied"
+		a.Decision = string(schemas.OutcomeDenied)
 	default:
 		return Action{}, fmt.Errorf("%w: action %q", ErrPayload, truncate(acts[0].ActionID))
 	}

@@ -1,5 +1,6 @@
-// Package config reads the approver's configuration: a YAML file, then environment variables that override
-// it (secrets belong in the environment), then Validate with messages that say what to fix.
+// Package config reads the approver's configuration: a YAML file, then PANGATE_APPROVER_* environment
+// variables that override it (secrets belong in the environment; internal/configload), then Validate with
+// messages that say what to fix.
 package config
 
 import (
@@ -11,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/pangate/pangate/approver/callback"
+	"github.com/pangate/pangate/internal/configload"
+	"github.com/pangate/pangate/internal/kafka"
 	"github.com/pangate/pangate/schemas"
 )
 
@@ -54,11 +55,17 @@ type Config struct {
 	DecisionPublicKeys []string `yaml:"decision_public_keys"`
 }
 
-// Kafka locates the approvals topic.
+// Kafka is the client block every pangate service shares (brokers, topic_prefix, tls, sasl; see
+// internal/kafka). The approvals topic is topic_prefix + pangate.approvals, as the gateway names it.
 type Kafka struct {
-	Brokers []string `yaml:"brokers"`
-	Topic   string   `yaml:"topic"`
+	kafka.Config `yaml:",inline"`
+	// RemovedTopic is the full topic name earlier versions read (kafka.topic); Validate refuses it and says
+	// which topic_prefix names the same topic.
+	RemovedTopic string `yaml:"topic,omitempty"`
 }
+
+// ApprovalsTopic is the approvals topic: the prefix followed by pangate.approvals.
+func (k Kafka) ApprovalsTopic() string { return k.Topic(schemas.TopicApprovals) }
 
 // Slack holds the Slack app's settings.
 type Slack struct {
@@ -78,52 +85,24 @@ type Slack struct {
 	AppToken string `yaml:"app_token"`
 }
 
-// Load reads path (empty: no file), applies the environment and defaults, and validates.
-func Load(path string) (Config, error) {
+// EnvPrefix starts every environment override: PANGATE_APPROVER_<YAML PATH>, for example
+// PANGATE_APPROVER_SLACK_TOKEN or PANGATE_APPROVER_KAFKA_BROKERS (comma-separated).
+const EnvPrefix = "PANGATE_APPROVER_"
+
+// Load reads path (empty: no file), applies the PANGATE_APPROVER_* environment and defaults, and validates.
+func Load(path string) (Config, error) { return LoadEnv(path, os.Environ()) }
+
+// LoadEnv is Load with the environment given (os.Environ() form).
+func LoadEnv(path string, environ []string) (Config, error) {
 	var c Config
-	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return Config{}, fmt.Errorf("config: read %s: %w", path, err)
-		}
-		dec := yaml.NewDecoder(strings.NewReader(string(b)))
-		dec.KnownFields(true)
-		if err := dec.Decode(&c); err != nil {
-			return Config{}, fmt.Errorf("config: %s: %w", path, err)
-		}
+	if err := configload.Load(path, &c, configload.Options{Prefix: EnvPrefix, Environ: environ,
+		Ignore: []string{"CONFIG"}}); err != nil {
+		return Config{}, err
 	}
-	c.applyEnv(os.Getenv)
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
 	return c, nil
-}
-
-// applyEnv overrides fields from PANGATE_* variables.
-func (c *Config) applyEnv(get func(string) string) {
-	set := func(dst *string, key string) {
-		if v := get(key); v != "" {
-			*dst = v
-		}
-	}
-	set(&c.Instance, "PANGATE_APPROVER_INSTANCE")
-	set(&c.Listen, "PANGATE_APPROVER_LISTEN")
-	set(&c.Kafka.Topic, "PANGATE_APPROVER_KAFKA_TOPIC")
-	set(&c.Slack.Token, "PANGATE_APPROVER_SLACK_TOKEN")
-	set(&c.Slack.SigningSecret, "PANGATE_APPROVER_SLACK_SIGNING_SECRET")
-	set(&c.Slack.Channel, "PANGATE_APPROVER_SLACK_CHANNEL")
-	set(&c.Slack.APIURL, "PANGATE_APPROVER_SLACK_API_URL")
-	set(&c.Slack.AppToken, "PANGATE_APPROVER_SLACK_APP_TOKEN")
-	set(&c.DecisionKeyFile, "PANGATE_APPROVER_DECISION_KEY_FILE")
-	if v := get("PANGATE_APPROVER_DECISION_PUBLIC_KEYS"); v != "" {
-		c.DecisionPublicKeys = strings.Split(v, ",")
-	}
-	if v := get("PANGATE_APPROVER_KAFKA_BROKERS"); v != "" {
-		c.Kafka.Brokers = strings.Split(v, ",")
-	}
-	if v := get("PANGATE_APPROVER_APPROVERS"); v != "" {
-		c.Approvers = strings.Split(v, ",")
-	}
 }
 
 // Validate fills defaults and reports the first problem in words a user can act on.
@@ -144,8 +123,12 @@ func (c *Config) Validate() error {
 	if !strings.HasPrefix(c.CallbackPath, "/") {
 		return fmt.Errorf("config: callback_path %q must start with /", c.CallbackPath)
 	}
-	if c.Kafka.Topic == "" {
-		c.Kafka.Topic = schemas.TopicApprovals
+	if c.Kafka.RemovedTopic != "" {
+		hint := ""
+		if p, ok := strings.CutSuffix(c.Kafka.RemovedTopic, schemas.TopicApprovals); ok {
+			hint = fmt.Sprintf(" (for %q: topic_prefix: %q)", c.Kafka.RemovedTopic, p)
+		}
+		return fmt.Errorf("config: kafka.topic (or PANGATE_APPROVER_KAFKA_TOPIC) is no longer read: set kafka.topic_prefix (PANGATE_APPROVER_KAFKA_TOPIC_PREFIX) instead, the same prefix as the gateway's; the approvals topic is the prefix followed by %s%s", schemas.TopicApprovals, hint)
 	}
 	var bs []string
 	for _, b := range c.Kafka.Brokers {
@@ -154,8 +137,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.Kafka.Brokers = bs
-	if len(bs) == 0 {
-		return errors.New("config: kafka.brokers is empty: list host:port seed brokers or set PANGATE_APPROVER_KAFKA_BROKERS")
+	if p := c.Kafka.Problems(EnvPrefix); len(p) > 0 {
+		return errors.New("config: " + strings.Join(p, "; "))
 	}
 	if c.Slack.APIURL != "" {
 		u, err := url.Parse(c.Slack.APIURL)

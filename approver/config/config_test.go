@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pangate/pangate/internal/kafka"
 )
 
 func TestLoadFileAndEnv(t *testing.T) {
@@ -28,7 +30,7 @@ terminal_users: {alice: alice@acme.example}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Slack.SigningSecret != "from-env-from-env-from-env" || c.ClaimLease != 30*time.Second || c.Kafka.Topic != "pangate.approvals" || c.Listen == "" {
+	if c.Slack.SigningSecret != "from-env-from-env-from-env" || c.ClaimLease != 30*time.Second || c.Kafka.ApprovalsTopic() != "pangate.approvals" || c.Listen == "" {
 		t.Fatalf("%+v", c)
 	}
 	if err := c.ValidateServe(); err != nil {
@@ -39,17 +41,17 @@ terminal_users: {alice: alice@acme.example}
 func TestValidateErrors(t *testing.T) {
 	for name, c := range map[string]Config{
 		"no brokers":      {},
-		"no decision key": {Kafka: Kafka{Brokers: []string{"x"}}},
-		"bad path":        {Kafka: Kafka{Brokers: []string{"x"}}, DecisionKeyFile: "k", CallbackPath: "slack"},
-		"bad url":         {Kafka: Kafka{Brokers: []string{"x"}}, DecisionKeyFile: "k", Slack: Slack{APIURL: "ftp://x"}},
-		"bad terminal":    {Kafka: Kafka{Brokers: []string{"x"}}, DecisionKeyFile: "k", TerminalUsers: map[string]string{"bob": "bob"}},
-		"bad level":       {Kafka: Kafka{Brokers: []string{"x"}}, DecisionKeyFile: "k", LogLevel: "loud"},
+		"no decision key": {Kafka: Kafka{Config: kafka.Config{Brokers: []string{"x:1"}}}},
+		"bad path":        {Kafka: Kafka{Config: kafka.Config{Brokers: []string{"x:1"}}}, DecisionKeyFile: "k", CallbackPath: "slack"},
+		"bad url":         {Kafka: Kafka{Config: kafka.Config{Brokers: []string{"x:1"}}}, DecisionKeyFile: "k", Slack: Slack{APIURL: "ftp://x"}},
+		"bad terminal":    {Kafka: Kafka{Config: kafka.Config{Brokers: []string{"x:1"}}}, DecisionKeyFile: "k", TerminalUsers: map[string]string{"bob": "bob"}},
+		"bad level":       {Kafka: Kafka{Config: kafka.Config{Brokers: []string{"x:1"}}}, DecisionKeyFile: "k", LogLevel: "loud"},
 	} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	c := Config{Kafka: Kafka{Brokers: []string{"x"}}, DecisionKeyFile: "k"}
+	c := Config{Kafka: Kafka{Config: kafka.Config{Brokers: []string{"x:1"}}}, DecisionKeyFile: "k"}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +111,7 @@ decision_key_file: /run/secrets/decision.pem
 // PANGATE_APPROVER_ variables count.
 func TestIgnoresUnprefixedEnv(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "approver.yaml")
-	os.WriteFile(p, []byte("kafka: {brokers: [\"demo:1\"], topic: demo.pangate.approvals}\nslack: {token: xoxb-file, channel: C1}\ndecision_key_file: k\n"), 0o600)
+	os.WriteFile(p, []byte("kafka: {brokers: [\"demo:1\"], topic_prefix: demo.}\nslack: {token: xoxb-file, channel: C1}\ndecision_key_file: k\n"), 0o600)
 	for k, v := range map[string]string{
 		"PANGATE_KAFKA_BROKERS": "stack:19092", "PANGATE_APPROVALS_TOPIC": "pangate.approvals",
 		"PANGATE_SLACK_TOKEN": "xoxb-ambient", "PANGATE_SLACK_CHANNEL": "CAMBIENT", "PANGATE_APPROVERS": "UAMBIENT",
@@ -120,16 +122,52 @@ func TestIgnoresUnprefixedEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(c.Kafka.Brokers, ",") != "demo:1" || c.Kafka.Topic != "demo.pangate.approvals" || c.Slack.Token != "xoxb-file" ||
+	if strings.Join(c.Kafka.Brokers, ",") != "demo:1" || c.Kafka.ApprovalsTopic() != "demo.pangate.approvals" || c.Slack.Token != "xoxb-file" ||
 		c.Slack.Channel != "C1" || len(c.Approvers) != 0 {
 		t.Fatalf("unprefixed variables were read: %+v", c)
 	}
 	t.Setenv("PANGATE_APPROVER_KAFKA_BROKERS", "own:1,own:2")
-	t.Setenv("PANGATE_APPROVER_KAFKA_TOPIC", "own.approvals")
+	t.Setenv("PANGATE_APPROVER_KAFKA_TOPIC_PREFIX", "own.")
 	if c, err = Load(p); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(c.Kafka.Brokers, ",") != "own:1,own:2" || c.Kafka.Topic != "own.approvals" {
+	if strings.Join(c.Kafka.Brokers, ",") != "own:1,own:2" || c.Kafka.ApprovalsTopic() != "own.pangate.approvals" {
 		t.Fatalf("PANGATE_APPROVER_ variables not read: %+v", c)
+	}
+}
+
+// TestKafkaTopicRemoved: kafka.topic named the whole approvals topic; the approver now takes the prefix
+// the gateway uses. An old configuration must fail saying what to write instead, not run on a default.
+func TestKafkaTopicRemoved(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "approver.yaml")
+	os.WriteFile(p, []byte("kafka: {brokers: [\"k:1\"], topic: t1-pangate.approvals}\ndecision_key_file: k\n"), 0o600)
+	_, err := LoadEnv(p, nil)
+	if err == nil || !strings.Contains(err.Error(), "kafka.topic_prefix") || !strings.Contains(err.Error(), `topic_prefix: "t1-"`) {
+		t.Fatalf("kafka.topic in the file: %v, want a message naming topic_prefix \"t1-\"", err)
+	}
+	q := filepath.Join(t.TempDir(), "approver.yaml")
+	os.WriteFile(q, []byte("kafka: {brokers: [\"k:1\"]}\ndecision_key_file: k\n"), 0o600)
+	_, err = LoadEnv(q, []string{"PANGATE_APPROVER_KAFKA_TOPIC=own.approvals"})
+	if err == nil || !strings.Contains(err.Error(), "PANGATE_APPROVER_KAFKA_TOPIC_PREFIX") {
+		t.Fatalf("PANGATE_APPROVER_KAFKA_TOPIC: %v, want a message naming the prefix variable", err)
+	}
+}
+
+// TestKafkaSecurityFromEnv: the shared client block's TLS and SASL settings are reachable through the
+// approver's own variables, and checked.
+func TestKafkaSecurityFromEnv(t *testing.T) {
+	c, err := LoadEnv("", []string{"PANGATE_APPROVER_KAFKA_BROKERS=k:1", "PANGATE_APPROVER_DECISION_KEY_FILE=k",
+		"PANGATE_APPROVER_KAFKA_SASL_MECHANISM=SCRAM-SHA-512", "PANGATE_APPROVER_KAFKA_SASL_USERNAME=approver",
+		"PANGATE_APPROVER_KAFKA_SASL_PASSWORD=pw", "PANGATE_APPROVER_KAFKA_TLS_ENABLED=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Kafka.SASL.Mechanism != "SCRAM-SHA-512" || c.Kafka.SASL.Password != "pw" || !c.Kafka.TLS.Enabled {
+		t.Fatalf("kafka block from the environment: %+v", c.Kafka)
+	}
+	_, err = LoadEnv("", []string{"PANGATE_APPROVER_KAFKA_BROKERS=k:1", "PANGATE_APPROVER_DECISION_KEY_FILE=k",
+		"PANGATE_APPROVER_KAFKA_SASL_MECHANISM=GSSAPI"})
+	if err == nil || !strings.Contains(err.Error(), "kafka.sasl.mechanism") {
+		t.Fatalf("unknown mechanism: %v", err)
 	}
 }

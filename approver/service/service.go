@@ -1,15 +1,18 @@
-// Package service is the approver's engine: it rebuilds the approval state from the approvals topic, posts
-// each pending request to Slack exactly once across all approver instances, records decisions, keeps the
-// Slack messages in step with the outcome and expires requests nobody decided.
+// Package service is the approver's engine: it rebuilds the approval state from the approvals and decisions
+// topics, posts each pending request to Slack exactly once across all approver instances, records
+// decisions, keeps the Slack messages in step with the outcome and expires requests nobody decided.
 //
-//	pangate.approvals ──replay from the start, then tail──▶ state ──▶ side effects (only once caught up):
+//	pangate.approvals (gateways) ─┐
+//	pangate.decisions (approvers) ┴─replay both from the start, then tail──▶ state ──▶ side effects (once caught up):
 //	   approval.requested      → write a claim (approval.notified without message_ts)
 //	   my claim is the winner  → chat.postMessage → approval.notified{channel, ts}
-//	   first decided/expired   → chat.update (outcome, no buttons)
+//	   decided/expired counts  → chat.update (outcome, no buttons)
 //	   expiry passed           → approval.expired
-//	callback / terminal ──Decide──▶ approval.decided ──read back──▶ counted if first in the log
+//	callback / terminal ──Decide──▶ approval.decided ──read back──▶ counted if it is the closing event that counts
 //
-// Every instance reads the whole topic (no consumer group), so every instance can answer any callback.
+// Everything the approver writes goes to the decisions topic, which only the approver principal may write
+// (docs/approvals.md, "Topics"). Every instance reads both topics whole (no consumer group), so every
+// instance can answer any callback.
 // Posting is arbitrated through the log: an instance posts only after reading back its own claim as the
 // winning one (see package state). Messages carry Slack metadata naming the approval, so an instance that
 // takes over a stale claim (its writer died between claim and approval.notified) first adopts a message the
@@ -35,6 +38,7 @@ import (
 
 	"github.com/pangate/pangate/approver/slackui"
 	"github.com/pangate/pangate/approver/state"
+	"github.com/pangate/pangate/internal/kafka"
 	"github.com/pangate/pangate/schemas"
 )
 
@@ -57,11 +61,14 @@ type Config struct {
 	// process never mistakes a claim of its previous run for its own.
 	Instance string
 	Version  string
-	// Topic is the approvals topic; default schemas.TopicApprovals.
-	Topic   string
-	Brokers []string
-	// KafkaOpts are extra client options (TLS, SASL, …).
-	KafkaOpts []kgo.Opt
+	// Kafka is the client block every Kafka client of the service (producer, replay consumer, admin)
+	// starts from (kafka.Config.Opts).
+	Kafka kafka.Config
+	// Topic is the approvals topic (the gateways' requests); default Kafka.Topic(schemas.TopicApprovals).
+	Topic string
+	// DecisionsTopic is where this service writes (claims, messages, decisions, expiries) and what it reads
+	// besides Topic; default schemas.DecisionsTopicFor(Topic).
+	DecisionsTopic string
 	// Channel is the Slack channel id requests are posted to.
 	Channel string
 	// Lease is how long a claim without a message blocks other instances (state.Config.Lease); every
@@ -90,12 +97,15 @@ type Config struct {
 // Validate checks c and fills defaults.
 func (c *Config) Validate() error {
 	if c.Topic == "" {
-		c.Topic = schemas.TopicApprovals
+		c.Topic = c.Kafka.Topic(schemas.TopicApprovals)
+	}
+	if c.DecisionsTopic == "" {
+		c.DecisionsTopic = schemas.DecisionsTopicFor(c.Topic)
 	}
 	if c.Instance == "" {
 		return errors.New("service: instance is empty: name this approver (for example the pod or host name)")
 	}
-	if len(c.Brokers) == 0 {
+	if len(c.Kafka.Brokers) == 0 {
 		return errors.New("service: kafka brokers are empty: set kafka.brokers or PANGATE_APPROVER_KAFKA_BROKERS")
 	}
 	if c.Channel == "" && !c.Passive {
@@ -141,11 +151,17 @@ type Service struct {
 	// live is set once the replay reached the end offsets recorded at start; side effects only after it.
 	mu       sync.Mutex
 	live     bool
-	applied  map[int32]int64 // next offset to apply, per partition
-	progress chan struct{}   // closed and replaced whenever applied advances
+	applied  map[partition]int64 // next offset to apply, per topic partition
+	progress chan struct{}       // closed and replaced whenever applied advances
 	inflight map[string]time.Time
 	runCtx   context.Context
 	wg       sync.WaitGroup
+}
+
+// partition is one partition of the approvals or decisions topic.
+type partition struct {
+	topic string
+	p     int32
 }
 
 type metrics struct {
@@ -170,16 +186,14 @@ func New(cfg Config, sl Slack, ui *slackui.Renderer, log *slog.Logger, reg prome
 	var rb [4]byte
 	_, _ = rand.Read(rb[:])
 	inst := cfg.Instance + "/" + hex.EncodeToString(rb[:])
-	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...), kgo.DefaultProduceTopic(cfg.Topic),
-		kgo.ProducerLinger(0)}, cfg.KafkaOpts...)
-	prod, err := kgo.NewClient(opts...)
+	prod, err := cfg.Kafka.NewClient(kgo.DefaultProduceTopic(cfg.DecisionsTopic), kgo.ProducerLinger(0))
 	if err != nil {
 		return nil, fmt.Errorf("service: kafka client: %w", err)
 	}
 	s := &Service{
 		cfg: cfg, instance: inst, source: schemas.Source{Instance: inst, Version: cfg.Version},
 		st: state.New(state.Config{Lease: cfg.Lease, DecisionKeys: trustedKeys(cfg)}), slack: sl, ui: ui, log: log.With("instance", inst), prod: prod,
-		ready: make(chan struct{}), applied: map[int32]int64{}, progress: make(chan struct{}), inflight: map[string]time.Time{},
+		ready: make(chan struct{}), applied: map[partition]int64{}, progress: make(chan struct{}), inflight: map[string]time.Time{},
 		m: metrics{
 			pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "pangate_approver_pending", Help: "Approvals waiting for a decision."}),
 			latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "pangate_approver_decision_latency_seconds",
@@ -190,7 +204,7 @@ func New(cfg Config, sl Slack, ui *slackui.Renderer, log *slog.Logger, reg prome
 			events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pangate_approver_events_total",
 				Help: "Approval events applied, by what they changed."}, []string{"change"}),
 			rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "pangate_approver_rejected_events_total",
-				Help: "Records on the approvals topic that were not valid approval events (bad hash, bad data)."}),
+				Help: "Records on the approvals or decisions topic that were not valid approval events (bad hash, bad data, bad signature)."}),
 		},
 	}
 	if reg != nil {
@@ -239,42 +253,38 @@ func (s *Service) State() *state.State { return s.st }
 // Close releases the producer. Call it after Run returned.
 func (s *Service) Close() { s.prod.Close() }
 
-// Run replays the approvals topic from its start, then tails it until ctx ends.
+// Run replays the approvals and decisions topics from their start, then tails them until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.runCtx = ctx
 	s.mu.Unlock()
 	defer s.wg.Wait()
 	adm := kadm.NewClient(s.prod)
-	ends, err := listOffsets(ctx, adm.ListEndOffsets, s.cfg.Topic, 30*time.Second)
-	if err != nil {
-		return fmt.Errorf("service: end offsets of %s (does the topic exist? the gateway creates it, or use schemas.EnsureTopics): %w", s.cfg.Topic, err)
+	target := map[partition]int64{}
+	consume := map[string]map[int32]kgo.Offset{}
+	for _, topic := range []string{s.cfg.Topic, s.cfg.DecisionsTopic} {
+		ends, err := kafka.ListOffsets(ctx, adm.ListEndOffsets, topic, 30*time.Second)
+		if err != nil {
+			return fmt.Errorf("service: end offsets of %s (does the topic exist? the gateway creates it, or use schemas.EnsureTopics): %w", topic, err)
+		}
+		starts, err := kafka.ListOffsets(ctx, adm.ListStartOffsets, topic, 30*time.Second)
+		if err != nil {
+			return fmt.Errorf("service: start offsets of %s: %w", topic, err)
+		}
+		ends.Each(func(o kadm.ListedOffset) { target[partition{topic, o.Partition}] = o.Offset })
+		s.mu.Lock()
+		starts.Each(func(o kadm.ListedOffset) { s.applied[partition{topic, o.Partition}] = o.Offset })
+		s.mu.Unlock()
+		if consume[topic] = kafka.At(starts); len(consume[topic]) == 0 {
+			return fmt.Errorf("service: topic %s has no partitions", topic)
+		}
 	}
-	starts, err := listOffsets(ctx, adm.ListStartOffsets, s.cfg.Topic, 30*time.Second)
-	if err != nil {
-		return fmt.Errorf("service: start offsets of %s: %w", s.cfg.Topic, err)
-	}
-	target := map[int32]int64{}
-	parts := map[int32]kgo.Offset{}
-	ends.Each(func(o kadm.ListedOffset) { target[o.Partition] = o.Offset })
-	s.mu.Lock()
-	starts.Each(func(o kadm.ListedOffset) {
-		parts[o.Partition] = kgo.NewOffset().At(o.Offset)
-		s.applied[o.Partition] = o.Offset
-	})
-	s.mu.Unlock()
-	if len(parts) == 0 {
-		return fmt.Errorf("service: topic %s has no partitions", s.cfg.Topic)
-	}
-	copts := append([]kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.cfg.Topic: parts}),
-		kgo.FetchMaxWait(s.cfg.FetchMaxWait)}, s.cfg.KafkaOpts...)
-	cons, err := kgo.NewClient(copts...)
+	cons, err := s.cfg.Kafka.NewClient(kgo.ConsumePartitions(consume), kgo.FetchMaxWait(s.cfg.FetchMaxWait))
 	if err != nil {
 		return fmt.Errorf("service: kafka consumer: %w", err)
 	}
 	defer cons.Close()
-	s.log.Info("replaying approvals", "topic", s.cfg.Topic, "partitions", len(parts))
+	s.log.Info("replaying approvals", "topics", []string{s.cfg.Topic, s.cfg.DecisionsTopic})
 	s.checkCaughtUp(target)
 
 	tick := time.NewTicker(s.cfg.ReconcileEvery)
@@ -315,7 +325,7 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // checkCaughtUp switches to live mode once every partition reached its end offset recorded at start.
-func (s *Service) checkCaughtUp(target map[int32]int64) {
+func (s *Service) checkCaughtUp(target map[partition]int64) {
 	s.mu.Lock()
 	if s.live {
 		s.mu.Unlock()
@@ -337,16 +347,20 @@ func (s *Service) checkCaughtUp(target map[int32]int64) {
 
 // apply applies one record and triggers the side effects of live changes.
 func (s *Service) apply(r *kgo.Record) {
-	ch, a, err := s.st.ApplyRecord(r.Value)
+	from := state.OnApprovals
+	if r.Topic == s.cfg.DecisionsTopic {
+		from = state.OnDecisions
+	}
+	ch, a, err := s.st.ApplyRecordFrom(from, r.Value)
 	s.mu.Lock()
-	s.applied[r.Partition] = r.Offset + 1
+	s.applied[partition{r.Topic, r.Partition}] = r.Offset + 1
 	close(s.progress)
 	s.progress = make(chan struct{})
 	live := s.live
 	s.mu.Unlock()
 	if err != nil {
 		s.m.rejected.Inc()
-		s.log.Warn("approval event rejected", "partition", r.Partition, "offset", r.Offset, "err", err.Error())
+		s.log.Warn("approval event rejected", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err.Error())
 		return
 	}
 	s.m.events.WithLabelValues(ch.String()).Inc()
@@ -564,9 +578,9 @@ func (s *Service) publishRecord(ctx context.Context, id, typ string, data any) (
 	if err != nil {
 		return nil, "", err
 	}
-	rec := &kgo.Record{Topic: s.cfg.Topic, Key: []byte(id), Value: b}
+	rec := &kgo.Record{Topic: s.cfg.DecisionsTopic, Key: []byte(id), Value: b}
 	if err := s.prod.ProduceSync(ctx, rec).FirstErr(); err != nil {
-		return nil, "", fmt.Errorf("produce %s for %s to %s: %w", typ, id, s.cfg.Topic, err)
+		return nil, "", fmt.Errorf("produce %s for %s to %s: %w", typ, id, s.cfg.DecisionsTopic, err)
 	}
 	return rec, e.ID, nil
 }
@@ -589,7 +603,7 @@ func (s *Service) Decide(ctx context.Context, d schemas.ApprovalDecided) (bool, 
 	if err != nil {
 		return false, nil, err
 	}
-	if err := s.waitApplied(ctx, rec.Partition, rec.Offset, 10*time.Second); err != nil {
+	if err := s.waitApplied(ctx, partition{rec.Topic, rec.Partition}, rec.Offset, 10*time.Second); err != nil {
 		return false, nil, err
 	}
 	a, ok := s.st.Get(d.ApprovalID)
@@ -599,13 +613,13 @@ func (s *Service) Decide(ctx context.Context, d schemas.ApprovalDecided) (bool, 
 	return a.ClosedID == eventID, a, nil
 }
 
-// waitApplied blocks until the record at (partition, offset) was applied to the state.
-func (s *Service) waitApplied(ctx context.Context, partition int32, offset int64, limit time.Duration) error {
+// waitApplied blocks until the record at (p, offset) was applied to the state.
+func (s *Service) waitApplied(ctx context.Context, p partition, offset int64, limit time.Duration) error {
 	t := time.NewTimer(limit)
 	defer t.Stop()
 	for {
 		s.mu.Lock()
-		done := s.applied[partition] > offset
+		done := s.applied[p] > offset
 		ch := s.progress
 		s.mu.Unlock()
 		if done {
@@ -621,9 +635,10 @@ func (s *Service) waitApplied(ctx context.Context, partition int32, offset int64
 	}
 }
 
-// EnsureTopic creates the approvals topic with pangate's configuration if it does not exist (idempotent).
-func EnsureTopic(ctx context.Context, brokers []string, topic string, opts ...kgo.Opt) error {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
+// EnsureTopic creates the approvals topic (named topic) and its decisions topic (schemas.DecisionsTopicFor)
+// with pangate's configuration if they do not exist (idempotent), through a client made from k.
+func EnsureTopic(ctx context.Context, k kafka.Config, topic string) error {
+	cl, err := k.NewClient()
 	if err != nil {
 		return err
 	}
@@ -633,37 +648,13 @@ func EnsureTopic(ctx context.Context, brokers []string, topic string, opts ...kg
 	if err != nil {
 		return fmt.Errorf("service: kafka metadata: %w", err)
 	}
+	names := map[string]string{schemas.TopicApprovals: topic, schemas.TopicDecisions: schemas.DecisionsTopicFor(topic)}
+	var want []schemas.TopicConfig
 	for _, t := range schemas.Topics(len(meta.Brokers)) {
-		if t.Name == schemas.TopicApprovals {
-			t.Name = topic
-			return schemas.EnsureTopics(ctx, adm, []schemas.TopicConfig{t})
+		if name, ok := names[t.Name]; ok {
+			t.Name = name
+			want = append(want, t)
 		}
 	}
-	return nil
-}
-
-// listOffsets calls list for topic, retrying transient errors (a topic just created, a leader election)
-// for up to limit.
-func listOffsets(ctx context.Context, list func(context.Context, ...string) (kadm.ListedOffsets, error), topic string, limit time.Duration) (kadm.ListedOffsets, error) {
-	deadline := time.Now().Add(limit)
-	for wait := 50 * time.Millisecond; ; wait = min(wait*2, time.Second) {
-		res, err := list(ctx, topic)
-		if err == nil {
-			err = res.Error()
-		}
-		if err == nil && len(res[topic]) > 0 {
-			return res, nil
-		}
-		if err == nil {
-			err = errors.New("no partitions")
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(wait):
-		}
-	}
+	return schemas.EnsureTopics(ctx, adm, want)
 }

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,9 @@ import (
 	"github.com/pangate/pangate/approver/slackui"
 	"github.com/pangate/pangate/approver/slackui/slackuitest"
 	"github.com/pangate/pangate/approver/state"
+	"github.com/pangate/pangate/integration/stack"
+	"github.com/pangate/pangate/internal/kafka"
+	"github.com/pangate/pangate/internal/kafka/kafkatest"
 	"github.com/pangate/pangate/internal/mask"
 	"github.com/pangate/pangate/schemas"
 )
@@ -26,7 +30,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, schemas.TopicApprovals))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, schemas.TopicApprovals, schemas.TopicDecisions))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +57,7 @@ func (e *env) startLease(t *testing.T, name string, lease time.Duration) *Servic
 	t.Helper()
 	m, _ := mask.New(mask.Config{})
 	api := slack.New("xoxb-test", slack.OptionAPIURL(e.slack.URL()))
-	s, err := New(Config{Instance: name, Brokers: e.brokers, Channel: "C1", Lease: lease, DecisionKey: testKey,
+	s, err := New(Config{Instance: name, Kafka: kafka.Config{Brokers: e.brokers}, Channel: "C1", Lease: lease, DecisionKey: testKey,
 		ExpiryGrace: 100 * time.Millisecond, ReconcileEvery: 50 * time.Millisecond, FetchMaxWait: 50 * time.Millisecond},
 		api, slackui.NewRenderer(m), nil, nil)
 	if err != nil {
@@ -204,5 +208,69 @@ func TestTakeoverAdoptsMessageOfDeadClaimer(t *testing.T) {
 	x, _ := s.Lookup(id)
 	if x.Message.TS != ts || len(e.slack.Posts()) != 0 {
 		t.Fatalf("message %+v (want ts %s), %d new posts (want 0)", x.Message, ts, len(e.slack.Posts()))
+	}
+}
+
+// TestKafkaClientsUseTheClientBlock runs against the local stack's broker (PLAINTEXT, no SASL): with a
+// SASL client block, the topic check and the replay are turned away at the SASL handshake, which shows
+// that the service's clients start from kafka.Config.Opts rather than from the brokers alone.
+func TestKafkaClientsUseTheClientBlock(t *testing.T) {
+	probe := kafkatest.SASLProbe(stack.Brokers(t), stack.UniqueName(t, "scaffold-approver-"))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := EnsureTopic(ctx, probe, probe.Topic(schemas.TopicApprovals)); !kafkatest.SASLAttempted(err) {
+		t.Fatalf("EnsureTopic with a SASL block: %v, want a refused SASL handshake", err)
+	}
+	s, err := New(Config{Instance: "probe", Kafka: probe, Passive: true, DecisionKey: testKey}, nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.cfg.Topic; got != probe.Topic(schemas.TopicApprovals) {
+		t.Fatalf("topic %q, want the prefixed approvals topic", got)
+	}
+	if err := s.Run(ctx); !kafkatest.SASLAttempted(err) {
+		t.Fatalf("Run with a SASL block: %v, want a refused SASL handshake", err)
+	}
+}
+
+// TestWritesOnlyTheDecisionsTopic: everything an approver writes (claim, message, decision) goes to
+// pangate.decisions, the topic only the approver principal may write; pangate.approvals keeps the gateway's
+// request alone (issue 18.1).
+func TestWritesOnlyTheDecisionsTopic(t *testing.T) {
+	e := newEnv(t)
+	s := e.start(t, "ap-a")
+	id := schemas.NewID()
+	e.request(t, id, time.Minute)
+	eventually(t, "notified", func() bool { x, ok := s.Lookup(id); return ok && x.Message != nil })
+	counted, a, err := s.Decide(context.Background(), schemas.ApprovalDecided{ApprovalID: id, Decision: "approved", By: "U"})
+	if err != nil || !counted || a.Outcome != "approved" {
+		t.Fatalf("decide: counted %v, %+v, %v", counted, a, err)
+	}
+	types := map[string][]string{}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rd, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ConsumeTopics(schemas.TopicApprovals, schemas.TopicDecisions),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	for n := 0; n < 4 && ctx.Err() == nil; {
+		rd.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			ev, err := schemas.Parse(r.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			types[r.Topic] = append(types[r.Topic], ev.Type)
+			n++
+		})
+	}
+	want := map[string][]string{
+		schemas.TopicApprovals: {schemas.TypeApprovalRequested},
+		schemas.TopicDecisions: {schemas.TypeApprovalNotified, schemas.TypeApprovalNotified, schemas.TypeApprovalDecided},
+	}
+	if fmt.Sprint(types) != fmt.Sprint(want) {
+		t.Fatalf("records by topic %v, want %v", types, want)
 	}
 }

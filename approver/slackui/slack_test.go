@@ -100,7 +100,7 @@ func TestClosedMessageHeaderNamesOutcome(t *testing.T) {
 // TestTargetShowsGrantedRoleAndDatabase: the message showed the generated just-in-time role name.
 func TestTargetShowsGrantedRoleAndDatabase(t *testing.T) {
 	raw, _ := sent(t, false, renderer(t).Request(exportApproval()))
-	for _, want := range []string{"database `cardsdb`", "as `etl_reader`", "expected rows: ~20000",
+	for _, want := range []string{"database `cardsdb`", "as `etl_reader`", "expected rows ≈ 20000 (planner estimate)",
 		"tagged columns: pan, holder_name", "exports cardholder data", "columns: cards.*"} {
 		if !strings.Contains(raw, want) {
 			t.Errorf("message lacks %q:\n%s", want, raw)

@@ -349,7 +349,7 @@ func (r *Renderer) data(q schemas.ApprovalRequested) string {
 		lines = append(lines, "columns: "+r.clean(strings.Join(st.Columns, ", "), 600))
 	}
 	if q.ExpectedRows > 0 {
-		lines = append(lines, fmt.Sprintf("expected rows: ~%d", q.ExpectedRows))
+		lines = append(lines, fmt.Sprintf("expected rows ≈ %d (planner estimate)", q.ExpectedRows))
 	} else {
 		lines = append(lines, "expected rows: unknown")
 	}

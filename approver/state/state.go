@@ -1,18 +1,29 @@
-// Package state is the approver's event-sourced view of every approval: it is built only by applying the
-// events of the approvals topic in log order, so a restarted approver that replays the topic reaches the same
+// Package state is the approver's event-sourced view of every approval: a pure reducer over the approval
+// events of the approvals and decisions topics, so a restarted approver that replays both reaches the same
 // state as one that never stopped (docs/invariants.md, invariant 5).
 //
-// Rules, applied per approval (all its events share a partition, so every reader sees them in one order):
+// Gateways write pangate.approvals and approvers pangate.decisions (docs/approvals.md, "Topics"). Each topic
+// keeps the order of one approval's records (same key, one partition), but nothing orders the two topics
+// against each other, so the rules below use only the order within a topic: whatever interleaving of the two
+// topics a reader sees, it reaches the same state (TestOrderIndependent, FuzzInterleavings). Rules, per
+// approval:
 //
-//   - approval.requested opens it. A duplicate request for a known id is ignored.
+//   - approval.requested opens it. A duplicate request for a known id is ignored. Any other event for an id
+//     whose request has not been seen yet is held and applied, in the order it arrived, when the request
+//     arrives (a decision read before its request stays pending until then); held events count as orphans.
 //   - approval.notified with an empty message_ts is a claim: the approver instance named in the envelope
 //     ("gateway.instance") announces that it alone will post the request to Slack. The first claim wins.
 //     A later claim wins only if no message was recorded and the claim it replaces is at least Lease older
-//     (by event time): its writer is presumed dead between claim and post.
+//     (by event time): its writer is presumed dead between claim and post. Claims and messages are all the
+//     approvers' (one topic), so the outcome plays no part in them.
 //   - approval.notified with a message_ts records the Slack message. The first one wins; a later one (a
 //     double post after a crash inside the lease window) is counted as a duplicate.
-//   - approval.decided or approval.expired closes it. Only the first closing event counts; later ones are
-//     counted as conflicts and change nothing. Closing events for unknown ids are ignored (orphans).
+//   - approval.decided or approval.expired closes it. The request's gateway's own closing event (its
+//     approval.expired, or its client's withdrawal) wins over any decision: a gateway that wrote one never
+//     runs the statement (gateway/hold), so the log must say it did not. Only a decision earlier on the same
+//     topic beats it (a log written before contract version 4, where both sides shared pangate.approvals and
+//     the first closing event in the log counted). Without a gateway closing event, the first valid decision
+//     or approver expiry in its topic counts. Every further closing event is counted as a conflict.
 //   - With Config.DecisionKeys set (the approver always sets them), an approved or denied decision (or a
 //     withdrawal not by "client") counts only if it is signed by one of those keys for this approval and its
 //     request (schemas.VerifyDecision); otherwise it is rejected and the approval stays pending, exactly as
@@ -24,6 +35,7 @@ package state
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -31,13 +43,14 @@ import (
 	"github.com/pangate/pangate/schemas"
 )
 
-// Outcomes of a closed approval.
+// Outcomes of a closed approval (schemas.ApprovalOutcome), as the strings Approval.Outcome and the events
+// carry.
 const (
-	Pending   = ""
-	Approved  = "approved"
-	Denied    = "denied"
-	Expired   = "expired"
-	Withdrawn = "withdrawn"
+	Pending   = string(schemas.OutcomePending)
+	Approved  = string(schemas.OutcomeApproved)
+	Denied    = string(schemas.OutcomeDenied)
+	Expired   = string(schemas.OutcomeExpired)
+	Withdrawn = string(schemas.OutcomeWithdrawn)
 )
 
 // DefaultLease is how long a claim without a recorded message blocks other approver instances.
@@ -77,6 +90,16 @@ type Message struct {
 	EventID  string
 }
 
+// Topic says which topic a record was read from. The reducer relies on the order of records within one
+// topic and never on an order between the two.
+type Topic int
+
+// Topics of approval events (schemas.TopicApprovals, schemas.TopicDecisions, whatever their prefix).
+const (
+	OnApprovals Topic = iota // written by gateways; before contract version 4, by approvers too
+	OnDecisions              // written by approvers
+)
+
 // Approval is one approval as the log describes it. Values returned by State are copies.
 type Approval struct {
 	ID          string
@@ -97,7 +120,26 @@ type Approval struct {
 	ClosedAt time.Time
 	ClosedBy string // envelope instance of the closing event
 	ClosedID string // event id of the closing event
-	Conflict int    // closing events after the first
+	Conflict int    // closing events besides the one that counts
+
+	closings []closing // every valid closing event, in arrival order (the order within each topic is the log's)
+}
+
+// closing is one valid approval.decided or approval.expired.
+type closing struct {
+	topic    Topic
+	outcome  string
+	decision schemas.ApprovalDecided // for approval.decided
+	at       time.Time
+	instance string
+	id       string
+}
+
+// held is an event of an approval whose request has not been read yet.
+type held struct {
+	topic Topic
+	e     schemas.Event
+	at    time.Time
 }
 
 // IsPending reports whether no closing event has been applied.
@@ -133,7 +175,8 @@ type State struct {
 
 	mu        sync.RWMutex
 	approvals map[string]*Approval
-	orphans   int
+	early     map[string][]held // approval id → events read before its request
+	orphans   int               // events in early
 	rejected  int
 }
 
@@ -142,20 +185,25 @@ func New(cfg Config) *State {
 	if cfg.Lease <= 0 {
 		cfg.Lease = DefaultLease
 	}
-	return &State{lease: cfg.Lease, keys: cfg.DecisionKeys, approvals: make(map[string]*Approval)}
+	return &State{lease: cfg.Lease, keys: cfg.DecisionKeys, approvals: make(map[string]*Approval), early: make(map[string][]held)}
 }
 
 // Lease returns the claim lease in force.
 func (s *State) Lease() time.Duration { return s.lease }
 
-// ApplyRecord parses a record value and applies it.
+// ApplyRecord parses a record value read from the approvals topic and applies it (ApplyRecordFrom).
 func (s *State) ApplyRecord(value []byte) (Change, *Approval, error) {
+	return s.ApplyRecordFrom(OnApprovals, value)
+}
+
+// ApplyRecordFrom parses a record value read from topic and applies it.
+func (s *State) ApplyRecordFrom(topic Topic, value []byte) (Change, *Approval, error) {
 	e, err := schemas.Parse(value)
 	if err != nil {
 		s.reject()
 		return Ignored, nil, fmt.Errorf("%w: %v", ErrRejected, err)
 	}
-	return s.Apply(e)
+	return s.ApplyFrom(topic, e)
 }
 
 func (s *State) reject() {
@@ -164,9 +212,12 @@ func (s *State) reject() {
 	s.mu.Unlock()
 }
 
-// Apply applies one event and returns what changed and, unless the event was rejected, a copy of the
-// approval it concerns (nil for orphans and other types).
-func (s *State) Apply(e schemas.Event) (Change, *Approval, error) {
+// Apply applies one event read from the approvals topic (ApplyFrom).
+func (s *State) Apply(e schemas.Event) (Change, *Approval, error) { return s.ApplyFrom(OnApprovals, e) }
+
+// ApplyFrom applies one event read from topic and returns what changed and, unless the event was rejected,
+// a copy of the approval it concerns (nil for events held until their request, and other types).
+func (s *State) ApplyFrom(topic Topic, e schemas.Event) (Change, *Approval, error) {
 	switch e.Type {
 	case schemas.TypeApprovalRequested, schemas.TypeApprovalNotified, schemas.TypeApprovalDecided, schemas.TypeApprovalExpired:
 	default:
@@ -183,21 +234,7 @@ func (s *State) Apply(e schemas.Event) (Change, *Approval, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var (
-		ch  Change
-		a   *Approval
-		bad error
-	)
-	switch e.Type {
-	case schemas.TypeApprovalRequested:
-		ch, a, bad = s.requested(e, at)
-	case schemas.TypeApprovalNotified:
-		ch, a, bad = s.notified(e, at)
-	case schemas.TypeApprovalDecided:
-		ch, a, bad = s.decided(e, at)
-	case schemas.TypeApprovalExpired:
-		ch, a, bad = s.expired(e, at)
-	}
+	ch, a, bad := s.apply(topic, e, at)
 	if bad != nil {
 		s.rejected++
 		return Ignored, nil, fmt.Errorf("%w: %s event %s: %v", ErrRejected, e.Type, e.ID, bad)
@@ -205,8 +242,65 @@ func (s *State) Apply(e schemas.Event) (Change, *Approval, error) {
 	if a == nil {
 		return ch, nil, nil
 	}
-	c := copyOf(a)
-	return ch, c, nil
+	return ch, copyOf(a), nil
+}
+
+// apply applies a verified event; s.mu is held.
+func (s *State) apply(topic Topic, e schemas.Event, at time.Time) (Change, *Approval, error) {
+	switch e.Type {
+	case schemas.TypeApprovalRequested:
+		return s.requested(e, at)
+	case schemas.TypeApprovalNotified:
+		var n schemas.ApprovalNotified
+		if err := e.Decode(&n); err != nil {
+			return Ignored, nil, err
+		}
+		a, ok := s.known(topic, n.ApprovalID, e, at)
+		if !ok {
+			return Ignored, nil, nil
+		}
+		return s.notified(a, n, e, at)
+	case schemas.TypeApprovalDecided:
+		var d schemas.ApprovalDecided
+		if err := e.Decode(&d); err != nil {
+			return Ignored, nil, err
+		}
+		switch d.Decision {
+		case Approved, Denied, Withdrawn:
+		default:
+			return Ignored, nil, fmt.Errorf("decision %q is not approved, denied or withdrawn", d.Decision)
+		}
+		a, ok := s.known(topic, d.ApprovalID, e, at)
+		if !ok {
+			return Ignored, nil, nil
+		}
+		if s.keys != nil && (d.Decision != Withdrawn || d.By != schemas.DecidedByClient) {
+			if err := schemas.VerifyDecision(d, s.keys, a.RequestHash); err != nil {
+				return Ignored, nil, err
+			}
+		}
+		return s.close(a, closing{topic: topic, outcome: d.Decision, decision: d, at: at, instance: e.Gateway.Instance, id: e.ID})
+	default: // approval.expired
+		var x schemas.ApprovalExpired
+		if err := e.Decode(&x); err != nil {
+			return Ignored, nil, err
+		}
+		a, ok := s.known(topic, x.ApprovalID, e, at)
+		if !ok {
+			return Ignored, nil, nil
+		}
+		return s.close(a, closing{topic: topic, outcome: Expired, at: at, instance: e.Gateway.Instance, id: e.ID})
+	}
+}
+
+// known returns the approval with id, or holds e until its request arrives.
+func (s *State) known(topic Topic, id string, e schemas.Event, at time.Time) (*Approval, bool) {
+	if a, ok := s.approvals[id]; ok {
+		return a, true
+	}
+	s.early[id] = append(s.early[id], held{topic: topic, e: e, at: at})
+	s.orphans++
+	return nil, false
 }
 
 func (s *State) requested(e schemas.Event, at time.Time) (Change, *Approval, error) {
@@ -224,23 +318,32 @@ func (s *State) requested(e schemas.Event, at time.Time) (Change, *Approval, err
 	if a, ok := s.approvals[r.ApprovalID]; ok {
 		return Ignored, a, nil
 	}
-	a := &Approval{ID: r.ApprovalID, Request: r, RequestHash: e.Hash, RequestedAt: at, Expires: exp}
+	a := &Approval{ID: r.ApprovalID, Request: r, RequestHash: e.Hash, RequestedAt: at, Expires: exp, Outcome: Pending}
 	s.approvals[r.ApprovalID] = a
+	early := s.early[r.ApprovalID]
+	delete(s.early, r.ApprovalID)
+	s.orphans -= len(early)
+	for _, h := range early {
+		if _, _, err := s.apply(h.topic, h.e, h.at); err != nil {
+			s.rejected++ // e.g. a decision signed for another request: rejected now that the request is known
+		}
+	}
+	// One change stands for the request and what was held for it, the strongest first, so the caller's
+	// side effects (claim, post, message update) follow the approval as it is now.
+	switch {
+	case !a.IsPending():
+		return Closed, a, nil
+	case a.Message != nil:
+		return Notified, a, nil
+	case a.Claim != nil:
+		return Claimed, a, nil
+	}
 	return Requested, a, nil
 }
 
-func (s *State) notified(e schemas.Event, at time.Time) (Change, *Approval, error) {
-	var n schemas.ApprovalNotified
-	if err := e.Decode(&n); err != nil {
-		return Ignored, nil, err
-	}
-	a, ok := s.approvals[n.ApprovalID]
-	if !ok {
-		s.orphans++
-		return Ignored, nil, nil
-	}
+func (s *State) notified(a *Approval, n schemas.ApprovalNotified, e schemas.Event, at time.Time) (Change, *Approval, error) {
 	if n.MessageTS == "" { // a claim
-		if a.Message != nil || !a.IsPending() {
+		if a.Message != nil {
 			return Ignored, a, nil
 		}
 		if a.Claim != nil && at.Sub(a.Claim.At) < s.lease {
@@ -262,52 +365,58 @@ func (s *State) notified(e schemas.Event, at time.Time) (Change, *Approval, erro
 	return Notified, a, nil
 }
 
-func (s *State) decided(e schemas.Event, at time.Time) (Change, *Approval, error) {
-	var d schemas.ApprovalDecided
-	if err := e.Decode(&d); err != nil {
-		return Ignored, nil, err
-	}
-	switch d.Decision {
-	case Approved, Denied, Withdrawn:
-	default:
-		return Ignored, nil, fmt.Errorf("decision %q is not approved, denied or withdrawn", d.Decision)
-	}
-	a, ok := s.approvals[d.ApprovalID]
+// close records a valid closing event and works out again which one counts. It returns Closed when the
+// outcome or the counting event changed.
+func (s *State) close(a *Approval, c closing) (Change, *Approval, error) {
+	before := a.ClosedID
+	a.closings = append(a.closings, c)
+	w, ok := a.winner()
 	if !ok {
-		s.orphans++
-		return Ignored, nil, nil
-	}
-	if s.keys != nil && (d.Decision != Withdrawn || d.By != "client") {
-		if err := schemas.VerifyDecision(d, s.keys, a.RequestHash); err != nil {
-			return Ignored, nil, err
-		}
-	}
-	if !a.IsPending() {
-		a.Conflict++
 		return Ignored, a, nil
 	}
-	a.Outcome, a.Decision = d.Decision, d
-	a.ClosedAt, a.ClosedBy, a.ClosedID = at, e.Gateway.Instance, e.ID
+	a.Outcome, a.Decision = w.outcome, w.decision
+	a.ClosedAt, a.ClosedBy, a.ClosedID = w.at, w.instance, w.id
+	a.Conflict = len(a.closings) - 1
+	if a.ClosedID == before {
+		return Ignored, a, nil
+	}
 	return Closed, a, nil
 }
 
-func (s *State) expired(e schemas.Event, at time.Time) (Change, *Approval, error) {
-	var x schemas.ApprovalExpired
-	if err := e.Decode(&x); err != nil {
-		return Ignored, nil, err
+// byGateway reports whether c was written by the gateway holding the statement: its client's withdrawal,
+// or an expiry in the name of the request's gateway instance.
+func (a *Approval) byGateway(c closing) bool {
+	if c.outcome == Withdrawn && c.decision.By == schemas.DecidedByClient {
+		return true
 	}
-	a, ok := s.approvals[x.ApprovalID]
-	if !ok {
-		s.orphans++
-		return Ignored, nil, nil
+	return c.outcome == Expired && a.Request.GatewayInst != "" && c.instance == a.Request.GatewayInst
+}
+
+// winner is the closing event that counts (package doc). It depends only on the order of closings within
+// each topic.
+func (a *Approval) winner() (closing, bool) {
+	for _, t := range []Topic{OnApprovals, OnDecisions} {
+		for i, c := range a.closings {
+			if c.topic != t || !a.byGateway(c) {
+				continue
+			}
+			// The gateway's own closing event, unless a decision came before it on its topic.
+			for _, d := range a.closings[:i] {
+				if d.topic == t {
+					return d, true
+				}
+			}
+			return c, true
+		}
 	}
-	if !a.IsPending() {
-		a.Conflict++
-		return Ignored, a, nil
+	for _, t := range []Topic{OnApprovals, OnDecisions} {
+		for _, c := range a.closings {
+			if c.topic == t {
+				return c, true
+			}
+		}
 	}
-	a.Outcome = Expired
-	a.ClosedAt, a.ClosedBy, a.ClosedID = at, e.Gateway.Instance, e.ID
-	return Closed, a, nil
+	return closing{}, false
 }
 
 func copyOf(a *Approval) *Approval {
@@ -320,6 +429,7 @@ func copyOf(a *Approval) *Approval {
 		m := *a.Message
 		c.Message = &m
 	}
+	c.closings = slices.Clone(a.closings)
 	return &c
 }
 

@@ -42,6 +42,7 @@ fi
 
 log "building"
 go build -o "$WORK/gateway" ./gateway
+go build -o "$WORK/launch" ./deploy/bench/launch
 go build -o "$WORK/bytecopy" ./deploy/bench/bytecopy
 go build -o "$WORK/client" ./deploy/bench/client
 go build -o "$WORK/kafkabase" ./deploy/bench/kafkabase
@@ -70,29 +71,16 @@ ISS=$(cat "$WORK/issuer.url")
 TOKEN=$(curl -fsS -X POST "$ISS/mint" -d '{"sub":"bench","aud":["pangate-bench"],"ttl_seconds":3600}' | python3 -c 'import json,sys;print(json.load(sys.stdin)["token"])')
 
 "$WORK/gateway" keygen -out "$WORK/checkpoint.pem" >/dev/null
-# start_gateway NAME READS: a gateway process (instance bench-NAME, its own topics) with audit.reads READS;
-# sets GWPID_<NAME>, GWPORT_<NAME> and OPS_<NAME>.
+# start_gateway NAME READS: a gateway process (instance bench-NAME, its own topics) with audit.reads READS,
+# started by deploy/bench/launch (internal/launch: the config is the gateway's own type, as in the
+# integration tests and the demo); sets GWPID_<NAME> (the gateway's own pid), GWPORT_<NAME> and OPS_<NAME>.
 start_gateway() {
-  local name=$1 reads=$2 pid port ops
+  local name=$1 reads=$2 ready pid port ops
   log "starting the gateway ($name, audit.reads $reads)"
-  cat > "$WORK/gateway-$name.yaml" <<YAML
-instance: bench-$name
-listen: 127.0.0.1:0
-allow_plaintext_loopback: true
-limits: {max_connections: 2000}
-targets:
-  - {name: pg, host: "$PANGATE_PG_HOST", port: $PANGATE_PG_PORT, database: $DB, sslmode: disable, admin_dsn: "$ADMIN", source_address: 127.0.0.2}
-kafka: {brokers: [$PANGATE_KAFKA_BROKERS], topic_prefix: "bench.$$.$name.", ack_timeout: 5s, linger: ${BENCH_LINGER:-0s}}
-checkpoint: {interval: 60s, key_file: "$WORK/checkpoint.pem"}
-audit: {reads: $reads}
-auth:
-  issuers: [{url: "$ISS", audiences: [pangate-bench]}]
-ops: {listen: "127.0.0.1:0"}
-YAML
-  "$WORK/gateway" run -config "$WORK/gateway-$name.yaml" 2>"$WORK/gateway-$name.log" & pid=$!; PIDS+=($pid)
-  wait_for "$WORK/gateway-$name.log" '"gateway serving"'
-  port=$(grep '"gateway serving"' "$WORK/gateway-$name.log" | python3 -c 'import json,sys;print(json.loads(sys.stdin.readline())["listen"].rsplit(":",1)[1])')
-  ops=$(grep '"ops serving"' "$WORK/gateway-$name.log" | python3 -c 'import json,sys;print(json.loads(sys.stdin.readline())["addr"])')
+  "$WORK/launch" -name "$name" -reads "$reads" -db "$DB" -issuer "$ISS" -key "$WORK/checkpoint.pem" -dir "$WORK" \
+    -bin "$WORK/gateway" -prefix "bench.$$.$name." -linger "${BENCH_LINGER:-0s}" >"$WORK/launch-$name.out" 2>"$WORK/launch-$name.log" & PIDS+=($!)
+  wait_for "$WORK/launch-$name.out" '^ready '
+  read -r ready pid port ops < "$WORK/launch-$name.out"
   printf -v "GWPID_$name" %s "$pid"; printf -v "GWPORT_$name" %s "$port"; printf -v "OPS_$name" %s "$ops"
 }
 start_gateway strict strict

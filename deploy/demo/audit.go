@@ -29,7 +29,8 @@ func (d *demo) catchUp(ctx context.Context) error {
 		return err
 	}
 	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, d.prefix+schemas.TopicAudit, d.prefix+schemas.TopicApprovals)
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, d.prefix+schemas.TopicAudit, d.prefix+schemas.TopicApprovals, d.prefix+schemas.TopicDecisions,
+		d.prefix+schemas.TopicOperations)
 	if err != nil {
 		return fmt.Errorf("count produced events: %w", err)
 	}
@@ -100,15 +101,15 @@ func (d *demo) figures(ctx context.Context, ch driver.Conn) (figures, error) {
 		{&f.cardholderReads, "SELECT count() FROM " + db + ".statements FINAL WHERE cardholder = 1"},
 		{&f.masked, "SELECT toUInt64(sum(masked_total)) FROM " + db + ".statements FINAL"},
 		{&f.authFailures, "SELECT count() FROM " + db + ".events FINAL WHERE event_type = 'auth.failed'"},
-		{&f.approved, "SELECT count() FROM " + db + ".approvals FINAL WHERE event_type = 'approval.decided' AND kafka_topic LIKE '%pangate.approvals' AND decision = 'approved'"},
-		{&f.denied, "SELECT count() FROM " + db + ".approvals FINAL WHERE event_type = 'approval.decided' AND kafka_topic LIKE '%pangate.approvals' AND decision = 'denied'"},
+		{&f.approved, "SELECT count() FROM " + db + ".approvals FINAL WHERE event_type = 'approval.decided' AND kafka_topic LIKE '%pangate.decisions' AND decision = 'approved'"},
+		{&f.denied, "SELECT count() FROM " + db + ".approvals FINAL WHERE event_type = 'approval.decided' AND kafka_topic LIKE '%pangate.decisions' AND decision = 'denied'"},
 		{&f.jobStatements, "SELECT count() FROM " + db + ".statements FINAL WHERE session IN (SELECT session FROM " + db + ".sessions FINAL WHERE application = 'tot-nightly')"},
 	} {
 		if err := one(q.dst, q.sql); err != nil {
 			return f, err
 		}
 	}
-	rows, err := ch.Query(ctx, "SELECT decision, decided_by_email, toInt64(latency_ms), reason FROM "+db+".approvals FINAL WHERE event_type = 'approval.decided' AND kafka_topic LIKE '%pangate.approvals' ORDER BY time_us")
+	rows, err := ch.Query(ctx, "SELECT decision, decided_by_email, toInt64(latency_ms), reason FROM "+db+".approvals FINAL WHERE event_type = 'approval.decided' AND kafka_topic NOT LIKE '%pangate.audit' ORDER BY time_us")
 	if err != nil {
 		return f, err
 	}

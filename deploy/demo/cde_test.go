@@ -4,10 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/pangate/pangate/gateway/classify"
-	"github.com/pangate/pangate/gateway/config"
 	"github.com/pangate/pangate/internal/mask"
 )
 
@@ -15,13 +12,7 @@ import (
 // cardholder names and card expiry was cardholder=0. Each statement here touches cardholder data, by the
 // demo's gateway configuration, the way the gateway decides it (a column of the statement tagged).
 func TestDemoTagsTheCardholderDataEnvironment(t *testing.T) {
-	var cfg struct {
-		Mask config.Mask `yaml:"mask"`
-	}
-	if err := yaml.Unmarshal([]byte(cardholderDataYAML), &cfg); err != nil {
-		t.Fatal(err)
-	}
-	m, err := mask.New(mask.Config{Shape: mask.Shape(cfg.Mask.Shape), Columns: cfg.Mask.Columns, ColumnPatterns: cfg.Mask.ColumnPatterns})
+	m, err := mask.New(mask.Config{Shape: mask.Shape(cardholderData.Shape), Columns: cardholderData.Columns, ColumnPatterns: cardholderData.ColumnPatterns})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,8 +30,8 @@ func TestServicesIgnoreStackEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-p.done:
-		if err != nil {
+	case <-p.Done():
+		if err := p.ExitErr(); err != nil {
 			t.Fatal(err)
 		}
 	case <-time.After(10 * time.Second):

@@ -10,8 +10,6 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
-
-	"github.com/pangate/pangate/schemas"
 )
 
 const evidenceBucket = "pangate-evidence"
@@ -38,11 +36,11 @@ func (d *demo) report(ctx context.Context) error {
 	// "Trust anchor").
 	cfg := fmt.Sprintf(`instance: demo-reporter
 clickhouse: {addr: %q, database: %s, user: reporter}
-kafka: {brokers: [%s], topic: %q}
+kafka: {brokers: [%s], topic_prefix: %q}
 signing_key: %q
 gateway_keys: [%q]
 bucket:
-%s`, d.env["PANGATE_CLICKHOUSE_ADDR"], d.chDatabase, strings.Join(d.brokers, ", "), d.prefix+schemas.TopicAudit, filepath.Join(keys, "reporter.key"),
+%s`, d.env["PANGATE_CLICKHOUSE_ADDR"], d.chDatabase, strings.Join(d.brokers, ", "), d.prefix, filepath.Join(keys, "reporter.key"),
 		filepath.Join(keys, "checkpoint.pub.pem"), bucketCfg)
 	cfgPath := filepath.Join(d.dir, "reporter.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {

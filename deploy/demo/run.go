@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -22,6 +20,8 @@ import (
 	"github.com/pangate/pangate/approver/slackui/slackuitest"
 	"github.com/pangate/pangate/deploy/demo/seed"
 	"github.com/pangate/pangate/deploy/demo/tot"
+	"github.com/pangate/pangate/internal/gobuild"
+	"github.com/pangate/pangate/internal/launch"
 	"github.com/pangate/pangate/schemas"
 )
 
@@ -78,9 +78,9 @@ func (d *demo) step(format string, args ...any) {
 }
 
 func run(ctx context.Context, o options) (err error) {
-	root, err := moduleRoot()
+	root, err := gobuild.ModuleRoot()
 	if err != nil {
-		return err
+		return fmt.Errorf("demo: %w (go tool task demo)", err)
 	}
 	d := &demo{o: o, root: root, dir: o.dir, database: "payments_demo", chDatabase: "pangate_demo"}
 	if d.dir == "" {
@@ -102,23 +102,6 @@ func run(ctx context.Context, o options) (err error) {
 		}
 	}
 	return nil
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("demo: run it inside the pangate module (go tool task demo)")
-		}
-		dir = parent
-	}
 }
 
 func (d *demo) stack(ctx context.Context) error {
@@ -201,27 +184,14 @@ func (d *demo) kafka(ctx context.Context) error {
 
 func (d *demo) issuer(ctx context.Context) error {
 	d.step("OIDC: start the dev issuer process (discovery + JWKS)")
-	urlFile := filepath.Join(d.dir, "issuer.url")
-	_ = os.Remove(urlFile)
-	p, err := start(d.dir, "issuer", d.bin("issuer"), nil, "-addr", "127.0.0.1:0", "-url-file", urlFile)
+	iss, err := launch.StartIssuer(d.common("issuer"))
+	if iss != nil {
+		d.procs = append(d.procs, started(d.dir, "issuer", iss.Proc))
+	}
 	if err != nil {
 		return err
 	}
-	d.procs = append(d.procs, p)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if b, err := os.ReadFile(urlFile); err == nil && len(bytes.TrimSpace(b)) > 0 {
-			d.issuerURL = strings.TrimSpace(string(b))
-			break
-		}
-		if err := p.exited(); err != nil {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("issuer did not start; see %s", p.log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	d.issuerURL = iss.URL
 	fmt.Printf("   issuer %s\n", d.issuerURL)
 	return nil
 }

@@ -7,11 +7,24 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
+	approverconfig "github.com/pangate/pangate/approver/config"
 	"github.com/pangate/pangate/approver/slackui/slackuitest"
+	"github.com/pangate/pangate/gateway/auth"
+	gatewayconfig "github.com/pangate/pangate/gateway/config"
+	"github.com/pangate/pangate/gateway/jit"
+	indexerconfig "github.com/pangate/pangate/indexer/config"
+	"github.com/pangate/pangate/internal/launch"
 )
+
+// common is how the demo runs each service: the binary it built, the config file in its directory, the
+// log in logs/<name>.log, a process group of its own (stop reaches its children), ready within 60s.
+func (d *demo) common(name string) launch.Common {
+	return launch.Common{Dir: d.dir, Bin: d.bin(name), LogFile: logPath(d.dir, name), Setpgid: true, ReadyTimeout: 60 * time.Second}
+}
 
 // The demo's people: two approvers in the payments-approvers group.
 var people = []struct{ id, name, email string }{
@@ -36,30 +49,13 @@ func (d *demo) services(ctx context.Context) error {
 			return fmt.Errorf("approver keygen: %v: %s", err, out)
 		}
 	}
-	cert, key, err := selfSignedCert(keys)
+	cert, key, err := launch.DevCert(keys)
 	if err != nil {
 		return err
 	}
-	gwAddr, _ := freeAddr()
-	gwOps, _ := freeAddr()
+	gwAddr, _ := launch.FreeAddr()
+	gwOps, _ := launch.FreeAddr()
 	d.gatewayAddr = gwAddr
-	gwCfg := fmt.Sprintf(`instance: demo-gw-1
-listen: %s
-tls: {cert_file: %q, key_file: %q}
-targets:
-  - {name: payments, host: %q, port: %s, database: %q, sslmode: disable, admin_dsn_file: %q, source_address: 127.0.0.2}
-kafka: {brokers: [%s], topic_prefix: %q, ack_timeout: 5s}
-checkpoint: {interval: 2s, key_file: %q}
-policy_file: %q
-auth:
-  issuers:
-    - {url: %q, audiences: [%q]}
-jit: {ttl: 30m}
-ops: {listen: %q}
-approvals: {enabled: true, decision_keys: [%q]}
-%s`, gwAddr, cert, key, d.env["PANGATE_PG_HOST"], d.env["PANGATE_PG_PORT"], d.database, filepath.Join(keys, "admin.dsn"),
-		strings.Join(d.brokers, ","), d.prefix, filepath.Join(keys, "checkpoint.pem"),
-		filepath.Join(d.root, "deploy", "policy", "pci.yaml"), d.issuerURL, audience, gwOps, filepath.Join(keys, "decision.pub.pem"), cardholderDataYAML)
 	// The default policy's grants open only the database named payments; the demo's is d.database.
 	pci, err := os.ReadFile(filepath.Join(d.root, "deploy", "policy", "pci.yaml"))
 	if err != nil {
@@ -69,22 +65,35 @@ approvals: {enabled: true, decision_keys: [%q]}
 	if err := os.WriteFile(policyPath, []byte(strings.ReplaceAll(string(pci), "databases: [payments]", "databases: ["+d.database+"]")), 0o600); err != nil {
 		return err
 	}
-	gwCfg = strings.Replace(gwCfg, "policy_file: "+fmt.Sprintf("%q", filepath.Join(d.root, "deploy", "policy", "pci.yaml")), "policy_file: "+fmt.Sprintf("%q", policyPath), 1)
-	gwPath := filepath.Join(d.dir, "gateway.yaml")
-	if err := os.WriteFile(gwPath, []byte(gwCfg), 0o600); err != nil {
-		return err
-	}
 	// The admin DSN reaches the gateway through a file of its own, never the config file or a log.
 	if err := os.WriteFile(filepath.Join(keys, "admin.dsn"), []byte(d.adminDSN(d.database)), 0o600); err != nil {
 		return err
 	}
-	gw, err := start(d.dir, "gateway", d.bin("gateway"), nil, "run", "-config", gwPath)
+	pgPort, err := strconv.Atoi(d.env["PANGATE_PG_PORT"])
 	if err != nil {
-		return err
+		return fmt.Errorf("PANGATE_PG_PORT %q is not a port number", d.env["PANGATE_PG_PORT"])
 	}
-	d.procs = append(d.procs, gw)
-	d.gateway = gw
-	if err := waitTCP(ctx, gw, gwAddr, 60*time.Second); err != nil {
+	gwCfg := gatewayconfig.Config{
+		Instance: "demo-gw-1",
+		Listen:   gwAddr,
+		TLS:      gatewayconfig.TLS{CertFile: cert, KeyFile: key},
+		Targets: []gatewayconfig.Target{{Name: "payments", Host: d.env["PANGATE_PG_HOST"], Port: pgPort, Database: d.database,
+			SSLMode: "disable", AdminDSNFile: filepath.Join(keys, "admin.dsn"), SourceAddress: "127.0.0.2"}},
+		Checkpoint: gatewayconfig.Checkpt{Interval: 2 * time.Second, KeyFile: filepath.Join(keys, "checkpoint.pem")},
+		PolicyFile: policyPath,
+		Auth:       auth.Config{Issuers: []auth.IssuerConfig{{URL: d.issuerURL, Audiences: []string{audience}}}},
+		JIT:        jit.Config{TTL: 30 * time.Minute},
+		Ops:        gatewayconfig.Ops{Listen: gwOps},
+		Approvals:  gatewayconfig.Approvals{Enabled: true, DecisionKeys: []string{filepath.Join(keys, "decision.pub.pem")}},
+		Mask:       cardholderData,
+	}
+	gwCfg.Kafka.Brokers, gwCfg.Kafka.TopicPrefix, gwCfg.Kafka.AckTimeout = d.brokers, d.prefix, 5*time.Second
+	gw, err := launch.StartGateway(launch.GatewaySpec{Config: gwCfg, Common: d.common("gateway")})
+	if gw != nil {
+		d.gateway = started(d.dir, "gateway", gw.Proc)
+		d.procs = append(d.procs, d.gateway)
+	}
+	if err != nil {
 		return err
 	}
 	fmt.Printf("   gateway  %s (ops http://%s)\n", gwAddr, gwOps)
@@ -95,38 +104,31 @@ approvals: {enabled: true, decision_keys: [%q]}
 	for _, p := range people {
 		d.slack.AddUser(p.id, p.name, p.email)
 	}
-	apAddr, _ := freeAddr()
-	apCfg := fmt.Sprintf(`instance: demo-approver-1
-listen: %s
-kafka:
-  brokers: [%s]
-  topic: %s
-slack:
-  token: xoxb-demo
-  channel: %s
-  api_url: %s
-approvers: [UALICE, UBOB]
-terminal_users: {operator: operator@acme.example}
-decision_key_file: %s
-`, apAddr, strings.Join(d.brokers, ", "), d.prefix+"pangate.approvals", slackChannel, d.slack.URL(), filepath.Join(keys, "decision.pem"))
-	apPath := filepath.Join(d.dir, "approver.yaml")
-	if err := os.WriteFile(apPath, []byte(apCfg), 0o600); err != nil {
-		return err
+	apCfg := approverconfig.Config{
+		Instance: "demo-approver-1",
+		// The signing secret comes from the environment (as a deployment's secret would), not the file.
+		Slack:           approverconfig.Slack{Token: "xoxb-demo", Channel: slackChannel, APIURL: d.slack.URL()},
+		Approvers:       []string{"UALICE", "UBOB"},
+		TerminalUsers:   map[string]string{"operator": "operator@acme.example"},
+		DecisionKeyFile: filepath.Join(keys, "decision.pem"),
 	}
-	ap, err := start(d.dir, "approver", d.bin("approver"), []string{"PANGATE_APPROVER_SLACK_SIGNING_SECRET=" + signingSecret}, "serve", "-config", apPath)
+	apCfg.Kafka.Brokers, apCfg.Kafka.TopicPrefix = d.brokers, d.prefix
+	apc := d.common("approver")
+	apc.Env = []string{"PANGATE_APPROVER_SLACK_SIGNING_SECRET=" + signingSecret}
+	ap, err := launch.StartApprover(launch.ApproverSpec{Config: apCfg, Common: apc})
+	if ap != nil {
+		d.procs = append(d.procs, started(d.dir, "approver", ap.Proc))
+	}
 	if err != nil {
 		return err
 	}
-	d.procs = append(d.procs, ap)
-	if err := waitTCP(ctx, ap, apAddr, 60*time.Second); err != nil {
-		return err
-	}
+	apAddr := ap.Spec.Config.Listen
 	d.approverURL = "http://" + apAddr
 	fmt.Printf("   approver %s (Slack API fake %s)\n", d.approverURL, d.slack.URL())
 	go d.clickButtons(ctx)
 
-	// The indexer, configured through its environment, into a fresh database (the operator drops the
-	// previous run's; the indexer's migrations create it again).
+	// The indexer, into a fresh database (the operator drops the previous run's; the indexer's migrations
+	// create it again).
 	op, err := d.clickhouseDB("", d.env["PANGATE_CLICKHOUSE_USER"], d.env["PANGATE_CLICKHOUSE_PASSWORD"])
 	if err != nil {
 		return err
@@ -136,27 +138,20 @@ decision_key_file: %s
 	if err != nil {
 		return fmt.Errorf("reset ClickHouse database %s: %w", d.chDatabase, err)
 	}
-	ixAddr, _ := freeAddr()
-	ixEnv := []string{
-		"PANGATE_INDEXER_INSTANCE=demo-indexer-1",
-		"PANGATE_INDEXER_LISTEN=" + ixAddr,
-		"PANGATE_INDEXER_KAFKA_BROKERS=" + strings.Join(d.brokers, ","),
-		"PANGATE_INDEXER_TOPIC_PREFIX=" + d.prefix,
-		"PANGATE_INDEXER_GROUP=" + d.prefix + "indexer",
-		"PANGATE_INDEXER_CLICKHOUSE_ADDRS=" + d.env["PANGATE_CLICKHOUSE_ADDR"],
-		"PANGATE_INDEXER_DATABASE=" + d.chDatabase,
-		"PANGATE_INDEXER_CLICKHOUSE_USER=indexer",
-		"PANGATE_INDEXER_CLICKHOUSE_PASSWORD=" + d.env["PANGATE_CLICKHOUSE_INDEXER_PASSWORD"],
-		"PANGATE_INDEXER_MIGRATE_USER=" + d.env["PANGATE_CLICKHOUSE_USER"],
-		"PANGATE_INDEXER_MIGRATE_PASSWORD=" + d.env["PANGATE_CLICKHOUSE_PASSWORD"],
-		"PANGATE_INDEXER_FLUSH_INTERVAL=200ms",
+	ixAddr, _ := launch.FreeAddr()
+	ixCfg := indexerconfig.Defaults()
+	ixCfg.Instance, ixCfg.Listen = "demo-indexer-1", ixAddr
+	ixCfg.Kafka.Brokers, ixCfg.Kafka.TopicPrefix, ixCfg.Kafka.Group = d.brokers, d.prefix, d.prefix+"indexer"
+	ixCfg.ClickHouse.Addrs = []string{d.env["PANGATE_CLICKHOUSE_ADDR"]}
+	ixCfg.ClickHouse.Database = d.chDatabase
+	ixCfg.ClickHouse.User, ixCfg.ClickHouse.Password = "indexer", d.env["PANGATE_CLICKHOUSE_INDEXER_PASSWORD"]
+	ixCfg.ClickHouse.MigrateUser, ixCfg.ClickHouse.MigratePassword = d.env["PANGATE_CLICKHOUSE_USER"], d.env["PANGATE_CLICKHOUSE_PASSWORD"]
+	ixCfg.Batch.FlushInterval = 200 * time.Millisecond
+	ix, err := launch.StartIndexer(launch.IndexerSpec{Config: ixCfg, Common: d.common("indexer")})
+	if ix != nil {
+		d.procs = append(d.procs, started(d.dir, "indexer", ix.Proc))
 	}
-	ix, err := start(d.dir, "indexer", d.bin("indexer"), ixEnv)
 	if err != nil {
-		return err
-	}
-	d.procs = append(d.procs, ix)
-	if err := waitTCP(ctx, ix, ixAddr, 60*time.Second); err != nil {
 		return err
 	}
 	fmt.Printf("   indexer  http://%s → ClickHouse database %s\n", ixAddr, d.chDatabase)

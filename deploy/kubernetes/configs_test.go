@@ -2,16 +2,20 @@ package kubernetes
 
 import (
 	"crypto/ed25519"
+	"os"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
 
 	approverconfig "github.com/pangate/pangate/approver/config"
+	"github.com/pangate/pangate/deploy/kafkaacl"
 	"github.com/pangate/pangate/gateway/audit"
 	gatewayconfig "github.com/pangate/pangate/gateway/config"
 	indexerconfig "github.com/pangate/pangate/indexer/config"
+	"github.com/pangate/pangate/internal/kafka"
 	"github.com/pangate/pangate/schemas"
 )
 
@@ -21,7 +25,9 @@ type loaded struct {
 	topics     []string          // Kafka topics it reads or writes
 	clickhouse []string          // ClickHouse addresses (indexer, reporter)
 	database   string            // ClickHouse database (indexer, reporter)
+	cluster    string            // ClickHouse cluster (indexer: clickhouse.cluster)
 	groups     map[string]string // approver: policy group name -> Slack user group
+	kafka      kafka.Config      // the Kafka client block; local paths (the rebuilt pod's files)
 }
 
 // loaders load and validate one workload's embedded configuration with the service's own config package,
@@ -86,7 +92,9 @@ func loadGateway(t *testing.T, p *pod) loaded {
 	if *c.Kafka.EnsureTopics {
 		t.Error("gateway kafka.ensure_topics is true: the topics are KafkaTopic resources (kafka-topics.yaml)")
 	}
-	return loaded{brokers: c.Kafka.Brokers, topics: []string{c.Kafka.TopicPrefix + schemas.TopicAudit, c.Kafka.TopicPrefix + schemas.TopicApprovals}}
+	// It writes the audit and approvals topics and tails the decisions topic (gateway/hold).
+	return loaded{brokers: c.Kafka.Brokers, kafka: c.Kafka.Config,
+		topics: []string{c.Kafka.Topic(schemas.TopicAudit), c.Kafka.Topic(schemas.TopicApprovals), c.Kafka.Topic(schemas.TopicDecisions)}}
 }
 
 func loadApprover(t *testing.T, p *pod) loaded {
@@ -115,7 +123,7 @@ func loadApprover(t *testing.T, p *pod) loaded {
 	} else if !key.Equal(secretKey("pangate-approver-decision-key")) {
 		t.Error("approver decision_key_file is not the private key of Secret pangate-approver-decision-key")
 	}
-	return loaded{brokers: c.Kafka.Brokers, topics: []string{c.Kafka.Topic}, groups: c.Groups}
+	return loaded{brokers: c.Kafka.Brokers, topics: []string{c.Kafka.ApprovalsTopic(), c.Kafka.Topic(schemas.TopicDecisions)}, groups: c.Groups, kafka: c.Kafka.Config}
 }
 
 func loadIndexer(t *testing.T, p *pod) loaded {
@@ -136,7 +144,7 @@ func loadIndexer(t *testing.T, p *pod) loaded {
 	if c.ClickHouse.Password == "" || c.ClickHouse.MigratePassword == "" {
 		t.Error("indexer: both ClickHouse passwords must come from the Secret")
 	}
-	return loaded{brokers: c.Kafka.Brokers, topics: c.Topics(), clickhouse: c.ClickHouse.Addrs, database: c.ClickHouse.Database}
+	return loaded{brokers: c.Kafka.Brokers, topics: c.Topics(), clickhouse: c.ClickHouse.Addrs, database: c.ClickHouse.Database, cluster: c.ClickHouse.Cluster, kafka: c.Kafka.Config}
 }
 
 // TestServiceConfigs loads every workload's embedded configuration with its service's config package, in
@@ -159,6 +167,7 @@ func TestServiceConfigs(t *testing.T) {
 			}
 			got := load(t, newPod(t, m, w))
 			byService[svc] = got
+			kafkaSecured(t, svc, got.kafka)
 			for _, tp := range got.topics {
 				if !topicNames[tp] {
 					t.Errorf("%s uses topic %q, which kafka-topics.yaml does not create", svc, tp)
@@ -178,12 +187,14 @@ func TestServiceConfigs(t *testing.T) {
 		}
 	}
 	// The reporter reads what the indexer writes: same ClickHouse, same database, and the one the cluster
-	// DDL creates (deploy/clickhouse/cluster uses database pangate).
+	// DDL creates (internal/auditstore/cluster uses database pangate).
 	idx, rep := byService["indexer"], byService["reporter"]
 	if idx.database != clusterDatabase || rep.database != idx.database {
 		t.Errorf("ClickHouse database: indexer %q, reporter %q, cluster DDL %q: all must be the same", idx.database, rep.database, clusterDatabase)
 	}
-	if len(rep.clickhouse) != 1 || !slices.Contains(idx.clickhouse, rep.clickhouse[0]) {
+	// On the cluster (clickhouse-cluster/) the indexer lists every replica and the reporter reads through the
+	// Service in front of them (TestClickHouseClusterMatchesLocalProfile).
+	if len(rep.clickhouse) != 1 || !slices.Contains(idx.clickhouse, rep.clickhouse[0]) && (idx.cluster == "" || rep.clickhouse[0] != clusterService) {
 		t.Errorf("the reporter reads ClickHouse at %v, the indexer writes %v", rep.clickhouse, idx.clickhouse)
 	}
 	// Every approver group the policy names is mapped to a Slack group by the approver; an unmapped one
@@ -195,7 +206,7 @@ func TestServiceConfigs(t *testing.T) {
 	}
 }
 
-// clusterDatabase is the database deploy/clickhouse/cluster creates.
+// clusterDatabase is the database internal/auditstore/cluster creates.
 const clusterDatabase = "pangate"
 
 // policyApproverGroups returns every "approvers:" value of the policy in the gateway-policy ConfigMap.
@@ -231,4 +242,35 @@ func policyApproverGroups(t *testing.T, m manifests) []string {
 		t.Error("the policy names no approver group (approvals.approvers)")
 	}
 	return out
+}
+
+// kafkaSecured checks a service's Kafka client block against the cluster kafka-users.yaml describes: TLS
+// verified with Strimzi's cluster CA (Secret pangate-cluster-ca-cert, key ca.crt) and SCRAM-SHA-512 as the
+// service's own KafkaUser, whose password Strimzi keeps in the Secret named after the user (key password).
+// Another service's principal would get another service's ACLs (deploy/kafkaacl).
+func kafkaSecured(t *testing.T, svc string, k kafka.Config) {
+	t.Helper()
+	user := "pangate-" + svc
+	if !slices.Contains(kafkaacl.Services, user) {
+		t.Fatalf("%s: no KafkaUser %s in deploy/kafkaacl", svc, user)
+	}
+	if k.TLS.CAFile == "" {
+		t.Errorf("%s kafka.tls.ca_file is empty: the brokers' TLS listener is verified with Strimzi's cluster CA", svc)
+	} else if b, err := os.ReadFile(k.TLS.CAFile); err != nil || string(b) != secretValue("pangate-cluster-ca-cert", "ca.crt") {
+		t.Errorf("%s kafka.tls.ca_file %s is not key ca.crt of Secret pangate-cluster-ca-cert (%v)", svc, k.TLS.CAFile, err)
+	}
+	if k.SASL.Mechanism != kafkaacl.Mechanism || k.SASL.Username != user {
+		t.Errorf("%s kafka.sasl: mechanism %q user %q, want %s as %s", svc, k.SASL.Mechanism, k.SASL.Username, kafkaacl.Mechanism, user)
+	}
+	if k.SASL.Password != "" {
+		t.Errorf("%s kafka.sasl.password is set in the ConfigMap: use password_file from Secret %s", svc, user)
+	}
+	if b, err := os.ReadFile(k.SASL.PasswordFile); err != nil || string(b) != secretValue(user, "password") {
+		t.Errorf("%s kafka.sasl.password_file %q is not key password of Secret %s (%v)", svc, k.SASL.PasswordFile, user, err)
+	}
+	for _, b := range k.Brokers {
+		if strings.HasSuffix(b, ":9092") {
+			t.Errorf("%s kafka broker %s: 9092 is Strimzi's plain listener; the TLS+SCRAM listener is 9093", svc, b)
+		}
+	}
 }

@@ -132,8 +132,9 @@ func nodeKind(n *yaml.Node) string {
 // TestFieldsKnownToKubernetes checks every document of every manifest (and of site.example.yaml) against
 // the field names and value kinds of the Kubernetes API types: a misspelt field, a field at the wrong
 // level, a number where the API wants text (an unquoted "true" label value) or a list where it wants an
-// object fails here rather than at `kubectl apply`. KafkaTopic (Strimzi) is not in k8s.io/api; its
-// fields are checked against schemas.Topics by TestKafkaTopicsMatchSchemas.
+// object fails here rather than at `kubectl apply`. KafkaTopic and KafkaUser (Strimzi) are not in
+// k8s.io/api; their fields are checked against schemas.Topics by TestKafkaTopicsMatchSchemas and against
+// deploy/kafkaacl by TestKafkaUsersMatchLocalProfile.
 func TestFieldsKnownToKubernetes(t *testing.T) {
 	s := loadFieldSchema(t)
 	files := manifestFiles(t) // includes site.example.yaml
@@ -161,8 +162,8 @@ func TestFieldsKnownToKubernetes(t *testing.T) {
 			if err := doc.Decode(&head); err != nil {
 				t.Fatalf("%s#%d: %v", f, i, err)
 			}
-			if head.Kind == "KafkaTopic" {
-				continue
+			if head.Kind == "KafkaTopic" || head.Kind == "KafkaUser" {
+				continue // Strimzi kinds: checked by TestKafkaTopicsMatchSchemas and TestKafkaUsersMatchLocalProfile
 			}
 			ref, ok := s.Kinds[head.APIVersion+" "+head.Kind]
 			if !ok {

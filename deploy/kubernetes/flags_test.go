@@ -15,7 +15,7 @@ import (
 // honest: it parses each main package's source and fails if a subcommand or flag listed here is no longer
 // defined there, so a renamed flag breaks this test rather than a rollout.
 //
-// Sources, read from each main.go:
+// Sources, read from each main.go and its cli package:
 //
 //	gateway run -config FILE [-log-level LEVEL]        (gateway/main.go: "run" is required)
 //	approver [serve] -config FILE                      (approver/main.go: "serve" is the default)
@@ -115,13 +115,16 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
-// mainDefinitions parses the non-test Go files of the service's main package and returns the flag names
-// it defines (first string argument of X.String/Bool/Int/Duration/Var… calls on the flag package or a
-// FlagSet) and every string literal used as a switch case (its subcommands).
+// mainDefinitions parses the non-test Go files of the service's main package and its cli package and
+// returns the flag names they define (first string argument of X.String/Bool/Int/Duration/Var… calls on
+// the flag package or a FlagSet) and every string literal used as a switch case (its subcommands).
 func mainDefinitions(t *testing.T, service string) (flags, cases map[string]bool) {
 	t.Helper()
 	flags, cases = map[string]bool{}, map[string]bool{}
+	// main picks the subcommand; the subcommands and their flags live in <service>/cli.
 	files, err := filepath.Glob(filepath.Join("..", "..", service, "*.go"))
+	sub, _ := filepath.Glob(filepath.Join("..", "..", service, "cli", "*.go"))
+	files = append(files, sub...)
 	if err != nil || len(files) == 0 {
 		t.Errorf("service %s: no Go files (%v)", service, err)
 		return
@@ -136,7 +139,7 @@ func mainDefinitions(t *testing.T, service string) (flags, cases map[string]bool
 			t.Errorf("%s: %v", f, err)
 			continue
 		}
-		if file.Name.Name != "main" {
+		if file.Name.Name != "main" && file.Name.Name != "cli" {
 			continue
 		}
 		ast.Inspect(file, func(n ast.Node) bool {

@@ -31,6 +31,7 @@ var apiVersions = map[string]string{
 	"PodDisruptionBudget":     "policy/v1",
 	"HorizontalPodAutoscaler": "autoscaling/v2",
 	"KafkaTopic":              "kafka.strimzi.io/v1beta2",
+	"KafkaUser":               "kafka.strimzi.io/v1beta2",
 }
 
 // dns1123 is a Kubernetes object name (RFC 1123 subdomain).
@@ -90,9 +91,9 @@ func TestRequiredFields(t *testing.T) {
 			if o.Metadata.Namespace != "" {
 				t.Errorf("%v: a Namespace has no namespace", o)
 			}
-		case o.Kind == "KafkaTopic":
+		case o.Kind == "KafkaTopic" || o.Kind == "KafkaUser":
 			if o.Metadata.Namespace != kafkaNamespace {
-				t.Errorf("%v: KafkaTopics belong in namespace %q (the Kafka cluster's)", o, kafkaNamespace)
+				t.Errorf("%v: %ss belong in namespace %q (the Kafka cluster's)", o, o.Kind, kafkaNamespace)
 			}
 		case o.Metadata.Namespace != namespace:
 			t.Errorf("%v: namespace %q, want %q", o, o.Metadata.Namespace, namespace)

@@ -61,10 +61,10 @@ func loadReporter(t *testing.T, p *pod) loaded {
 	if len(c.Kafka.Brokers) == 0 {
 		t.Error("reporter kafka.brokers is empty: its runs would not be recorded as report.generated (PCI DSS 10.2.1.3)")
 	}
-	if c.Kafka.Topic != schemas.TopicAudit {
-		t.Errorf("reporter kafka.topic %q, want %q", c.Kafka.Topic, schemas.TopicAudit)
+	if c.Kafka.OperationsTopic() != schemas.TopicOperations {
+		t.Errorf("reporter writes to %q, want %q (kafka.topic_prefix as the gateway's)", c.Kafka.OperationsTopic(), schemas.TopicOperations)
 	}
-	return loaded{brokers: c.Kafka.Brokers, topics: []string{c.Kafka.Topic}, clickhouse: []string{c.ClickHouse.Addr}, database: c.ClickHouse.Database}
+	return loaded{brokers: c.Kafka.Brokers, topics: []string{c.Kafka.OperationsTopic()}, clickhouse: []string{c.ClickHouse.Addr}, database: c.ClickHouse.Database, kafka: c.Kafka.Config}
 }
 
 // TestReporterCronJobs: the reporter runs as exactly two CronJobs, the daily review of the previous UTC day

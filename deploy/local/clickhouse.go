@@ -14,8 +14,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
-	chddl "github.com/pangate/pangate/deploy/clickhouse"
-	"github.com/pangate/pangate/indexer/migrate"
+	chddl "github.com/pangate/pangate/internal/auditstore"
+	"github.com/pangate/pangate/internal/auditstore/migrate"
 )
 
 // clickHouse is Debian's clickhouse-server 18.16 with its own config, ports
@@ -179,7 +179,7 @@ func (c *clickHouse) afterReady(ctx context.Context, s *stack) error {
 
 // queryLogAccess creates the query log's database (before the server's first flush, 7.5 s after start, so
 // nothing is lost), has the server create its query_log table there (SYSTEM FLUSH LOGS) and applies the
-// masked copy auditors read (deploy/clickhouse/access/query_log.sql).
+// masked copy auditors read (internal/auditstore/access/query_log.sql).
 func (c *clickHouse) queryLogAccess(ctx context.Context, s *stack, conn clickhouse.Conn) error {
 	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+chddl.QueryLogDatabase); err != nil {
 		return err

@@ -8,8 +8,11 @@
 //	go run ./deploy/local down   [service...]  stop what this tool started (by pid file)
 //	go run ./deploy/local status [service...]  print each service healthy/unhealthy; exit 1 if any is not healthy
 //	go run ./deploy/local env                  print the endpoints (also written to .stack/env)
+//	go run ./deploy/local kafkacluster up|down|status|env  the optional three-broker Kafka profile (kafkacluster.go)
 //
-// Services: postgres, kafka, clickhouse, s3 (default: all). `up` is
+// Services: postgres, kafka, clickhouse, s3 (default: all), and the optional
+// profile chcluster (replicated ClickHouse with ZooKeeper, chcluster.go), started
+// only when named. `up` is
 // idempotent and safe to run concurrently (a lock file serialises runs), and
 // prints the endpoints as KEY=value lines on stdout; progress goes to stderr.
 // Logs are in .stack/logs/.
@@ -43,6 +46,8 @@ func main() {
 		err = s.status(ctx, names)
 	case "env":
 		err = s.printEnv(os.Stdout)
+	case "kafkacluster":
+		err = (&kafkaCluster{s: s}).run(ctx, names)
 	default:
 		usage()
 	}

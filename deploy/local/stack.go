@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/pangate/pangate/internal/gobuild"
 )
 
 // Ports: loopback only, and none of the services' defaults, so the stack
@@ -57,7 +59,7 @@ type stack struct {
 }
 
 func newStack() (*stack, error) {
-	root, err := moduleRoot()
+	root, err := gobuild.ModuleRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -66,23 +68,6 @@ func newStack() (*stack, error) {
 		dir = d
 	}
 	return &stack{root: root, dir: dir, quiet: os.Getenv("PANGATE_STACK_QUIET") != ""}, nil
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run from inside the pangate module (no go.mod found above the working directory)")
-		}
-		dir = parent
-	}
 }
 
 func (s *stack) path(parts ...string) string {
@@ -97,6 +82,10 @@ func (s *stack) logf(format string, args ...any) {
 
 var allServices = []service{&postgres{}, &kafka{}, &clickHouse{}, &s3{}}
 
+// profileServices are started only when named (up chcluster): optional profiles such as the replicated
+// ClickHouse (chcluster.go), which register themselves from their own files.
+var profileServices []service
+
 func selectServices(names []string) ([]service, error) {
 	if len(names) == 0 {
 		return allServices, nil
@@ -104,17 +93,25 @@ func selectServices(names []string) ([]service, error) {
 	var out []service
 	for _, n := range names {
 		found := false
-		for _, sv := range allServices {
+		for _, sv := range append(allServices[:len(allServices):len(allServices)], profileServices...) {
 			if sv.name() == n {
 				out = append(out, sv)
 				found = true
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("unknown service %q (want postgres, kafka, clickhouse or s3)", n)
+			return nil, fmt.Errorf("unknown service %q (want postgres, kafka, clickhouse, s3 or a profile: %s)", n, profileNames())
 		}
 	}
 	return out, nil
+}
+
+func profileNames() string {
+	var names []string
+	for _, sv := range profileServices {
+		names = append(names, sv.name())
+	}
+	return strings.Join(names, ", ")
 }
 
 // lock serialises up and down runs of this tool (other engineers' shells,

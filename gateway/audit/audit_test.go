@@ -5,9 +5,11 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -121,5 +123,89 @@ func TestRefusedEventLeavesChainUnchanged(t *testing.T) {
 	}
 	if seq, _, _ := s.Head(); seq != 0 {
 		t.Fatalf("chain moved to %d after a refused event", seq)
+	}
+}
+
+// TestLostAckNeverForksTheChain: Kafka wrote an event but the producer was told it failed with a retriable
+// error (an answer lost, then NOT_ENOUGH_REPLICAS on the retry: seen on the three-broker profile with two
+// brokers killed). Before the fix the next event took the same seq and the log held two events at one seq
+// (a fork the integrity report calls tampering). Now the same record is sent again, then its note, then the
+// next event: kept once per event id, the chain verifies.
+func TestLostAckNeverForksTheChain(t *testing.T) {
+	p, c := newProducer(t)
+	s := p.Session(schemas.NewID(), schemas.Source{Instance: "unit"})
+	if _, err := s.Emit(schemas.TypeSessionStarted, schemas.SessionStarted{}); err != nil {
+		t.Fatal(err)
+	}
+	var lose atomic.Int32
+	lose.Store(1)
+	p.ackFault = func(err error) error {
+		if err == nil && lose.Add(-1) >= 0 {
+			return kerr.NotEnoughReplicas
+		}
+		return err
+	}
+	note := &Note{Type: schemas.TypeQueryBlocked, Data: schemas.QueryBlocked{Reason: "audit_unavailable", SQLState: "58000", Message: "not run"}}
+	_, err := s.EmitNoted(schemas.TypeQueryExecuted, schemas.QueryExecuted{Outcome: "forwarded"}, note)
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("want ErrUnavailable for an event reported failed, got %v", err)
+	}
+	b, err := s.Emit(schemas.TypeQueryExecuted, schemas.QueryExecuted{Outcome: "ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Seq != 3 {
+		t.Errorf("next event has seq %d, want 3 (after the landed event at 1 and its note at 2)", b.Seq)
+	}
+	raw := readAll(t, c, 5)
+	var evs []schemas.Event
+	seen, bySeq := map[string]bool{}, map[uint64]string{}
+	for _, e := range raw {
+		if other, ok := bySeq[e.Seq]; ok && other != e.ID {
+			t.Errorf("seq %d holds two events, %s and %s: the chain forked", e.Seq, other, e.ID)
+		}
+		bySeq[e.Seq] = e.ID
+		if !seen[e.ID] {
+			seen[e.ID] = true
+			evs = append(evs, e)
+		}
+	}
+	if len(raw) != 5 || len(evs) != 4 {
+		t.Fatalf("%d records, %d events; want 5 records (the lost one sent twice) and 4 events", len(raw), len(evs))
+	}
+	if evs[2].Type != schemas.TypeQueryBlocked {
+		t.Errorf("event 2 is %s, want the note (query.blocked) after the landed event", evs[2].Type)
+	}
+	if err := schemas.VerifySession(evs); err != nil {
+		t.Fatalf("chain: %v", err)
+	}
+}
+
+// TestLandedFromBuild: gateway/proxy asks Pending.Landed inside an EmitBuilt build function, where the
+// session's lock is held. Landed must not wait for that lock (it did once: the session hung for good).
+func TestLandedFromBuild(t *testing.T) {
+	p, _ := newProducer(t)
+	s := p.Session(schemas.NewID(), schemas.Source{Instance: "unit"})
+	a, err := s.EmitAsync(schemas.TypeSessionStarted, schemas.SessionStarted{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.EmitBuilt(schemas.TypeQueryExecuted, func() (any, error) {
+			if !a.Landed() {
+				return nil, errors.New("the acknowledged session.started is not reported landed")
+			}
+			return schemas.QueryExecuted{Outcome: "ok"}, nil
+		})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("EmitBuilt hung: Landed waited for the session's lock held around build")
 	}
 }

@@ -3,13 +3,7 @@ package audit
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
-	"os"
-	"sort"
 	"sync"
 	"time"
 
@@ -85,9 +79,7 @@ func (c *Checkpointer) Checkpoint() (schemas.Checkpoint, error) {
 			From: schemas.FormatTime(c.from), To: schemas.FormatTime(to), IntervalMS: c.interval.Milliseconds(),
 		}
 		c.st.Unlock()
-		sort.Slice(heads, func(i, j int) bool { return heads[i].Session < heads[j].Session })
-		cp.Sessions = heads
-		if err := schemas.SignCheckpoint(&cp, c.key); err != nil {
+		if err := schemas.SealCheckpoint(&cp, heads, c.key); err != nil {
 			return nil, nil, err
 		}
 		// If Kafka reports this checkpoint unavailable but writes it later, the numbering must still move on.
@@ -124,52 +116,24 @@ func (c *Checkpointer) advance(cp schemas.Checkpoint, to time.Time, clear bool) 
 	}
 }
 
-// LoadKey reads an Ed25519 private key from a PEM file (PKCS#8, as written by WriteKey).
+// LoadKey reads the checkpoint signing key, an Ed25519 private key in a PEM file (PKCS#8, as WriteKey
+// writes it). The file format is schemas' (LoadPrivateKey), shared with the approver's decision key and the
+// indexer's seeder, which sign the same way without importing the gateway.
 func LoadKey(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
+	k, err := schemas.LoadPrivateKey(path)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint key: %w", err)
+		return nil, fmt.Errorf("checkpoint key: %w (create one with `gateway keygen`)", err)
 	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, fmt.Errorf("checkpoint key %s: no PEM block; create one with `gateway keygen`", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint key %s: %w", path, err)
-	}
-	ek, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("checkpoint key %s: %T is not an Ed25519 key", path, k)
-	}
-	return ek, nil
+	return k, nil
 }
 
 // WriteKey generates an Ed25519 key, writes the private key (PKCS#8 PEM, mode 0600) to privPath and the
-// public key (PKIX PEM) to pubPath, and returns the key id.
+// public key (PKIX PEM) to pubPath, and returns the key id; it refuses to overwrite privPath
+// (schemas.WriteKeyPair).
 func WriteKey(privPath, pubPath string) (string, error) {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	id, err := schemas.WriteKeyPair(privPath, pubPath)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("keygen: %w", err)
 	}
-	pk, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return "", err
-	}
-	pb, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return "", err
-	}
-	if _, err := os.Stat(privPath); err == nil {
-		return "", errors.New("keygen: " + privPath + " exists; refusing to overwrite a signing key")
-	}
-	if err := os.WriteFile(privPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), 0o600); err != nil {
-		return "", err
-	}
-	if pubPath != "" {
-		if err := os.WriteFile(pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pb}), 0o644); err != nil {
-			return "", err
-		}
-	}
-	return schemas.KeyID(pub), nil
+	return id, nil
 }

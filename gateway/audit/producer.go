@@ -9,14 +9,16 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pangate/pangate/schemas"
 )
 
 var (
-	// ErrUnavailable means Kafka did not acknowledge the event and it was not written: the chain did not
-	// move, the caller refuses what the event would have recorded and may try again later.
+	// ErrUnavailable means Kafka did not acknowledge the event: the chain did not move, the caller refuses
+	// what the event would have recorded and may try again later. The event stays first in line and is
+	// written (with its note) before anything else of the session if Kafka takes it after all (see Session).
 	ErrUnavailable = errors.New("audit: Kafka did not acknowledge the event")
 	// ErrIndeterminate is kept for callers that end a session on it; Emit no longer returns it (see Session).
 	ErrIndeterminate = errors.New("audit: event delivery is indeterminate")
@@ -74,10 +76,11 @@ func (c Config) Validate() error {
 
 // Producer writes events to the audit topic. Safe for concurrent use.
 type Producer struct {
-	cfg Config
-	cl  *kgo.Client // audit records (manual flushing under group commit)
-	aux *kgo.Client // Client(): other producers and admin calls, flushing on their own
-	gc  *groupCommit
+	cfg   Config
+	extra []kgo.Opt   // New's extra options (TLS, SASL, tests), reused by ReadSession's consumer
+	cl    *kgo.Client // audit records (manual flushing under group commit)
+	aux   *kgo.Client // Client(): other producers and admin calls, flushing on their own
+	gc    *groupCommit
 
 	mu    sync.Mutex
 	heads map[string]schemas.SessionHead // sessions advanced since the last TakeHeads
@@ -93,6 +96,10 @@ type Producer struct {
 	ackLatency prometheus.Histogram
 	batchSize  prometheus.Histogram
 	failures   *prometheus.CounterVec
+
+	// ackFault, in tests, replaces what kgo reported for a record (an acknowledged record reported
+	// failed: the answer lost).
+	ackFault func(error) error
 }
 
 // New connects a Producer. extra options are appended (tests may pass kgo options); they must not turn off
@@ -147,7 +154,7 @@ func New(cfg Config, reg prometheus.Registerer, extra ...kgo.Opt) (*Producer, er
 		}
 	}
 	p := &Producer{
-		cfg: cfg, cl: cl, aux: aux, heads: map[string]schemas.SessionHead{}, quit: make(chan struct{}),
+		cfg: cfg, extra: extra, cl: cl, aux: aux, heads: map[string]schemas.SessionHead{}, quit: make(chan struct{}),
 		ackLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "pangate_gateway_audit_ack_seconds", Help: "Time from producing an audit event to its acknowledgement.",
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16),
@@ -219,15 +226,6 @@ func (p *Producer) Close(ctx context.Context) {
 	p.closeClients()
 }
 
-// send encodes and produces e; the returned channel yields its fate once kgo knows it.
-func (p *Producer) send(e schemas.Event) (chan error, error) {
-	v, err := schemas.Marshal(e)
-	if err != nil {
-		return nil, fmt.Errorf("audit: encode %s: %w", e.Type, err)
-	}
-	return p.sendRecord(e.Session, v)
-}
-
 // sendRecord produces one encoded event keyed by its session.
 func (p *Producer) sendRecord(session string, value []byte) (chan error, error) {
 	rec := &kgo.Record{Key: []byte(session), Value: value}
@@ -251,10 +249,13 @@ func (p *Producer) await(e schemas.Event, done chan error, start time.Time) (res
 	defer hard.Stop()
 	select {
 	case err := <-done:
+		if p.ackFault != nil {
+			err = p.ackFault(err)
+		}
 		if err != nil {
 			p.unhealthy.Store(true)
 			p.failures.WithLabelValues("unavailable").Inc()
-			return true, fmt.Errorf("%w (%s, session %s, seq %d): %v", ErrUnavailable, e.Type, e.Session, e.Seq, err)
+			return true, fmt.Errorf("%w (%s, session %s, seq %d): %w", ErrUnavailable, e.Type, e.Session, e.Seq, err)
 		}
 		p.unhealthy.Store(false)
 		p.ackLatency.Observe(time.Since(start).Seconds())
@@ -284,13 +285,17 @@ func (p *Producer) TakeHeads() map[string]schemas.SessionHead {
 // Session is the event stream of one session (or of the gateway run). Safe for concurrent use: events are
 // serialised in call order.
 //
-// An event whose fate stays unknown past the hard timeout (kgo may neither deliver nor safely fail a record
-// that was sent to a broker that then went away) is kept "in limbo": Emit reports ErrUnavailable (the caller
-// refuses what it records) and the chain does not move. The next Emit first waits for that record: if Kafka
-// failed it, nothing was written and the chain goes on from the same place; if Kafka eventually wrote it,
-// the chain moves past it and its note (say, query.blocked: the statement was not run after all) is written
-// next, so the log tells the truth. kgo keeps a partition's records in order and fails all buffered ones
-// together, so a later record cannot land after a failed earlier one.
+// An event Kafka did not acknowledge is kept "in limbo": Emit reports ErrUnavailable (the caller refuses what
+// it records) and the chain does not move. Whether it was written is not known: kgo may neither deliver nor
+// safely fail a record sent to a broker that then went away, and a record kgo failed with a retriable error
+// may still be in the leader's log from an earlier attempt whose answer was lost, to be committed once the
+// replicas return (seen on the three-broker profile with two brokers killed: integration/kafkacluster). So
+// a seq, once given to an event, is never given to another: the next Emit first settles the event in limbo,
+// waiting for it or sending the very same record again (same id, same bytes) until Kafka acknowledges it,
+// then writes its note (say, query.blocked: the statement was not run after all), so the log tells the
+// truth and the chain never forks. A resent record may be in the log twice; readers keep one per event id
+// (docs/invariants.md, invariant 6). Only a first attempt refused with a non-retriable error (a record too
+// large, say) is known not written; the chain then goes on from the same place.
 //
 // A session has at most one event queued or in flight: an event is sent only after the previous one was
 // acknowledged (or definitely failed, or put in limbo), so events are acknowledged in seq order and the
@@ -308,23 +313,29 @@ type Session struct {
 
 type limbo struct {
 	e     schemas.Event
-	done  chan error
+	v     []byte     // the record as sent: a retry sends these very bytes
+	done  chan error // the attempt in flight; nil: the last attempt failed, send v again
 	start time.Time
 	note  *Note
 	ended bool
+	a     *Pending // the EmitAsync handle of the event, if any: told when it lands
 }
 
 // Pending is an event sent by EmitAsync whose acknowledgement has not been awaited yet.
 type Pending struct {
 	s       *Session
 	e       schemas.Event
+	v       []byte
 	done    chan error
 	start   time.Time
 	ended   bool
 	note    *Note
 	settled bool
 	waited  bool
-	err     error
+	// landed: acknowledged, maybe after Wait reported it unavailable. Atomic because Landed is called
+	// from an EmitBuilt build function, which runs with the session's lock held.
+	landed atomic.Bool
+	err    error
 }
 
 // Note says what to do if an event, reported unavailable, later turns out written: Landed (if set) is
@@ -362,7 +373,8 @@ func (p *Producer) RunID() string {
 func (s *Session) ID() string { return s.chain.Session() }
 
 // Emit writes the next event of the session and returns it once Kafka acknowledged it. On ErrUnavailable
-// nothing the caller can rely on was written: refuse what the event records.
+// nothing the caller can rely on was written: refuse what the event records (the event, if Kafka takes it
+// later, is followed by its note: EmitNoted).
 func (s *Session) Emit(typ string, data any) (schemas.Event, error) {
 	return s.emit(typ, data, false, nil)
 }
@@ -460,6 +472,11 @@ func (a *Pending) Wait() (schemas.Event, error) {
 // Event returns the event as sent (its seq and hash), acknowledged or not.
 func (a *Pending) Event() schemas.Event { return a.e }
 
+// Landed reports whether Kafka acknowledged the event, also after Wait reported it unavailable (it was
+// settled from limbo by a later call of the session). It takes no lock: an EmitBuilt build function, which
+// runs with the session's lock held, may call it.
+func (a *Pending) Landed() bool { return a.landed.Load() }
+
 func (s *Session) emit(typ string, data any, ended bool, note *Note) (schemas.Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -550,13 +567,13 @@ func (s *Session) start(typ string, data any, ended bool, note *Note) (*Pending,
 	if err != nil {
 		return nil, err
 	}
-	a := &Pending{s: s, e: e, done: done, start: start, ended: ended, note: note}
+	a := &Pending{s: s, e: e, v: v, done: done, start: start, ended: ended, note: note}
 	s.pending = a
 	return a, nil
 }
 
-// settlePending waits for the pending event: acknowledged (the chain moves), failed (it does not), or
-// unknown after the hard timeout (limbo).
+// settlePending waits for the pending event: acknowledged (the chain moves), refused for good on its first
+// attempt (it does not), or anything else (limbo: its fate is unknown, it is sent again until acknowledged).
 func (s *Session) settlePending() {
 	a := s.pending
 	if a == nil {
@@ -566,54 +583,69 @@ func (s *Session) settlePending() {
 	a.settled = true
 	resolved, err := s.p.await(a.e, a.done, a.start)
 	a.err = err
-	if !resolved {
-		s.limbo = &limbo{e: a.e, done: a.done, start: a.start, note: a.note, ended: a.ended}
-		return
-	}
-	if err == nil {
+	switch {
+	case err == nil:
 		s.commit(a.e, a.ended)
+		a.landed.Store(true)
+	case resolved && notWritten(err):
+		// Refused for good on its only attempt: not written; the chain goes on from the same place.
+	default:
+		l := &limbo{e: a.e, v: a.v, start: a.start, note: a.note, ended: a.ended, a: a}
+		if !resolved {
+			l.done = a.done
+		}
+		s.limbo = l
 	}
 }
 
-// settleLimbo waits for the event in limbo, if any. It returns ErrUnavailable while its fate is unknown.
+// notWritten reports whether a record's first and only attempt was refused in a way that proves it was not
+// appended: a non-retriable Kafka error (a record too large, an invalid record, no authorization).
+func notWritten(err error) bool {
+	var ke *kerr.Error
+	return errors.As(err, &ke) && !ke.Retriable
+}
+
+// settleLimbo settles the event in limbo, if any: it waits for the attempt in flight or sends the same
+// record again, and returns ErrUnavailable while Kafka has not acknowledged it. Once it has, the chain moves
+// past it and its note is written.
 func (s *Session) settleLimbo() error {
-	l := s.limbo
-	if l == nil {
-		return nil
+	for s.limbo != nil {
+		l := s.limbo
+		if l.done == nil {
+			done, err := s.p.sendRecord(l.e.Session, l.v)
+			if err != nil {
+				return err
+			}
+			l.done, l.start = done, time.Now()
+		}
+		resolved, err := s.p.await(l.e, l.done, l.start)
+		if !resolved {
+			return err
+		}
+		if err != nil {
+			l.done = nil // an earlier attempt may still land: only this record may take its seq
+			return err
+		}
+		s.limbo = nil
+		s.commit(l.e, l.ended)
+		if l.a != nil {
+			l.a.err = nil
+			l.a.landed.Store(true)
+		}
+		if l.note != nil && l.note.Landed != nil {
+			l.note.Landed(l.e)
+		}
+		if l.note == nil || l.note.Type == "" {
+			return nil
+		}
+		// The note must be written next: it goes through limbo like any event, so a failure here keeps it
+		// first in line.
+		e, v, err := s.chain.PeekRecord(l.note.Type, l.note.Data)
+		if err != nil {
+			return err
+		}
+		s.limbo = &limbo{e: e, v: v}
 	}
-	resolved, err := s.p.await(l.e, l.done, l.start)
-	if !resolved {
-		return err
-	}
-	s.limbo = nil
-	if err != nil {
-		return nil // definitely not written: the chain goes on from the same place
-	}
-	s.commit(l.e, l.ended)
-	if l.note != nil && l.note.Landed != nil {
-		l.note.Landed(l.e)
-	}
-	if l.note == nil || l.note.Type == "" {
-		return nil
-	}
-	e, err := s.chain.Peek(l.note.Type, l.note.Data)
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	done, err := s.p.send(e)
-	if err != nil {
-		return err
-	}
-	resolved, err = s.p.await(e, done, start)
-	if !resolved {
-		s.limbo = &limbo{e: e, done: done, start: start}
-		return err
-	}
-	if err != nil {
-		return err
-	}
-	s.commit(e, false)
 	return nil
 }
 

@@ -40,6 +40,7 @@ type functionFacts struct {
 	// materialized view without row-level security ("name" only when every relation so named is).
 	plain    map[string]bool
 	implicit bool // a cast or operator class outside pg_catalog calls a function
+	triggerFacts
 }
 
 // errNoFunctions is returned by a nil *Functions.
@@ -178,8 +179,8 @@ func (f *Functions) get() (*functionFacts, error) {
 	return facts, nil
 }
 
-// factsQuery returns every fact in one round trip: kind, schema, name, flag.
-const factsQuery = `
+// factsQuery returns every fact in one round trip: kind, schema, name, flag (trigger facts: triggers.go).
+const factsQuery = triggerCTE + `
 SELECT 'f1', n.nspname, p.proname, false FROM pg_catalog.pg_proc p
   JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
  WHERE p.pronargs >= 1 AND p.pronargs - p.pronargdefaults <= 1
@@ -198,7 +199,7 @@ SELECT 'implicit', '', '', EXISTS (
          SELECT 1 FROM pg_catalog.pg_cast k JOIN pg_catalog.pg_proc p ON p.oid = k.castfunc
           WHERE p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace)
        OR EXISTS (SELECT 1 FROM pg_catalog.pg_opclass o
-          WHERE o.opcnamespace <> 'pg_catalog'::pg_catalog.regnamespace)`
+          WHERE o.opcnamespace <> 'pg_catalog'::pg_catalog.regnamespace)` + triggerRows
 
 func (f *Functions) load() (*functionFacts, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.Timeout)
@@ -208,7 +209,8 @@ func (f *Functions) load() (*functionFacts, error) {
 		return nil, fmt.Errorf("catalog: load function facts: %w; reads are treated as having side effects until it succeeds", err)
 	}
 	defer rows.Close()
-	facts := &functionFacts{oneArg: map[string]bool{}, userFuncs: map[string]bool{}, userOps: map[string]bool{}, plain: map[string]bool{}}
+	facts := &functionFacts{oneArg: map[string]bool{}, userFuncs: map[string]bool{}, userOps: map[string]bool{}, plain: map[string]bool{},
+		triggerFacts: triggerFacts{writeCode: map[string]bool{}, deferred: map[string]bool{}}}
 	implicitSeen := false
 	for rows.Next() {
 		var kind, schema, name string
@@ -232,13 +234,15 @@ func (f *Functions) load() (*functionFacts, error) {
 			}
 		case "implicit":
 			facts.implicit, implicitSeen = flag, true
+		default:
+			facts.add(kind, schema, name, flag)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("catalog: read function facts: %w", err)
 	}
-	if !implicitSeen {
-		return nil, fmt.Errorf("catalog: function facts incomplete (no implicit-code row)")
+	if !implicitSeen || facts.seen != 7 {
+		return nil, fmt.Errorf("catalog: function facts incomplete (no implicit-code, any-trigger, any-deferred-trigger or event-trigger row)")
 	}
 	return facts, nil
 }

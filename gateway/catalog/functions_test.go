@@ -37,31 +37,7 @@ func adminDSN(t *testing.T) string {
 func purityDB(t *testing.T) *pgxpool.Pool {
 	t.Helper()
 	ctx := context.Background()
-	dsn := adminDSN(t)
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to PostgreSQL at the admin DSN: %v; start the stack with `go tool task up`", err)
-	}
-	var exists bool
-	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'h1_purity')").Scan(&exists); err != nil {
-		t.Fatal(err)
-	}
-	if !exists {
-		if _, err := admin.Exec(ctx, "CREATE DATABASE h1_purity"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	admin.Close(ctx)
-	pc, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc.ConnConfig.Database = "h1_purity"
-	pool, err := pgxpool.NewWithConfig(ctx, pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := testDatabase(t, "h1_purity")
 	for _, sql := range []string{
 		"DROP SCHEMA IF EXISTS h1s CASCADE",
 		"DROP FUNCTION IF EXISTS public.upper(int)",
@@ -163,4 +139,37 @@ func TestFunctionsUnavailable(t *testing.T) {
 	if _, err := f.UserImplicitCode(); err == nil {
 		t.Error("the remembered failure was not reported")
 	}
+}
+
+// testDatabase returns a pool on database name of the stack's PostgreSQL (created if missing), closed when
+// the test ends.
+func testDatabase(t *testing.T, name string) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
+	dsn := adminDSN(t)
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect to PostgreSQL at the admin DSN: %v; start the stack with `go tool task up`", err)
+	}
+	defer admin.Close(ctx)
+	var exists bool
+	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		t.Fatal(err)
+	}
+	if !exists {
+		if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pc, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.ConnConfig.Database = name
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }

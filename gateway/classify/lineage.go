@@ -1139,10 +1139,31 @@ func (l *lineageWalker) funcCall(f *pg.FuncCall) val {
 // s.Tables (or by name alone, tagged("", column)). masking(name) says whether function name (as in
 // "function:<name>") is an allow-listed masking function; nil allows none.
 func (s Statement) Derived(tagged func(table, column string) bool, masking func(name string) bool) []string {
-	var kinds []string
+	derived, _ := s.TaggedLineage(tagged, masking)
+	return derived
+}
+
+// TaggedResults names the result columns (in order; "?column?" when PostgreSQL's name cannot be told)
+// whose values come from a tagged column by any derivation, plain references included: the columns of
+// the result that hold cardholder data, for the audit record.
+func (s Statement) TaggedResults(tagged func(table, column string) bool) []string {
+	_, results := s.TaggedLineage(tagged, nil)
+	return results
+}
+
+// TaggedLineage is Derived and TaggedResults from one walk of s.Lineage: each output's sources are
+// checked against tagged once, for both answers (the gateway needs both for every statement).
+func (s Statement) TaggedLineage(tagged func(table, column string) bool, masking func(name string) bool) (derived, results []string) {
 	for _, o := range s.Lineage {
 		if !s.sourcesTagged(o.Sources, tagged) {
 			continue
+		}
+		if o.Channel == ChannelResult {
+			name := o.Name
+			if name == "" {
+				name = "?column?"
+			}
+			results = append(results, name)
 		}
 		d := o.Derivation
 		if fn, ok := strings.CutPrefix(d, "function:"); ok && masking != nil && masking(fn) {
@@ -1154,36 +1175,18 @@ func (s Statement) Derived(tagged func(table, column string) bool, masking func(
 			if tagged(table, column) {
 				continue // stays in the cardholder data environment, masked on the way out
 			}
-			kinds = append(kinds, "write:"+d)
+			derived = append(derived, "write:"+d)
 		case ChannelSideEffect:
-			kinds = append(kinds, "side_effect:"+d)
+			derived = append(derived, "side_effect:"+d)
 		default:
 			if d == DerivPlain {
 				continue
 			}
-			kinds = append(kinds, d)
+			derived = append(derived, d)
 		}
 	}
-	slices.Sort(kinds)
-	return slices.Clip(slices.Compact(kinds))
-}
-
-// TaggedResults names the result columns (in order; "?column?" when PostgreSQL's name cannot be told)
-// whose values come from a tagged column by any derivation, plain references included: the columns of
-// the result that hold cardholder data, for the audit record.
-func (s Statement) TaggedResults(tagged func(table, column string) bool) []string {
-	var out []string
-	for _, o := range s.Lineage {
-		if o.Channel != ChannelResult || !s.sourcesTagged(o.Sources, tagged) {
-			continue
-		}
-		name := o.Name
-		if name == "" {
-			name = "?column?"
-		}
-		out = append(out, name)
-	}
-	return out
+	slices.Sort(derived)
+	return slices.Clip(slices.Compact(derived)), results
 }
 
 func splitColumn(s string) (table, column string) {

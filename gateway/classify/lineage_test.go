@@ -265,3 +265,34 @@ func BenchmarkLineage(b *testing.B) {
 		_ = Classify(sql)
 	}
 }
+
+// TestTaggedLineageOneWalk: the one walk gives both answers independently — a masking function drops a
+// derivation but its column still holds cardholder data in the result, and a write into a tagged column
+// is no derivation while a write elsewhere is.
+func TestTaggedLineageOneWalk(t *testing.T) {
+	for _, tc := range []struct {
+		sql              string
+		derived, results []string
+	}{
+		{`SELECT mask_pan(pan) AS m, id FROM cards`, nil, []string{"m"}},
+		{`SELECT upper(name), lower(pan), pan FROM cardholders, cards`, []string{"function:lower", "function:upper"}, []string{"upper", "lower", "pan"}},
+		{`SELECT reverse(pan), reverse(pan) FROM cards`, []string{"function:reverse"}, []string{"reverse", "reverse"}},
+		{`INSERT INTO cards (pan) SELECT pan FROM cards`, nil, nil},
+		{`INSERT INTO t (a) SELECT pan FROM cards`, []string{"write:plain"}, nil},
+		{`SELECT id FROM orders`, nil, nil},
+	} {
+		t.Run(tc.sql, func(t *testing.T) {
+			st := Classify(tc.sql)[0]
+			d, r := st.TaggedLineage(lineageTagged, lineageMasking)
+			if !slices.Equal(d, tc.derived) || !slices.Equal(r, tc.results) {
+				t.Errorf("TaggedLineage = %q, %q; want %q, %q", d, r, tc.derived, tc.results)
+			}
+			if got := st.Derived(lineageTagged, lineageMasking); !slices.Equal(got, d) {
+				t.Errorf("Derived = %q, TaggedLineage's %q", got, d)
+			}
+			if got := st.TaggedResults(lineageTagged); !slices.Equal(got, r) {
+				t.Errorf("TaggedResults = %q, TaggedLineage's %q", got, r)
+			}
+		})
+	}
+}

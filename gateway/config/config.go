@@ -1,32 +1,26 @@
 // Package config is the gateway's configuration: one YAML file, PANGATE_GATEWAY_* environment overrides,
-// defaults, and a Validate that says in words what to fix before anything starts.
+// defaults, and a Validate that says in words what to fix before anything starts. Loading (strict YAML,
+// then the environment) is internal/configload's, the kafka block is internal/kafka's, as for every
+// pangate service (docs/configuration.md).
 //
 // Environment overrides name a scalar field by its YAML path in upper case joined with '_', after the
 // prefix: PANGATE_GATEWAY_LISTEN, PANGATE_GATEWAY_KAFKA_BROKERS (comma-separated list),
-// PANGATE_GATEWAY_TLS_CERT_FILE, PANGATE_GATEWAY_CHECKPOINT_INTERVAL (a Go duration). Lists of structures
-// (targets, issuers) are set in the file only.
+// PANGATE_GATEWAY_KAFKA_SASL_PASSWORD_FILE, PANGATE_GATEWAY_CHECKPOINT_INTERVAL (a Go duration). Lists of
+// structures (targets, issuers) are set in the file only.
 package config
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"reflect"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
-	"go.yaml.in/yaml/v3"
-
 	"github.com/pangate/pangate/gateway/auth"
 	"github.com/pangate/pangate/gateway/jit"
+	"github.com/pangate/pangate/internal/configload"
+	"github.com/pangate/pangate/internal/kafka"
 )
 
 // EnvPrefix starts every environment override.
@@ -147,11 +141,11 @@ type Target struct {
 	Databases []string `yaml:"databases"`
 }
 
-// Kafka is the audit log.
+// Kafka is the audit log: the client block every pangate service shares (brokers, topic_prefix, tls,
+// sasl; see internal/kafka), which secures every Kafka client of the gateway alike (the audit producer,
+// the approval decision tail and the topic check at start), plus the producer's own settings.
 type Kafka struct {
-	Brokers []string `yaml:"brokers"`
-	// TopicPrefix is put before every pangate topic name (tests use their own).
-	TopicPrefix string `yaml:"topic_prefix"`
+	kafka.Config `yaml:",inline"`
 	// AckTimeout is how long a statement waits for its event's acknowledgement before it is refused
 	// (default 5s).
 	AckTimeout time.Duration `yaml:"ack_timeout"`
@@ -159,89 +153,6 @@ type Kafka struct {
 	Linger time.Duration `yaml:"linger"`
 	// EnsureTopics creates missing topics at start (default true).
 	EnsureTopics *bool `yaml:"ensure_topics"`
-	// TLS and SASL secure every Kafka client of the gateway alike: the audit producer, the approval
-	// decision tail and the topic check at start (see ClientOpts).
-	TLS  KafkaTLS  `yaml:"tls"`
-	SASL KafkaSASL `yaml:"sasl"`
-}
-
-// KafkaTLS is TLS to the brokers.
-type KafkaTLS struct {
-	// Enabled turns TLS on (the other fields imply it).
-	Enabled bool `yaml:"enabled"`
-	// CAFile verifies the brokers (PEM); empty: the system roots.
-	CAFile string `yaml:"ca_file"`
-	// CertFile and KeyFile are a client certificate for mutual TLS (both or neither).
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
-	// ServerName overrides the name verified in the brokers' certificates (default: each broker's host).
-	ServerName string `yaml:"server_name"`
-}
-
-// KafkaSASL is SASL authentication to the brokers.
-type KafkaSASL struct {
-	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty: no SASL.
-	Mechanism string `yaml:"mechanism"`
-	Username  string `yaml:"username"`
-	// PasswordFile holds the password (preferred); Password (or PANGATE_GATEWAY_KAFKA_SASL_PASSWORD) is
-	// used when it is empty. Never logged.
-	Password     string `yaml:"password"`
-	PasswordFile string `yaml:"password_file"`
-}
-
-func (t KafkaTLS) on() bool {
-	return t.Enabled || t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != ""
-}
-
-// ClientOpts returns the connection options (TLS, SASL) every Kafka client of the gateway must use, so
-// that the producer, the decision tail and the admin client reach the brokers the same way. It reads the
-// files it names.
-func (k Kafka) ClientOpts() ([]kgo.Opt, error) {
-	var opts []kgo.Opt
-	if k.TLS.on() {
-		c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: k.TLS.ServerName}
-		if k.TLS.CAFile != "" {
-			pem, err := os.ReadFile(k.TLS.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("%w: kafka.tls.ca_file: %v", ErrInvalid, err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("%w: kafka.tls.ca_file %q holds no PEM certificate", ErrInvalid, k.TLS.CAFile)
-			}
-			c.RootCAs = pool
-		}
-		if k.TLS.CertFile != "" || k.TLS.KeyFile != "" {
-			cert, err := tls.LoadX509KeyPair(k.TLS.CertFile, k.TLS.KeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("%w: kafka.tls cert_file/key_file: %v", ErrInvalid, err)
-			}
-			c.Certificates = []tls.Certificate{cert}
-		}
-		// DialTLSConfig sets ServerName per broker when it is empty.
-		opts = append(opts, kgo.DialTLSConfig(c))
-	}
-	if k.SASL.Mechanism != "" {
-		pw := k.SASL.Password
-		if k.SASL.PasswordFile != "" {
-			b, err := os.ReadFile(k.SASL.PasswordFile)
-			if err != nil {
-				return nil, fmt.Errorf("%w: kafka.sasl.password_file: %v", ErrInvalid, err)
-			}
-			pw = strings.TrimRight(string(b), "\r\n")
-		}
-		switch strings.ToUpper(k.SASL.Mechanism) {
-		case "PLAIN":
-			opts = append(opts, kgo.SASL(plain.Auth{User: k.SASL.Username, Pass: pw}.AsMechanism()))
-		case "SCRAM-SHA-256":
-			opts = append(opts, kgo.SASL(scram.Auth{User: k.SASL.Username, Pass: pw}.AsSha256Mechanism()))
-		case "SCRAM-SHA-512":
-			opts = append(opts, kgo.SASL(scram.Auth{User: k.SASL.Username, Pass: pw}.AsSha512Mechanism()))
-		default:
-			return nil, fmt.Errorf("%w: kafka.sasl.mechanism %q: use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", ErrInvalid, k.SASL.Mechanism)
-		}
-	}
-	return opts, nil
 }
 
 // Checkpt configures signed checkpoints.
@@ -272,18 +183,7 @@ type Ops struct {
 // environ (os.Environ() form) and defaults. It does not validate: call Validate.
 func Load(path string, environ []string) (Config, error) {
 	var c Config
-	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return c, fmt.Errorf("%w: read %s: %v", ErrInvalid, path, err)
-		}
-		dec := yaml.NewDecoder(strings.NewReader(string(b)))
-		dec.KnownFields(true)
-		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-			return c, fmt.Errorf("%w: parse %s: %v", ErrInvalid, path, err)
-		}
-	}
-	if err := applyEnv(&c, environ); err != nil {
+	if err := configload.Load(path, &c, configload.Options{Prefix: EnvPrefix, Environ: environ, Err: ErrInvalid}); err != nil {
 		return c, err
 	}
 	c.defaults()
@@ -407,39 +307,8 @@ func (c Config) Validate() error {
 	if c.Checkpoint.Interval < 100*time.Millisecond {
 		bad("checkpoint.interval %s is too short: use at least 100ms (default 60s)", c.Checkpoint.Interval)
 	}
-	if len(c.Kafka.Brokers) == 0 {
-		bad("kafka.brokers is empty: list at least one host:port (or set PANGATE_GATEWAY_KAFKA_BROKERS)")
-	}
-	for _, b := range c.Kafka.Brokers {
-		if _, _, err := net.SplitHostPort(b); err != nil {
-			bad("kafka.brokers entry %q is not host:port", b)
-		}
-	}
-	if (c.Kafka.TLS.CertFile == "") != (c.Kafka.TLS.KeyFile == "") {
-		bad("kafka.tls: set both cert_file and key_file, or neither")
-	}
-	switch strings.ToUpper(c.Kafka.SASL.Mechanism) {
-	case "":
-		if c.Kafka.SASL.Username != "" {
-			bad("kafka.sasl.username is set but kafka.sasl.mechanism is empty: use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
-		}
-	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
-		if c.Kafka.SASL.Username == "" {
-			bad("kafka.sasl.username is empty: SASL %s needs a user name", c.Kafka.SASL.Mechanism)
-		}
-		if c.Kafka.SASL.Password == "" && c.Kafka.SASL.PasswordFile == "" {
-			bad("kafka.sasl: set password_file (or PANGATE_GATEWAY_KAFKA_SASL_PASSWORD)")
-		}
-	default:
-		bad("kafka.sasl.mechanism %q: use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.Kafka.SASL.Mechanism)
-	}
-	for _, f := range []struct{ name, path string }{{"kafka.tls.ca_file", c.Kafka.TLS.CAFile}, {"kafka.tls.cert_file", c.Kafka.TLS.CertFile}, {"kafka.tls.key_file", c.Kafka.TLS.KeyFile}, {"kafka.sasl.password_file", c.Kafka.SASL.PasswordFile}} {
-		if f.path == "" {
-			continue
-		}
-		if _, err := os.Stat(f.path); err != nil {
-			bad("%s %q cannot be read: %v", f.name, f.path, err)
-		}
+	for _, p := range c.Kafka.Problems(EnvPrefix) {
+		bad("%s", p)
 	}
 	if c.Kafka.AckTimeout < time.Second || c.Kafka.AckTimeout > 2*time.Minute {
 		bad("kafka.ack_timeout %s: use between 1s and 2m (default 5s; the Kafka client needs at least 1s)", c.Kafka.AckTimeout)
@@ -526,111 +395,4 @@ func (t Target) ResolveAdminDSN() (string, error) {
 		return strings.TrimSpace(string(b)), nil
 	}
 	return t.AdminDSN, nil
-}
-
-// applyEnv sets scalar fields named by PANGATE_GATEWAY_<YAML PATH> variables.
-func applyEnv(c *Config, environ []string) error {
-	vars := map[string]string{}
-	for _, kv := range environ {
-		k, v, ok := strings.Cut(kv, "=")
-		if ok && strings.HasPrefix(k, EnvPrefix) {
-			vars[strings.TrimPrefix(k, EnvPrefix)] = v
-		}
-	}
-	if len(vars) == 0 {
-		return nil
-	}
-	used := map[string]bool{}
-	var errs []error
-	walkEnv(reflect.ValueOf(c).Elem(), "", vars, used, &errs)
-	for k := range vars {
-		if !used[k] {
-			errs = append(errs, fmt.Errorf("%w: environment variable %s%s names no setting (lists of targets/issuers are set in the file)", ErrInvalid, EnvPrefix, k))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-var durationType = reflect.TypeOf(time.Duration(0))
-
-func walkEnv(v reflect.Value, prefix string, vars map[string]string, used map[string]bool, errs *[]error) {
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if tag == "" || tag == "-" || !f.IsExported() {
-			continue
-		}
-		name := prefix + strings.ToUpper(tag)
-		fv := v.Field(i)
-		if f.Type.Kind() == reflect.Struct {
-			walkEnv(fv, name+"_", vars, used, errs)
-			continue
-		}
-		raw, ok := vars[name]
-		if !ok {
-			continue
-		}
-		used[name] = true
-		if err := setScalar(fv, raw); err != nil {
-			*errs = append(*errs, fmt.Errorf("%w: %s%s=%q: %v", ErrInvalid, EnvPrefix, name, raw, err))
-		}
-	}
-}
-
-func setScalar(fv reflect.Value, raw string) error {
-	if fv.Type() == durationType {
-		d, err := time.ParseDuration(raw)
-		if err != nil {
-			return fmt.Errorf("not a duration like 5s or 1m30s")
-		}
-		fv.SetInt(int64(d))
-		return nil
-	}
-	switch fv.Kind() {
-	case reflect.String:
-		fv.SetString(raw)
-	case reflect.Bool:
-		b, err := strconv.ParseBool(raw)
-		if err != nil {
-			return fmt.Errorf("not true or false")
-		}
-		fv.SetBool(b)
-	case reflect.Int, reflect.Int64, reflect.Int32:
-		n, err := strconv.ParseInt(raw, 10, 64)
-		if err != nil {
-			return fmt.Errorf("not an integer")
-		}
-		fv.SetInt(n)
-	case reflect.Float64:
-		f, err := strconv.ParseFloat(raw, 64)
-		if err != nil {
-			return fmt.Errorf("not a number")
-		}
-		fv.SetFloat(f)
-	case reflect.Slice:
-		if fv.Type().Elem().Kind() != reflect.String {
-			return fmt.Errorf("this list can only be set in the file")
-		}
-		var parts []string
-		for _, p := range strings.Split(raw, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				parts = append(parts, p)
-			}
-		}
-		fv.Set(reflect.ValueOf(parts))
-	case reflect.Pointer:
-		if fv.Type().Elem().Kind() == reflect.Bool {
-			b, err := strconv.ParseBool(raw)
-			if err != nil {
-				return fmt.Errorf("not true or false")
-			}
-			fv.Set(reflect.ValueOf(&b))
-			return nil
-		}
-		return fmt.Errorf("unsupported setting type")
-	default:
-		return fmt.Errorf("unsupported setting type")
-	}
-	return nil
 }

@@ -1,20 +1,25 @@
 // Package hold is the gateway's side of an approval: it publishes approval.requested for a held statement to
-// the approvals topic and waits for the first decision that the log holds for it.
+// the approvals topic and waits for the decision the decisions topic holds for it.
 //
 //	proxy ──Request(req)──▶ Holder ──approval.requested (acks=all)──▶ pangate.approvals ──▶ approver ──▶ Slack
-//	  ▲                       │ tail (every instance, no group,                │
-//	  └──────Decision─────────┘  from the end offsets at Run start) ◀──────────┘ approval.decided / .expired
+//	  ▲                       │ tail (every instance, no group,                            │
+//	  └──────Decision─────────┘  from the end offsets at Run start) ◀── pangate.decisions ◀┘ approval.decided / .expired
 //
-// Approval state is derived from the log only (docs/invariants.md, invariant 5): the first valid approval.decided or
-// approval.expired event of an approval in its partition is the decision. Valid means: an approved or denied
-// decision carries the approver's Ed25519 signature (schemas.SignDecision) by a key in Config.DecisionKeys,
-// over this approval id and the hash of the approval.requested event this Holder published; anything else
-// that claims to decide (unsigned, another key, a signed decision copied to another approval id) is ignored
-// and recorded as approval.rejected on the approvals topic (docs/approvals.md, "Signed decisions"). Expiry
-// and withdrawal can only stop a statement, so gateways write them unsigned. A Holder never trusts what it
-// published itself: when the expiry passes it publishes approval.expired and
-// when the client goes away it publishes approval.decided{withdrawn, by: "client"}, then returns what the
-// log says came first (normally its own event; an approval that raced ahead wins).
+// Approval state is derived from the log only (docs/invariants.md, invariant 5). Gateways write
+// pangate.approvals and approvers pangate.decisions, which only the approver principal may write (contract
+// version 4, docs/approvals.md "Topics"); the tail reads the decisions topic alone. The first valid
+// approval.decided or approval.expired of an approval there is the decision. Valid means: an approved or
+// denied decision carries the approver's Ed25519 signature (schemas.SignDecision) by a key in
+// Config.DecisionKeys, over this approval id and the hash of the approval.requested event this Holder
+// published; anything else that claims to decide (unsigned, another key, a signed decision copied to
+// another approval id) is ignored and recorded as approval.rejected on the approvals topic (docs/approvals.md,
+// "Signed decisions").
+//
+// Expiry and withdrawal can only stop a statement, so the gateway writes them unsigned, to the approvals
+// topic: when the expiry passes it publishes approval.expired and when the client goes away it publishes
+// approval.decided{withdrawn, by: "client"}. Its own closing event is final: nothing orders the two topics,
+// so the contract gives the gateway's own closing event precedence over any decision (approver/state), and
+// a Holder that wrote one never runs the statement, whatever the decisions topic says afterwards.
 //
 // The Holder writes only to the approvals topic. Recording approval.requested and the outcome in the
 // session's own chain on the audit topic is the proxy's job.
@@ -31,19 +36,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/pangate/pangate/internal/kafka"
 	"github.com/pangate/pangate/schemas"
 )
 
-// Outcomes of an approval, as in schemas.ApprovalDecided.Decision plus "expired".
+// Outcomes of an approval (schemas.ApprovalOutcome), as the strings Decision.Outcome and the events carry.
 const (
-	Approved  = "approved"
-	Denied    = "denied"
-	Expired   = "expired"
-	Withdrawn = "withdrawn"
+	Approved  = string(schemas.OutcomeApproved)
+	Denied    = string(schemas.OutcomeDenied)
+	Expired   = string(schemas.OutcomeExpired)
+	Withdrawn = string(schemas.OutcomeWithdrawn)
 )
 
 // ByClient is ApprovalDecided.By of a withdrawal: the client cancelled or disconnected.
-const ByClient = "client"
+const ByClient = schemas.DecidedByClient
 
 var (
 	// ErrNotRunning is returned by Request when Run has not positioned the tail yet and ctx ended while
@@ -63,21 +69,21 @@ var (
 
 // Config configures a Holder.
 type Config struct {
-	// Topic is the approvals topic; default schemas.TopicApprovals.
+	// Topic is the approvals topic the Holder writes; default schemas.TopicApprovals.
 	Topic string
+	// DecisionsTopic is the topic the Holder tails for decisions; default schemas.DecisionsTopicFor(Topic).
+	DecisionsTopic string
 	// Instance and Version name this gateway in the events it writes (schemas.Source).
 	Instance string
 	Version  string
-	// Brokers are the seed brokers of the Holder's own consumer client.
-	Brokers []string
-	// ConsumerOpts are extra options (TLS, SASL, …) for the consumer client; applied after the Holder's own.
-	ConsumerOpts []kgo.Opt
+	// Kafka is the client block the Holder's own clients (offsets at start, the decision tail) start from,
+	// the same as the gateway's other clients (kafka.Config.Opts).
+	Kafka kafka.Config
 	// FetchMaxWait bounds how long an idle fetch waits at the broker; default 250ms. A record is returned
 	// as soon as it is written whatever this value, so it only bounds the idle round trip.
 	FetchMaxWait time.Duration
-	// SettleTimeout bounds how long Request waits, after publishing its own expired/withdrawn event, for the
-	// tail to show which closing event came first; default 5s. If it passes, Request returns its own
-	// outcome (the statement is not run in either case).
+	// SettleTimeout bounds how long Request waits for Kafka to acknowledge its own expired/withdrawn event
+	// (and an approval.rejected alert); default 5s. The statement is not run in either case.
 	SettleTimeout time.Duration
 	// StartTimeout bounds how long Run retries reading the topic's end offsets at start (a topic created a
 	// moment ago may not be visible to every broker yet); default 30s.
@@ -94,11 +100,14 @@ func (c *Config) Validate() error {
 	if c.Topic == "" {
 		c.Topic = schemas.TopicApprovals
 	}
+	if c.DecisionsTopic == "" {
+		c.DecisionsTopic = schemas.DecisionsTopicFor(c.Topic)
+	}
 	if c.Instance == "" {
 		return errors.New("hold: Config.Instance is empty: set it to the gateway instance name written in events")
 	}
-	if len(c.Brokers) == 0 {
-		return errors.New("hold: Config.Brokers is empty: give the Kafka seed brokers for the decision tail")
+	if len(c.Kafka.Brokers) == 0 {
+		return errors.New("hold: Config.Kafka.Brokers is empty: give the Kafka seed brokers for the decision tail")
 	}
 	if c.FetchMaxWait <= 0 {
 		c.FetchMaxWait = 250 * time.Millisecond
@@ -123,7 +132,7 @@ type Decision struct {
 	ByEmail   string
 	Reason    string
 	LatencyMS int64  // request to decision, as written by the decider (computed here for expired)
-	EventID   string // id of the deciding event on the approvals topic
+	EventID   string // id of the deciding event (on the decisions topic, or the Holder's own on the approvals topic)
 }
 
 // Approved reports whether the statement may run.
@@ -181,35 +190,31 @@ func New(cfg Config, producer *kgo.Client) (*Holder, error) {
 // Ready is closed once the tail is positioned and Request can publish.
 func (h *Holder) Ready() <-chan struct{} { return h.ready }
 
-// Run tails the approvals topic from its end offsets at start until ctx ends. Every gateway instance sees
+// Run tails the decisions topic from its end offsets at start until ctx ends. Every gateway instance sees
 // every decision (no consumer group). It returns ctx's error after a clean stop, or the error that stopped
 // the tail; Requests waiting then return ErrNotRunning.
 func (h *Holder) Run(ctx context.Context) error {
 	defer close(h.stopped)
 	// Record the end offsets before any request is published, so a decision written right after a request
 	// can never fall before the tail's start.
-	opts := append([]kgo.Opt{kgo.SeedBrokers(h.cfg.Brokers...)}, h.cfg.ConsumerOpts...)
-	admCl, err := kgo.NewClient(opts...)
+	admCl, err := h.cfg.Kafka.NewClient()
 	if err != nil {
 		return fmt.Errorf("hold: kafka client: %w", err)
 	}
-	ends, err := endOffsets(ctx, kadm.NewClient(admCl), h.cfg.Topic, h.cfg.StartTimeout)
+	ends, err := kafka.ListOffsets(ctx, kadm.NewClient(admCl).ListEndOffsets, h.cfg.DecisionsTopic, h.cfg.StartTimeout)
 	admCl.Close()
 	if err != nil {
-		return fmt.Errorf("hold: end offsets of %s (does the topic exist? create it with schemas.EnsureTopics): %w", h.cfg.Topic, err)
+		return fmt.Errorf("hold: end offsets of %s (does the topic exist? create it with schemas.EnsureTopics): %w", h.cfg.DecisionsTopic, err)
 	}
-	parts := map[int32]kgo.Offset{}
-	ends.Each(func(o kadm.ListedOffset) { parts[o.Partition] = kgo.NewOffset().At(o.Offset) })
+	parts := kafka.At(ends)
 	if len(parts) == 0 {
-		return fmt.Errorf("hold: topic %s has no partitions: create it with schemas.EnsureTopics", h.cfg.Topic)
+		return fmt.Errorf("hold: topic %s has no partitions: create it with schemas.EnsureTopics", h.cfg.DecisionsTopic)
 	}
-	copts := append([]kgo.Opt{
-		kgo.SeedBrokers(h.cfg.Brokers...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{h.cfg.Topic: parts}),
+	cl, err := h.cfg.Kafka.NewClient(
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{h.cfg.DecisionsTopic: parts}),
 		kgo.FetchMaxWait(h.cfg.FetchMaxWait),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-	}, h.cfg.ConsumerOpts...)
-	cl, err := kgo.NewClient(copts...)
+	)
 	if err != nil {
 		return fmt.Errorf("hold: kafka consumer: %w", err)
 	}
@@ -231,7 +236,7 @@ func (h *Holder) Run(ctx context.Context) error {
 	}
 }
 
-// apply routes one record of the approvals topic. Records that are not closing events of an approval this
+// apply routes one record of the decisions topic. Records that are not closing events of an approval this
 // instance waits for are ignored; so are forged events whose hash does not verify. A decision for a waiting
 // approval whose signature does not verify is ignored too (the approval stays pending) and recorded.
 func (h *Holder) apply(r *kgo.Record) {
@@ -312,13 +317,13 @@ func closing(value []byte) (d Decision, id string, signed *schemas.ApprovalDecid
 	}
 }
 
-// Request publishes approval.requested for req (acknowledged by Kafka) and waits for the first
-// approval.decided or approval.expired of req.ApprovalID in the log.
+// Request publishes approval.requested for req (acknowledged by Kafka) and waits for the first valid
+// approval.decided or approval.expired of req.ApprovalID on the decisions topic.
 //
-// When req.Expires passes first, it publishes approval.expired and returns the first closing event in the
-// log (normally that expiry). When ctx ends first (client cancel or disconnect), it publishes
-// approval.decided{withdrawn, by: "client"} and returns the first closing event in the log together with
-// ctx's error: the caller must not run the statement whenever err != nil or !Decision.Approved().
+// When req.Expires passes first, it publishes approval.expired and returns that expiry. When ctx ends first
+// (client cancel or disconnect), it publishes approval.decided{withdrawn, by: "client"} and returns that
+// withdrawal together with ctx's error. Either is final (package doc): the caller must not run the
+// statement whenever err != nil or !Decision.Approved().
 func (h *Holder) Request(ctx context.Context, req schemas.ApprovalRequested) (Decision, error) {
 	if req.ApprovalID == "" {
 		return Decision{}, fmt.Errorf("%w: approval_id is empty", ErrInvalidRequest)
@@ -366,19 +371,15 @@ func (h *Holder) Request(ctx context.Context, req schemas.ApprovalRequested) (De
 	case <-h.stopped:
 		return Decision{}, ErrNotRunning
 	case <-timer.C:
-		// Nobody decided in time: close the approval ourselves; first in the log wins, so a decision that
-		// raced ahead still counts.
+		// Nobody decided in time: close the approval ourselves. The gateway's own closing event takes
+		// precedence over any decision (approver/state), so one that raced ahead unseen does not count.
 		exp := schemas.ApprovalExpired{ApprovalID: req.ApprovalID, Expires: req.Expires}
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.SettleTimeout)
 		defer cancel()
-		if _, err := h.publish(pctx, req.ApprovalID, schemas.TypeApprovalExpired, exp); err != nil {
-			return Decision{Outcome: Expired, LatencyMS: time.Since(start).Milliseconds()}, err
-		}
-		d := h.settle(ch, Decision{Outcome: Expired})
-		if d.Outcome == Expired {
-			d.LatencyMS = time.Since(start).Milliseconds()
-		}
-		return d, nil
+		d := Decision{Outcome: Expired, LatencyMS: time.Since(start).Milliseconds()}
+		e, err := h.publish(pctx, req.ApprovalID, schemas.TypeApprovalExpired, exp)
+		d.EventID = e.ID
+		return d, err
 	case <-ctx.Done():
 		// The caller names why with context.WithCancelCause (e.g. ErrClientGone); the reason is recorded.
 		reason := "client cancelled or disconnected"
@@ -389,24 +390,12 @@ func (h *Holder) Request(ctx context.Context, req schemas.ApprovalRequested) (De
 			Reason: reason, LatencyMS: time.Since(start).Milliseconds()}
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.SettleTimeout)
 		defer cancel()
-		if _, err := h.publish(pctx, req.ApprovalID, schemas.TypeApprovalDecided, wd); err != nil {
+		e, err := h.publish(pctx, req.ApprovalID, schemas.TypeApprovalDecided, wd)
+		if err != nil {
 			return Decision{Outcome: Withdrawn, By: ByClient}, errors.Join(ctx.Err(), err)
 		}
-		return h.settle(ch, Decision{Outcome: Withdrawn, By: ByClient, Reason: wd.Reason, LatencyMS: wd.LatencyMS}), ctx.Err()
+		return Decision{Outcome: Withdrawn, By: ByClient, Reason: wd.Reason, LatencyMS: wd.LatencyMS, EventID: e.ID}, ctx.Err()
 	}
-}
-
-// settle waits for the tail to show the first closing event after this Holder published its own.
-func (h *Holder) settle(ch chan Decision, own Decision) Decision {
-	t := time.NewTimer(h.cfg.SettleTimeout)
-	defer t.Stop()
-	select {
-	case d := <-ch:
-		return d
-	case <-h.stopped:
-	case <-t.C:
-	}
-	return own
 }
 
 // publish writes one unchained approval event and waits for Kafka's acknowledgement.
@@ -438,30 +427,4 @@ func (h *Holder) produce(ctx context.Context, e schemas.Event) error {
 		return fmt.Errorf("%w: %s for approval %s on %s: %v", ErrPublish, e.Type, e.Session, h.cfg.Topic, err)
 	}
 	return nil
-}
-
-// endOffsets lists the end offsets of topic, retrying transient errors (a topic just created, a leader
-// election) for up to limit.
-func endOffsets(ctx context.Context, adm *kadm.Client, topic string, limit time.Duration) (kadm.ListedOffsets, error) {
-	deadline := time.Now().Add(limit)
-	for wait := 50 * time.Millisecond; ; wait = min(wait*2, time.Second) {
-		ends, err := adm.ListEndOffsets(ctx, topic)
-		if err == nil {
-			err = ends.Error()
-		}
-		if err == nil && len(ends[topic]) > 0 {
-			return ends, nil
-		}
-		if err == nil {
-			err = errors.New("no partitions")
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(wait):
-		}
-	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/pangate/pangate/internal/kafka"
 	"github.com/pangate/pangate/schemas"
 )
 
@@ -38,7 +39,7 @@ func signed(t *testing.T, d schemas.ApprovalDecided, request string, key ed25519
 // fakeHolder starts an in-process kfake cluster with the approvals topic and a running Holder.
 func fakeHolder(t *testing.T) (*Holder, *kgo.Client) {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, schemas.TopicApprovals))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, schemas.TopicApprovals, schemas.TopicDecisions))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +49,7 @@ func fakeHolder(t *testing.T) (*Holder, *kgo.Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	h, err := New(Config{Instance: "gw-test", Brokers: c.ListenAddrs(), FetchMaxWait: 50 * time.Millisecond, SettleTimeout: 2 * time.Second,
+	h, err := New(Config{Instance: "gw-test", Kafka: kafka.Config{Brokers: c.ListenAddrs()}, FetchMaxWait: 50 * time.Millisecond, SettleTimeout: 2 * time.Second,
 		DecisionKeys: trusted()}, cl)
 	if err != nil {
 		t.Fatal(err)
@@ -65,14 +66,20 @@ func fakeHolder(t *testing.T) (*Holder, *kgo.Client) {
 	return h, cl
 }
 
+// publish writes an approver's event to the decisions topic.
 func publish(t *testing.T, cl *kgo.Client, id, typ string, data any) {
+	t.Helper()
+	publishTo(t, cl, schemas.TopicDecisions, id, typ, data)
+}
+
+func publishTo(t *testing.T, cl *kgo.Client, topic, id, typ string, data any) {
 	t.Helper()
 	e, err := schemas.NewUnchained(id, schemas.Source{Instance: "test"}, typ, data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := schemas.Marshal(e)
-	if err := cl.ProduceSync(context.Background(), &kgo.Record{Key: []byte(id), Value: b}).FirstErr(); err != nil {
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Key: []byte(id), Value: b}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -116,7 +123,7 @@ func TestFirstDecisionInLogWins(t *testing.T) {
 	h, cl := fakeHolder(t)
 	id := schemas.NewID()
 	go func() {
-		rh := waitRequested(t, h.cfg.Brokers, id)
+		rh := waitRequested(t, h.cfg.Kafka.Brokers, id)
 		publish(t, cl, id, schemas.TypeApprovalDecided, signed(t, schemas.ApprovalDecided{ApprovalID: id, Decision: Approved, By: "U1", ByEmail: "a@example.com"}, rh, approverKey))
 		publish(t, cl, id, schemas.TypeApprovalDecided, signed(t, schemas.ApprovalDecided{ApprovalID: id, Decision: Denied, By: "U2"}, rh, approverKey))
 	}()
@@ -129,17 +136,38 @@ func TestFirstDecisionInLogWins(t *testing.T) {
 	}
 }
 
+// TestDecisionOnApprovalsTopicIgnored: the tail reads decisions from pangate.decisions alone, the topic only
+// the approver principal may write; a decision written to the gateways' pangate.approvals (even a validly
+// signed one, as an approver before contract version 4 wrote it) is not obeyed (issue 18.1).
+func TestDecisionOnApprovalsTopicIgnored(t *testing.T) {
+	h, cl := fakeHolder(t)
+	id := schemas.NewID()
+	go func() {
+		rh := waitRequested(t, h.cfg.Kafka.Brokers, id)
+		publishTo(t, cl, schemas.TopicApprovals, id, schemas.TypeApprovalDecided, signed(t, schemas.ApprovalDecided{ApprovalID: id, Decision: Approved, By: "U9"}, rh, approverKey))
+		time.Sleep(300 * time.Millisecond)
+		publish(t, cl, id, schemas.TypeApprovalDecided, signed(t, schemas.ApprovalDecided{ApprovalID: id, Decision: Denied, By: "U1"}, rh, approverKey))
+	}()
+	d, err := h.Request(context.Background(), request(id, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Outcome != Denied || d.By != "U1" {
+		t.Fatalf("decision = %+v, want the denial from %s (the approval on %s must be ignored)", d, schemas.TopicDecisions, schemas.TopicApprovals)
+	}
+}
+
 func TestForgedDecisionIgnored(t *testing.T) {
 	h, cl := fakeHolder(t)
 	id := schemas.NewID()
 	go func() {
-		rh := waitRequested(t, h.cfg.Brokers, id)
+		rh := waitRequested(t, h.cfg.Kafka.Brokers, id)
 		// An edited event (hash no longer matches) must not decide anything.
 		e, _ := schemas.NewUnchained(id, schemas.Source{Instance: "x"}, schemas.TypeApprovalDecided,
 			schemas.ApprovalDecided{ApprovalID: id, Decision: Denied, By: "U9"})
 		e.Data = []byte(`{"approval_id":"` + id + `","decision":"approved","by":"U9","latency_ms":0}`)
 		b, _ := schemas.Marshal(e)
-		_ = cl.ProduceSync(context.Background(), &kgo.Record{Key: []byte(id), Value: b}).FirstErr()
+		_ = cl.ProduceSync(context.Background(), &kgo.Record{Topic: schemas.TopicDecisions, Key: []byte(id), Value: b}).FirstErr()
 		publish(t, cl, id, schemas.TypeApprovalDecided, signed(t, schemas.ApprovalDecided{ApprovalID: id, Decision: Denied, By: "U1", Reason: "no"}, rh, approverKey))
 	}()
 	d, err := h.Request(context.Background(), request(id, time.Minute))
@@ -158,7 +186,7 @@ func TestExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	if d.Outcome != Expired || d.EventID == "" {
-		t.Fatalf("decision = %+v, want expired read back from the log", d)
+		t.Fatalf("decision = %+v, want its own expiry (final, with its event id)", d)
 	}
 }
 
@@ -166,13 +194,13 @@ func TestWithdrawOnCancel(t *testing.T) {
 	h, _ := fakeHolder(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	id := schemas.NewID()
-	go func() { waitRequested(t, h.cfg.Brokers, id); cancel() }()
+	go func() { waitRequested(t, h.cfg.Kafka.Brokers, id); cancel() }()
 	d, err := h.Request(ctx, request(id, time.Minute))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 	if d.Outcome != Withdrawn || d.By != ByClient || d.EventID == "" {
-		t.Fatalf("decision = %+v, want withdrawn by client read back from the log", d)
+		t.Fatalf("decision = %+v, want its own withdrawal by client (final, with its event id)", d)
 	}
 }
 
@@ -187,17 +215,17 @@ func TestInvalidRequest(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	if err := (&Config{Brokers: []string{"x"}}).Validate(); err == nil {
+	if err := (&Config{Kafka: kafka.Config{Brokers: []string{"x"}}}).Validate(); err == nil {
 		t.Fatal("missing instance accepted")
 	}
 	if err := (&Config{Instance: "g"}).Validate(); err == nil {
 		t.Fatal("missing brokers accepted")
 	}
-	if err := (&Config{Instance: "g", Brokers: []string{"x"}}).Validate(); err == nil {
+	if err := (&Config{Instance: "g", Kafka: kafka.Config{Brokers: []string{"x"}}}).Validate(); err == nil {
 		t.Fatal("missing decision keys accepted")
 	}
-	c := Config{Instance: "g", Brokers: []string{"x"}, DecisionKeys: trusted()}
-	if err := c.Validate(); err != nil || c.Topic != schemas.TopicApprovals {
+	c := Config{Instance: "g", Kafka: kafka.Config{Brokers: []string{"x"}}, DecisionKeys: trusted()}
+	if err := c.Validate(); err != nil || c.Topic != schemas.TopicApprovals || c.DecisionsTopic != schemas.TopicDecisions {
 		t.Fatalf("defaults: %v %+v", err, c)
 	}
 }
@@ -265,9 +293,9 @@ func TestUnverifiedDecisionsIgnored(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			id := schemas.NewID()
 			go func() {
-				rh := waitRequested(t, h.cfg.Brokers, id)
+				rh := waitRequested(t, h.cfg.Kafka.Brokers, id)
 				publish(t, cl, id, schemas.TypeApprovalDecided, c.forge(id, rh))
-				rejections(t, h.cfg.Brokers, id, 1)
+				rejections(t, h.cfg.Kafka.Brokers, id, 1)
 				publish(t, cl, id, schemas.TypeApprovalDecided, signed(t, schemas.ApprovalDecided{ApprovalID: id, Decision: Denied, By: "U1", Reason: "real"}, rh, approverKey))
 			}()
 			d, err := h.Request(context.Background(), request(id, time.Minute))
@@ -277,7 +305,7 @@ func TestUnverifiedDecisionsIgnored(t *testing.T) {
 			if d.Outcome != Denied || d.Reason != "real" {
 				t.Fatalf("decision = %+v, want the signed denial (the forged approval must be ignored)", d)
 			}
-			rj := rejections(t, h.cfg.Brokers, id, 1)
+			rj := rejections(t, h.cfg.Kafka.Brokers, id, 1)
 			if rj[0].Reason != c.reason || rj[0].EventID == "" {
 				t.Fatalf("alert %+v, want reason %s", rj[0], c.reason)
 			}
@@ -292,10 +320,10 @@ func TestWithdrawReasonFromCause(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	id := schemas.NewID()
 	rh := make(chan string, 1)
-	go func() { rh <- waitRequested(t, h.cfg.Brokers, id); cancel(ErrClientGone) }()
+	go func() { rh <- waitRequested(t, h.cfg.Kafka.Brokers, id); cancel(ErrClientGone) }()
 	d, err := h.Request(ctx, request(id, time.Minute))
 	if !errors.Is(err, context.Canceled) || d.Outcome != Withdrawn || d.Reason != "client_gone" || d.EventID == "" {
-		t.Fatalf("decision %+v err %v, want withdrawn (client_gone) read back from the log", d, err)
+		t.Fatalf("decision %+v err %v, want its own withdrawal (client_gone), final", d, err)
 	}
 	publish(t, cl, id, schemas.TypeApprovalDecided, signed(t, schemas.ApprovalDecided{ApprovalID: id, Decision: Approved, By: "U1"}, <-rh, approverKey))
 }

@@ -46,6 +46,9 @@ var (
 	ErrBadGrant = errors.New("jit: invalid grant")
 )
 
+// errKept wraps an OnOrphan hook's error: the role was not dropped.
+var errKept = errors.New("kept until the session's end is recorded")
+
 var prefixRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 
 // markerKind is the "pangate" value of the marker comment: what the reaper recognises.
@@ -189,7 +192,27 @@ type Manager struct {
 
 	groupMu sync.Mutex
 	groupOK bool
+
+	orphan func(ctx context.Context, o Orphan) error
 }
+
+// Orphan is the session of an expired JIT role the reaper is about to drop while no backend of the role is
+// connected: its gateway did not revoke the role at the session's end, so it was most likely killed or lost
+// its host before the session ended (a gateway revokes the role before it writes session.ended).
+type Orphan struct {
+	Role     string
+	Session  string    // the session the role was issued for (its marker)
+	Instance string    // the gateway instance that issued it
+	Issued   time.Time // when it was issued (zero if the marker does not say)
+}
+
+// OnOrphan sets the hook the reaper calls for each orphaned session before it drops the role, under the
+// per-role lock that serialises reapers, so that only the reaper that drops the role calls it. If the hook
+// fails the role is kept and tried again at the next reap: the gateway records a session ended by a crash
+// (session.reaped) before its role disappears. An error with a Deferred() bool method returning true keeps
+// the role without reporting a failure to Run's onReap (the hook will decide at the next round). Call before
+// Run.
+func (m *Manager) OnOrphan(f func(ctx context.Context, o Orphan) error) { m.orphan = f }
 
 // New returns a Manager using admin (a superuser connection to the target database, so REASSIGN/DROP OWNED
 // act there; its DSN is never logged by this package).
@@ -359,7 +382,7 @@ func (m *Manager) Revoke(ctx context.Context, c Credential) error {
 	if _, ok := parseMarker(comment); !ok {
 		return fmt.Errorf("%w: %q has no pangate marker comment", ErrNotManaged, c.Role)
 	}
-	_, err = m.drop(ctx, c.Role)
+	_, err = m.drop(ctx, c.Role, nil)
 	return err
 }
 
@@ -367,7 +390,8 @@ func (m *Manager) Revoke(ctx context.Context, c Credential) error {
 // its privileges dropped in every database where it owns or was granted anything (pg_shdepend), then the
 // role itself. A per-role advisory lock serialises gateways and reapers dropping the same role; a role that
 // vanished meanwhile (another instance's reaper) is not an error. It returns how many backends it ended.
-func (m *Manager) drop(ctx context.Context, role string) (terminated int, err error) {
+// before, if set, runs once the lock is held and the role is known to exist; its error keeps the role.
+func (m *Manager) drop(ctx context.Context, role string, before func(context.Context) error) (terminated int, err error) {
 	id := ident(role)
 	conn, err := m.admin.Acquire(ctx)
 	if err != nil {
@@ -384,6 +408,11 @@ func (m *Manager) drop(ctx context.Context, role string) (terminated int, err er
 		var exists bool
 		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", role).Scan(&exists); err != nil || !exists {
 			return err
+		}
+		if before != nil {
+			if err := before(ctx); err != nil {
+				return fmt.Errorf("%w: %w", errKept, err)
+			}
 		}
 		if _, err := conn.Exec(ctx, "ALTER ROLE "+id+" NOLOGIN"); err != nil {
 			return err
@@ -418,7 +447,7 @@ func (m *Manager) drop(ctx context.Context, role string) (terminated int, err er
 			return nil
 		})
 	}()
-	if benignConcurrent(err) {
+	if benignConcurrent(err) && !errors.Is(err, errKept) {
 		return terminated, nil
 	}
 	if err != nil {
@@ -485,7 +514,19 @@ func (m *Manager) reap(ctx context.Context) ([]Reaped, error) {
 		if c.Connected && !c.Overdue {
 			continue // a live session's gateway will revoke it when the session ends
 		}
-		n, err := m.drop(ctx, c.Role)
+		var before func(context.Context) error
+		if mk, _ := parseMarker(c.Comment); m.orphan != nil && !c.Connected && mk.Session != "" {
+			// No backend: the session's gateway is gone. (A role with backends past the grace is a live
+			// session whose gateway writes its end once the backends are terminated.)
+			o := Orphan{Role: c.Role, Session: mk.Session, Instance: mk.Instance}
+			o.Issued, _ = time.Parse(time.RFC3339Nano, mk.Issued)
+			before = func(ctx context.Context) error { return m.orphan(ctx, o) }
+		}
+		n, err := m.drop(ctx, c.Role, before)
+		var later interface{ Deferred() bool }
+		if errors.As(err, &later) && later.Deferred() {
+			continue // the hook asked to look again next round (its session wrote moments ago): not a failure
+		}
 		out = append(out, Reaped{Role: c.Role, Terminated: n, Err: err})
 	}
 	return out, nil

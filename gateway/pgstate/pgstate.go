@@ -64,16 +64,17 @@ type Portal struct {
 type opKind uint8
 
 const (
-	opParse       opKind = iota // protocol Parse or SQL PREPARE: stmts[name] = stmt
-	opCloseStmt                 // protocol Close 'S' or SQL DEALLOCATE name
-	opStmtsAll                  // DEALLOCATE ALL
-	opBind                      // protocol Bind: portals[name] = portal
-	opDeclare                   // DECLARE name CURSOR: portals[name] = portal
-	opClosePortal               // protocol Close 'P' or SQL CLOSE name
-	opPortalsAll                // CLOSE ALL
-	opDiscardAll                // DISCARD ALL: both
-	opTxnEnd                    // COMMIT, ROLLBACK and friends: transaction-scoped portals go
-	opNone                      // a statement with no effect on names (kept so Done pairs with the relay)
+	opParse        opKind = iota // protocol Parse or SQL PREPARE: stmts[name] = stmt
+	opCloseStmt                  // protocol Close 'S' or SQL DEALLOCATE name
+	opStmtsAll                   // DEALLOCATE ALL
+	opBind                       // protocol Bind: portals[name] = portal
+	opDeclare                    // DECLARE name CURSOR: portals[name] = portal
+	opClosePortal                // protocol Close 'P' or SQL CLOSE name
+	opPortalsAll                 // CLOSE ALL
+	opDiscardAll                 // DISCARD ALL: both
+	opTxnEnd                     // COMMIT, ROLLBACK and friends: transaction-scoped portals go
+	opDiscardAtEnd               // user code now and at COMMIT (deferred triggers): both now and at the end
+	opNone                       // a statement with no effect on names (kept so Done pairs with the relay)
 )
 
 // Op is one pending change, in the order the server will process it.
@@ -101,7 +102,11 @@ type Model struct {
 	txn     uint64 // confirmed transaction counter
 	txnErr  bool   // an error happened in the current transaction
 	opaque  uint64 // last segment holding a statement that may change session settings unseen (0: none)
-	closed  bool
+	// discardAtEnd: the open transaction queued deferred user code (DiscardAllAtTxnEnd ran), which may
+	// redefine names when it commits, prepares or runs SET CONSTRAINTS; set until ReadyForQuery 'I'.
+	discardAtEnd bool
+	schemaSeg    uint64 // last segment holding a statement that may change the catalog (0: none)
+	closed       bool
 }
 
 // New returns an empty model (a new session).
@@ -175,6 +180,30 @@ func (m *Model) DiscardAll() *Op {
 	return m.add(&Op{kind: opDiscardAll})
 }
 
+// DiscardAllAtTxnEnd records a statement that runs user code now and may queue more for the end of its
+// transaction (a write to a table with deferrable constraint triggers; docs/policy.md): every name goes
+// once it runs, and again whenever the transaction commits, prepares, rolls back or runs SET CONSTRAINTS,
+// until the server reports it idle. Lookups that cross such an end answer "unknown" (or wait for it).
+func (m *Model) DiscardAllAtTxnEnd() *Op {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.add(&Op{kind: opDiscardAtEnd})
+}
+
+// deferredBefore says whether deferred user code may be queued in the transaction when the server
+// reaches pending[i]: confirmed, or a live DiscardAllAtTxnEnd op before it.
+func (m *Model) deferredBefore(i int) bool {
+	if m.discardAtEnd {
+		return true
+	}
+	for _, o := range m.pending[:i] {
+		if o.kind == opDiscardAtEnd && !o.void {
+			return true
+		}
+	}
+	return false
+}
+
 // TxnEnd records a transaction-control statement that may end the transaction. Speculatively it drops
 // every portal that is not WITH HOLD; Done with the server's command tag decides what really happened.
 func (m *Model) TxnEnd() *Op {
@@ -227,6 +256,21 @@ func (m *Model) MarkOpaque() {
 	m.mu.Unlock()
 }
 
+// MarkSchemaChange notes that the open segment holds a statement that may change the catalog (DDL): the
+// gateway's cached catalog facts describe the database before it until the server has answered it.
+func (m *Model) MarkSchemaChange() {
+	m.mu.Lock()
+	m.schemaSeg = m.seg
+	m.mu.Unlock()
+}
+
+// SchemaSettled reports whether every segment marked by MarkSchemaChange has been answered.
+func (m *Model) SchemaSettled() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.schemaSeg <= m.doneSeg
+}
+
 // LexState says how far the gateway can trust its lexing settings for the next query text:
 // LexWait — an earlier, unanswered segment may have changed them (wait, then ask again);
 // LexOpenSegment — a statement of the open segment may have (only text that every ASCII-compatible
@@ -258,6 +302,7 @@ func (m *Model) Lexing() LexState {
 func (m *Model) Statement(name string) (*Statement, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	crossed := false // a transaction end with deferred user code lies between the lookup and the name
 	for i := len(m.pending) - 1; i >= 0; i-- {
 		o := m.pending[i]
 		if o.void || o.done {
@@ -268,14 +313,31 @@ func (m *Model) Statement(name string) (*Statement, error) {
 			if o.name != name {
 				continue
 			}
-		case opStmtsAll, opDiscardAll:
+		case opStmtsAll, opDiscardAll, opDiscardAtEnd:
+		case opTxnEnd:
+			if m.deferredBefore(i) {
+				if o.seg != m.seg {
+					return nil, ErrWait
+				}
+				crossed = true
+			}
+			continue
 		default:
 			continue
 		}
 		if o.seg != m.seg {
 			return nil, ErrWait
 		}
+		if crossed {
+			return nil, nil
+		}
 		return o.stmt, nil // nil for a close
+	}
+	if crossed {
+		return nil, nil
+	}
+	if m.discardAtEnd && m.doneSeg+1 < m.seg {
+		return nil, ErrWait // an unanswered earlier segment may end the transaction
 	}
 	return m.stmts[name], nil
 }
@@ -285,7 +347,8 @@ func (m *Model) Statement(name string) (*Statement, error) {
 func (m *Model) Portal(name string) (*Portal, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	txnEnd := false // a pending transaction end lies between the lookup and the portal's creation
+	txnEnd := false  // a pending transaction end lies between the lookup and the portal's creation
+	crossed := false // … and deferred user code may run at it
 	for i := len(m.pending) - 1; i >= 0; i-- {
 		o := m.pending[i]
 		if o.void || o.done {
@@ -296,9 +359,10 @@ func (m *Model) Portal(name string) (*Portal, error) {
 			if o.name != name {
 				continue
 			}
-		case opPortalsAll, opDiscardAll:
+		case opPortalsAll, opDiscardAll, opDiscardAtEnd:
 		case opTxnEnd:
 			txnEnd = true
+			crossed = crossed || m.deferredBefore(i)
 			continue
 		default:
 			continue
@@ -313,6 +377,9 @@ func (m *Model) Portal(name string) (*Portal, error) {
 		}
 		return o.portal, nil
 	}
+	if !txnEnd && m.discardAtEnd && m.doneSeg+1 < m.seg {
+		return nil, ErrWait // an unanswered earlier segment may end the transaction
+	}
 	p := m.portals[name]
 	if p == nil {
 		return nil, nil
@@ -323,8 +390,9 @@ func (m *Model) Portal(name string) (*Portal, error) {
 				return nil, ErrWait
 			}
 		}
-		// Only a WITH HOLD cursor of an earlier, committed transaction survives any end.
-		if !p.Hold || p.txn == m.txn {
+		// Only a WITH HOLD cursor of an earlier, committed transaction survives any end, and none
+		// survives deferred user code.
+		if crossed || !p.Hold || p.txn == m.txn {
 			return nil, nil
 		}
 	}
@@ -376,6 +444,10 @@ func (m *Model) Done(op *Op, ok bool, tag string) {
 	case opDiscardAll:
 		clear(m.stmts)
 		clear(m.portals)
+	case opDiscardAtEnd:
+		clear(m.stmts)
+		clear(m.portals)
+		m.discardAtEnd = true
 	case opTxnEnd:
 		switch tag {
 		case "COMMIT", "PREPARE TRANSACTION":
@@ -383,6 +455,11 @@ func (m *Model) Done(op *Op, ok bool, tag string) {
 		case "ROLLBACK":
 			// Also ROLLBACK TO SAVEPOINT: dropping what the savepoint kept only makes portals unknown.
 			m.endTxn(false)
+		case "SET CONSTRAINTS":
+			if m.discardAtEnd { // SET CONSTRAINTS … IMMEDIATE runs the deferred triggers now
+				clear(m.stmts)
+				clear(m.portals)
+			}
 		}
 	}
 	m.trim()
@@ -416,6 +493,7 @@ func (m *Model) Ready(status byte) {
 	m.trim()
 	if status == 'I' {
 		m.endTxn(!m.txnErr)
+		m.discardAtEnd = false
 	}
 	m.cond.Broadcast()
 }
@@ -423,6 +501,12 @@ func (m *Model) Ready(status byte) {
 // endTxn drops the portals the end of the current transaction drops: all but WITH HOLD cursors on
 // commit; on abort also the WITH HOLD cursors it created.
 func (m *Model) endTxn(committed bool) {
+	if m.discardAtEnd {
+		// Deferred triggers ran (commit, prepare) or the end is unclear (ROLLBACK TO SAVEPOINT keeps
+		// what was queued before it): forget every name. discardAtEnd stays until ReadyForQuery 'I'.
+		clear(m.stmts)
+		clear(m.portals)
+	}
 	for name, p := range m.portals {
 		if !p.Hold || (!committed && p.txn == m.txn) {
 			delete(m.portals, name)

@@ -171,6 +171,10 @@ type harness struct {
 	pg      *fakePG
 	creds   *fakCredsAlias
 	holdAck atomic.Bool
+	// holdIn > 0 holds the acknowledgement of the holdIn-th produce request from now, and every later one
+	// (holdAck is set then).
+	holdIn  atomic.Int32
+	noPG    atomic.Bool // the upstream connection is refused
 	release chan struct{}
 	relOnce sync.Once
 }
@@ -189,6 +193,9 @@ func newHarnessPolicy(t testing.TB, pol Policy) *harness {
 	h := &harness{kafka: c, pg: &fakePG{got: make(chan string, 64)}, creds: &fakeCreds{}, release: make(chan struct{})}
 	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
+		if h.holdIn.Load() > 0 && h.holdIn.Add(-1) == 0 {
+			h.holdAck.Store(true)
+		}
 		if h.holdAck.Load() {
 			c.SleepControl(func() { <-h.release })
 		}
@@ -212,6 +219,9 @@ func newHarnessPolicy(t testing.TB, pol Policy) *harness {
 			// The fake server's database has only plain tables and no user code.
 			Facts: func(string) FunctionFacts { return plainDB{} },
 			Dial: func(context.Context, string, string) (net.Conn, error) {
+				if h.noPG.Load() {
+					return nil, errors.New("connection refused (test)")
+				}
 				a, b := net.Pipe()
 				go h.pg.serve(b)
 				return a, nil

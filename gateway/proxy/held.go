@@ -17,7 +17,7 @@ import (
 
 // blockByPolicy handles a deny or hold decision; it returns false when a hold was approved.
 func (ss *session) blockByPolicy(r *run, d Decision) bool {
-	reason, msg := "policy_deny", "pangate: statement denied by policy"
+	reason, msg := schemas.BlockPolicyDeny, "pangate: statement denied by policy"
 	if d.Rule != "" {
 		msg += " rule " + d.Rule
 	}
@@ -32,7 +32,7 @@ func (ss *session) blockByPolicy(r *run, d Decision) bool {
 			}
 			return true
 		}
-		reason, msg = "approval_unavailable", "pangate: statement requires approval, but the approval service is not configured"
+		reason, msg = schemas.BlockApprovalUnavailable, "pangate: statement requires approval, but the approval service is not configured"
 	}
 	msg = maskText(ss.srv, msg)
 	r.rule = d.Rule
@@ -51,7 +51,8 @@ func (ss *session) hold(r *run, d Decision) (*schemas.ApprovalRef, bool) {
 	req := schemas.ApprovalRequested{ApprovalID: schemas.NewID(), Session: ss.id, Identity: ss.claims.Identity,
 		Target: ss.target, Role: ss.cred.Role, Database: ss.database, RequestedRole: ss.role, Granted: ss.cred.Granted, Statement: r.st, Rule: d.Rule, Reason: maskText(ss.srv, d.Reason),
 		ApproverGroup: d.ApproverGroup, ReasonRequired: d.ReasonRequired,
-		Expires: schemas.FormatTime(time.Now().Add(timeout)), GatewayInst: ss.srv.cfg.Instance}
+		Expires: schemas.FormatTime(time.Now().Add(timeout)), GatewayInst: ss.srv.cfg.Instance,
+		ExpectedRows: ss.expectedRows(r)}
 	if _, err := ss.ev.Emit(schemas.TypeApprovalRequested, req); err != nil {
 		ss.pendingErr = errorFrame(SQLStateAuditUnavailable, "ERROR", "pangate: the audit log is unavailable; the statement was not run")
 		return nil, false
@@ -66,24 +67,24 @@ func (ss *session) hold(r *run, d Decision) (*schemas.ApprovalRef, bool) {
 	ref := &schemas.ApprovalRef{ID: req.ApprovalID, Decision: dec.Outcome, By: cleanText(ss.srv, dec.By),
 		ByEmail: cleanText(ss.srv, dec.ByEmail), Reason: cleanText(ss.srv, dec.Reason)}
 	if err == nil && dec.Approved() {
-		r.st.RiskTags = append(r.st.RiskTags[:len(r.st.RiskTags):len(r.st.RiskTags)], "approved")
+		r.st.RiskTags = append(r.st.RiskTags[:len(r.st.RiskTags):len(r.st.RiskTags)], string(schemas.OutcomeApproved))
 		return ref, true
 	}
-	reason, code := "approval_"+dec.Outcome, SQLStatePolicyDenied
+	reason, code := schemas.BlockedByApproval(schemas.ApprovalOutcome(dec.Outcome)), SQLStatePolicyDenied
 	var msg string
 	switch {
 	case errors.Is(err, hold.ErrClientGone), errors.Is(err, hold.ErrClientTimeout):
-		reason = "approval_withdrawn"
-		ref.Decision = "withdrawn"
+		reason = schemas.BlockApprovalWithdrawn
+		ref.Decision = string(schemas.OutcomeWithdrawn)
 		msg = fmt.Sprintf("pangate: statement not run: approval %s was withdrawn because the client went away or cancelled", req.ApprovalID)
 	case errors.Is(err, hold.ErrPublish):
 		// The approval could not be recorded (or closed) in Kafka: an audit failure like any other.
-		reason, code, msg = "audit_unavailable", SQLStateAuditUnavailable,
+		reason, code, msg = schemas.BlockAuditUnavailable, SQLStateAuditUnavailable,
 			"pangate: the audit log (Kafka) did not acknowledge the approval events of this statement, so it was not run; retry when the audit log is available"
 	case dec.Outcome == "" && errors.Is(err, hold.ErrNotRunning):
-		reason, msg = "approval_unavailable", "pangate: statement requires approval, but the approval service is not running; retry later"
+		reason, msg = schemas.BlockApprovalUnavailable, "pangate: statement requires approval, but the approval service is not running; retry later"
 	case dec.Outcome == "" || dec.Outcome == hold.Expired:
-		reason = "approval_expired"
+		reason = schemas.BlockApprovalExpired
 		ref.Decision = hold.Expired
 		msg = fmt.Sprintf("pangate: statement not approved: approval %s expired after %s without a decision", req.ApprovalID, shortDuration(timeout))
 	default:

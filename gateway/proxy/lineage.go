@@ -60,11 +60,13 @@ func (ss *session) taggedSource(table, column string) bool {
 	return false
 }
 
-// derivations is what decide puts into Input.DerivesCardholder and Input.Derivations for statement c.
-func (ss *session) derivations(c classify.Statement) (bool, []string) {
+// lineage walks c's lineage once for both of its uses: the derivations decide puts into
+// Input.DerivesCardholder and Input.Derivations (kept on the run), and the result columns that hold
+// cardholder data, which the event records (schemas.Statement.ResultCardholder).
+func (ss *session) lineage(c classify.Statement) (derived, results []string) {
 	var masking map[string]bool
 	if mf, ok := ss.srv.deps.Policy.(MaskingFunctioner); ok {
 		masking = mf.MaskingFunctions()
 	}
-	return derivesCardholder(c, ss.taggedSource, masking)
+	return c.TaggedLineage(ss.taggedSource, func(name string) bool { return masking[name] })
 }

@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"errors"
+	"sync"
 
+	"github.com/pangate/pangate/gateway/classify"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -15,6 +17,42 @@ type metrics struct {
 	bytes      *prometheus.CounterVec
 	unauth     prometheus.Gauge
 	cancels    *prometheus.CounterVec
+
+	// Children of the per-statement vectors, resolved once and kept: WithLabelValues hashes the label
+	// values and locks the vector on every call, several times per statement on the hot path.
+	stmtC    sync.Map // stmtLabels → prometheus.Counter
+	simpleL  prometheus.Observer
+	extended prometheus.Observer
+}
+
+type stmtLabels struct {
+	kind    classify.Kind
+	outcome string
+}
+
+// statement counts one statement of kind with outcome (pangate_gateway_statements_total). Both labels
+// come from bounded sets (classify's kinds, the proxy's outcome constants), so the kept children are few.
+func (m *metrics) statement(kind classify.Kind, outcome string) {
+	k := stmtLabels{kind, outcome}
+	if c, ok := m.stmtC.Load(k); ok {
+		c.(prometheus.Counter).Inc()
+		return
+	}
+	c := m.statements.WithLabelValues(string(kind), outcome)
+	m.stmtC.Store(k, c)
+	c.Inc()
+}
+
+// observeLatency records a statement's time from arrival to completion (pangate_gateway_statement_seconds).
+func (m *metrics) observeLatency(protocol string, seconds float64) {
+	switch protocol {
+	case "simple":
+		m.simpleL.Observe(seconds)
+	case "extended":
+		m.extended.Observe(seconds)
+	default:
+		m.latency.WithLabelValues(protocol).Observe(seconds)
+	}
 }
 
 type cacheStats interface{ Stats() (hits, misses uint64) }
@@ -37,6 +75,8 @@ func newMetrics(reg prometheus.Registerer, cl Classifier) (*metrics, error) {
 		cancels: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pangate_gateway_cancel_requests_total",
 			Help: "CancelRequests received, by outcome: forwarded, or dropped by limits.cancel_rate."}, []string{"outcome"}),
 	}
+	m.simpleL = m.latency.WithLabelValues("simple")
+	m.extended = m.latency.WithLabelValues("extended")
 	if reg == nil {
 		return m, nil
 	}

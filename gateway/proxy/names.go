@@ -102,7 +102,7 @@ type resolved struct {
 // can DEALLOCATE and PREPARE or CLOSE and DECLARE under the same names (PL/pgSQL's EXECUTE does), so the
 // gateway forgets every name it knew once such a statement runs: a later EXECUTE or Execute of an older
 // name is refused instead of judged by what the name used to mean. Missing catalog facts count as yes.
-// Trigger functions a write fires are not seen here (docs/policy.md, out of scope).
+// Code the statement does not name — triggers, rules, event triggers — is triggersOp's.
 func (ss *session) runsUserCode(c classify.Statement) bool {
 	if c.UnknownTables || c.HasTag(classify.TagDynamicSQL) {
 		return true
@@ -187,10 +187,91 @@ func (ss *session) resolve(c classify.Statement, sql string) (resolved, error) {
 	default:
 		r.op, nop = m.Nop, true
 	}
-	if nop && ss.runsUserCode(r.cls) {
-		r.op = m.DiscardAll
+	if nop {
+		if op := ss.triggersOp(r.cls); op != nil {
+			r.op = op
+		}
 	}
 	return r, nil
+}
+
+// TriggerFacts is what the database says about code a statement runs without naming it (gateway/catalog's
+// *Functions implements it, beside FunctionFacts). Facts that do not implement it, or fail, count as
+// "there is such code everywhere".
+type TriggerFacts interface {
+	// WriteTriggers: a write to table runs a user trigger or rule (on it, a partition or child, a table
+	// its foreign keys' actions write) — fires — some of which may run at COMMIT — deferred.
+	WriteTriggers(table string) (fires, deferred bool, err error)
+	// AnyTriggers: some relation has a user trigger or rule (TRUNCATE … CASCADE reaches it).
+	AnyTriggers() (bool, error)
+	// AnyDeferredTriggers: some relation has a deferrable user trigger (user code may write to it).
+	AnyDeferredTriggers() (bool, error)
+	// EventTriggers: an enabled event trigger runs on DDL.
+	EventTriggers() (bool, error)
+}
+
+// triggersOp returns the model op for a statement that runs user code it does not name, nil for one that
+// does not. Trigger functions, rule actions and event trigger functions can DEALLOCATE and PREPARE (or
+// CLOSE and DECLARE) through PL/pgSQL's EXECUTE like any user function (see runsUserCode), so the
+// gateway forgets every name once such a statement runs (docs/policy.md, "Names redefined by user
+// code"):
+//   - a write (INSERT, UPDATE, DELETE, MERGE, a data-modifying CTE, COPY FROM, COPY of a writing query,
+//     TRUNCATE, REFRESH) to a table with triggers or rules, or to a table the facts do not know;
+//   - DDL and GRANT/REVOKE when the database has an event trigger.
+//
+// When the code may run again at the end of the transaction — a deferrable constraint trigger, or user
+// code (runsUserCode) that may write to a table with one — the op is DiscardAllAtTxnEnd: names defined
+// after the write are forgotten again at COMMIT, PREPARE TRANSACTION and SET CONSTRAINTS. Reads return
+// at once (no fact is asked); writes ask one cached map per table. Until the server has answered a DDL
+// statement of this session the cached facts may predate it (CREATE TRIGGER; INSERT in one string), so
+// they count as missing.
+func (ss *session) triggersOp(c classify.Statement) func() *pgstate.Op {
+	tf, _ := ss.facts.(TriggerFacts)
+	stale := !ss.model.SchemaSettled()
+	if stale {
+		tf = nil
+	}
+	fires, deferred := false, false
+	switch {
+	case c.Kind == classify.KindRead || c.Kind == classify.KindTransaction:
+	case c.Kind == classify.KindWrite || c.Kind == classify.KindCopy && (c.CopyIn || c.HasTag(classify.TagDataModifying)):
+		if tf == nil || c.UnknownTables || len(c.Tables) == 0 {
+			fires, deferred = true, true
+			break
+		}
+		if c.HasTag(classify.TagTruncate) {
+			if any, err := tf.AnyTriggers(); err != nil || any {
+				fires = true
+			}
+		}
+		for _, t := range c.Tables {
+			f, d, err := tf.WriteTriggers(t)
+			fires = fires || f || err != nil
+			deferred = deferred || d || err != nil
+		}
+	case c.Kind == classify.KindDDL || c.Kind == classify.KindRole:
+		ss.model.MarkSchemaChange()
+		if tf == nil {
+			fires = true
+		} else if evt, err := tf.EventTriggers(); err != nil || evt {
+			fires = true
+		}
+	}
+	if ss.runsUserCode(c) || stale && (len(c.Functions) > 0 || len(c.AttrNames) > 0) {
+		fires = true
+		if tf == nil {
+			deferred = true
+		} else if d, err := tf.AnyDeferredTriggers(); err != nil || d {
+			deferred = true
+		}
+	}
+	switch {
+	case deferred:
+		return ss.model.DiscardAllAtTxnEnd
+	case fires:
+		return ss.model.DiscardAll
+	}
+	return nil
 }
 
 // merge gives a statement that runs another (EXECUTE, FETCH) the other's classification, keeping its own

@@ -145,7 +145,7 @@ func rowsOf(rows int64, tag string) int64 {
 // awaitEarlier runs awaitOutcomes for a statement about to be forwarded (pure: a side-effect-free read)
 // and refuses the statement when an earlier outcome is not in the log. It returns whether to go on, and a
 // stop reason when the session must end.
-func (ss *session) awaitEarlier(simple bool) (bool, string) {
+func (ss *session) awaitEarlier(simple bool) (bool, schemas.EndReason) {
 	err := ss.awaitOutcomes()
 	if err == nil {
 		return true, ""
@@ -153,7 +153,7 @@ func (ss *session) awaitEarlier(simple bool) (bool, string) {
 	ss.srv.m.refusals.WithLabelValues("audit_unavailable").Inc()
 	if errors.Is(err, errReadUnrecorded) {
 		ss.fatal(SQLStateAuditUnavailable, "pangate: the audit log did not acknowledge the record of a read whose result was already sent (audit.reads: pipelined); the session ends")
-		return false, "audit_unavailable"
+		return false, schemas.EndAuditUnavailable
 	}
 	ss.pendingErr = errorFrame(SQLStateAuditUnavailable, "ERROR", auditUnavailableMsg)
 	if errors.Is(err, errOutcomeTimeout) {
@@ -212,8 +212,10 @@ func (ss *session) awaitOutcomes() error {
 			continue
 		}
 		if o.p == nil || err != nil {
+			// Sent again only if never written: an event Kafka did not acknowledge stays first in the
+			// session's line and is settled (sent again as it was) before anything new (audit.Session).
 			_, err = ss.ev.EmitBuilt(o.typ, func() (any, error) {
-				if o.landed != nil && o.landed.Load() {
+				if (o.landed != nil && o.landed.Load()) || (o.p != nil && o.p.Landed()) {
 					return nil, audit.ErrSkipped
 				}
 				return o.data, nil
@@ -224,9 +226,6 @@ func (ss *session) awaitOutcomes() error {
 		}
 		if err != nil {
 			ss.oc.mu.Lock()
-			for _, rest := range list[i:] {
-				rest.p = nil
-			}
 			ss.oc.list = append(list[i:], ss.oc.list...)
 			ss.oc.mu.Unlock()
 			return err
@@ -264,13 +263,24 @@ func (ss *session) maskedResult() ([]schemas.ColumnCount, *schemas.Sample) {
 // endOutcomes records, once the relay ended, the outcome of statements PostgreSQL never answered and
 // sends every outcome not yet in the log.
 func (ss *session) endOutcomes() {
+	// After an error the server discards every message until Sync (and the rest of a simple Query string):
+	// items queued behind the error, up to the next Sync, were skipped, whether or not the ReadyForQuery
+	// came before the session ended (a client that closes as soon as it reads the error).
+	skipping := ss.skipCause != ""
 	for {
 		it := ss.q.head()
 		if it == nil {
 			break
 		}
 		ss.q.pop()
-		ss.finish(it, OutcomeUnknown)
+		outcome := OutcomeUnknown
+		if skipping {
+			outcome = OutcomeSkipped
+		}
+		ss.finish(it, outcome)
+		if it.kind == itSync || it.kind == itQuery {
+			skipping = false // what follows a Sync (or a simple Query, whose error ends at its own end) is unknown
+		}
 	}
 	// Kafka may be down right now: the records of statements that ran (outcomes, withheld reads) are
 	// sent again until it is back, for a while, before the session's end is recorded.
@@ -311,7 +321,7 @@ func (ss *session) releasePipelined(r *run, ev schemas.QueryExecuted, buf []byte
 		// The session's previous event (maybe a read whose result was released) or this one was not
 		// taken: with results already out, the session cannot go on unrecorded.
 		s.m.refusals.WithLabelValues("audit_unavailable").Inc()
-		s.m.statements.WithLabelValues(string(r.cls.Kind), "refused").Inc()
+		s.m.statement(r.cls.Kind, "refused")
 		ss.fatal(SQLStateAuditUnavailable, "pangate: the audit log did not take the record of a read (audit.reads: pipelined); the session ends")
 		return errReadUnrecorded
 	}

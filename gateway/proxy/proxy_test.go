@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -371,5 +372,33 @@ func TestPipelinedWriteWaitsForReadAck(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the write was never forwarded after the ack")
+	}
+}
+
+// TestUpstreamRefusedEndsChain: a session whose JIT role was issued but whose server connection failed
+// still ends its chain with session.ended (reason error) after credential.revoked — it ended with the revoke
+// before, which the integrity report cannot tell from a cut chain (found by integration/kafkacluster).
+func TestUpstreamRefusedEndsChain(t *testing.T) {
+	h := newHarness(t)
+	h.noPG.Store(true)
+	fe, _, _ := h.client(t, "good")
+	msg, err := fe.Receive()
+	must(t, err)
+	if e, ok := msg.(*pgproto3.ErrorResponse); !ok || e.Severity != "FATAL" || !strings.Contains(e.Message, "could not connect to target") {
+		t.Fatalf("want FATAL could not connect, got %#v", msg)
+	}
+	evs := h.events(t, 4)
+	var types []string
+	for _, e := range evs {
+		types = append(types, e.Type)
+	}
+	want := []string{schemas.TypeAuthSucceeded, schemas.TypeCredentialIssued, schemas.TypeCredentialRevoked, schemas.TypeSessionEnded}
+	if !slices.Equal(types, want) {
+		t.Fatalf("events %v, want %v", types, want)
+	}
+	var se schemas.SessionEnded
+	must(t, evs[3].Decode(&se))
+	if se.Reason != string(schemas.EndError) {
+		t.Fatalf("session.ended reason %q, want %q", se.Reason, schemas.EndError)
 	}
 }

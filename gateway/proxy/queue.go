@@ -60,6 +60,7 @@ type run struct {
 	cls      classify.Statement
 	mode     mode
 	rule     string
+	derived  []string             // derivations of cardholder data its lineage lets out (session.lineage), for decide
 	approval *schemas.ApprovalRef // set when a held statement was approved
 	// COPY … TO of a table: its columns in output order, for mask.Stream.SetCopyColumns.
 	copyTable string
@@ -73,6 +74,7 @@ type run struct {
 	op        *pgstate.Op // the statement's effect on prepared statements and portals
 	intent    uint64      // seq of its query.executed when recorded ahead
 	completed bool        // its query.completed was sent
+	batch     bool        // stands for a whole query string of several statements (a hold's record)
 }
 
 // queue is a FIFO of items shared by the two relay goroutines.

@@ -31,14 +31,14 @@ const (
 )
 
 // auditRefusal refuses a statement whose event Kafka did not take. ErrIndeterminate ends the session.
-func (ss *session) auditRefusal(r *run, err error, extended bool) (bool, string) {
+func (ss *session) auditRefusal(r *run, err error, extended bool) (bool, schemas.EndReason) {
 	s := ss.srv
 	s.m.refusals.WithLabelValues("audit_unavailable").Inc()
-	s.m.statements.WithLabelValues(string(r.cls.Kind), "refused").Inc()
+	s.m.statement(r.cls.Kind, "refused")
 	s.log.Warn("statement refused: audit log unavailable", "session", ss.id, "err", err)
 	if errors.Is(err, audit.ErrIndeterminate) {
 		ss.fatal(SQLStateAuditUnavailable, "pangate: the audit log did not confirm an event; the session ends to keep its record consistent")
-		return false, "audit_unavailable"
+		return false, schemas.EndAuditUnavailable
 	}
 	ss.pendingErr = errorFrame(SQLStateAuditUnavailable, "ERROR", auditUnavailableMsg)
 	if extended {
@@ -51,6 +51,10 @@ func (ss *session) auditRefusal(r *run, err error, extended bool) (bool, string)
 
 // readWithheldMsg answers a read that ran but whose record Kafka did not take.
 const readWithheldMsg = "pangate: the audit log (Kafka) did not acknowledge the record of this read, so its result was withheld; the statement ran and is recorded as withheld once the audit log is back; retry when the audit log is available"
+
+// notRunLaterUnrecorded is the outcome note of a statement recorded ahead whose query string was refused
+// because the record of a later statement of the string was not acknowledged.
+const notRunLaterUnrecorded = "not run: Kafka did not acknowledge the record of a later statement of its query string, so the string was refused"
 
 const auditUnavailableMsg = "pangate: the audit log (Kafka) did not acknowledge the event recording this statement, so it was not run; retry when the audit log is available"
 
@@ -94,14 +98,15 @@ func (ss *session) renderParam(v []byte, format int16, oid uint32) string {
 	return `\x` + hex.EncodeToString(h)
 }
 
-// statement builds the event view of a classified statement: text and parameters masked.
-func (ss *session) statement(c classify.Statement, sql string, params []string, protocol string) schemas.Statement {
+// statement builds the event view of a classified statement: text and parameters masked. derived is
+// what the statement's lineage lets out derived from cardholder data (session.lineage), for decide.
+func (ss *session) statement(c classify.Statement, sql string, params []string, protocol string) (st schemas.Statement, derived []string) {
 	m := ss.srv.deps.Masker
 	if c.Text != "" {
 		sql = c.Text
 	}
 	red, _ := m.Stored(sql)
-	st := schemas.Statement{SQL: red, Fingerprint: c.Fingerprint, Kind: string(c.Kind), Tables: c.Tables,
+	st = schemas.Statement{SQL: red, Fingerprint: c.Fingerprint, Kind: string(c.Kind), Tables: c.Tables,
 		Columns: c.Columns, RiskTags: c.Tags, Protocol: protocol, Index: ss.stmtIndex}
 	ss.stmtIndex++
 	for _, p := range params {
@@ -113,8 +118,8 @@ func (ss *session) statement(c classify.Statement, sql string, params []string, 
 	}
 	st.Cardholder = ss.cardholder(c)
 	st.Context = ss.statementContext(sql)
-	st.ResultCardholder = c.TaggedResults(ss.taggedSource)
-	return st
+	derived, st.ResultCardholder = ss.lineage(c)
+	return st, derived
 }
 
 func (s *Server) cardholderTable(t string) bool {

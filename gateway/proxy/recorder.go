@@ -23,13 +23,13 @@ func (rc recorder) base(r *run) schemas.QueryExecuted {
 }
 
 // blocked records a statement that never reached the database (query.blocked) and counts it.
-func (rc recorder) blocked(r *run, reason, msg, code string, ref *schemas.ApprovalRef) {
+func (rc recorder) blocked(r *run, reason schemas.BlockReason, msg, code string, ref *schemas.ApprovalRef) {
 	ss := rc.ss
 	ss.blocked.Add(1)
-	ss.srv.m.refusals.WithLabelValues(reason).Inc()
-	ss.srv.m.statements.WithLabelValues(string(r.cls.Kind), "blocked").Inc()
+	ss.srv.m.refusals.WithLabelValues(string(reason)).Inc()
+	ss.srv.m.statement(r.cls.Kind, "blocked")
 	if _, err := ss.ev.Emit(schemas.TypeQueryBlocked, schemas.QueryBlocked{Statement: r.st, Role: ss.cred.Role,
-		Reason: reason, Message: msg, SQLState: code, Rule: r.rule, Approval: ref}); err != nil {
+		Reason: string(reason), Message: msg, SQLState: code, Rule: r.rule, Approval: ref}); err != nil {
 		ss.srv.log.Error("query.blocked not recorded", "session", ss.id, "err", err)
 	}
 }
@@ -81,7 +81,7 @@ func (rc recorder) readSent(r *run, ev schemas.QueryExecuted) (*audit.Pending, e
 
 func (rc recorder) count(r *run, outcome string) {
 	rc.ss.statements.Add(1)
-	rc.ss.srv.m.statements.WithLabelValues(string(r.cls.Kind), outcome).Inc()
+	rc.ss.srv.m.statement(r.cls.Kind, outcome)
 }
 
 // completed is the query.completed of a statement recorded ahead.
@@ -99,5 +99,5 @@ func (rc recorder) completed(r *run, outcome, tag, code, msg string) schemas.Que
 // lateNote is written if a statement's event, reported unavailable, turns out written later.
 func (rc recorder) lateNote(r *run, msg string) *audit.Note {
 	return &audit.Note{Type: schemas.TypeQueryBlocked, Data: schemas.QueryBlocked{Statement: r.st, Role: rc.ss.cred.Role,
-		Reason: "audit_unavailable", Message: msg, SQLState: SQLStateAuditUnavailable, Rule: r.rule}}
+		Reason: string(schemas.BlockAuditUnavailable), Message: msg, SQLState: SQLStateAuditUnavailable, Rule: r.rule}}
 }

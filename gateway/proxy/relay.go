@@ -14,6 +14,7 @@ import (
 	"github.com/pangate/pangate/gateway/classify"
 	"github.com/pangate/pangate/gateway/pgstate"
 	"github.com/pangate/pangate/gateway/policy"
+	"github.com/pangate/pangate/schemas"
 )
 
 var randReader io.Reader = rand.Reader
@@ -26,12 +27,12 @@ func (ss *session) relay() {
 		err := ss.fromUpstream()
 		switch {
 		case err == nil || errors.Is(err, net.ErrClosed):
-			ss.stop("upstream_closed")
+			ss.stop(schemas.EndUpstreamClosed)
 		case errors.Is(err, io.EOF):
-			ss.stop("upstream_closed")
+			ss.stop(schemas.EndUpstreamClosed)
 		default:
 			ss.srv.log.Info("upstream relay ended", "session", ss.id, "err", err)
-			ss.stop("error")
+			ss.stop(schemas.EndError)
 		}
 	}()
 	reason := ss.fromClient()
@@ -40,7 +41,7 @@ func (ss *session) relay() {
 }
 
 // fromClient reads client messages, intercepts those that run statements and forwards the rest.
-func (ss *session) fromClient() string {
+func (ss *session) fromClient() schemas.EndReason {
 	s := ss.srv
 	for {
 		if s.cfg.IdleTimeout > 0 {
@@ -55,15 +56,15 @@ func (ss *session) fromClient() string {
 					continue // waiting for a result is not idleness
 				}
 				ss.fatal(sqlstateIdle, fmt.Sprintf("pangate: session idle for %s, closing (limits.idle_timeout)", s.cfg.IdleTimeout))
-				return "idle_timeout"
+				return schemas.EndIdleTimeout
 			case errors.Is(err, ErrMessageTooLarge):
 				s.m.refusals.WithLabelValues("message_too_large").Inc()
 				ss.fatal(sqlstateTooLarge, "pangate: "+err.Error())
-				return "error"
+				return schemas.EndError
 			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, os.ErrDeadlineExceeded):
-				return "client_gone"
+				return schemas.EndClientGone
 			}
-			return "client_gone"
+			return schemas.EndClientGone
 		}
 		ss.bytesIn.Add(int64(len(frame)))
 		if ss.skipUntilSync && typ != 'S' && typ != 'X' {
@@ -79,11 +80,11 @@ func (ss *session) fromClient() string {
 				// PostgreSQL would run it, or skip it without any answer if the batch had failed: the
 				// gateway could not tell which. No driver does this; the session ends.
 				ss.fatal(sqlstateProtocol, "pangate: simple Query inside an unfinished extended-protocol batch; send Sync first")
-				return "error"
+				return schemas.EndError
 			}
 		}
 		var fwd = true
-		var stopReason string
+		var stopReason schemas.EndReason
 		switch typ {
 		case 'Q':
 			fwd, stopReason = ss.onQuery(frame)
@@ -104,12 +105,12 @@ func (ss *session) fromClient() string {
 		case 'F':
 			// The function-call sub-protocol runs a function by OID, outside any SQL the gateway could
 			// classify or record; it is refused.
-			ss.refuse(nil, "function call protocol is not supported through pangate; call the function with SELECT", sqlstateNotSupported, "limit", "", true)
+			ss.refuse(nil, "function call protocol is not supported through pangate; call the function with SELECT", sqlstateNotSupported, schemas.BlockLimit, "", true)
 			fwd = false
 		case 'X':
 			ss.write(frame)
 			_ = ss.uw.Flush()
-			return "client_terminate"
+			return schemas.EndClientTerminate
 		}
 		if stopReason != "" {
 			_ = ss.uw.Flush()
@@ -117,12 +118,12 @@ func (ss *session) fromClient() string {
 		}
 		if fwd {
 			if err := ss.write(frame); err != nil {
-				return "error"
+				return schemas.EndError
 			}
 		}
 		if !ss.cr.buffered() {
 			if err := ss.uw.Flush(); err != nil {
-				return "error"
+				return schemas.EndError
 			}
 		}
 	}
@@ -137,11 +138,11 @@ func (ss *session) write(frame []byte) error {
 // onQuery handles a simple-protocol Query: check that the gateway lexes it as the server will, classify,
 // resolve the names it uses, decide, record (before forwarding unless every statement is a
 // side-effect-free read), queue the expected responses and forward.
-func (ss *session) onQuery(frame []byte) (bool, string) {
+func (ss *session) onQuery(frame []byte) (bool, schemas.EndReason) {
 	sql, _, ok := cstring(frame[5:])
 	if !ok {
 		ss.fatal(sqlstateProtocol, "pangate: malformed Query message")
-		return false, "error"
+		return false, schemas.EndError
 	}
 	if msg := ss.checkLexing(sql); msg != "" {
 		ss.pendingErr = errorFrame(sqlstateNotSupported, "ERROR", maskText(ss.srv, msg))
@@ -154,8 +155,13 @@ func (ss *session) onQuery(frame []byte) (bool, string) {
 	writeAhead := !ss.srv.deps.Audit.Healthy()
 	mark := ss.model.Mark()
 	// Names first, in order: a statement may use a name an earlier one of the same string defines.
-	res := make([]resolved, len(cls))
-	ops := make([]*pgstate.Op, len(cls))
+	// Most strings hold one statement: their per-statement slices live on the stack.
+	var res1 [1]resolved
+	var ops1 [1]*pgstate.Op
+	res, ops := res1[:], ops1[:]
+	if len(cls) != 1 {
+		res, ops = make([]resolved, len(cls)), make([]*pgstate.Op, len(cls))
+	}
 	for i, c := range cls {
 		rs, err := ss.resolve(c, c.Text)
 		if err == nil {
@@ -178,11 +184,15 @@ func (ss *session) onQuery(frame []byte) (bool, string) {
 	// The whole string is decided at once: every statement sees the kinds of all (batch_kinds), and one
 	// combined decision (first deny, else the riskiest hold) refuses or holds the string as a whole, so an
 	// approver sees every statement that would run, not only the one that triggered the rule.
-	batch := make([]classify.Kind, len(res))
+	batch := make([]classify.Kind, len(res)) // escapes: the policy's Input holds it
 	for i, rs := range res {
 		batch[i] = rs.cls.Kind
 	}
-	decs := make([]Decision, len(res))
+	var decs1 [1]Decision
+	decs := decs1[:]
+	if len(res) != 1 {
+		decs = make([]Decision, len(res))
+	}
 	opaque := false
 	for i, rs := range res {
 		r := ss.newRun(rs.cls, rs.cls.Text, nil, "simple", now)
@@ -202,6 +212,7 @@ func (ss *session) onQuery(frame []byte) (bool, string) {
 			// The refusal or approval covers the string: record it with the whole (masked) text.
 			whole := *r
 			whole.st.SQL = maskText(ss.srv, sql)
+			whole.batch = true
 			r = &whole
 		}
 		if ss.blockByPolicy(r, dec) {
@@ -212,14 +223,19 @@ func (ss *session) onQuery(frame []byte) (bool, string) {
 		for _, o := range it.runs {
 			if o != r {
 				o.approval = r.approval
-				o.st.RiskTags = append(o.st.RiskTags[:len(o.st.RiskTags):len(o.st.RiskTags)], "approved")
+				o.st.RiskTags = append(o.st.RiskTags[:len(o.st.RiskTags):len(o.st.RiskTags)], string(schemas.OutcomeApproved))
 			}
 		}
 	}
 	if writeAhead {
-		for _, r := range it.runs {
+		for i, r := range it.runs {
 			if err := ss.recordAhead(r); err != nil {
 				ss.model.Truncate(mark)
+				// The string is refused whole: statements before this one are recorded as forwarded and
+				// never ran, so each gets its outcome (sent again before the next statement if need be).
+				for _, done := range it.runs[:i] {
+					ss.recordOutcome(done, OutcomeSkipped, "", "", notRunLaterUnrecorded)
+				}
 				return ss.auditRefusal(r, err, false)
 			}
 		}
@@ -246,12 +262,12 @@ func (ss *session) pureRead(c classify.Statement) bool {
 // refuseStatement refuses a statement the gateway cannot judge (an unknown prepared statement or
 // portal, a setting that would change lexing) before anything of it is forwarded, and records it.
 func (ss *session) refuseStatement(c classify.Statement, err error, simple bool) {
-	reason, code, msg := "lexing", sqlstateNotSupported, err.Error()
+	reason, code, msg := schemas.BlockLexing, sqlstateNotSupported, err.Error()
 	if errors.Is(err, errUnknownName) {
-		reason, code = "unknown_name", SQLStatePolicyDenied
+		reason, code = schemas.BlockUnknownName, SQLStatePolicyDenied
 		msg = "pangate: " + err.Error() + " is not known to the gateway, so what it runs cannot be judged; prepare it through the gateway (statement refused)"
 	} else if errors.Is(err, pgstate.ErrClosed) || errors.Is(err, pgstate.ErrTimeout) {
-		reason, code = "limit", sqlstateUpstream
+		reason, code = schemas.BlockLimit, sqlstateUpstream
 		msg = "pangate: the server did not answer earlier statements of this session; statement not run"
 	}
 	msg = maskText(ss.srv, msg)
@@ -270,7 +286,7 @@ func (ss *session) refuseStatement(c classify.Statement, err error, simple bool)
 
 func (ss *session) newRun(c classify.Statement, sql string, params []string, protocol string, now time.Time) *run {
 	r := &run{cls: c, arrived: now}
-	r.st = ss.statement(c, sql, params, protocol)
+	r.st, r.derived = ss.statement(c, sql, params, protocol)
 	r.copyTable, r.copyCols, r.copyKnown = ss.copyColumns(c)
 	return r
 }
@@ -296,7 +312,7 @@ func combine(decs []Decision) (int, Decision) {
 func (ss *session) decide(r *run, batch []classify.Kind) Decision {
 	in := Input{Identity: ss.claims.Identity, Target: ss.target, Database: ss.database, Role: ss.role,
 		Statement: r.cls, Cardholder: r.st.Cardholder, Batch: batch, Context: policyContext(r.st)}
-	in.DerivesCardholder, in.Derivations = ss.derivations(r.cls)
+	in.DerivesCardholder, in.Derivations = len(r.derived) > 0, r.derived
 	d := ss.srv.deps.Policy.Evaluate(in)
 	r.rule = d.Rule
 	r.st.RiskScore = int64(d.Score)
@@ -323,8 +339,8 @@ func (ss *session) refuseExtended() {
 }
 
 // refuse refuses a message that is not a classified statement (function call).
-func (ss *session) refuse(_ *run, msg, code, reason, _ string, simple bool) {
-	ss.srv.m.refusals.WithLabelValues(reason).Inc()
+func (ss *session) refuse(_ *run, msg, code string, reason schemas.BlockReason, _ string, simple bool) {
+	ss.srv.m.refusals.WithLabelValues(string(reason)).Inc()
 	ss.pendingErr = errorFrame(code, "ERROR", maskText(ss.srv, "pangate: "+msg))
 	if simple {
 		ss.refuseQuery()
@@ -442,7 +458,7 @@ func (ss *session) onClose(frame []byte) {
 // onExecute handles an extended-protocol Execute like onQuery handles a Query. It runs the statement the
 // portal was bound to (or, for a cursor, the cursor's query); a portal the gateway does not know is
 // refused.
-func (ss *session) onExecute(frame []byte) (bool, string) {
+func (ss *session) onExecute(frame []byte) (bool, schemas.EndReason) {
 	var m pgproto3.Execute
 	_ = m.Decode(frame[5:])
 	p, err := ss.lookupPortal(m.Portal)
@@ -458,8 +474,8 @@ func (ss *session) onExecute(frame []byte) (bool, string) {
 	if p.Cursor {
 		// Executing a cursor fetches from it: its query runs, nothing is declared again.
 		rs.cls.Declare, rs.cls.DeclareHold = "", false
-		if ss.runsUserCode(rs.cls) {
-			rs.op = ss.model.DiscardAll // its user code may redefine names (see runsUserCode)
+		if op := ss.triggersOp(rs.cls); op != nil {
+			rs.op = op // its user code may redefine names (see triggersOp)
 		}
 	} else if rs, err = ss.resolve(c, p.Stmt.SQL); err == nil {
 		if msg := settingRefusal(rs.cls); msg != "" {

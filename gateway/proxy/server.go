@@ -57,6 +57,14 @@ type Config struct {
 	cardholderTables map[string]struct{}
 }
 
+// readsMode is audit.reads as session.started records it: what a crash of this gateway can lose.
+func (c Config) readsMode() string {
+	if c.PipelinedReads {
+		return schemas.ReadsPipelined
+	}
+	return schemas.ReadsStrict
+}
+
 // Target is one upstream PostgreSQL server.
 type Target struct {
 	Name     string
@@ -74,6 +82,9 @@ type Target struct {
 	// Facts returns what the database says about functions, operators and relations, for judging whether
 	// a read is free of side effects (nil, or a nil result: no read is, everything is recorded ahead).
 	Facts func(database string) FunctionFacts
+	// Planner returns the row estimator of a database, for the expected rows of a held statement (nil, or
+	// a nil result: the approver sees "unknown").
+	Planner func(database string) Planner
 	// Dial replaces the TCP dialer for the upstream connection (tests).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -270,7 +281,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = s.ln.Close()
 	}
 	for ss := range s.sessions {
-		ss.stop("shutdown")
+		ss.stop(schemas.EndShutdown)
 	}
 	s.mu.Unlock()
 	s.pre.closeAll()

@@ -79,7 +79,7 @@ type session struct {
 	bindErr         [2]string       // that error's SQLSTATE and masked message
 
 	// Shared by both goroutines.
-	cw                  *bufio.Writer // to the client, under cwMu
+	cw                  *clientWriter // to the client, under cwMu
 	cwMu                sync.Mutex
 	relayMu             sync.Mutex     // upstream goroutine, per backend message; see noticeHeld
 	q                   queue          // expected responses, in request order
@@ -90,7 +90,7 @@ type session struct {
 	statements, blocked atomic.Int64
 	bytesIn, bytesOut   atomic.Int64
 	stopOnce            sync.Once
-	stopReason          atomic.Value // string
+	stopReason          atomic.Value // schemas.EndReason
 	closed              chan struct{}
 }
 
@@ -114,13 +114,17 @@ func (ss *session) run(ctx context.Context) error {
 	if err := ss.authenticate(ctx); err != nil {
 		return err
 	}
+	// From here on the session's chain has begun (auth.succeeded): every way out ends it with session.ended,
+	// so an auditor never finds a chain without an end that was not cut by a crash (docs/evidence.md).
 	if !s.track(ss) {
 		ss.fatal(sqlstateAdminShutdown, "pangate: the gateway is shutting down; reconnect to another instance")
+		ss.end(schemas.EndShutdown)
 		return errHandled
 	}
 	defer s.untrack(ss)
 	if err := ss.connectUpstream(ctx); err != nil {
-		ss.revoke("session_end")
+		ss.revoke(schemas.RevokeSessionEnd)
+		ss.end(schemas.EndError)
 		return err
 	}
 	_ = ss.raw.SetDeadline(time.Time{})
@@ -131,24 +135,29 @@ func (ss *session) run(ctx context.Context) error {
 	ss.relay()
 	ss.endOutcomes()
 
-	reason, _ := ss.stopReason.Load().(string)
+	reason, _ := ss.stopReason.Load().(schemas.EndReason)
 	ss.revoke(revokeReason(reason))
-	_, err := ss.ev.End(schemas.TypeSessionEnded, schemas.SessionEnded{
-		Reason: reason, Statements: ss.statements.Load(), Blocked: ss.blocked.Load(),
-		DurationUS: time.Since(ss.start).Microseconds(), BytesIn: ss.bytesIn.Load(), BytesOut: ss.bytesOut.Load(),
-	})
-	if err != nil {
-		s.log.Error("session.ended not recorded", "session", ss.id, "err", err)
-	}
-	s.m.sessionsT.WithLabelValues(reason).Inc()
+	ss.end(reason)
 	return nil
 }
 
-func revokeReason(stop string) string {
-	if stop == "shutdown" {
-		return "shutdown"
+// end records session.ended, the last event of the session's chain.
+func (ss *session) end(reason schemas.EndReason) {
+	_, err := ss.ev.End(schemas.TypeSessionEnded, schemas.SessionEnded{
+		Reason: string(reason), Statements: ss.statements.Load(), Blocked: ss.blocked.Load(),
+		DurationUS: time.Since(ss.start).Microseconds(), BytesIn: ss.bytesIn.Load(), BytesOut: ss.bytesOut.Load(),
+	})
+	if err != nil {
+		ss.srv.log.Error("session.ended not recorded", "session", ss.id, "err", err)
 	}
-	return "session_end"
+	ss.srv.m.sessionsT.WithLabelValues(string(reason)).Inc()
+}
+
+func revokeReason(stop schemas.EndReason) schemas.RevokeReason {
+	if stop == schemas.EndShutdown {
+		return schemas.RevokeShutdown
+	}
+	return schemas.RevokeSessionEnd
 }
 
 // startup negotiates TLS and reads the StartupMessage; cancel requests are served here.
@@ -452,14 +461,14 @@ func (ss *session) connectUpstream(ctx context.Context) error {
 	}
 	ss.stream = s.deps.Masker.NewStream(cat)
 	ss.cr = newFrameReader(ss.conn, 8<<10, s.cfg.MaxMessageBytes)
-	ss.cw = bufio.NewWriterSize(ss.conn, 8<<10)
+	ss.cw = newClientWriter(ss.conn)
 	ss.ur = newFrameReader(ss.up, 16<<10, s.cfg.MaxMessageBytes)
 	ss.uw = bufio.NewWriterSize(ss.up, 8<<10)
 
 	if _, err := ss.ev.Emit(schemas.TypeSessionStarted, schemas.SessionStarted{
 		Identity: ss.claims.Identity, Client: ss.client(), Target: ss.target, Database: ss.database,
 		RequestedRole: ss.role, Role: cred.Role, Granted: cred.Granted, MaskShape: string(s.deps.Masker.Shape()),
-		PolicyHash: s.deps.Policy.Hash(),
+		PolicyHash: s.deps.Policy.Hash(), Reads: s.cfg.readsMode(),
 	}); err != nil {
 		_ = ss.up.Close()
 		ss.fatal(SQLStateAuditUnavailable, "pangate: the audit log is unavailable, so no session can start; retry later")
@@ -515,10 +524,10 @@ func (ss *session) fatal(code, msg string) {
 }
 
 // stop ends the relay for reason (the first reason wins) by closing both connections.
-func (ss *session) stop(reason string) {
+func (ss *session) stop(reason schemas.EndReason) {
 	ss.stopOnce.Do(func() {
 		ss.stopReason.Store(reason)
-		if reason == "shutdown" && ss.cw != nil {
+		if reason == schemas.EndShutdown && ss.cw != nil {
 			ss.fatal(sqlstateAdminShutdown, "pangate: the gateway is shutting down; reconnect")
 		}
 		close(ss.closed)
@@ -532,7 +541,7 @@ func (ss *session) stop(reason string) {
 }
 
 // revoke drops the JIT role and records it.
-func (ss *session) revoke(reason string) {
+func (ss *session) revoke(reason schemas.RevokeReason) {
 	if !ss.credOK {
 		return
 	}
@@ -540,7 +549,7 @@ func (ss *session) revoke(reason string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := ss.tgt.Credentials.Revoke(ctx, ss.cred)
-	cr := schemas.CredentialRevoked{Role: ss.cred.Role, Target: ss.target, Reason: reason, IssuedAt: schemas.FormatTime(ss.cred.IssuedAt)}
+	cr := schemas.CredentialRevoked{Role: ss.cred.Role, Target: ss.target, Reason: string(reason), IssuedAt: schemas.FormatTime(ss.cred.IssuedAt)}
 	if err != nil {
 		cr.Error = maskText(ss.srv, err.Error())
 		ss.srv.log.Error("JIT role not revoked (the reaper will drop it once expired)", "session", ss.id, "role", ss.cred.Role, "err", err)

@@ -382,7 +382,7 @@ func (ss *session) onResult(it *item, typ byte, frame []byte) error {
 // held result; for a write-ahead statement the event was already written.
 func (ss *session) complete(r *run, outcome, tag, code, msg string) error {
 	s := ss.srv
-	s.m.latency.WithLabelValues(r.st.Protocol).Observe(time.Since(r.arrived).Seconds())
+	s.m.observeLatency(r.st.Protocol, time.Since(r.arrived).Seconds())
 	if r.mode == modeGated && !r.released {
 		return ss.release(r, outcome, tag, code, msg)
 	}
@@ -395,7 +395,7 @@ func (ss *session) complete(r *run, outcome, tag, code, msg string) error {
 			inv.Invalidate()
 		}
 	}
-	s.m.statements.WithLabelValues(string(r.cls.Kind), outcome).Inc()
+	s.m.statement(r.cls.Kind, outcome)
 	if ss.gate == r {
 		ss.gate = nil
 	}
@@ -418,7 +418,7 @@ func (ss *session) release(r *run, outcome, tag, code, msg string) error {
 	landed := new(atomic.Bool)
 	if err := ss.rec.readWritten(r, ev, landed); err != nil {
 		s.m.refusals.WithLabelValues("audit_unavailable").Inc()
-		s.m.statements.WithLabelValues(string(r.cls.Kind), "refused").Inc()
+		s.m.statement(r.cls.Kind, "refused")
 		s.log.Warn("result withheld: audit log unavailable", "session", ss.id, "err", err)
 		if errors.Is(err, audit.ErrIndeterminate) {
 			ss.fatal(SQLStateAuditUnavailable, "pangate: the audit log did not confirm an event; the session ends to keep its record consistent")

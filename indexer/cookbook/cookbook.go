@@ -9,7 +9,7 @@
 //	-- param: name        (optional, repeatable: the query has a line  'value' AS name  to edit)
 //	-- free text describing the query (any further comment lines)
 //
-// Every query reads its tables with FINAL: the tables deduplicate replayed rows (see deploy/clickhouse), and
+// Every query reads its tables with FINAL: the tables deduplicate replayed rows (see internal/auditstore), and
 // FINAL makes each event count exactly once (design invariant 6).
 package cookbook
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	chddl "github.com/pangate/pangate/deploy/clickhouse"
+	"github.com/pangate/pangate/internal/auditstore"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/auditors.md from the queries")
@@ -24,7 +24,7 @@ func TestAll(t *testing.T) {
 	}
 	views := finalViews(t)
 	for _, q := range qs {
-		// The views read their tables with FINAL inside (deploy/clickhouse/migrations/0002_outcomes.sql,
+		// The views read their tables with FINAL inside (internal/auditstore/migrations/0002_outcomes.sql,
 		// 0003_views.sql).
 		viaView := false
 		for v := range views {
@@ -100,7 +100,7 @@ func FuzzRender(f *testing.F) {
 // FINAL (a view the cookbook reads through must not count a replayed event twice).
 func finalViews(t *testing.T) map[string]bool {
 	t.Helper()
-	files, err := fs.Glob(chddl.Migrations, "migrations/*.sql")
+	files, err := fs.Glob(auditstore.Migrations, "migrations/*.sql")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no migrations embedded (%v)", err)
 	}
@@ -108,7 +108,7 @@ func finalViews(t *testing.T) map[string]bool {
 	fromRE := regexp.MustCompile(`\bFROM (\w+)( FINAL)?`)
 	views := map[string]bool{}
 	for _, f := range files {
-		b, err := chddl.Migrations.ReadFile(f)
+		b, err := auditstore.Migrations.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,5 +1,5 @@
 // Package retention drops monthly partitions older than the kept months from the audit store and records
-// every drop as a retention.dropped event on the audit topic, chained under the indexer's run (PCI DSS 10.5.1:
+// every drop as a retention.dropped event on the operations topic, chained under the indexer's run (PCI DSS 10.5.1:
 // keep at least 12 months; the event makes the deletion itself auditable).
 package retention
 
@@ -29,7 +29,7 @@ var ErrConfig = errors.New("retention: invalid config")
 type Config struct {
 	KeepMonths int      // full months kept before the current one; at least MinKeepMonths
 	Tables     []string // partitioned tables (toYYYYMM) to prune
-	Topic      string   // audit topic for retention.dropped
+	Topic      string   // operations topic (schemas.TopicOperations, prefixed) for retention.dropped
 	Source     schemas.Source
 }
 

@@ -12,69 +12,18 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pangate/pangate/internal/auditstore"
 	"github.com/pangate/pangate/schemas"
 )
 
-// Table is a ClickHouse table the indexer writes, with the columns in the order Row.Values uses. The names
-// are those of deploy/clickhouse/migrations.
-type Table struct {
-	Name    string
-	Columns []string
-}
+// Table is an audit-store table, with the columns in the order Row.Values uses (auditstore.Events …).
+type Table = auditstore.Table
 
-// The tables the indexer writes. Their columns are listed in the order of the Values of their rows.
-var (
-	Events = Table{"events", []string{"event_id", "time", "time_us", "envelope_version", "event_type", "session", "seq",
-		"prev", "hash", "source_instance", "source_version", "data", "record", "kafka_topic", "kafka_partition",
-		"kafka_offset", "kafka_key", "kafka_time_us", "ingested_us"}}
-	Sessions = Table{"sessions", []string{"event_id", "time", "time_us", "session", "seq", "gateway_instance",
-		"issuer", "subject", "claim_keys", "claim_values", "groups", "human", "client_addr", "client_tls",
-		"application", "target", "target_database", "requested_role", "role", "granted", "mask_shape", "policy_hash"}}
-	SessionEnds = Table{"session_ends", []string{"event_id", "time", "time_us", "session", "seq", "gateway_instance",
-		"reason", "statements", "blocked", "duration_us", "bytes_in", "bytes_out"}}
-	Statements = Table{"statements", []string{"event_id", "time", "time_us", "session", "seq", "gateway_instance",
-		"event_type", "stmt_index", "sql", "fingerprint", "params", "kind", "tables", "columns", "cardholder",
-		"risk_tags", "risk_score", "protocol", "role", "outcome", "sqlstate", "error", "command_tag", "row_count",
-		"duration_us", "mask_shape", "masked_columns", "masked_counts", "masked_total", "sample", "rule",
-		"block_reason", "approval_id", "approval_decision", "approval_by"}}
-	// Completions holds query.completed: the outcome of a statement recorded ahead, linked to its
-	// query.executed by (session, intent_seq); the view statement_outcomes joins the two
-	// (deploy/clickhouse/migrations/0002_outcomes.sql).
-	Completions = Table{"completions", []string{"event_id", "time", "time_us", "session", "seq", "gateway_instance",
-		"intent_seq", "stmt_index", "kind", "outcome", "sqlstate", "error", "command_tag", "row_count", "duration_us",
-		"mask_shape", "masked_columns", "masked_counts", "masked_total", "sample"}}
-	StatementTables = Table{"statement_tables", []string{"event_id", "time", "time_us", "session", "table_name",
-		"kind", "cardholder", "outcome", "role"}}
-	Approvals = Table{"approvals", []string{"event_id", "time", "time_us", "kafka_topic", "event_type", "approval_id",
-		"session", "source_instance", "issuer", "subject", "target", "role", "sql", "fingerprint", "statement_kind",
-		"tables", "rule", "reason", "approver_group", "expires_us", "decision", "decided_by", "decided_by_name",
-		"decided_by_email", "latency_ms", "channel", "message_ts"}}
-	AuthEvents = Table{"auth_events", []string{"event_id", "time", "time_us", "session", "gateway_instance",
-		"event_type", "outcome", "issuer", "subject", "claim_keys", "claim_values", "groups", "human", "client_addr",
-		"client_tls", "application", "target", "target_database", "startup_user", "requested_role", "token_id",
-		"token_expiry_us", "reason", "message", "sqlstate"}}
-	Credentials = Table{"credentials", []string{"event_id", "time", "time_us", "session", "gateway_instance",
-		"event_type", "role", "target", "granted", "valid_until_us", "ttl_ms", "for_session", "reason",
-		"issued_at_us", "error"}}
-	Checkpoints = Table{"checkpoints", []string{"event_id", "time", "time_us", "session", "seq", "instance", "run",
-		"checkpoint_number", "prev_checkpoint", "from_us", "to_us", "interval_ms", "head_sessions", "head_seqs",
-		"head_hashes", "head_ended", "key_id", "signature", "data"}}
-	Lifecycle = Table{"lifecycle", []string{"event_id", "time", "time_us", "session", "seq", "source_instance",
-		"source_version", "event_type", "listen", "targets", "config_hash", "policy_hash", "mask_shape",
-		"checkpoint_interval_ms", "key_id", "clock_source", "clock_synced", "clock_offset_us", "reason",
-		"sessions_served", "uptime_ms", "policy_source", "policy_rules", "table_name", "partitions", "keep_months",
-		"report_kind", "report_from_us", "report_to_us", "location", "manifest_hash", "report_events"}}
-	DeadLetters = Table{"dead_letters", []string{"kafka_time", "kafka_time_us", "kafka_topic", "kafka_partition",
-		"kafka_offset", "kafka_key", "value", "stage", "reason", "event_id", "event_type", "ingested_us"}}
-)
+// All lists every table the indexer writes, in insert order (auditstore.All).
+var All = auditstore.All
 
-// All lists every table the indexer writes, in insert order. Events comes last: once a batch's rows are
-// in events, its typed rows are in their tables too, so "the event is in events" means "fully indexed".
-var All = []*Table{&Sessions, &SessionEnds, &Statements, &Completions, &StatementTables, &Approvals, &AuthEvents,
-	&Credentials, &Checkpoints, &Lifecycle, &DeadLetters, &Events}
-
-// Partitioned lists the tables partitioned by month, which retention prunes.
-var Partitioned = All
+// Partitioned lists the tables partitioned by month, which retention prunes (auditstore.Partitioned).
+var Partitioned = auditstore.Partitioned
 
 // Record is a Kafka record as the indexer consumed it.
 type Record struct {
@@ -131,7 +80,7 @@ func (m *Mapper) Map(rec Record) []Row {
 			id, typ = e.ID, e.Type
 		}
 		ts := clampTime(rec.Timestamp)
-		return []Row{{&DeadLetters, []any{ts.Truncate(time.Second), micros(ts), rec.Topic, rec.Partition,
+		return []Row{{&auditstore.DeadLetters, []any{ts.Truncate(time.Second), micros(ts), rec.Topic, rec.Partition,
 			rec.Offset, string(rec.Key), string(rec.Value), stage, err.Error(), id, typ, micros(now)}}}
 	}
 	if m.Decode != nil {
@@ -179,7 +128,7 @@ func (m *Mapper) accepted(rec Record, e schemas.Event, data any, raw, rawData st
 		return dead(StageMap, &e, err)
 	}
 	out := make([]Row, 0, 1+len(typed))
-	out = append(out, Row{&Events, []any{e.ID, ev.t, ev.us, uint8(e.V), e.Type, e.Session, e.Seq, e.Prev, e.Hash,
+	out = append(out, Row{&auditstore.Events, []any{e.ID, ev.t, ev.us, uint8(e.V), e.Type, e.Session, e.Seq, e.Prev, e.Hash,
 		e.Gateway.Instance, e.Gateway.Version, rawData, raw, rec.Topic, rec.Partition, rec.Offset,
 		string(rec.Key), micros(rec.Timestamp), micros(now)}})
 	return append(out, typed...)
@@ -268,12 +217,12 @@ func typedRows(e *env, rec Record, data any) ([]Row, error) {
 	switch d := data.(type) {
 	case *schemas.SessionStarted:
 		ck, cv := claims(d.Identity.Claims)
-		return []Row{{&Sessions, []any{e.ID, e.t, e.us, e.Session, e.Seq, e.Gateway.Instance, d.Identity.Issuer,
+		return []Row{{&auditstore.Sessions, []any{e.ID, e.t, e.us, e.Session, e.Seq, e.Gateway.Instance, d.Identity.Issuer,
 			d.Identity.Subject, ck, cv, strs(d.Identity.Groups), b2u(d.Identity.Human), d.Client.Addr, b2u(d.Client.TLS),
 			d.Client.Application, d.Target, d.Database, d.RequestedRole, d.Role, strs(d.Granted), d.MaskShape,
 			d.PolicyHash}}}, nil
 	case *schemas.SessionEnded:
-		return []Row{{&SessionEnds, []any{e.ID, e.t, e.us, e.Session, e.Seq, e.Gateway.Instance, d.Reason,
+		return []Row{{&auditstore.SessionEnds, []any{e.ID, e.t, e.us, e.Session, e.Seq, e.Gateway.Instance, d.Reason,
 			d.Statements, d.Blocked, d.DurationUS, d.BytesIn, d.BytesOut}}}, nil
 	case *schemas.QueryExecuted:
 		return statementRows(e, &d.Statement, d.Role, d.Outcome, d.SQLState, d.Error, d.CommandTag, d.Rows,
@@ -284,7 +233,7 @@ func typedRows(e *env, rec Record, data any) ([]Row, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []Row{{&Completions, []any{e.ID, e.t, e.us, e.Session, e.Seq, e.Gateway.Instance, d.Intent, d.Index, d.Kind,
+		return []Row{{&auditstore.Completions, []any{e.ID, e.t, e.us, e.Session, e.Seq, e.Gateway.Instance, d.Intent, d.Index, d.Kind,
 			d.Outcome, d.SQLState, d.Error, d.CommandTag, d.Rows, d.DurationUS, d.MaskShape, mc, mn, total, sample}}}, nil
 	case *schemas.QueryBlocked:
 		return statementRows(e, &d.Statement, d.Role, "blocked", d.SQLState, d.Message, "", 0, 0, "", nil, nil,
@@ -307,7 +256,7 @@ func typedRows(e *env, rec Record, data any) ([]Row, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []Row{approvalRow(e, rec, d.ApprovalID, e.Session, "", "", "", "", nil, "", "", "", exp, "expired",
+		return []Row{approvalRow(e, rec, d.ApprovalID, e.Session, "", "", "", "", nil, "", "", "", exp, string(schemas.OutcomeExpired),
 			"", "", "", 0, "", "")}, nil
 	case *schemas.ApprovalRejected:
 		// An alert, not a decision: the cookbook's outcome reads only decided/expired rows.
@@ -319,12 +268,12 @@ func typedRows(e *env, rec Record, data any) ([]Row, error) {
 			return nil, err
 		}
 		ck, cv := claims(d.Identity.Claims)
-		return []Row{{&AuthEvents, []any{e.ID, e.t, e.us, e.Session, e.Gateway.Instance, e.Type, "ok",
+		return []Row{{&auditstore.AuthEvents, []any{e.ID, e.t, e.us, e.Session, e.Gateway.Instance, e.Type, "ok",
 			d.Identity.Issuer, d.Identity.Subject, ck, cv, strs(d.Identity.Groups), b2u(d.Identity.Human),
 			d.Client.Addr, b2u(d.Client.TLS), d.Client.Application, d.Target, d.Database, "", d.RequestedRole,
 			d.TokenID, exp, "", "", ""}}}, nil
 	case *schemas.AuthFailed:
-		return []Row{{&AuthEvents, []any{e.ID, e.t, e.us, e.Session, e.Gateway.Instance, e.Type, "failed",
+		return []Row{{&auditstore.AuthEvents, []any{e.ID, e.t, e.us, e.Session, e.Gateway.Instance, e.Type, "failed",
 			d.Issuer, d.Subject, []string{}, []string{}, []string{}, uint8(0), d.Client.Addr, b2u(d.Client.TLS),
 			d.Client.Application, d.Target, "", d.User, d.RequestedRole, "", uint64(0), d.Reason, d.Message,
 			d.SQLState}}}, nil
@@ -333,14 +282,14 @@ func typedRows(e *env, rec Record, data any) ([]Row, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []Row{{&Credentials, []any{e.ID, e.t, e.us, e.Session, e.Gateway.Instance, e.Type, d.Role, d.Target,
+		return []Row{{&auditstore.Credentials, []any{e.ID, e.t, e.us, e.Session, e.Gateway.Instance, e.Type, d.Role, d.Target,
 			strs(d.Granted), vu, d.TTLMS, d.ForSession, "", uint64(0), ""}}}, nil
 	case *schemas.CredentialRevoked:
 		ia, err := optMicros(d.IssuedAt)
 		if err != nil {
 			return nil, err
 		}
-		return []Row{{&Credentials, []any{e.ID, e.t, e.us, e.Session, e.Gateway.Instance, e.Type, d.Role, d.Target,
+		return []Row{{&auditstore.Credentials, []any{e.ID, e.t, e.us, e.Session, e.Gateway.Instance, e.Type, d.Role, d.Target,
 			[]string{}, uint64(0), int64(0), "", d.Reason, ia, d.Error}}}, nil
 	case *schemas.Checkpoint:
 		from, err := optMicros(d.From)
@@ -356,26 +305,30 @@ func typedRows(e *env, rec Record, data any) ([]Row, error) {
 		for i, h := range d.Sessions {
 			hs[i], hq[i], hh[i], he[i] = h.Session, h.Seq, h.Hash, b2u(h.Ended)
 		}
-		return []Row{{&Checkpoints, []any{e.ID, e.t, e.us, e.Session, e.Seq, d.Instance, d.Run, d.Number, d.Prev,
+		return []Row{{&auditstore.Checkpoints, []any{e.ID, e.t, e.us, e.Session, e.Seq, d.Instance, d.Run, d.Number, d.Prev,
 			from, to, d.IntervalMS, hs, hq, hh, he, d.KeyID, d.Signature, string(e.Data)}}}, nil
 	case *schemas.GatewayStarted:
 		l := lifecycle(e)
 		l[8], l[9], l[10], l[11], l[12], l[13], l[14] = d.Listen, strs(d.Targets), d.ConfigHash, d.PolicyHash,
 			d.MaskShape, d.CheckpointIntervalMS, d.KeyID
 		l[15], l[16], l[17] = d.Clock.Source, b2u(d.Clock.Synced), d.Clock.OffsetUS
-		return []Row{{&Lifecycle, l}}, nil
+		return []Row{{&auditstore.Lifecycle, l}}, nil
 	case *schemas.GatewayStopped:
 		l := lifecycle(e)
 		l[18], l[19], l[20] = d.Reason, d.SessionsServed, d.UptimeMS
-		return []Row{{&Lifecycle, l}}, nil
+		return []Row{{&auditstore.Lifecycle, l}}, nil
 	case *schemas.PolicyLoaded:
 		l := lifecycle(e)
 		l[11], l[21], l[22] = d.Hash, d.Source, d.Rules
-		return []Row{{&Lifecycle, l}}, nil
+		return []Row{{&auditstore.Lifecycle, l}}, nil
 	case *schemas.RetentionDropped:
 		l := lifecycle(e)
 		l[23], l[24], l[25] = d.Table, strs(d.Partitions), d.KeepMonths
-		return []Row{{&Lifecycle, l}}, nil
+		return []Row{{&auditstore.Lifecycle, l}}, nil
+	case *schemas.SessionReaped:
+		// On the reaping gateway's run chain, like its lifecycle events; its data stays in events.record
+		// for the integrity report (docs/evidence.md, "Sessions ended by a crash").
+		return []Row{{&auditstore.Lifecycle, lifecycle(e)}}, nil
 	case *schemas.ReportGenerated:
 		from, err := optMicros(d.From)
 		if err != nil {
@@ -388,7 +341,7 @@ func typedRows(e *env, rec Record, data any) ([]Row, error) {
 		l := lifecycle(e)
 		l[26], l[27], l[28], l[29], l[30], l[31] = d.Kind, from, to, d.Location, d.ManifestHash, d.Events
 		l[14] = d.KeyID // key_id: the reporter's signing key
-		return []Row{{&Lifecycle, l}}, nil
+		return []Row{{&auditstore.Lifecycle, l}}, nil
 	}
 	return nil, fmt.Errorf("no typed table for %s", e.Type)
 }
@@ -418,7 +371,7 @@ func statementRows(e *env, s *schemas.Statement, role, outcome, sqlstate, errTex
 	}
 	card := b2u(s.Cardholder)
 	out := make([]Row, 0, 1+len(s.Tables))
-	out = append(out, Row{&Statements, []any{e.ID, e.t, e.us, e.Session, e.Seq, e.Gateway.Instance, e.Type, s.Index,
+	out = append(out, Row{&auditstore.Statements, []any{e.ID, e.t, e.us, e.Session, e.Seq, e.Gateway.Instance, e.Type, s.Index,
 		s.SQL, s.Fingerprint, strs(s.Params), s.Kind, strs(s.Tables), strs(s.Columns), card, strs(s.RiskTags),
 		s.RiskScore, s.Protocol, role, outcome, sqlstate, errText, tag, rowCount, dur, maskShape, mc, mn, total,
 		sampleJSON, rule, blockReason, apID, apDec, apBy}})
@@ -428,7 +381,7 @@ func statementRows(e *env, s *schemas.Statement, role, outcome, sqlstate, errTex
 			continue
 		}
 		seen[tbl] = true
-		out = append(out, Row{&StatementTables, []any{e.ID, e.t, e.us, e.Session, tbl, s.Kind, card, outcome, role}})
+		out = append(out, Row{&auditstore.StatementTables, []any{e.ID, e.t, e.us, e.Session, tbl, s.Kind, card, outcome, role}})
 	}
 	return out, nil
 }
@@ -463,7 +416,7 @@ func approvalRow(e *env, rec Record, id, session, issuer, subject, target, role 
 	if s != nil {
 		sql, fp, kind, tables = s.SQL, s.Fingerprint, s.Kind, strs(s.Tables)
 	}
-	return Row{&Approvals, []any{e.ID, e.t, e.us, rec.Topic, e.Type, id, session, e.Gateway.Instance, issuer, subject,
+	return Row{&auditstore.Approvals, []any{e.ID, e.t, e.us, rec.Topic, e.Type, id, session, e.Gateway.Instance, issuer, subject,
 		target, role, sql, fp, kind, tables, rule, reason, group, expires, decision, by, byName, byEmail, latency,
 		channel, ts}}
 }

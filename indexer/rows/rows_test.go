@@ -3,52 +3,22 @@ package rows
 import (
 	"encoding/json"
 	"errors"
-	"io/fs"
 	"reflect"
-	"regexp"
-	"strings"
 	"testing"
 	"time"
 
-	chddl "github.com/pangate/pangate/deploy/clickhouse"
+	"github.com/pangate/pangate/internal/auditstore"
 	"github.com/pangate/pangate/schemas"
 )
 
-// ddlColumns reads the column names and ClickHouse types of every table in the embedded migrations (all
-// versions: a table added by a later migration counts too).
-func ddlColumns(t *testing.T) map[string][][2]string {
+// ddlColumns reads the column names and ClickHouse types of every table in the embedded migrations.
+func ddlColumns(t *testing.T) map[string][]auditstore.DDLColumn {
 	t.Helper()
-	files, err := fs.Glob(chddl.Migrations, "migrations/*.sql")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no migrations embedded (%v)", err)
+	ddl, err := auditstore.MigratedColumns()
+	if err != nil {
+		t.Fatal(err)
 	}
-	var text strings.Builder
-	for _, f := range files {
-		b, err := chddl.Migrations.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		text.Write(b)
-		text.WriteByte('\n')
-	}
-	create := regexp.MustCompile(`^CREATE TABLE IF NOT EXISTS (\w+)`)
-	col := regexp.MustCompile(`^\s+(\w+)\s+([A-Za-z0-9]+(?:\([^)]*\))?),?\s*(--.*)?$`)
-	out := map[string][][2]string{}
-	var cur string
-	for _, line := range strings.Split(text.String(), "\n") {
-		if m := create.FindStringSubmatch(line); m != nil {
-			cur = m[1]
-			continue
-		}
-		if strings.HasPrefix(line, "ENGINE") {
-			cur = ""
-			continue
-		}
-		if m := col.FindStringSubmatch(line); m != nil && cur != "" {
-			out[cur] = append(out[cur], [2]string{m[1], m[2]})
-		}
-	}
-	return out
+	return ddl
 }
 
 var goTypeOf = map[string]reflect.Type{
@@ -60,7 +30,7 @@ var goTypeOf = map[string]reflect.Type{
 }
 
 // checkRow asserts that a row has one value per column, of the Go type the DDL column takes.
-func checkRow(t *testing.T, ddl map[string][][2]string, r Row) {
+func checkRow(t *testing.T, ddl map[string][]auditstore.DDLColumn, r Row) {
 	t.Helper()
 	cols, ok := ddl[r.Table.Name]
 	if !ok {
@@ -71,7 +41,7 @@ func checkRow(t *testing.T, ddl map[string][][2]string, r Row) {
 	}
 	types := map[string]string{}
 	for _, c := range cols {
-		types[c[0]] = c[1]
+		types[c.Name] = c.Type
 	}
 	for i, name := range r.Table.Columns {
 		ct, ok := types[name]
@@ -84,22 +54,6 @@ func checkRow(t *testing.T, ddl map[string][][2]string, r Row) {
 		}
 		if got := reflect.TypeOf(r.Values[i]); got != want {
 			t.Errorf("%s.%s (%s): value %#v is %v, want %v", r.Table.Name, name, ct, r.Values[i], got, want)
-		}
-	}
-}
-
-func TestTablesMatchDDL(t *testing.T) {
-	ddl := ddlColumns(t)
-	for _, tbl := range All {
-		cols := ddl[tbl.Name]
-		if len(cols) != len(tbl.Columns) {
-			t.Errorf("%s: Go lists %d columns, DDL has %d", tbl.Name, len(tbl.Columns), len(cols))
-			continue
-		}
-		for i, c := range cols {
-			if c[0] != tbl.Columns[i] {
-				t.Errorf("%s column %d: Go %s, DDL %s", tbl.Name, i, tbl.Columns[i], c[0])
-			}
 		}
 	}
 }
@@ -130,7 +84,7 @@ func TestMapEveryType(t *testing.T) {
 		schemas.TypeApprovalRequested: {"approvals"},
 		schemas.TypeApprovalNotified:  {"approvals"}, schemas.TypeApprovalDecided: {"approvals"},
 		schemas.TypeApprovalExpired: {"approvals"}, schemas.TypeApprovalRejected: {"approvals"}, schemas.TypePolicyLoaded: {"lifecycle"},
-		schemas.TypeRetentionDropped: {"lifecycle"}, schemas.TypeReportGenerated: {"lifecycle"},
+		schemas.TypeRetentionDropped: {"lifecycle"}, schemas.TypeReportGenerated: {"lifecycle"}, schemas.TypeSessionReaped: {"lifecycle"},
 	}
 	for _, typ := range schemas.Types {
 		t.Run(typ, func(t *testing.T) {
@@ -187,7 +141,7 @@ func TestMapStatementDetails(t *testing.T) {
 	}
 	st := rs[1].Values
 	idx := func(name string) int {
-		for i, c := range Statements.Columns {
+		for i, c := range auditstore.Statements.Columns {
 			if c == name {
 				return i
 			}
@@ -229,12 +183,12 @@ func TestMapCompletion(t *testing.T) {
 				t.Fatal(err)
 			}
 			rs := mapper().Map(record(t, e))
-			if len(rs) != 2 || rs[1].Table != &Completions {
+			if len(rs) != 2 || rs[1].Table != &auditstore.Completions {
 				t.Fatalf("rows %v, want events + completions", rs)
 			}
 			checkRow(t, ddlColumns(t), rs[1])
 			v := map[string]any{}
-			for i, col := range Completions.Columns {
+			for i, col := range auditstore.Completions.Columns {
 				v[col] = rs[1].Values[i]
 			}
 			masked := make([]string, 0, len(tc.d.Masked))
@@ -258,7 +212,7 @@ func TestMapCompletion(t *testing.T) {
 
 func deadOf(t *testing.T, rs []Row) (stage, reason string) {
 	t.Helper()
-	if len(rs) != 1 || rs[0].Table != &DeadLetters {
+	if len(rs) != 1 || rs[0].Table != &auditstore.DeadLetters {
 		t.Fatalf("want one dead letter, got %v", rs)
 	}
 	checkRow(t, ddlColumns(t), rs[0])

@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +27,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/pangate/pangate/indexer/rows"
+	"github.com/pangate/pangate/internal/auditstore"
 	"github.com/pangate/pangate/schemas"
 )
 
@@ -43,7 +43,8 @@ type Config struct {
 	Interval       time.Duration      // checkpoint interval (default 1 min)
 	Key            ed25519.PrivateKey // signs the checkpoints (the reporter needs its public key)
 	AuditTopic     string             // kafka_topic of audit events (default pangate.audit)
-	ApprovalsTopic string             // kafka_topic of approval records (default pangate.approvals)
+	ApprovalsTopic string             // kafka_topic of the gateways' approval records (default pangate.approvals)
+	DecisionsTopic string             // kafka_topic of the approvers' records (default pangate.decisions)
 	Prefix         string             // prefix of session, run and approval ids (unique per seeding)
 	BlockEvents    int                // events per INSERT (default 200000)
 	Workers        int                // generating goroutines (default GOMAXPROCS)
@@ -77,6 +78,9 @@ func (c *Config) defaults() error {
 	}
 	if c.ApprovalsTopic == "" {
 		c.ApprovalsTopic = "pangate." + schemas.TopicApprovals
+	}
+	if c.DecisionsTopic == "" {
+		c.DecisionsTopic = schemas.DecisionsTopicFor(c.ApprovalsTopic)
 	}
 	if c.BlockEvents <= 0 {
 		c.BlockEvents = 200000
@@ -197,7 +201,8 @@ type gateway struct {
 	heads    map[string]schemas.SessionHead
 	part     int32
 	offset   int64
-	apOffset int64
+	apOffset int64 // next offset on the approvals topic
+	deOffset int64 // next offset on the decisions topic
 	ids      uint64
 	sessions int64
 	events   int64
@@ -305,16 +310,20 @@ func (g *gateway) emit(t *template, session string, seq uint64, prev string, top
 	data := record[len(`{"data":`):dataEnd]
 	var part int32
 	var off int64
-	if topic == g.cfg.ApprovalsTopic {
+	switch topic {
+	case g.cfg.ApprovalsTopic:
 		part, off = int32(g.idx%3), g.apOffset
 		g.apOffset++
-	} else {
+	case g.cfg.DecisionsTopic:
+		part, off = int32(g.idx%3), g.deOffset
+		g.deOffset++
+	default:
 		part, off = g.part, g.offset
 		g.offset++
 	}
 	us := uint64(g.now.UnixMicro())
 	sec := g.now.Truncate(time.Second)
-	ev := g.block.Cols[len(rows.All)-1] // rows.Events is last in rows.All
+	ev := g.block.Cols[len(rows.All)-1] // auditstore.Events is last in rows.All
 	ev[0].S = append(ev[0].S, v.str[slotID])
 	ev[1].T = append(ev[1].T, sec)
 	ev[2].U64 = append(ev[2].U64, us)
@@ -391,7 +400,7 @@ func (g *gateway) mapped(typ string, data any) (schemas.Event, error) {
 		return e, err
 	}
 	rs := g.mapper.Map(rows.Record{Topic: g.cfg.AuditTopic, Partition: g.part, Offset: g.offset, Key: []byte(g.run), Value: rec, Timestamp: now})
-	if rs[0].Table == &rows.DeadLetters {
+	if rs[0].Table == &auditstore.DeadLetters {
 		return e, fmt.Errorf("seed: %s event of %s maps to a dead letter: %v", typ, g.instance, rs[0].Values[8])
 	}
 	g.offset++
@@ -411,10 +420,9 @@ func (g *gateway) checkpoint() error {
 	for _, h := range g.heads {
 		heads = append(heads, h)
 	}
-	sort.Slice(heads, func(i, j int) bool { return heads[i].Session < heads[j].Session })
 	cp := schemas.Checkpoint{Instance: g.instance, Run: g.run, Number: g.cpNumber, Prev: g.cpPrev,
-		From: schemas.FormatTime(g.lastTo), To: schemas.FormatTime(g.now), IntervalMS: g.cfg.Interval.Milliseconds(), Sessions: heads}
-	if err := schemas.SignCheckpoint(&cp, g.cfg.Key); err != nil {
+		From: schemas.FormatTime(g.lastTo), To: schemas.FormatTime(g.now), IntervalMS: g.cfg.Interval.Milliseconds()}
+	if err := schemas.SealCheckpoint(&cp, heads, g.cfg.Key); err != nil {
 		return err
 	}
 	h, err := schemas.CheckpointHash(cp)
@@ -628,8 +636,9 @@ func (g *gateway) session(i int) error {
 	return g.step(tick)
 }
 
-// standalone writes an approvals-topic record (unchained: seq 0, genesis prev, keyed by approval id).
+// standalone writes an approval record to its template's topic (unchained: seq 0, genesis prev, keyed by
+// approval id).
 func (g *gateway) standalone(t *template) {
 	id := g.v.str[slotApproval]
-	g.emit(t, id, 0, schemas.GenesisPrev, g.cfg.ApprovalsTopic, id)
+	g.emit(t, id, 0, schemas.GenesisPrev, t.topic, id)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pangate/pangate/indexer/rows"
+	"github.com/pangate/pangate/internal/auditstore"
 	"github.com/pangate/pangate/reporter/integrity"
 	"github.com/pangate/pangate/schemas"
 )
@@ -64,10 +65,10 @@ func TestTemplatesMatchMapper(t *testing.T) {
 	blocks := generate(t, testConfig(5000))
 	types := map[string]int{}
 	for _, b := range blocks {
-		evs := rowsOf(b, &rows.Events)
+		evs := rowsOf(b, &auditstore.Events)
 		want := map[string][][]any{} // table/event_id → rows
 		for _, tbl := range rows.All {
-			if tbl == &rows.Events {
+			if tbl == &auditstore.Events {
 				continue
 			}
 			for _, r := range rowsOf(b, tbl) {
@@ -84,7 +85,7 @@ func TestTemplatesMatchMapper(t *testing.T) {
 			m := &rows.Mapper{Validate: schemas.Validate, Now: func() time.Time { return time.UnixMicro(int64(ingested)) }}
 			got := m.Map(rows.Record{Topic: ev[13].(string), Partition: ev[14].(int32), Offset: ev[15].(int64), Key: []byte(ev[16].(string)),
 				Value: rec, Timestamp: time.UnixMicro(int64(ev[17].(uint64)))})
-			if got[0].Table != &rows.Events {
+			if got[0].Table != &auditstore.Events {
 				t.Fatalf("record maps to %s: %v\n%s", got[0].Table.Name, got[0].Values, rec)
 			}
 			if !reflect.DeepEqual(got[0].Values, ev) {
@@ -126,7 +127,7 @@ func TestIntegrityVerifies(t *testing.T) {
 	var all, cps []schemas.Event
 	order := map[string][2]int64{}
 	for _, b := range blocks {
-		for _, ev := range rowsOf(b, &rows.Events) {
+		for _, ev := range rowsOf(b, &auditstore.Events) {
 			e, err := schemas.Parse([]byte(ev[12].(string)))
 			if err != nil {
 				t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pangate/pangate/indexer/rows"
+	"github.com/pangate/pangate/internal/auditstore"
 	"github.com/pangate/pangate/schemas"
 )
 
@@ -155,6 +156,7 @@ type trow struct {
 type template struct {
 	typ      string
 	instance string // envelope source instance when it is not the gateway's (approver records)
+	topic    string // kafka_topic the record goes to
 	data     text
 	typed    []trow
 }
@@ -195,10 +197,10 @@ func newTemplate(mapper *rows.Mapper, typ string, data any, sessSlot int, instan
 	r := markerRecord
 	r.Topic, r.Value = topic, rec
 	rs := mapper.Map(r)
-	if len(rs) == 0 || rs[0].Table == &rows.DeadLetters {
+	if len(rs) == 0 || rs[0].Table == &auditstore.DeadLetters {
 		return nil, fmt.Errorf("seed: template %s maps to a dead letter: %v", typ, rs[0].Values[8])
 	}
-	t := &template{typ: typ, instance: instance, data: splitText(string(canon))}
+	t := &template{typ: typ, instance: instance, topic: topic, data: splitText(string(canon))}
 	for _, row := range rs[1:] { // rs[0] is the events row, built per event
 		tr := trow{table: tableIndex(row.Table)}
 		for _, v := range row.Values {

@@ -39,8 +39,14 @@ func newTemplates(cfg *Config) (*templates, error) {
 		}
 		return t
 	}
+	// Requests are the gateway's (pangate.approvals); claims, messages, decisions and these expiries are
+	// approver-1's (pangate.decisions, contract version 4).
 	ap := func(typ string, data any) *template {
-		t, err := newTemplate(m, typ, data, slotApproval, "approver-1", cfg.ApprovalsTopic)
+		topic := cfg.DecisionsTopic
+		if typ == schemas.TypeApprovalRequested {
+			topic = cfg.ApprovalsTopic
+		}
+		t, err := newTemplate(m, typ, data, slotApproval, "approver-1", topic)
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}
@@ -99,34 +105,34 @@ func newTemplates(cfg *Config) (*templates, error) {
 	t.exportOK = mk(schemas.TypeQueryCompleted, done("copy", "ok", "COPY 500", "", "", 500, []schemas.ColumnCount{{Column: "pan", Count: 500}},
 		&schemas.Sample{Columns: []string{"id", "pan"}, Rows: [][]string{{"1", "411111******1111"}}, Truncated: true}))
 	t.blocked = mk(schemas.TypeQueryBlocked, schemas.QueryBlocked{Statement: stmt("DELETE FROM cards", "write", []string{"cards"}, nil, true, "no_where"),
-		Role: role, Rule: "deny-unbounded-delete", Reason: "policy_deny", Message: "blocked by policy deny-unbounded-delete", SQLState: "42501"})
+		Role: role, Rule: "deny-unbounded-delete", Reason: string(schemas.BlockPolicyDeny), Message: "blocked by policy deny-unbounded-delete", SQLState: "42501"})
 	ddl := stmt("ALTER TABLE payments ADD COLUMN note text", "ddl", []string{"payments"}, nil, false, "ddl")
 	req := schemas.ApprovalRequested{ApprovalID: A, Session: C, Identity: ident(false), Target: "cards", Role: role, Statement: ddl,
 		Rule: "ddl-needs-approval", Reason: "DDL on the cardholder database", ApproverGroup: "dba", Expires: in10, GatewayInst: G}
 	t.holdRequest = mk(schemas.TypeApprovalRequested, req)
 	t.apRequested = ap(schemas.TypeApprovalRequested, req)
 	t.apNotified = ap(schemas.TypeApprovalNotified, schemas.ApprovalNotified{ApprovalID: A, Channel: "C0DBA", MessageTS: "1730000000.000100"})
-	decided := func(d string) *template {
-		return ap(schemas.TypeApprovalDecided, schemas.ApprovalDecided{ApprovalID: A, Decision: d, By: "U042", ByName: "Alice", ByEmail: "alice@example.com",
+	decided := func(d schemas.ApprovalOutcome) *template {
+		return ap(schemas.TypeApprovalDecided, schemas.ApprovalDecided{ApprovalID: A, Decision: string(d), By: "U042", ByName: "Alice", ByEmail: "alice@example.com",
 			Reason: "change ticket CHG-1", LatencyMS: 30000})
 	}
-	t.apApproved, t.apDenied = decided("approved"), decided("denied")
+	t.apApproved, t.apDenied = decided(schemas.OutcomeApproved), decided(schemas.OutcomeDenied)
 	t.apExpired = ap(schemas.TypeApprovalExpired, schemas.ApprovalExpired{ApprovalID: A, Expires: in10})
-	ref := func(d string) *schemas.ApprovalRef {
-		r := &schemas.ApprovalRef{ID: A, Decision: d}
-		if d != "expired" {
+	ref := func(d schemas.ApprovalOutcome) *schemas.ApprovalRef {
+		r := &schemas.ApprovalRef{ID: A, Decision: string(d)}
+		if d != schemas.OutcomeExpired {
 			r.By, r.ByEmail = "U042", "alice@example.com"
 		}
 		return r
 	}
-	t.ddlApproved = mk(schemas.TypeQueryExecuted, schemas.QueryExecuted{Statement: ddl, Role: role, Outcome: "forwarded", MaskShape: "first6last4", Approval: ref("approved")})
+	t.ddlApproved = mk(schemas.TypeQueryExecuted, schemas.QueryExecuted{Statement: ddl, Role: role, Outcome: "forwarded", MaskShape: "first6last4", Approval: ref(schemas.OutcomeApproved)})
 	t.ddlOK = mk(schemas.TypeQueryCompleted, done("ddl", "ok", "ALTER TABLE", "", "", 0, nil, nil))
-	t.ddlDenied = mk(schemas.TypeQueryBlocked, schemas.QueryBlocked{Statement: ddl, Role: role, Rule: "ddl-needs-approval", Reason: "approval_denied",
-		Message: "denied by approver", SQLState: "42501", Approval: ref("denied")})
-	t.ddlExpired = mk(schemas.TypeQueryBlocked, schemas.QueryBlocked{Statement: ddl, Role: role, Rule: "ddl-needs-approval", Reason: "approval_expired",
-		Message: "approval expired", SQLState: "42501", Approval: ref("expired")})
-	t.ended = mk(schemas.TypeSessionEnded, schemas.SessionEnded{Reason: "client_terminate", Statements: numMarkers[slotStmts], Blocked: numMarkers[slotBlocked],
+	t.ddlDenied = mk(schemas.TypeQueryBlocked, schemas.QueryBlocked{Statement: ddl, Role: role, Rule: "ddl-needs-approval", Reason: string(schemas.BlockApprovalDenied),
+		Message: "denied by approver", SQLState: "42501", Approval: ref(schemas.OutcomeDenied)})
+	t.ddlExpired = mk(schemas.TypeQueryBlocked, schemas.QueryBlocked{Statement: ddl, Role: role, Rule: "ddl-needs-approval", Reason: string(schemas.BlockApprovalExpired),
+		Message: "approval expired", SQLState: "42501", Approval: ref(schemas.OutcomeExpired)})
+	t.ended = mk(schemas.TypeSessionEnded, schemas.SessionEnded{Reason: string(schemas.EndClientTerminate), Statements: numMarkers[slotStmts], Blocked: numMarkers[slotBlocked],
 		DurationUS: 9000000, BytesIn: 4096, BytesOut: 65536})
-	t.revoked = mk(schemas.TypeCredentialRevoked, schemas.CredentialRevoked{Role: role, Target: "cards", Reason: "session_end"})
+	t.revoked = mk(schemas.TypeCredentialRevoked, schemas.CredentialRevoked{Role: role, Target: "cards", Reason: string(schemas.RevokeSessionEnd)})
 	return t, firstErr
 }

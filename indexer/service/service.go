@@ -8,33 +8,42 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	chddl "github.com/pangate/pangate/deploy/clickhouse"
 	"github.com/pangate/pangate/indexer/config"
 	"github.com/pangate/pangate/indexer/ingest"
-	"github.com/pangate/pangate/indexer/migrate"
-	"github.com/pangate/pangate/indexer/ops"
 	"github.com/pangate/pangate/indexer/retention"
 	"github.com/pangate/pangate/indexer/rows"
 	"github.com/pangate/pangate/indexer/store"
+	chddl "github.com/pangate/pangate/internal/auditstore"
+	chcluster "github.com/pangate/pangate/internal/auditstore/cluster"
+	"github.com/pangate/pangate/internal/auditstore/migrate"
+	"github.com/pangate/pangate/internal/ops"
 	"github.com/pangate/pangate/schemas"
 )
 
 // Version is the indexer's version, written in its own events.
 var Version = "0.1.0"
 
-// Migrate creates the database if needed and applies the embedded migrations as the migrate user.
+// Migrate creates the database if needed and applies the embedded migrations as the migrate user: the
+// single-node ones, or with clickhouse.cluster the cluster DDL (internal/auditstore/cluster), whose
+// Distributed tables carry the single-node names, so the ingest views below, the reporter and the
+// auditors' queries write and read through them unchanged.
 func Migrate(ctx context.Context, cfg config.Config, log *slog.Logger) (migrate.Result, error) {
-	ms, err := migrate.Load(chddl.Migrations, "migrations")
+	ms, err := migrations(cfg)
 	if err != nil {
 		return migrate.Result{}, err
+	}
+	if cfg.ClickHouse.Cluster != "" {
+		// schema_migrations is a Distributed table there: record each version synchronously, so the next
+		// start reads it back whichever server it asks.
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_distributed_sync": 1}))
 	}
 	op := store.Config{Addrs: cfg.ClickHouse.Addrs, Database: "default", User: cfg.ClickHouse.MigrateUser, Password: cfg.ClickHouse.MigratePassword}
 	conn, err := store.Open(op)
@@ -79,6 +88,14 @@ func Migrate(ctx context.Context, cfg config.Config, log *slog.Logger) (migrate.
 	return res, nil
 }
 
+// migrations is the schema the configuration asks for.
+func migrations(cfg config.Config) ([]migrate.Migration, error) {
+	if cfg.ClickHouse.Cluster != "" {
+		return chcluster.Load(cfg.ClickHouse.Cluster, cfg.ClickHouse.Database)
+	}
+	return migrate.Load(chddl.Migrations, "migrations")
+}
+
 // retryCH retries f while ClickHouse is unreachable at start (it may start after the indexer).
 func retryCH(ctx context.Context, log *slog.Logger, what string, f func() error) error {
 	backoff := 200 * time.Millisecond
@@ -114,17 +131,23 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := ingest.NewMetrics(reg)
 
-	conn, err := store.Open(store.Config{Addrs: cfg.ClickHouse.Addrs, Database: chddl.IngestDatabase(cfg.ClickHouse.Database),
-		User: cfg.ClickHouse.User, Password: cfg.ClickHouse.Password})
+	wc := store.Config{Addrs: cfg.ClickHouse.Addrs, Database: chddl.IngestDatabase(cfg.ClickHouse.Database),
+		User: cfg.ClickHouse.User, Password: cfg.ClickHouse.Password}
+	if cfg.ClickHouse.Cluster != "" {
+		// The ingest views write the Distributed tables: acknowledge a batch only once every shard holds it
+		// (exactly once, docs/invariants.md), whatever the indexer user's profile says.
+		wc.Settings = clickhouse.Settings{"insert_distributed_sync": 1}
+	}
+	conn, err := store.Open(wc)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	in, err := ingest.New(ingest.Config{
-		Brokers: cfg.Kafka.Brokers, Topics: cfg.Topics(), Group: cfg.Kafka.Group, InstanceID: cfg.Kafka.InstanceID,
-		BatchSize: cfg.Batch.Size, FlushInterval: cfg.Batch.FlushInterval, SessionTimeout: cfg.Kafka.SessionTimeout,
-		Workers: cfg.Batch.Workers,
-	}, store.NewWriter(conn), rows.NewMapper(), metrics, log)
+	ic, err := ingestConfig(cfg)
+	if err != nil {
+		return err
+	}
+	in, err := ingest.New(ic, store.NewWriter(conn), rows.NewMapper(), metrics, log)
 	if err != nil {
 		return err
 	}
@@ -138,11 +161,19 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("indexer: listen %s for /metrics: %w", cfg.Listen, err)
 	}
-	srv := &http.Server{Handler: ops.Handler(reg, in.Ready), ReadHeaderTimeout: 5 * time.Second}
+	// The listener serves only the ops endpoints (profiles included, internal/ops); it stops with ctx.
+	opsSrv := ops.New(ops.Config{Gatherer: reg, Pprof: true, Checks: map[string]ops.Check{
+		"ingest": func(context.Context) error {
+			if in.Ready() {
+				return nil
+			}
+			return errors.New("not consuming: Kafka not joined, or the last ClickHouse write failed")
+		},
+	}})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := opsSrv.Serve(ctx, ln); err != nil {
 			errc <- err
 		}
 	}()
@@ -170,12 +201,29 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	case runErr = <-errc:
 	}
 	cancel()
-	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer scancel()
-	_ = srv.Shutdown(sctx)
 	wg.Wait()
 	log.Info("indexer stopped", "records_written", in.Flushed())
 	return runErr
+}
+
+// ingestConfig is the consumer's configuration: the group settings of cfg, connecting through the
+// service's Kafka client block (kafka.Config.Opts) like every other Kafka client of the indexer.
+func ingestConfig(cfg config.Config) (ingest.Config, error) {
+	kafkaOpts, err := cfg.Kafka.Opts()
+	if err != nil {
+		return ingest.Config{}, err
+	}
+	return ingest.Config{
+		Brokers: cfg.Kafka.Brokers, ClientOpts: kafkaOpts, Topics: cfg.Topics(), Group: cfg.Kafka.Group, InstanceID: cfg.Kafka.InstanceID,
+		BatchSize: cfg.Batch.Size, FlushInterval: cfg.Batch.FlushInterval, SessionTimeout: cfg.Kafka.SessionTimeout,
+		Workers: cfg.Batch.Workers, Inflight: cfg.Batch.Inflight,
+	}, nil
+}
+
+// newProducer is the producer of the indexer's own events (retention.dropped): acks from all in-sync
+// replicas, through the service's Kafka client block.
+func newProducer(cfg config.Config) (*kgo.Client, error) {
+	return cfg.Kafka.NewClient(kgo.RequiredAcks(kgo.AllISRAcks()))
 }
 
 // NewRetention builds the retention job with its own operator connection and Kafka producer.
@@ -185,7 +233,7 @@ func NewRetention(cfg config.Config, log *slog.Logger) (*retention.Job, func(), 
 	if err != nil {
 		return nil, nil, err
 	}
-	prod, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.RequiredAcks(kgo.AllISRAcks()))
+	prod, err := newProducer(cfg)
 	if err != nil {
 		conn.Close()
 		return nil, nil, err
@@ -195,7 +243,7 @@ func NewRetention(cfg config.Config, log *slog.Logger) (*retention.Job, func(), 
 		tables = append(tables, t.Name)
 	}
 	job, err := retention.New(retention.Config{KeepMonths: cfg.Retention.KeepMonths, Tables: tables,
-		Topic: cfg.AuditTopic(), Source: schemas.Source{Instance: cfg.Instance, Version: Version}},
+		Topic: cfg.OperationsTopic(), Source: schemas.Source{Instance: cfg.Instance, Version: Version}},
 		conn, retention.KafkaProducer{Client: prod}, log)
 	if err != nil {
 		prod.Close()

@@ -25,6 +25,9 @@ type Config struct {
 	Password    string        // never logged
 	DialTimeout time.Duration // per connection attempt
 	ReadTimeout time.Duration // per round trip; an insert of a full batch must fit
+	// Settings go with every query: on a cluster the indexer sends insert_distributed_sync=1, so an insert
+	// returns only after every shard wrote its rows (its Kafka offsets are committed after that).
+	Settings clickhouse.Settings
 }
 
 // ErrConfig is matched by every Config.Validate error.
@@ -73,6 +76,7 @@ func Open(c Config) (driver.Conn, error) {
 		MaxOpenConns: 8,
 		MaxIdleConns: 4,
 		Compression:  &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
+		Settings:     c.Settings,
 	})
 }
 

@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/pangate/pangate/indexer/rows"
+	"github.com/pangate/pangate/internal/auditstore"
 )
 
 func TestByMonths(t *testing.T) {
 	var rs []rows.Row
 	for m := 0; m < 250; m++ {
 		ts := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, m, 0)
-		rs = append(rs, rows.Row{Table: &rows.Events, Values: []any{"id", ts}}, rows.Row{Table: &rows.Events, Values: []any{"id2", ts}})
+		rs = append(rs, rows.Row{Table: &auditstore.Events, Values: []any{"id", ts}}, rows.Row{Table: &auditstore.Events, Values: []any{"id2", ts}})
 	}
 	chunks := byMonths(rs, 90)
 	if len(chunks) != 3 {

@@ -29,7 +29,9 @@ func (w *world) produceDecision(t testing.TB, d schemas.ApprovalDecided) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := stack.Kafka(t).ProduceSync(ctx, &kgo.Record{Topic: w.topic, Key: []byte(d.ApprovalID), Value: b}).FirstErr(); err != nil {
+	// On the decisions topic, where the gateways look: a forger with write access there (the approver
+	// principal's credentials) is stopped by the signature alone.
+	if err := stack.Kafka(t).ProduceSync(ctx, &kgo.Record{Topic: w.decided, Key: []byte(d.ApprovalID), Value: b}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,24 +1,10 @@
 package approver_test
 
 import (
-	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,7 +13,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pangate/pangate/approver/slackui/slackuitest"
-	"github.com/pangate/pangate/gateway/audit"
 	"github.com/pangate/pangate/gateway/auth/authtest"
 	"github.com/pangate/pangate/integration/stack"
 	"github.com/pangate/pangate/schemas"
@@ -35,58 +20,15 @@ import (
 
 const gwAudience = "pangate-approver-it"
 
-var (
-	gwOnce sync.Once
-	gwBin  string
-	gwErr  error
-)
-
-func gatewayBinary(t testing.TB) string {
-	t.Helper()
-	gwOnce.Do(func() {
-		root, err := stack.ModuleRoot()
-		if err != nil {
-			gwErr = err
-			return
-		}
-		gwBin = filepath.Join(filepath.Dir(binary), "gateway")
-		cmd := exec.Command("go", "build", "-o", gwBin, "./gateway")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			gwErr = fmt.Errorf("go build ./gateway: %v\n%s", err, out)
-		}
-	})
-	if gwErr != nil {
-		t.Fatal(gwErr)
-	}
-	return gwBin
-}
-
 // gateway is a gateway process with holds enabled and a policy that holds DELETE without WHERE.
 type gateway struct {
-	port   string
-	prefix string
-	iss    *authtest.TestIssuer
-	cmd    *exec.Cmd
-	exited chan struct{}
-	mu     sync.Mutex
-	logs   []string
+	*stack.Gateway
+	port string
+	iss  *authtest.TestIssuer
 }
 
 func startGateway(t testing.TB, prefix, role string) *gateway {
 	t.Helper()
-	env := stack.Env(t)
-	brokers := stack.Brokers(t)
-	dsn := stack.PostgresDSN(t)
-	bin := gatewayBinary(t)
-	iss := authtest.StartIssuerProcess(t)
-	dir := t.TempDir()
-	g := &gateway{prefix: prefix, iss: iss, exited: make(chan struct{})}
-	cert, key := devCert(t, dir)
-	keyFile := filepath.Join(dir, "checkpoint.pem")
-	if _, err := audit.WriteKey(keyFile, filepath.Join(dir, "checkpoint.pub.pem")); err != nil {
-		t.Fatal(err)
-	}
 	policy := fmt.Sprintf(`version: 1
 approvals:
   timeout: 2m
@@ -107,86 +49,16 @@ default:
   action: deny
   reason: "not allowed"
 `, role)
-	policyPath := filepath.Join(dir, "policy.yaml")
-	if err := os.WriteFile(policyPath, []byte(policy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	db := "postgres"
-	if u, err := pgx.ParseConfig(dsn); err == nil && u.Database != "" {
-		db = u.Database
-	}
-	cfg := fmt.Sprintf(`instance: gw-%s
-listen: 127.0.0.1:0
-tls: {cert_file: %q, key_file: %q}
-limits: {startup_timeout: 30s, result_buffer_bytes: 1048576, max_message_bytes: 1048576}
-targets:
-  - {name: pg, host: %q, port: %s, database: %q, sslmode: disable, admin_dsn: %q, source_address: 127.0.0.2}
-kafka: {brokers: [%s], topic_prefix: %q, ack_timeout: 5s}
-checkpoint: {interval: 1s, key_file: %q}
-auth:
-  issuers:
-    - {url: %q, audiences: [%q]}
-jit: {ttl: 10m}
-policy_file: %q
-approvals: {enabled: true, decision_keys: [%q]}
-ops: {listen: "127.0.0.1:0"}
-`, strings.TrimSuffix(prefix, "."), cert, key, env.PGHost, env.PGPort, db, dsn, strings.Join(brokers, ","), prefix, keyFile,
-		iss.URL, gwAudience, policyPath, decisionPubFile)
-	path := filepath.Join(dir, "gateway.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	g.cmd = exec.Command(bin, "run", "-config", path, "-log-level", "debug")
-	stderr, err := g.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		var once sync.Once
-		for sc.Scan() {
-			line := sc.Text()
-			g.mu.Lock()
-			g.logs = append(g.logs, line)
-			g.mu.Unlock()
-			var m map[string]any
-			if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "gateway serving" {
-				addr, _ := m["listen"].(string)
-				_, g.port, _ = net.SplitHostPort(addr)
-				once.Do(func() { close(ready) })
-			}
-		}
-	}()
-	go func() { _ = g.cmd.Wait(); close(g.exited) }()
-	t.Cleanup(func() {
-		_ = g.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-g.exited:
-		case <-time.After(30 * time.Second):
-			_ = g.cmd.Process.Kill()
-			<-g.exited
-		}
-		if t.Failed() {
-			g.mu.Lock()
-			for _, l := range g.logs[max(0, len(g.logs)-60):] {
-				t.Log("gateway:", l)
-			}
-			g.mu.Unlock()
-		}
+	g := stack.StartGateway(t, stack.GatewayOptions{
+		Instance:     "gw-" + strings.TrimSuffix(prefix, "."),
+		Prefix:       prefix,
+		Audience:     gwAudience,
+		AckTimeout:   5 * time.Second,
+		Policy:       policy,
+		DecisionKeys: []string{decisionPubFile},
+		LogTail:      60,
 	})
-	select {
-	case <-ready:
-	case <-g.exited:
-		t.Fatalf("gateway exited before serving:\n%s", strings.Join(g.logs, "\n"))
-	case <-time.After(60 * time.Second):
-		t.Fatal("gateway did not start within 60s")
-	}
-	return g
+	return &gateway{Gateway: g, port: g.Port, iss: g.Issuer}
 }
 
 func (g *gateway) connect(t testing.TB, role, sub string) *pgx.Conn {
@@ -211,27 +83,6 @@ func (g *gateway) connectNotices(t testing.TB, role, sub string, onNotice pgconn
 	}
 	t.Cleanup(func() { _ = c.Close(context.Background()) })
 	return c
-}
-
-func devCert(t testing.TB, dir string) (string, string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "pangate test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalPKCS8PrivateKey(k)
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	_ = os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	_ = os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600)
-	return certFile, keyFile
 }
 
 // heldFixture creates a table of 5 rows and a NOLOGIN role that may change it, and a topic prefix.

@@ -4,14 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +19,8 @@ import (
 	"github.com/pangate/pangate/approver/slackui/slackuitest"
 	"github.com/pangate/pangate/gateway/hold"
 	"github.com/pangate/pangate/integration/stack"
+	"github.com/pangate/pangate/internal/gobuild"
+	"github.com/pangate/pangate/internal/kafka"
 	"github.com/pangate/pangate/schemas"
 )
 
@@ -47,23 +48,14 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	root, err := stack.ModuleRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "module root:", err)
-		return 1
-	}
 	dir, err := os.MkdirTemp("", "pangate-approver-it")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "approver")
-	build := exec.Command("go", "build", "-o", binary, "./approver")
-	build.Dir = root
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build approver:", err)
+	if binary, err = gobuild.Binary("./approver"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	decisionKeyFile, decisionPubFile = filepath.Join(dir, "decision.pem"), filepath.Join(dir, "decision.pub.pem")
@@ -77,7 +69,8 @@ func run(m *testing.M) int {
 // world is one test's topic, fake Slack and gateway-side Holder.
 type world struct {
 	t       testing.TB
-	topic   string
+	topic   string // the approvals topic (gateways write)
+	decided string // its decisions topic (approvers write), schemas.DecisionsTopicFor(topic)
 	brokers []string
 	slack   *slackuitest.Server
 	holder  *hold.Holder
@@ -86,29 +79,35 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	return newWorldOn(t, stack.UniqueName(t, "approvals"))
+	return newWorldOn(t, stack.UniqueName(t, "approvals")+"."+schemas.TopicApprovals)
 }
 
-// newWorldOn is newWorld on a given approvals topic name (the gateway's prefix + pangate.approvals).
+// newWorldOn is newWorld on a given approvals topic name (the gateway's prefix + pangate.approvals; the
+// approver is configured with that prefix).
 func newWorldOn(t testing.TB, topic string) *world {
 	t.Helper()
-	w := &world{t: t, topic: topic, brokers: stack.Brokers(t), dir: t.TempDir()}
+	w := &world{t: t, topic: topic, decided: schemas.DecisionsTopicFor(topic), brokers: stack.Brokers(t), dir: t.TempDir()}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var tc schemas.TopicConfig
+	var tcs []schemas.TopicConfig
 	for _, c := range schemas.Topics(1) {
-		if c.Name == schemas.TopicApprovals {
-			tc = c
+		switch c.Name {
+		case schemas.TopicApprovals:
+			c.Name = w.topic
+		case schemas.TopicDecisions:
+			c.Name = w.decided
+		default:
+			continue
 		}
+		tcs = append(tcs, c)
 	}
-	tc.Name = w.topic
-	if err := schemas.EnsureTopics(ctx, stack.KafkaAdmin(t), []schemas.TopicConfig{tc}); err != nil {
+	if err := schemas.EnsureTopics(ctx, stack.KafkaAdmin(t), tcs); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_, _ = stack.KafkaAdmin(t).DeleteTopics(ctx, w.topic)
+		_, _ = stack.KafkaAdmin(t).DeleteTopics(ctx, w.topic, w.decided)
 	})
 	w.slack = slackuitest.New()
 	t.Cleanup(w.slack.Close)
@@ -121,7 +120,7 @@ func newWorldOn(t testing.TB, topic string) *world {
 		w.slack.AddUser(u.id, u.name, u.email)
 	}
 	prod := stack.Kafka(t)
-	h, err := hold.New(hold.Config{Topic: w.topic, Instance: "gw-it", Version: "test", Brokers: w.brokers,
+	h, err := hold.New(hold.Config{Topic: w.topic, Instance: "gw-it", Version: "test", Kafka: kafka.Config{Brokers: w.brokers},
 		FetchMaxWait: 100 * time.Millisecond, DecisionKeys: trustedKeys(t)}, prod)
 	if err != nil {
 		t.Fatal(err)
@@ -141,124 +140,47 @@ func newWorldOn(t testing.TB, topic string) *world {
 
 // approver is one approver process.
 type approver struct {
+	*stack.Approver
 	name string
 	url  string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
 }
 
-func freePort(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// options are the approver settings of the world: its topic, fake Slack, approvers and decision key.
+func (w *world) options(name string) stack.ApproverOptions {
+	return stack.ApproverOptions{
+		Instance:        name,
+		Prefix:          strings.TrimSuffix(w.topic, schemas.TopicApprovals),
+		Brokers:         w.brokers,
+		SlackURL:        w.slack.URL(),
+		SigningSecret:   signingSecret,
+		Approvers:       []string{"UADA", "UBOB", "UREX"},
+		TerminalUsers:   map[string]string{"alice": "alice@acme.example", "rex": "rex@acme.example"},
+		ClaimLease:      20 * time.Second,
+		ExpiryGrace:     time.Second,
+		DecisionKeyFile: decisionKeyFile,
+		Dir:             w.dir,
 	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
+// config writes the configuration of approver name (for the terminal commands) and returns its path.
 func (w *world) config(t testing.TB, name string) string {
 	t.Helper()
+	o := w.options(name)
+	o.Listen = stack.FreePort(t)
 	p := filepath.Join(w.dir, name+".yaml")
-	cfg := fmt.Sprintf(`instance: %s
-listen: %s
-kafka:
-  brokers: [%s]
-  topic: %s
-slack:
-  token: xoxb-integration
-  signing_secret: %s
-  channel: C0APPROVALS
-  api_url: %s
-approvers: [UADA, UBOB, UREX]
-terminal_users: {alice: alice@acme.example, rex: rex@acme.example}
-claim_lease: 20s
-expiry_grace: 1s
-log_level: debug
-decision_key_file: %s
-`, name, freePort(t), strings.Join(w.brokers, ", "), w.topic, signingSecret, w.slack.URL(), decisionKeyFile)
-	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	stack.WriteConfig(t, p, stack.ApproverConfig(t, o))
 	return p
 }
 
-// startApprover starts an approver process and waits until /readyz answers 200.
+// startApprover starts an approver process and waits until /readyz answers 200; it is killed at cleanup.
 func (w *world) startApprover(t testing.TB, name string) *approver {
 	t.Helper()
-	cfgPath := w.config(t, name)
-	b, _ := os.ReadFile(cfgPath)
-	var listen string
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "listen: ") {
-			listen = strings.TrimPrefix(l, "listen: ")
-		}
-	}
-	logPath := filepath.Join(w.dir, fmt.Sprintf("%s-%d.log", name, time.Now().UnixNano()))
-	lf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(binary, "serve", "-config", cfgPath)
-	cmd.Env = append(os.Environ(), "PANGATE_KAFKA_BROKERS=") // the file is the source of truth here
-	cmd.Stdout, cmd.Stderr = lf, lf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	a := &approver{name: name, url: "http://" + listen, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); lf.Close(); close(a.done) }()
-	t.Cleanup(func() {
-		a.kill()
-		if t.Failed() {
-			tail(t, a.log)
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(a.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return a
-			}
-		}
-		select {
-		case <-a.done:
-			tail(t, a.log)
-			t.Fatalf("approver %s exited before it was ready", name)
-		default:
-		}
-		if time.Now().After(deadline) {
-			tail(t, a.log)
-			t.Fatalf("approver %s not ready within 60s", name)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	a := stack.StartApprover(t, w.options(name))
+	return &approver{Approver: a, name: name, url: a.URL}
 }
 
 // kill sends SIGKILL (no clean shutdown) and waits for the process to go.
-func (a *approver) kill() {
-	select {
-	case <-a.done:
-		return
-	default:
-	}
-	_ = a.cmd.Process.Signal(syscall.SIGKILL)
-	<-a.done
-}
-
-func tail(t testing.TB, path string) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return
-	}
-	lines := strings.Split(string(b), "\n")
-	if len(lines) > 40 {
-		lines = lines[len(lines)-40:]
-	}
-	t.Logf("log of %s:\n%s", filepath.Base(path), strings.Join(lines, "\n"))
-}
+func (a *approver) kill() { a.Kill() }
 
 // pending is a Request running in the background.
 type pending struct {
@@ -357,13 +279,7 @@ func click(t testing.TB, a *approver, c slackuitest.Click) (string, string) {
 
 func eventually(t testing.TB, what string, f func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	stack.Eventually(t, 30*time.Second, what, f)
 }
 
 // events reads the approvals topic from the start and returns the events of approval id in log order,
@@ -378,12 +294,25 @@ func (w *world) events(t testing.TB, id string, until func([]schemas.Event) bool
 	return out
 }
 
+// readAll returns the events of approval id on the approvals and decisions topics, by event time (nothing
+// orders the two topics; each topic's own order is kept for equal times).
 func (w *world) readAll(t testing.TB, id string) []schemas.Event {
 	t.Helper()
-	cl := stack.Kafka(t, kgo.ConsumeTopics(w.topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	out := append(w.readTopicAll(t, w.topic, id), w.readTopicAll(t, w.decided, id)...)
+	sort.SliceStable(out, func(i, j int) bool {
+		a, _ := out[i].Timestamp()
+		b, _ := out[j].Timestamp()
+		return a.Before(b)
+	})
+	return out
+}
+
+func (w *world) readTopicAll(t testing.TB, topic, id string) []schemas.Event {
+	t.Helper()
+	cl := stack.Kafka(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ends, err := adminEnds(ctx, t, w.topic)
+	ends, err := adminEnds(ctx, t, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +322,7 @@ func (w *world) readAll(t testing.TB, id string) []schemas.Event {
 	for !reached(seen, ends) {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			t.Fatalf("reading %s: %v", w.topic, ctx.Err())
+			t.Fatalf("reading %s: %v", topic, ctx.Err())
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			seen[r.Partition] = r.Offset + 1

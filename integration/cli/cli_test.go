@@ -10,9 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,32 +19,10 @@ import (
 	"github.com/pangate/pangate/integration/stack"
 )
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
-
-// bin builds the four binaries once into a temporary directory.
+// bin is the binary of service name (gateway, approver, indexer, reporter), built once per test process.
 func bin(t *testing.T, name string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "pangate-cli-")
-		if buildErr != nil {
-			return
-		}
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "./gateway", "./approver", "./indexer", "./reporter")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(binDir, name)
+	return stack.Binary(t, "./"+name)
 }
 
 // exec runs a binary with only the given environment (no ambient PANGATE_ variable) and returns its exit
@@ -173,10 +149,14 @@ func TestClickHouseRefusalsNameTheSetting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer op.Close()
+	// The connection is closed by the cleanup, after the drops (a deferred Close ran first and left every
+	// run's databases behind).
 	t.Cleanup(func() {
+		defer op.Close()
 		for _, d := range []string{db, db + "_ingest"} {
-			_ = op.Exec(context.Background(), "DROP DATABASE IF EXISTS "+d)
+			if err := op.Exec(context.Background(), "DROP DATABASE IF EXISTS "+d); err != nil {
+				t.Errorf("drop ClickHouse database %s: %v", d, err)
+			}
 		}
 	})
 	reporterCfg := write(t, "reporter.yaml", fmt.Sprintf("clickhouse: {addr: %q, database: pangate, user: reporter}\n", env.ClickHouseAddr))

@@ -9,8 +9,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	chddl "github.com/pangate/pangate/deploy/clickhouse"
 	"github.com/pangate/pangate/integration/stack"
+	chddl "github.com/pangate/pangate/internal/auditstore"
 )
 
 // chTable creates a MergeTree table in database pangate (the only one the
@@ -26,7 +26,7 @@ func chTable(t *testing.T, op driver.Conn) string {
 	if err != nil {
 		t.Fatalf("create table as operator: %v", err)
 	}
-	// The indexer writes through pangate_ingest (deploy/clickhouse/ingest.go).
+	// The indexer writes through pangate_ingest (internal/auditstore/ingest.go).
 	name := strings.TrimPrefix(table, "pangate.")
 	if err := chddl.EnsureIngest(ctx, op, "pangate", []string{name}); err != nil {
 		t.Fatalf("ingest table for %s: %v", table, err)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	gatewayconfig "github.com/pangate/pangate/gateway/config"
 )
 
 // TestCancelPgx cancels a long pg_sleep with pgx's CancelRequest through the gateway.
@@ -37,7 +39,7 @@ func TestCancelOtherInstance(t *testing.T) {
 	t.Parallel()
 	keyFile := filepath.Join(t.TempDir(), "cancel.key")
 	must(t, os.WriteFile(keyFile, []byte("0123456789abcdef0123456789abcdef-shared"), 0o600))
-	opts := gwOpts{extraYAML: "cancel_key_file: " + keyFile + "\n"}
+	opts := gwOpts{configure: func(c *gatewayconfig.Config) { c.CancelKeyFile = keyFile }}
 	g1 := startGateway(t, opts)
 	g2 := startGateway(t, opts)
 	f := newFixture(t)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	gatewayconfig "github.com/pangate/pangate/gateway/config"
 	"github.com/pangate/pangate/schemas"
 )
 
@@ -85,7 +86,7 @@ rules:
     reason: "unparseable"
 default: {action: allow}
 `, f.Role)), 0o600))
-	g := startGateway(t, gwOpts{extraYAML: "policy_file: " + policy + "\n"})
+	g := startGateway(t, gwOpts{configure: func(c *gatewayconfig.Config) { c.PolicyFile = policy }})
 
 	// 1. The OpenTelemetry instrumentation writes the comments.
 	const ticket = "PAY-7 card 4111111111111111"

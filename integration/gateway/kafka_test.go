@@ -17,7 +17,7 @@ import (
 // TestKafkaDownFailsClosed stops the broker mid-session: statements are refused with SQLSTATE 58000 and
 // none runs upstream; once the broker is back the same session goes on, and its chain has no gap.
 func TestKafkaDownFailsClosed(t *testing.T) {
-	g := startGateway(t, gwOpts{ackTimeout: "2s"})
+	g := startGateway(t, gwOpts{ackTimeout: 2 * time.Second})
 	f := newFixture(t)
 	ctx := context.Background()
 	c := g.connect(t, f.Role, "ci-kafka")

@@ -58,7 +58,7 @@ func TestUpstreamTLSVerifyFull(t *testing.T) {
 // login fails with an error naming the certificate problem and no statement runs.
 func TestUpstreamTLSWrongCA(t *testing.T) {
 	t.Parallel()
-	wrongCA, _ := devCert(t, t.TempDir()) // a fresh self-signed certificate: not PostgreSQL's issuer
+	wrongCA, _ := stack.DevCert(t, t.TempDir()) // a fresh self-signed certificate: not PostgreSQL's issuer
 	g := startGateway(t, gwOpts{upstreamSSLMode: "verify-full", upstreamCAFile: wrongCA})
 	f := newFixture(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -90,9 +90,7 @@ func TestUpstreamTLSWrongCA(t *testing.T) {
 	// The operator sees the cause, certificate verification (polled: stderr is read concurrently).
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		g.logMu.Lock()
-		logs := strings.Join(g.logs, "\n")
-		g.logMu.Unlock()
+		logs := strings.Join(g.Logs(), "\n")
 		if strings.Contains(logs, "x509") || strings.Contains(logs, "certificate") {
 			break
 		}

@@ -66,7 +66,7 @@ func BenchmarkIngestThroughput(b *testing.B) {
 			el := time.Since(start)
 			p.stop(b)
 			chCPU := procCPU(b, "clickhouse") - chBefore
-			ixCPU := p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()
+			ixCPU := p.Cmd.ProcessState.UserTime() + p.Cmd.ProcessState.SystemTime()
 			rate := float64(total) / el.Seconds()
 
 			kEl, kCPU := en.kafkaEngineAnchor(b, en.prefix+schemas.TopicAudit, total)

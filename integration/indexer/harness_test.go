@@ -4,58 +4,27 @@
 package indexer_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pangate/pangate/indexer/config"
 	"github.com/pangate/pangate/indexer/service"
 	"github.com/pangate/pangate/indexer/store"
 	"github.com/pangate/pangate/integration/stack"
+	"github.com/pangate/pangate/internal/launch"
 	"github.com/pangate/pangate/schemas"
 )
-
-var binary string
-
-// TestMain builds the indexer binary once; tests exec it so kill -9 hits a real process.
-func TestMain(m *testing.M) {
-	root, err := stack.ModuleRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	dir, err := os.MkdirTemp("", "pangate-indexer-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "indexer")
-	cmd := exec.Command("go", "build", "-o", binary, "./indexer")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build indexer: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
 
 // env is one test's topics, database and clients.
 type env struct {
@@ -78,38 +47,16 @@ func newEnv(t testing.TB) *env {
 func newEnvNamed(t testing.TB, prefix, db string) *env {
 	t.Helper()
 	ep := stack.Env(t)
-	admin := stack.ClickHouse(t) // holds ClickHouse for this test (see integration/stack)
+	_ = stack.ClickHouse(t) // holds ClickHouse for this test (see integration/stack)
 	kc := stack.Kafka(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(2*time.Millisecond),
 		kgo.ProducerBatchMaxBytes(1<<20), kgo.UnknownTopicRetries(-1))
 	en := &env{t: t, ep: ep, prefix: prefix + ".", db: db, group: stack.UniqueName(t, "idxg"), kc: kc}
-	{
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		cancel()
-		if err != nil {
-			t.Fatalf("drop database %s left by an earlier run: %v", db, err)
-		}
-	}
+	// The database (dropped first, so a previous run's rows never count; dropped with its ingest database
+	// when the test ends unless PANGATE_KEEP_DB is set) and the topics of the prefix.
+	stack.ClickHouseDatabase(t, db)
+	stack.ServiceTopics(t, en.prefix)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(kc)
-	topics := schemas.Rename(schemas.Topics(1), en.prefix)
-	if err := schemas.EnsureTopics(ctx, adm, topics); err != nil {
-		t.Fatalf("create topics: %v", err)
-	}
-	waitTopics(t, adm, topics)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		var names []string
-		for _, tc := range topics {
-			names = append(names, tc.Name)
-		}
-		_, _ = adm.DeleteTopics(ctx, names...)
-		if os.Getenv("PANGATE_KEEP_DB") == "" {
-			_ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+en.db)
-		}
-	})
 	if _, err := service.Migrate(ctx, en.config(), slog.New(slog.NewTextHandler(testWriter{t}, nil))); err != nil {
 		t.Fatalf("migrate %s: %v", en.db, err)
 	}
@@ -123,57 +70,13 @@ func newEnvNamed(t testing.TB, prefix, db string) *env {
 	return en
 }
 
-// waitTopics waits until every partition of the topics has a leader: right after creation (and after a
-// broker restart by another test) a produce may otherwise fail with UNKNOWN_TOPIC_OR_PARTITION.
-func waitTopics(t testing.TB, adm *kadm.Client, topics []schemas.TopicConfig) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ready := true
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		for _, tc := range topics {
-			d, err := adm.ListTopics(ctx, tc.Name)
-			td, ok := d[tc.Name]
-			if err != nil || !ok || td.Err != nil || int32(len(td.Partitions)) != tc.Partitions {
-				ready = false
-				break
-			}
-			for _, p := range td.Partitions {
-				if p.Err != nil || p.Leader < 0 {
-					ready = false
-				}
-			}
-		}
-		cancel()
-		if ready {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("topics %v have no leaders after 60s", topics)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // config is the indexer configuration of this test. The indexer ingests as the operator here: the stack's
 // indexer user may only use database pangate, and every test has its own database (TestAccessControl checks
 // the restricted users on database pangate).
 func (en *env) config() config.Config {
-	c := config.Defaults()
-	c.Instance = "indexer-test"
-	c.Listen = "127.0.0.1:0"
-	c.Kafka.Brokers = en.ep.KafkaBrokers
-	c.Kafka.TopicPrefix = en.prefix
-	c.Kafka.Group = en.group
-	c.Kafka.InstanceID = en.group + "-1"
-	c.ClickHouse.Addrs = []string{en.ep.ClickHouseAddr}
-	c.ClickHouse.Database = en.db
-	c.ClickHouse.User, c.ClickHouse.Password = en.ep.ClickHouseUser, en.ep.ClickHousePassword
-	c.ClickHouse.MigrateUser, c.ClickHouse.MigratePassword = en.ep.ClickHouseUser, en.ep.ClickHousePassword
-	c.Batch.FlushInterval = 200 * time.Millisecond
-	c.Batch.Size = 2000
-	c.Retention.Disabled = true
-	return c
+	return stack.IndexerConfig(en.t, &stack.IndexerOptions{Instance: "indexer-test", Prefix: en.prefix,
+		Brokers: en.ep.KafkaBrokers, Group: en.group, InstanceID: en.group + "-1", Database: en.db,
+		FlushInterval: 200 * time.Millisecond, BatchSize: 2000, LogLevel: config.Defaults().LogLevel})
 }
 
 // environ renders config() as PANGATE_INDEXER_* variables for the binary, then extra "K=V" pairs.
@@ -206,86 +109,56 @@ func (en *env) environ(extra ...string) []string {
 	return append(out, extra...)
 }
 
-// proc is a running indexer binary.
+// proc is a running indexer binary, configured by environment variables (environ).
 type proc struct {
-	cmd     *exec.Cmd
-	done    chan struct{}
+	*launch.Proc
 	written chan struct{} // receives (without blocking the reader) each time the indexer logs "batch written"
 	addr    chan string   // receives the /metrics listen address once
 }
 
-var logMu sync.Mutex
-
-// start execs the indexer; its log goes to a file in the test's temp dir, shown if the test fails.
+// start execs the indexer; its log goes to a file in the test's temp dir, its tail shown if the test fails.
 func (en *env) start(extra ...string) *proc {
 	en.t.Helper()
-	f, err := os.CreateTemp(en.t.TempDir(), "indexer-*.log")
-	if err != nil {
-		en.t.Fatal(err)
-	}
-	cmd := exec.Command(binary)
-	cmd.Env = en.environ(extra...)
-	cmd.Stdout = f
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		en.t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		en.t.Fatalf("start indexer: %v", err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{}), written: make(chan struct{}, 1), addr: make(chan string, 1)}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Bytes()
-			if bytes.Contains(line, []byte(`"msg":"batch written"`)) {
+	p := &proc{written: make(chan struct{}, 1), addr: make(chan string, 1)}
+	lp, err := launch.Start(launch.Spec{Name: "indexer", Bin: stack.Binary(en.t, "./indexer"), Env: en.environ(extra...),
+		LogFile: filepath.Join(en.t.TempDir(), "indexer.log"),
+		OnLine: func(line string) {
+			if strings.Contains(line, `"msg":"batch written"`) {
 				select {
 				case p.written <- struct{}{}:
 				default:
 				}
 			}
-			if bytes.Contains(line, []byte(`"msg":"indexer started"`)) {
+			if strings.Contains(line, `"msg":"indexer started"`) {
 				var l struct{ Listen string }
-				if json.Unmarshal(line, &l) == nil {
-					p.addr <- l.Listen
+				if json.Unmarshal([]byte(line), &l) == nil {
+					select {
+					case p.addr <- l.Listen:
+					default:
+					}
 				}
 			}
-			_, _ = f.Write(append(line, '\n'))
-		}
-		_ = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
+		}})
+	if err != nil {
+		en.t.Fatalf("start indexer: %v", err)
+	}
+	p.Proc = lp
 	en.t.Cleanup(func() {
 		p.kill()
 		if en.t.Failed() || os.Getenv("PANGATE_TEST_SHOW_LOGS") != "" {
-			logMu.Lock()
-			defer logMu.Unlock()
-			b, _ := os.ReadFile(f.Name())
-			if len(b) > 8000 {
-				b = b[len(b)-8000:]
-			}
-			en.t.Logf("indexer log %s (tail):\n%s", f.Name(), b)
+			en.t.Logf("indexer log %s (tail):\n%s", lp.Spec.LogFile, lp.Tail(60))
 		}
 	})
 	return p
 }
 
 // kill sends SIGKILL and waits for the process to be gone.
-func (p *proc) kill() {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
+func (p *proc) kill() { p.Kill() }
 
 // stop sends SIGTERM and waits (graceful shutdown).
 func (p *proc) stop(t testing.TB) {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
+	if p.Alive() && !p.Stop(20*time.Second) {
 		t.Errorf("indexer did not stop within 20s of SIGTERM")
-		p.kill()
 	}
 }
 

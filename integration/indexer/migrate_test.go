@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	chddl "github.com/pangate/pangate/deploy/clickhouse"
-	"github.com/pangate/pangate/indexer/migrate"
+	chddl "github.com/pangate/pangate/internal/auditstore"
+	"github.com/pangate/pangate/internal/auditstore/migrate"
 )
 
 // TestMigrations: applying twice changes nothing, a lost version record is repaired without errors (every
@@ -57,8 +57,8 @@ func TestMigrations(t *testing.T) {
 	// And the binary refuses to start on it.
 	p := en.start()
 	select {
-	case <-p.done:
-		if code := p.cmd.ProcessState.ExitCode(); code == 0 {
+	case <-p.Done():
+		if code := p.Cmd.ProcessState.ExitCode(); code == 0 {
 			t.Errorf("indexer exited 0 on a newer schema")
 		}
 	case <-time.After(30 * time.Second):

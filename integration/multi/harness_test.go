@@ -1,26 +1,15 @@
 package multi_test
 
 import (
-	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -31,9 +20,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pangate/pangate/approver/slackui/slackuitest"
-	"github.com/pangate/pangate/gateway/audit"
 	"github.com/pangate/pangate/gateway/auth/authtest"
 	"github.com/pangate/pangate/integration/stack"
+	"github.com/pangate/pangate/internal/launch"
 	"github.com/pangate/pangate/schemas"
 )
 
@@ -43,120 +32,32 @@ const (
 	channel       = "C0APPROVALS"
 )
 
-// bin holds the three service binaries, built once by TestMain; tests exec them so SIGKILL hits real
-// processes.
-var bin struct{ gateway, approver, indexer string }
-
-func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
-	root, err := stack.ModuleRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "module root:", err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "pangate-multi-it")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "./gateway", "./approver", "./indexer")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build ./gateway ./approver ./indexer: %v\n%s", err, out)
-		return 1
-	}
-	bin.gateway, bin.approver, bin.indexer = filepath.Join(dir, "gateway"), filepath.Join(dir, "approver"), filepath.Join(dir, "indexer")
-	return m.Run()
-}
-
-// proc is one service process with its log kept in memory (shown when the test fails).
+// proc is what multi needs of every service process: its name for messages, SIGKILL, SIGTERM and
+// whether it still runs (integration/stack's launcher underneath).
 type proc struct {
 	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	mu   sync.Mutex
-	logs []string
-	// onLine, if set before start, sees every log line (under mu).
-	onLine func(line string)
+	p    *launch.Proc
+	done <-chan struct{}
 }
 
-// start execs cmd, collecting stdout and stderr lines; the process is killed at cleanup.
-func start(t *testing.T, name string, cmd *exec.Cmd, onLine func(string)) *proc {
-	t.Helper()
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), onLine: onLine}
-	r, w := io.Pipe()
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.logs = append(p.logs, line)
-			if p.onLine != nil {
-				p.onLine(line)
-			}
-			p.mu.Unlock()
-		}
-		_, _ = io.Copy(io.Discard, r)
-	}()
-	go func() { _ = cmd.Wait(); _ = w.Close(); close(p.done) }()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() || os.Getenv("PANGATE_TEST_SHOW_LOGS") != "" {
-			p.mu.Lock()
-			lines := p.logs[max(0, len(p.logs)-40):]
-			t.Logf("log of %s (last %d lines):\n%s", name, len(lines), strings.Join(lines, "\n"))
-			p.mu.Unlock()
-		}
-	})
-	return p
-}
+func newProc(name string, p *launch.Proc) proc { return proc{name: name, p: p, done: p.Done()} }
 
 // kill sends SIGKILL and waits until the process is gone.
-func (p *proc) kill() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
+func (p proc) kill() { p.p.Kill() }
 
 // stop sends SIGTERM and waits for a clean exit.
-func (p *proc) stop(t *testing.T) {
+func (p proc) stop(t *testing.T) {
 	t.Helper()
-	select {
-	case <-p.done:
+	if !p.p.Alive() {
 		t.Errorf("%s had exited before it was asked to stop", p.name)
 		return
-	default:
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(45 * time.Second):
+	if !p.p.Stop(45 * time.Second) {
 		t.Errorf("%s did not stop within 45s of SIGTERM", p.name)
-		p.kill()
 	}
 }
 
-func (p *proc) alive() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
+func (p proc) alive() bool { return p.p.Alive() }
 
 // world is the shared part of one deployment: topics, database, fixture tables, issuer, fake Slack.
 type world struct {
@@ -196,23 +97,9 @@ func newWorld(t *testing.T, heldTables int) *world {
 	t.Logf("the stack's Kafka and ClickHouse held after %s", time.Since(t0).Round(time.Millisecond))
 
 	// Topics first, with leaders, so no process races their creation.
+	stack.ServiceTopics(t, w.prefix)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	adm := stack.KafkaAdmin(t)
-	topics := schemas.Rename(schemas.Topics(1), w.prefix)
-	if err := schemas.EnsureTopics(ctx, adm, topics); err != nil {
-		t.Fatalf("create topics: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		var names []string
-		for _, tc := range topics {
-			names = append(names, tc.Name)
-		}
-		_, _ = stack.KafkaAdmin(t).DeleteTopics(ctx, names...)
-	})
-	waitTopics(t, adm, topics)
 
 	// PostgreSQL: one table for the load, one small table per held statement (so each held UPDATE's
 	// effect is visible on its own), and the role sessions are granted.
@@ -276,23 +163,7 @@ default:
 func (w *world) dropPostgres() {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	rows, err := w.admin.Query(ctx, `SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member
-		WHERE m.roleid = (SELECT oid FROM pg_roles WHERE rolname = $1)`, w.role)
-	var members []string
-	if err == nil {
-		for rows.Next() {
-			var n string
-			if rows.Scan(&n) == nil {
-				members = append(members, n)
-			}
-		}
-		rows.Close()
-	}
-	for _, m := range members {
-		_, _ = w.admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, m)
-		_, _ = w.admin.Exec(ctx, fmt.Sprintf(`DROP OWNED BY %s`, pgx.Identifier{m}.Sanitize()))
-		_, _ = w.admin.Exec(ctx, fmt.Sprintf(`DROP ROLE IF EXISTS %s`, pgx.Identifier{m}.Sanitize()))
-	}
+	stack.DropJITMembers(ctx, w.admin, w.role)
 	_, _ = w.admin.Exec(ctx, fmt.Sprintf(`DROP TABLE IF EXISTS %s`, w.load))
 	for _, h := range w.held {
 		_, _ = w.admin.Exec(ctx, fmt.Sprintf(`DROP TABLE IF EXISTS %s`, h))
@@ -301,108 +172,41 @@ func (w *world) dropPostgres() {
 	_, _ = w.admin.Exec(ctx, fmt.Sprintf(`DROP ROLE IF EXISTS %s`, w.role))
 }
 
-// waitTopics waits until every partition of the topics has a leader.
-func waitTopics(t *testing.T, adm *kadm.Client, topics []schemas.TopicConfig) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ready := true
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		for _, tc := range topics {
-			d, err := adm.ListTopics(ctx, tc.Name)
-			td, ok := d[tc.Name]
-			if err != nil || !ok || td.Err != nil || int32(len(td.Partitions)) != tc.Partitions {
-				ready = false
-				break
-			}
-			for _, p := range td.Partitions {
-				if p.Err != nil || p.Leader < 0 {
-					ready = false
-				}
-			}
-		}
-		cancel()
-		if ready {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("topics %v have no leaders after 60s", topics)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // gateway is one gateway process.
 type gateway struct {
-	*proc
+	proc
+	g        *stack.Gateway
 	instance string
 	port     string
-	ready    chan struct{}
 }
 
 // launchGateway runs a gateway with holds enabled, on the world's topics, issuer and policy; waitReady
 // waits until it serves. Launching several processes before waiting lets them start in parallel.
 func (w *world) launchGateway(t *testing.T, instance string) *gateway {
 	t.Helper()
-	dir := filepath.Join(w.dir, instance)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	cert, key := devCert(t, dir)
-	keyFile := filepath.Join(dir, "checkpoint.pem")
-	if _, err := audit.WriteKey(keyFile, filepath.Join(dir, "checkpoint.pub.pem")); err != nil {
-		t.Fatal(err)
-	}
-	dsn := stack.PostgresDSN(t)
-	db := "postgres"
-	if u, err := pgx.ParseConfig(dsn); err == nil && u.Database != "" {
-		db = u.Database
-	}
-	// ack_timeout is generous: the CI machine is shared and a slow acknowledgement would fail statements
-	// closed (correctly, but not what this test is about).
-	cfg := fmt.Sprintf(`instance: %s
-listen: 127.0.0.1:0
-tls: {cert_file: %q, key_file: %q}
-limits: {startup_timeout: 20s, result_buffer_bytes: 1048576, max_message_bytes: 1048576}
-targets:
-  - {name: pg, host: %q, port: %s, database: %q, sslmode: disable, admin_dsn: %q, source_address: 127.0.0.2}
-kafka: {brokers: [%s], topic_prefix: %q, ack_timeout: 15s}
-checkpoint: {interval: 1s, key_file: %q}
-auth:
-  issuers:
-    - {url: %q, audiences: [%q]}
-jit: {ttl: 10m}
-policy_file: %q
-approvals: {enabled: true, decision_keys: [%q]}
-ops: {listen: "127.0.0.1:0"}
-`, instance, cert, key, w.ep.PGHost, w.ep.PGPort, db, dsn, strings.Join(w.brokers, ","), w.prefix, keyFile,
-		w.iss.URL, audience, w.policy, filepath.Join(w.dir, "decision.pub.pem"))
-	path := filepath.Join(dir, "gateway.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	g := &gateway{instance: instance, ready: make(chan struct{})}
-	var once sync.Once
-	g.proc = start(t, instance, exec.Command(bin.gateway, "run", "-config", path), func(line string) {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "gateway serving" {
-			addr, _ := m["listen"].(string)
-			_, port, _ := net.SplitHostPort(addr)
-			once.Do(func() { g.port = port; close(g.ready) })
-		}
+	g := stack.StartGateway(t, stack.GatewayOptions{
+		Instance: instance,
+		Prefix:   w.prefix,
+		Brokers:  w.brokers,
+		Issuer:   w.iss,
+		Audience: audience,
+		// ack_timeout is generous: the CI machine is shared and a slow acknowledgement would fail
+		// statements closed (correctly, but not what this test is about).
+		AckTimeout:     15 * time.Second,
+		StartupTimeout: 20 * time.Second,
+		PolicyFile:     w.policy,
+		DecisionKeys:   []string{filepath.Join(w.dir, "decision.pub.pem")},
+		LogLevel:       "info",
+		LogTail:        40,
+		NoWait:         true,
 	})
-	return g
+	return &gateway{proc: newProc(instance, g.Proc), g: g, instance: instance}
 }
 
 func (g *gateway) waitReady(t *testing.T) {
 	t.Helper()
-	select {
-	case <-g.ready:
-	case <-g.done:
-		t.Fatalf("gateway %s exited before serving", g.instance)
-	case <-time.After(90 * time.Second):
-		t.Fatalf("gateway %s did not start within 90s", g.instance)
-	}
+	g.g.WaitReady()
+	g.port = g.g.Port
 }
 
 // connect opens a pgx connection through g for subject.
@@ -416,7 +220,8 @@ func (w *world) connect(ctx context.Context, g *gateway, sub string) (*pgx.Conn,
 
 // approver is one approver process.
 type approver struct {
-	*proc
+	proc
+	a   *stack.Approver
 	url string
 	// killOnPost, when set, makes the log reader SIGKILL the process as soon as it logs that it posted an
 	// approval whose id is not in the set: after chat.postMessage, before (or while) approval.notified is
@@ -428,63 +233,40 @@ type approver struct {
 // takes over a dead approver's claims quickly; waitReady waits until /readyz answers 200.
 func (w *world) launchApprover(t *testing.T, instance string) *approver {
 	t.Helper()
-	listen := freePort(t)
-	cfg := fmt.Sprintf(`instance: %s
-listen: %s
-kafka:
-  brokers: [%s]
-  topic: %s
-slack:
-  token: xoxb-integration
-  signing_secret: %s
-  channel: %s
-  api_url: %s
-approvers: [UADA, UBOB]
-claim_lease: 3s
-expiry_grace: 1s
-log_level: debug
-decision_key_file: %s
-`, instance, listen, strings.Join(w.brokers, ", "), w.prefix+schemas.TopicApprovals, signingSecret, channel, w.slack.URL(),
-		filepath.Join(w.dir, "decision.pem"))
-	path := filepath.Join(w.dir, instance+".yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin.approver, "serve", "-config", path)
-	cmd.Env = append(os.Environ(), "PANGATE_KAFKA_BROKERS=") // the file is the source of truth here
-	a := &approver{url: "http://" + listen}
-	a.proc = start(t, instance, cmd, func(line string) {
-		known := a.killOnPost.Load()
-		if known == nil || !strings.Contains(line, `"msg":"posted approval to slack"`) {
-			return
-		}
-		var l struct{ Approval string }
-		if json.Unmarshal([]byte(line), &l) == nil && !(*known)[l.Approval] {
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-		}
+	a := &approver{}
+	var cmd atomic.Pointer[launch.Proc]
+	sa := stack.StartApprover(t, stack.ApproverOptions{
+		Instance:        instance,
+		Prefix:          w.prefix,
+		Brokers:         w.brokers,
+		SlackURL:        w.slack.URL(),
+		SigningSecret:   signingSecret,
+		Channel:         channel,
+		Approvers:       []string{"UADA", "UBOB"},
+		ClaimLease:      3 * time.Second,
+		ExpiryGrace:     time.Second,
+		DecisionKeyFile: filepath.Join(w.dir, "decision.pem"),
+		Dir:             w.dir,
+		NoWait:          true,
+		OnLine: func(line string) {
+			known := a.killOnPost.Load()
+			if known == nil || !strings.Contains(line, `"msg":"posted approval to slack"`) {
+				return
+			}
+			var l struct{ Approval string }
+			if p := cmd.Load(); p != nil && json.Unmarshal([]byte(line), &l) == nil && !(*known)[l.Approval] {
+				_ = p.Cmd.Process.Signal(syscall.SIGKILL) // not Kill: that waits for this reader
+			}
+		},
 	})
+	cmd.Store(sa.Proc)
+	a.proc, a.a, a.url = newProc(instance, sa.Proc), sa, sa.URL
 	return a
 }
 
 func (a *approver) waitReady(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		resp, err := http.Get(a.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		if !a.alive() {
-			t.Fatalf("approver %s exited before it was ready", a.name)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("approver %s not ready within 90s", a.name)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	a.a.WaitReady()
 }
 
 // click sends a signed button click to a and returns the approver's result ("decided", "unknown", …).
@@ -511,110 +293,44 @@ func click(a *approver, c slackuitest.Click) (string, error) {
 // minimum, so the survivor gets a killed member's partitions soon.
 func (w *world) startIndexer(t *testing.T, instance string) *indexer {
 	t.Helper()
-	path := filepath.Join(w.dir, instance+".yaml")
-	if err := os.WriteFile(path, []byte("kafka:\n  session_timeout: 6s\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin.indexer, "-config", path)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PANGATE_INDEXER_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env,
-		"PANGATE_INDEXER_INSTANCE="+instance,
-		"PANGATE_INDEXER_LISTEN=127.0.0.1:0",
-		"PANGATE_INDEXER_KAFKA_BROKERS="+strings.Join(w.brokers, ","),
-		"PANGATE_INDEXER_TOPIC_PREFIX="+w.prefix,
-		"PANGATE_INDEXER_GROUP="+w.group,
-		"PANGATE_INDEXER_INSTANCE_ID="+w.group+"-"+instance,
-		"PANGATE_INDEXER_CLICKHOUSE_ADDRS="+w.ep.ClickHouseAddr,
-		"PANGATE_INDEXER_DATABASE="+w.db,
-		"PANGATE_INDEXER_CLICKHOUSE_USER="+w.ep.ClickHouseUser,
-		"PANGATE_INDEXER_CLICKHOUSE_PASSWORD="+w.ep.ClickHousePassword,
-		"PANGATE_INDEXER_MIGRATE_USER="+w.ep.ClickHouseUser,
-		"PANGATE_INDEXER_MIGRATE_PASSWORD="+w.ep.ClickHousePassword,
-		"PANGATE_INDEXER_FLUSH_INTERVAL=200ms",
-		"PANGATE_INDEXER_BATCH_SIZE=500",
-		"PANGATE_INDEXER_RETENTION_DISABLED=true",
-		"PANGATE_INDEXER_LOG_LEVEL=debug", // for "batch written"
-	)
-	started := make(chan struct{})
-	var once sync.Once
 	ix := &indexer{}
-	p := start(t, instance, cmd, func(line string) {
-		if strings.Contains(line, `"msg":"indexer started"`) {
-			once.Do(func() { close(started) })
-		}
-		if strings.Contains(line, `"msg":"batch written"`) {
+	var cmd atomic.Pointer[launch.Proc]
+	si := stack.StartIndexer(t, stack.IndexerOptions{
+		Instance:       instance,
+		Prefix:         w.prefix,
+		Brokers:        w.brokers,
+		Group:          w.group,
+		Database:       w.db,
+		SessionTimeout: 6 * time.Second,
+		FlushInterval:  200 * time.Millisecond,
+		BatchSize:      500,
+		LogLevel:       "debug", // for "batch written"
+		OnLine: func(line string) {
+			if !strings.Contains(line, `"msg":"batch written"`) {
+				return
+			}
 			var b struct{ Records int64 }
 			if json.Unmarshal([]byte(line), &b) == nil {
 				ix.records.Add(b.Records)
 			}
-			if ix.killOnWrite.Load() {
+			if p := cmd.Load(); p != nil && ix.killOnWrite.Load() {
 				// As close as a test can get to the window between the ClickHouse insert and the offset
 				// commit: the records of this batch are then written again by the member that takes over.
-				_ = cmd.Process.Signal(syscall.SIGKILL)
+				_ = p.Cmd.Process.Signal(syscall.SIGKILL)
 			}
-		}
+		},
 	})
-	ix.proc = p
-	select {
-	case <-started:
-	case <-p.done:
-		t.Fatalf("indexer %s exited before it started", instance)
-	case <-time.After(90 * time.Second):
-		t.Fatalf("indexer %s did not start within 90s", instance)
-	}
+	cmd.Store(si.Proc)
+	ix.proc = newProc(instance, si.Proc)
 	return ix
 }
 
 // indexer is one indexer process.
 type indexer struct {
-	*proc
+	proc
 	// killOnWrite makes the log reader SIGKILL the process as soon as it logs "batch written".
 	killOnWrite atomic.Bool
 	records     atomic.Int64 // Kafka records written to ClickHouse, summed from "batch written"
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// devCert writes a self-signed certificate for 127.0.0.1 and localhost.
-func devCert(t *testing.T, dir string) (string, string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "pangate multi test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true, IsCA: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
 }
 
 // buttonValue finds the approval id in the Approve button of a posted message.
@@ -710,13 +426,13 @@ func (w *world) readTopics(t *testing.T, names ...string) []record {
 	return out
 }
 
-// notified waits until the approvals topic records that approval id was posted (approval.notified with
-// a message) and returns the instance that recorded it.
+// notified waits until the decisions topic records that approval id was posted (approval.notified with a
+// message; approvers write it there, docs/approvals.md "Topics") and returns the instance that recorded it.
 func (w *world) notified(t *testing.T, id string) string {
 	t.Helper()
 	var by string
 	eventually(t, 60*time.Second, "approval.notified of "+id, func() bool {
-		for _, r := range w.readTopics(t, schemas.TopicApprovals) {
+		for _, r := range w.readTopics(t, schemas.TopicDecisions) {
 			var n schemas.ApprovalNotified
 			if r.ev.Type == schemas.TypeApprovalNotified && r.ev.Decode(&n) == nil && n.ApprovalID == id && n.MessageTS != "" {
 				by = r.ev.Gateway.Instance
@@ -728,13 +444,5 @@ func (w *world) notified(t *testing.T, id string) string {
 	return by
 }
 
-func eventually(t *testing.T, timeout time.Duration, what string, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// eventually polls f until it holds, failing the test after timeout.
+var eventually = stack.Eventually

@@ -1,7 +1,6 @@
 package panleak_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -28,7 +27,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	gatewayconfig "github.com/pangate/pangate/gateway/config"
 	"github.com/pangate/pangate/integration/stack"
+	"github.com/pangate/pangate/internal/gobuild"
 	"github.com/pangate/pangate/schemas"
 )
 
@@ -50,8 +51,7 @@ import (
 func TestPANLeakAllClients(t *testing.T) {
 	start := time.Now()
 	elapsed := func() time.Duration { return time.Since(start).Round(time.Millisecond) }
-	idxBin := make(chan string, 1)
-	go func() { idxBin <- indexerBinaryPath() }()
+	go func() { _, _ = gobuild.Binary("./indexer") }() // built while the fixture is made
 
 	f := newFixture(t)
 	lt := launderTable(t, f)
@@ -62,21 +62,17 @@ func TestPANLeakAllClients(t *testing.T) {
 	prefix := stack.UniqueName(t, "h13pl") + "."
 	var cols []string
 	for _, c := range taggedColumns {
-		cols = append(cols, fmt.Sprintf("%q", f.Table+"."+c))
+		cols = append(cols, f.Table+"."+c)
 	}
-	cols = append(cols, `"public.cards.number"`, fmt.Sprintf("%q", lt+".*"))
+	cols = append(cols, "public.cards.number", lt+".*")
 	configs := []*matrixConfig{
 		{name: "tagged", gw: startGatewayOpts(t, f, gwOpts{policy: pciPolicy(t, f.Role), prefix: prefix, name: "-tagged",
-			mask: fmt.Sprintf(`{column_patterns: ["pan", "card_number", "*card_no*"], columns: [%s]}`, strings.Join(cols, ", "))})},
-		{name: "content", gw: startGatewayOpts(t, f, gwOpts{prefix: prefix, name: "-content", mask: `{column_patterns: [], columns: []}`})},
+			mask: gatewayconfig.Mask{ColumnPatterns: []string{"pan", "card_number", "*card_no*"}, Columns: cols}})},
+		{name: "content", gw: startGatewayOpts(t, f, gwOpts{prefix: prefix, name: "-content", mask: gatewayconfig.Mask{}})},
 	}
 	t.Logf("fixture, ground truth and two gateways ready (%v)", elapsed())
 
-	bin := <-idxBin
-	if bin == "" || strings.HasPrefix(bin, "error:") {
-		t.Fatalf("build ./indexer: %s", bin)
-	}
-	idx := startIndexer(t, bin, prefix)
+	idx := startIndexer(t, f, prefix)
 
 	full := newDetector(pans)
 	addMoney(full, pans)
@@ -174,7 +170,7 @@ func TestPANLeakAllClients(t *testing.T) {
 		t.Logf("%s: %d gateway log lines scanned, by message: %v", mc.name, len(lines), msgs)
 	}
 
-	recs := readToEnd(t, prefix+schemas.TopicAudit, prefix+schemas.TopicApprovals)
+	recs := readToEnd(t, prefix+schemas.TopicAudit, prefix+schemas.TopicApprovals, prefix+schemas.TopicDecisions)
 	ids := map[string]bool{}
 	taggedSessions := map[string]bool{} // sessions (and gateway runs) of the tagged gateway
 	// The tagged gateway's query.blocked and query.executed events by statement fingerprint (the stored SQL
@@ -854,137 +850,36 @@ func tokenMentions(b []byte, s string) bool {
 
 // indexer is the real indexer binary consuming the test's topics into ClickHouse database h13_panleak.
 type indexer struct {
-	db   string
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	log  []string
-	done chan struct{}
+	*stack.Indexer
+	db string
 }
 
 const h13Database = "h13_panleak"
 
-var (
-	indexerOnce sync.Once
-	indexerPath string
-)
-
-// indexerBinaryPath builds ./indexer once ("error: …" when the build failed; it runs off the test goroutine).
-func indexerBinaryPath() string {
-	indexerOnce.Do(func() {
-		root, err := stack.ModuleRoot()
-		if err != nil {
-			indexerPath = "error: " + err.Error()
-			return
-		}
-		dir, err := os.MkdirTemp("", "pangate-panleak-idx-")
-		if err != nil {
-			indexerPath = "error: " + err.Error()
-			return
-		}
-		p := filepath.Join(dir, "indexer")
-		cmd := exec.Command("go", "build", "-o", p, "./indexer")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			indexerPath = fmt.Sprintf("error: %v\n%s", err, out)
-			return
-		}
-		indexerPath = p
-	})
-	return indexerPath
-}
-
 // startIndexer drops database h13_panleak (a previous run's rows never count) and runs the indexer over the
 // topics of prefix, ingesting as the operator (the stack's indexer user may only use database pangate).
-func startIndexer(t *testing.T, bin, prefix string) *indexer {
+func startIndexer(t *testing.T, f *fixture, prefix string) *indexer {
 	t.Helper()
-	ep := stack.Env(t)
-	admin := stack.ClickHouse(t)
-	ix := &indexer{db: h13Database, done: make(chan struct{})}
-	drop := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		for _, db := range []string{ix.db, ix.db + "_ingest"} {
-			if err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
-				return fmt.Errorf("drop database %s: %w", db, err)
-			}
-		}
-		return nil
-	}
-	if err := drop(); err != nil {
-		t.Fatalf("%v (left by an earlier run)", err)
-	}
+	ix := &indexer{db: h13Database}
+	// Dropped (with its <db>_ingest) first and at cleanup; registered before the indexer's own cleanup, so
+	// the drop runs after the indexer has stopped.
+	stack.ClickHouseDatabase(t, ix.db)
 	group := stack.UniqueName(t, "h13g")
-	ix.cmd = exec.Command(bin)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PANGATE_INDEXER_") {
-			ix.cmd.Env = append(ix.cmd.Env, kv)
-		}
-	}
-	ix.cmd.Env = append(ix.cmd.Env,
-		"PANGATE_INDEXER_INSTANCE=h13-panleak-indexer",
-		"PANGATE_INDEXER_LISTEN=127.0.0.1:0",
-		"PANGATE_INDEXER_KAFKA_BROKERS="+strings.Join(ep.KafkaBrokers, ","),
-		"PANGATE_INDEXER_TOPIC_PREFIX="+prefix,
-		"PANGATE_INDEXER_GROUP="+group,
-		"PANGATE_INDEXER_INSTANCE_ID="+group+"-1",
-		"PANGATE_INDEXER_CLICKHOUSE_ADDRS="+ep.ClickHouseAddr,
-		"PANGATE_INDEXER_DATABASE="+ix.db,
-		"PANGATE_INDEXER_CLICKHOUSE_USER="+ep.ClickHouseUser,
-		"PANGATE_INDEXER_CLICKHOUSE_PASSWORD="+ep.ClickHousePassword,
-		"PANGATE_INDEXER_MIGRATE_USER="+ep.ClickHouseUser,
-		"PANGATE_INDEXER_MIGRATE_PASSWORD="+ep.ClickHousePassword,
-		"PANGATE_INDEXER_FLUSH_INTERVAL=200ms",
-		"PANGATE_INDEXER_RETENTION_DISABLED=true",
-		"PANGATE_INDEXER_LOG_LEVEL=debug",
-	)
-	stderr, err := ix.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ix.cmd.Stdout = ix.cmd.Stderr
-	if err := ix.cmd.Start(); err != nil {
-		t.Fatalf("start indexer: %v", err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 4<<20)
-		for sc.Scan() {
-			ix.mu.Lock()
-			ix.log = append(ix.log, sc.Text())
-			ix.mu.Unlock()
-		}
-		_ = ix.cmd.Wait()
-		close(ix.done)
-	}()
-	t.Cleanup(func() {
-		_ = ix.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-ix.done:
-		case <-time.After(20 * time.Second):
-			_ = ix.cmd.Process.Kill()
-			<-ix.done
-		}
-		if t.Failed() {
-			l := ix.logs()
-			if len(l) > 40 {
-				l = l[len(l)-40:]
-			}
-			t.Logf("indexer log (tail):\n%s", strings.Join(l, "\n"))
-		}
-		if os.Getenv("PANGATE_KEEP_DB") == "" {
-			if err := drop(); err != nil {
-				t.Logf("cleanup: %v", err)
-			}
-		}
+	ix.Indexer = stack.StartIndexer(t, stack.IndexerOptions{
+		Instance:   "h13-panleak-indexer",
+		Prefix:     prefix,
+		Brokers:    stack.Env(t).KafkaBrokers,
+		Group:      group,
+		InstanceID: group + "-1",
+		Database:   ix.db,
+		ShowLog:    func(l string) string { return redact(l, f.PANs) },
+		// Not waited for: the matrix runs while the indexer migrates and joins its group; waitEvents waits.
+		NoWait: true,
 	})
 	return ix
 }
 
-func (ix *indexer) logs() []string {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	return append([]string(nil), ix.log...)
-}
+func (ix *indexer) logs() []string { return ix.Lines() }
 
 // waitEvents waits until the events table holds want distinct events (every Kafka record read).
 func (ix *indexer) waitEvents(t *testing.T, want int) int {
@@ -1001,7 +896,7 @@ func (ix *indexer) waitEvents(t *testing.T, want int) int {
 			return int(got)
 		}
 		select {
-		case <-ix.done:
+		case <-ix.Done():
 			t.Fatalf("indexer exited with %d of %d events in ClickHouse:\n%s", got, want, strings.Join(ix.logs(), "\n"))
 		default:
 		}
@@ -1140,7 +1035,7 @@ func b64url(b []byte) ([]byte, error) { return base64.RawURLEncoding.DecodeStrin
 func TestSampleSplitPANMasked(t *testing.T) {
 	start := time.Now()
 	f := newFixture(t)
-	g := startGatewayOpts(t, f, gwOpts{mask: `{column_patterns: [], columns: []}`})
+	g := startGatewayOpts(t, f, gwOpts{mask: gatewayconfig.Mask{}})
 	t.Logf("gateway serving (%v)", time.Since(start).Round(time.Millisecond))
 	det := newDetector(f.PANs)
 	cl := connect(t, g, f, pgx.QueryExecModeSimpleProtocol)

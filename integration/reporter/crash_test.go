@@ -1,100 +1,43 @@
 package reporter_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pangate/pangate/gateway/auth/authtest"
+	gatewayconfig "github.com/pangate/pangate/gateway/config"
 	"github.com/pangate/pangate/integration/stack"
 	"github.com/pangate/pangate/reporter/bucket"
 	"github.com/pangate/pangate/reporter/integrity"
 	"github.com/pangate/pangate/reporter/manifest"
 )
 
-// crashGateway is one gateway process of TestGatewayKilledAndRestarted.
-type crashGateway struct {
-	cmd    *exec.Cmd
-	addr   string
-	exited chan struct{}
-	mu     sync.Mutex
-	logs   []string
-}
-
-func startCrashGateway(t *testing.T, bin, config string) *crashGateway {
-	t.Helper()
-	g := &crashGateway{cmd: exec.Command(bin, "run", "-config", config), exited: make(chan struct{})}
-	stderr, err := g.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		var once sync.Once
-		for sc.Scan() {
-			g.mu.Lock()
-			g.logs = append(g.logs, sc.Text())
-			g.mu.Unlock()
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "gateway serving" {
-				g.addr, _ = m["listen"].(string)
-				once.Do(func() { close(ready) })
-			}
-		}
-	}()
-	go func() { _ = g.cmd.Wait(); close(g.exited) }()
-	t.Cleanup(func() {
-		_ = g.cmd.Process.Kill()
-		<-g.exited
-		if t.Failed() {
-			g.mu.Lock()
-			t.Log("gateway log:\n" + strings.Join(g.logs, "\n"))
-			g.mu.Unlock()
-		}
-	})
-	select {
-	case <-ready:
-	case <-g.exited:
-		t.Fatalf("gateway exited before serving:\n%s", strings.Join(g.logs, "\n"))
-	case <-time.After(60 * time.Second):
-		t.Fatal("gateway did not start within 60s")
-	}
-	return g
-}
-
-// query runs n statements through the gateway in one session and returns with the session still open.
-func (g *crashGateway) session(t *testing.T, role, token string, n int) *pgx.Conn {
+// crashSession opens a session through the gateway listening on port and runs n statements in it; it
+// returns with the session still open.
+func crashSession(t *testing.T, port, role, token string, n int) *pgx.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c, err := pgx.Connect(ctx, fmt.Sprintf("host=127.0.0.1 port=%s user=%s@pg dbname=postgres sslmode=disable password=%s",
-		g.addr[strings.LastIndexByte(g.addr, ':')+1:], role, token))
+		port, role, token))
 	if err != nil {
 		t.Fatalf("connect through the gateway: %v", err)
 	}
-	g.run(t, c, n)
+	crashRun(t, c, n)
 	return c
 }
 
-func (g *crashGateway) run(t *testing.T, c *pgx.Conn, n int) {
+// crashRun runs n statements in session c.
+func crashRun(t *testing.T, c *pgx.Conn, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
 		var v int
@@ -110,20 +53,7 @@ func (g *crashGateway) run(t *testing.T, c *pgx.Conn, n int) {
 // failure, one crash incident naming both runs, and the killed session as unconfirmed (a warning).
 func TestGatewayKilledAndRestarted(t *testing.T) {
 	en := newEnv(t)
-	ep := stack.Env(t)
-	root, err := stack.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	// PANGATE_TEST_GATEWAY_BINARY runs a prebuilt gateway instead (while the working tree does not build).
-	bin := os.Getenv("PANGATE_TEST_GATEWAY_BINARY")
-	if bin == "" {
-		bin = filepath.Join(dir, "gateway")
-		if out, err := exec.Command("go", "build", "-C", root, "-o", bin, "./gateway").CombinedOutput(); err != nil {
-			t.Fatalf("go build ./gateway: %v\n%s", err, out)
-		}
-	}
 	// The gateway signs checkpoints with the env's key: the builder checks them with en.pub.
 	der, err := x509.MarshalPKCS8PrivateKey(en.key)
 	if err != nil {
@@ -133,7 +63,6 @@ func TestGatewayKilledAndRestarted(t *testing.T) {
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	iss := authtest.StartIssuerProcess(t)
 	admin := stack.Postgres(t)
 	role := stack.UniqueName(t, "crashr")
 	ctx := context.Background()
@@ -141,51 +70,33 @@ func TestGatewayKilledAndRestarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP ROLE IF EXISTS "+role) })
-	db := "postgres"
-	if u, err := pgx.ParseConfig(stack.PostgresDSN(t)); err == nil && u.Database != "" {
-		db = u.Database
-	}
 	const interval = 3 * time.Second
 	instance := "crash-" + strings.TrimSuffix(en.prefix, ".")
-	cfg := fmt.Sprintf(`instance: %s
-listen: 127.0.0.1:0
-allow_plaintext_loopback: true
-targets:
-  - {name: pg, host: %q, port: %s, database: %q, sslmode: disable, admin_dsn: %q, source_address: %s}
-kafka: {brokers: [%s], topic_prefix: %q, ack_timeout: 3s, ensure_topics: false}
-checkpoint: {interval: %s, key_file: %q}
-auth:
-  issuers: [{url: %q, audiences: [pangate-crash]}]
-ops: {listen: "127.0.0.1:0"}
-`, instance, ep.PGHost, ep.PGPort, db, stack.PostgresDSN(t), stack.GatewaySource, strings.Join(ep.KafkaBrokers, ","), en.prefix, interval, keyFile, iss.URL)
-	config := filepath.Join(dir, "gateway.yaml")
-	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	token := iss.Mint(authtest.MintRequest{Subject: "repo:acme/crash", Audience: []string{"pangate-crash"}, TTLSeconds: 600})
+	// PANGATE_TEST_GATEWAY_BINARY runs a prebuilt gateway instead (while the working tree does not build).
+	a := stack.StartGateway(t, stack.GatewayOptions{Instance: instance, Prefix: en.prefix, PlaintextLoopback: true,
+		Binary: os.Getenv("PANGATE_TEST_GATEWAY_BINARY"),
+		Configure: func(c *gatewayconfig.Config) {
+			off := false // newEnv made the topics
+			c.Kafka.EnsureTopics = &off
+			c.Checkpoint.Interval, c.Checkpoint.KeyFile = interval, keyFile
+		}})
+	token := a.Token("repo:acme/crash")
 	from := time.Now().UTC().Add(-time.Hour)
 
 	// Run A: a session checkpointed once, then one more statement, then SIGKILL before the next checkpoint.
-	a := startCrashGateway(t, bin, config)
-	c := a.session(t, role, token, 3)
+	c := crashSession(t, a.Port, role, token, 3)
 	time.Sleep(interval + interval/2)
-	a.run(t, c, 1)
-	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-a.exited
+	crashRun(t, c, 1)
+	a.Kill()
 	_ = c.Close(ctx)
 
 	// Run B: same config (instance name, key, topics); one session, a checkpoint, a clean stop.
-	b := startCrashGateway(t, bin, config)
-	c = b.session(t, role, token, 2)
+	a.Restart()
+	c = crashSession(t, a.Port, role, token, 2)
 	_ = c.Close(ctx)
 	time.Sleep(interval + interval/2)
-	_ = b.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-b.exited:
-	case <-time.After(40 * time.Second):
-		t.Fatal("gateway did not stop within 40s of SIGINT")
+	if !a.Gateway.Stop(40 * time.Second) {
+		t.Fatal("gateway did not stop within 40s of SIGTERM")
 	}
 
 	en.ingest(-1)

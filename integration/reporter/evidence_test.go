@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pangate/pangate/internal/kafka"
 	"github.com/pangate/pangate/reporter/bucket"
 	"github.com/pangate/pangate/reporter/emit"
 	"github.com/pangate/pangate/reporter/manifest"
@@ -283,7 +284,7 @@ func TestTrustAnchor(t *testing.T) {
 	en := newEnv(t)
 	w := knownDay(en, false)
 	en.seed(w.b.Events, w.b.Approvals)
-	em, err := emit.New(en.ep.KafkaBrokers, en.prefix+schemas.TopicAudit, schemas.Source{Instance: "reporter-trust-test", Version: "test"})
+	em, err := emit.New(kafka.Config{Brokers: en.ep.KafkaBrokers}, en.prefix+schemas.TopicOperations, schemas.Source{Instance: "reporter-trust-test", Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -49,66 +50,18 @@ func newEnv(t testing.TB) *env { return newEnvWith(t, true) }
 func newEnvWith(t testing.TB, kafka bool) *env {
 	t.Helper()
 	ep := stack.Env(t)
-	admin := stack.ClickHouse(t)
 	en := &env{t: t, ep: ep, prefix: stack.UniqueName(t, "rep") + ".", db: stack.UniqueName(t, "rep")}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	t.Cleanup(func() {
-		if os.Getenv("PANGATE_KEEP_DB") == "" {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			_ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+en.db)
-		}
-	})
+	// Dropped with its ingest database when the test ends, unless PANGATE_KEEP_DB is set by then.
+	stack.ClickHouseDatabase(t, en.db)
 	if kafka {
 		en.kc = stack.Kafka(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(2*time.Millisecond))
-		adm := kadm.NewClient(en.kc)
-		topics := schemas.Rename(schemas.Topics(1), en.prefix)
-		for i := range topics {
-			topics[i].Partitions = 3 // fewer partitions: quicker consumer-group assignment on the shared broker
-		}
-		if err := schemas.EnsureTopics(ctx, adm, topics); err != nil {
-			t.Fatalf("create topics: %v", err)
-		}
-		// A freshly (re)started broker may answer UNKNOWN_TOPIC_OR_PARTITION for a moment: wait for leaders.
-		for {
-			var names []string
-			for _, tc := range topics {
-				names = append(names, tc.Name)
-			}
-			md, err := adm.ListTopics(ctx, names...)
-			ready := err == nil
-			for _, tc := range topics {
-				d, ok := md[tc.Name]
-				if !ok || d.Err != nil || len(d.Partitions) != int(tc.Partitions) {
-					ready = false
-					continue
-				}
-				for _, p := range d.Partitions {
-					if p.Err != nil || p.Leader < 0 {
-						ready = false
-					}
-				}
-			}
-			if ready {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatalf("topics %v have no leaders: %v", names, err)
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			var names []string
-			for _, tc := range topics {
-				names = append(names, tc.Name)
-			}
-			_, _ = adm.DeleteTopics(ctx, names...)
-		})
+		// Three partitions a topic: quicker consumer-group assignment on the shared broker.
+		stack.ServiceTopicsPartitioned(t, en.prefix, 3)
 	}
+	// After the broker is held: stack.Kafka waits while another package has the broker stopped
+	// (integration/soundness's TestBrokerStopUnderLoad), which must not eat the migration's time.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
 	if _, err := service.Migrate(ctx, en.indexerConfig(), slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Fatalf("migrate %s: %v", en.db, err)
 	}
@@ -128,21 +81,9 @@ func newEnvWith(t testing.TB, kafka bool) *env {
 
 // indexerConfig ingests as the operator: the stack's indexer user may only use database pangate.
 func (en *env) indexerConfig() config.Config {
-	c := config.Defaults()
-	c.Instance = "indexer-reporter-test"
-	c.Listen = "127.0.0.1:0"
-	c.Kafka.Brokers = en.ep.KafkaBrokers
-	c.Kafka.TopicPrefix = en.prefix
-	c.Kafka.Group = en.prefix + "group"
-	c.Kafka.InstanceID = en.prefix + "indexer"
-	c.ClickHouse.Addrs = []string{en.ep.ClickHouseAddr}
-	c.ClickHouse.Database = en.db
-	c.ClickHouse.User, c.ClickHouse.Password = en.ep.ClickHouseUser, en.ep.ClickHousePassword
-	c.ClickHouse.MigrateUser, c.ClickHouse.MigratePassword = en.ep.ClickHouseUser, en.ep.ClickHousePassword
-	c.Batch.FlushInterval = 100 * time.Millisecond
-	c.Batch.Size = 5000
-	c.Retention.Disabled = true
-	return c
+	return stack.IndexerConfig(en.t, &stack.IndexerOptions{Instance: "indexer-reporter-test", Prefix: en.prefix,
+		Brokers: en.ep.KafkaBrokers, Group: en.prefix + "group", InstanceID: en.prefix + "indexer", Database: en.db,
+		FlushInterval: 100 * time.Millisecond, BatchSize: 5000, LogLevel: config.Defaults().LogLevel})
 }
 
 // seed produces the audit events (key = session) and approvals records (key = approval id) to the test's
@@ -182,10 +123,10 @@ func (en *env) ingest(want int) {
 	done := make(chan error, 1)
 	go func() { done <- service.Run(ictx, en.indexerConfig(), slog.New(slog.NewTextHandler(io.Discard, nil))) }()
 	// The indexer commits offsets only after every table of a batch is written, so committed offsets at the
-	// end of both topics mean every typed table is complete (the events count alone is not: it is written
-	// first).
+	// end of every topic it reads mean every typed table is complete (the events count alone is not: it is
+	// written first).
 	adm := kadm.NewClient(en.kc)
-	topics := []string{en.prefix + schemas.TopicAudit, en.prefix + schemas.TopicApprovals}
+	topics := en.indexerConfig().Topics()
 	ends, err := adm.ListEndOffsets(ctx, topics...)
 	if err != nil {
 		t.Fatalf("end offsets: %v", err)
@@ -282,7 +223,13 @@ func (en *env) useDatabase(db string) {
 	}
 	en.t.Cleanup(func() { conn.Close() })
 	en.db, en.ch = db, conn
-	en.q, err = query.New(context.Background(), conn, query.Config{Addr: en.ep.ClickHouseAddr, Database: db, User: en.ep.ClickHouseUser})
+	readers, _ := strconv.Atoi(os.Getenv("PANGATE_BENCH_READERS")) // 0: query.DefaultReaders
+	httpAddr := os.Getenv("PANGATE_CLICKHOUSE_HTTP_ADDR")          // raw records over HTTP, unless PANGATE_BENCH_NATIVE=1
+	if os.Getenv("PANGATE_BENCH_NATIVE") == "1" {
+		httpAddr = ""
+	}
+	en.q, err = query.New(context.Background(), conn, query.Config{Addr: en.ep.ClickHouseAddr, Database: db, User: en.ep.ClickHouseUser,
+		Password: en.ep.ClickHousePassword, Readers: readers, HTTPAddr: httpAddr})
 	if err != nil {
 		en.t.Fatal(err)
 	}

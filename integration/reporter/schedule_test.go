@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pangate/pangate/integration/stack"
+	"github.com/pangate/pangate/internal/kafka"
 	"github.com/pangate/pangate/reporter/bucket"
 	"github.com/pangate/pangate/reporter/emit"
 	"github.com/pangate/pangate/reporter/manifest"
@@ -27,7 +28,7 @@ import (
 // TestScheduledRunsStoreVersionsInS3 runs the daemon's scheduler (firing every second) against the stack's
 // S3 server (versitygw): each run of the same day is stored as a new version, never over the previous one,
 // the second chains to the first, both verify offline after download, and each run is recorded as a
-// report.generated event on the audit topic.
+// report.generated event on the operations topic.
 func TestScheduledRunsStoreVersionsInS3(t *testing.T) {
 	t.Parallel()
 	en := newEnv(t)
@@ -51,8 +52,8 @@ func TestScheduledRunsStoreVersionsInS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := en.builder(store, day0.Add(30*time.Hour))
-	topic := en.prefix + schemas.TopicAudit
-	em, err := emit.New(ep.KafkaBrokers, topic, schemas.Source{Instance: "reporter-test", Version: "test"})
+	topic := en.prefix + schemas.TopicOperations
+	em, err := emit.New(kafka.Config{Brokers: ep.KafkaBrokers}, topic, schemas.Source{Instance: "reporter-test", Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func TestScheduledRunsStoreVersionsInS3(t *testing.T) {
 	}
 	scanForPAN(t, dirs[1])
 
-	// Each run is on the audit topic as report.generated (PCI DSS 10.2.1.3).
+	// Each run is on the operations topic as report.generated (PCI DSS 10.2.1.3).
 	cl := stack.Kafka(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	seen := map[string]bool{}
 	for len(seen) < 2 && ctx.Err() == nil {

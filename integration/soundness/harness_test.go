@@ -1,22 +1,11 @@
 package soundness_test
 
 import (
-	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,12 +13,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
-	"github.com/pangate/pangate/gateway/audit"
 	"github.com/pangate/pangate/gateway/auth/authtest"
+	"github.com/pangate/pangate/gateway/jit"
 	"github.com/pangate/pangate/integration/stack"
-	"github.com/pangate/pangate/schemas"
 )
 
 const (
@@ -42,43 +30,6 @@ const (
 	// evil is the value the attacks' UPDATEs write; a marker row holding it means an attack ran.
 	evil = 666
 )
-
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
-
-// gatewayBinary builds ./gateway once per test binary: the gateway runs as its own process, as in production.
-// PANGATE_SOUNDNESS_GATEWAY_BIN names a prebuilt binary instead (to judge another build, e.g. an older commit's).
-func gatewayBinary(t testing.TB) string {
-	t.Helper()
-	if p := os.Getenv("PANGATE_SOUNDNESS_GATEWAY_BIN"); p != "" {
-		return p
-	}
-	buildOnce.Do(func() {
-		root, err := stack.ModuleRoot()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "pangate-h2-soundness-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildPath = filepath.Join(dir, "gateway")
-		cmd := exec.Command("go", "build", "-o", buildPath, "./gateway")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./gateway: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return buildPath
-}
 
 var (
 	dbOnce sync.Once
@@ -230,17 +181,14 @@ func (f *fixture) touched(t *testing.T) int64 {
 	return n
 }
 
-// gw is one gateway process started for one test.
+// gw is one gateway process started for one test (integration/stack's launcher).
 type gw struct {
-	Port    string
-	Topic   string
+	*stack.Gateway
 	Brokers []string
-	Issuer  *authtest.TestIssuer
-	fake    bool // Brokers is a private kfake cluster (sideeffect_test.go), not the stack's Kafka
+	prefix  string // topic prefix, also the instance name's suffix
+	fake    bool   // Brokers is a private kfake cluster (sideeffect_test.go), not the stack's Kafka
 	cmd     *exec.Cmd
-	logMu   sync.Mutex
-	logs    []string
-	exited  chan struct{}
+	exited  <-chan struct{}
 }
 
 type gwOpts struct {
@@ -253,212 +201,68 @@ type gwOpts struct {
 	rules []string
 	// reads is audit.reads (strict, pipelined); empty: the gateway's default.
 	reads string
+	// restart, when set, is a gateway this one restarts: same instance name and audit topic (its own run).
+	restart *gw
+	// jit, when set, replaces the jit section (YAML flow map), e.g. "{ttl: 5s, reap_interval: 1s}".
+	jit string
 }
 
 // policyFile writes deploy/policy/pci.yaml with its grants replaced by one grant of roles to any identity
 // of the dev issuer: the rules, default and approvals stay those of the default policy, which is what the
 // issue's attacks were made against. No approver runs, so held statements are refused.
+// PANGATE_SOUNDNESS_POLICY names another pci.yaml (that of the build PANGATE_SOUNDNESS_GATEWAY_BIN names).
 func policyFile(t *testing.T, dir string, roles []string, rules ...string) string {
 	t.Helper()
-	root, err := stack.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := filepath.Join(root, "deploy", "policy", "pci.yaml")
-	if p := os.Getenv("PANGATE_SOUNDNESS_POLICY"); p != "" {
-		src = p // the pci.yaml of the build PANGATE_SOUNDNESS_GATEWAY_BIN names
-	}
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		t.Fatalf("deploy/policy/pci.yaml: %v", err)
-	}
-	m := doc.Content[0]
-	var grant yaml.Node
-	if err := yaml.Unmarshal([]byte(fmt.Sprintf("- {name: h2-soundness, when: 'true', roles: [%s]}", strings.Join(roles, ", "))), &grant); err != nil {
-		t.Fatal(err)
-	}
-	replaced := false
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == "grants" {
-			m.Content[i+1] = grant.Content[0]
-			replaced = true
-		}
-	}
-	if !replaced {
-		t.Fatal("deploy/policy/pci.yaml has no grants section")
-	}
-	for i := 0; len(rules) > 0 && i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value != "rules" {
-			continue
-		}
-		var extra yaml.Node
-		if err := yaml.Unmarshal([]byte("- "+strings.Join(rules, "\n- ")), &extra); err != nil {
-			t.Fatalf("test rules %v: %v", rules, err)
-		}
-		list := m.Content[i+1]
-		at := 0
-		for at < len(list.Content) && ruleAction(list.Content[at]) == "deny" {
-			at++
-		}
-		list.Content = append(list.Content[:at], append(extra.Content[0].Content, list.Content[at:]...)...)
-	}
-	out, err := yaml.Marshal(&doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "policy.yaml")
-	if err := os.WriteFile(path, out, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// ruleAction is the action of a policy rule node.
-func ruleAction(n *yaml.Node) string {
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == "action" {
-			return n.Content[i+1].Value
-		}
-	}
-	return ""
+	return stack.PCIPolicy(t, dir, stack.PolicyOptions{Source: os.Getenv("PANGATE_SOUNDNESS_POLICY"),
+		Grant: "h2-soundness", Roles: roles, Rules: rules})
 }
 
 // startGateway runs the gateway binary for one test: its own topic prefix and instance name, target
 // database h2_sound, the pci.yaml rules, no approver, and the fixture's cards.pan tagged as cardholder data.
+// PANGATE_SOUNDNESS_GATEWAY_BIN names a prebuilt binary instead of ./gateway (to judge another build, e.g.
+// an older commit's).
 func startGateway(t *testing.T, f *fixture, o gwOpts) *gw {
 	t.Helper()
-	env := stack.Env(t)
 	brokers := o.brokers
 	if brokers == nil {
 		brokers = stack.Brokers(t)
 	}
-	dsn := stack.PostgresDSN(t)
-	bin := gatewayBinary(t)
-	iss := authtest.StartIssuerProcess(t)
-	dir := t.TempDir()
 	prefix := stack.UniqueName(t, "h2s") + "."
-	g := &gw{Issuer: iss, Topic: prefix + schemas.TopicAudit, Brokers: brokers, fake: o.brokers != nil, exited: make(chan struct{})}
-	cert, key := devCert(t, dir)
-	keyFile := filepath.Join(dir, "checkpoint.pem")
-	if _, err := audit.WriteKey(keyFile, filepath.Join(dir, "checkpoint.pub.pem")); err != nil {
-		t.Fatal(err)
+	if o.restart != nil {
+		prefix = o.restart.prefix
+	}
+	jc := jit.Config{TTL: 10 * time.Minute}
+	if o.jit != "" {
+		jc = jit.Config{}
+		if err := yaml.Unmarshal([]byte(o.jit), &jc); err != nil {
+			t.Fatalf("gwOpts.jit %q: %v", o.jit, err)
+		}
 	}
 	roles := o.grantRoles
 	if roles == nil {
 		roles = []string{f.Role}
 	}
-	policy := policyFile(t, dir, roles, o.rules...)
-	ackTimeout := "2s"
-	if g.fake {
-		ackTimeout = "1s" // every refused event costs one timeout: keep the fault-injection test short
+	ackTimeout := 2 * time.Second
+	if o.brokers != nil {
+		ackTimeout = time.Second // every refused event costs one timeout: keep the fault-injection test short
 	}
-	cfg := fmt.Sprintf(`instance: %s
-listen: 127.0.0.1:0
-tls: {cert_file: %q, key_file: %q}
-limits: {startup_timeout: 30s, result_buffer_bytes: 1048576, max_message_bytes: 1048576}
-targets:
-  - {name: pg, host: %q, port: %s, database: %q, sslmode: disable, admin_dsn: %q, source_address: %q}
-kafka: {brokers: [%s], topic_prefix: %q, ack_timeout: %s}
-checkpoint: {interval: 1s, key_file: %q}
-auth:
-  issuers:
-    - {url: %q, audiences: [%q]}
-jit: {ttl: 10m}
-policy_file: %q
-mask:
-  column_patterns: ["pan", "card_number"]
-  columns: [%q]
-ops: {listen: "127.0.0.1:0"}
-%s`, "h2-"+strings.TrimSuffix(prefix, "."), cert, key, env.PGHost, env.PGPort, database, dsn, gatewaySource,
-		strings.Join(brokers, ","), prefix, ackTimeout, keyFile, iss.URL, audience, policy, f.Cards+".pan", readsLine(o.reads))
-	path := filepath.Join(dir, "gateway.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	g.cmd = exec.Command(bin, "run", "-config", path, "-log-level", "debug")
-	stderr, err := g.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.cmd.Stdout = g.cmd.Stderr
-	if err := g.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 4<<20)
-		var once sync.Once
-		for sc.Scan() {
-			line := sc.Text()
-			g.logMu.Lock()
-			g.logs = append(g.logs, line)
-			g.logMu.Unlock()
-			var m map[string]any
-			if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "gateway serving" {
-				addr, _ := m["listen"].(string)
-				_, g.Port, _ = net.SplitHostPort(addr)
-				once.Do(func() { close(ready) })
-			}
-		}
-	}()
-	go func() { _ = g.cmd.Wait(); close(g.exited) }()
-	t.Cleanup(func() {
-		g.Stop()
-		if t.Failed() {
-			g.logMu.Lock()
-			n := len(g.logs)
-			if n > 60 {
-				n = 60
-			}
-			for _, l := range g.logs[len(g.logs)-n:] {
-				t.Log("gateway:", l)
-			}
-			g.logMu.Unlock()
-		}
+	sg := stack.StartGateway(t, stack.GatewayOptions{
+		Instance:      "h2-" + strings.TrimSuffix(prefix, "."),
+		Prefix:        prefix,
+		Brokers:       brokers,
+		Database:      database,
+		AdminDSN:      soundDB(t),
+		SourceAddress: gatewaySource,
+		Audience:      audience,
+		AckTimeout:    ackTimeout,
+		PolicyFile:    policyFile(t, t.TempDir(), roles, o.rules...),
+		Reads:         o.reads,
+		JIT:           &jc,
+		MaskColumns:   []string{f.Cards + ".pan"},
+		Binary:        os.Getenv("PANGATE_SOUNDNESS_GATEWAY_BIN"),
+		LogTail:       60,
 	})
-	select {
-	case <-ready:
-	case <-g.exited:
-		time.Sleep(100 * time.Millisecond)
-		g.logMu.Lock()
-		defer g.logMu.Unlock()
-		t.Fatalf("gateway exited before serving:\n%s", strings.Join(g.logs, "\n"))
-	case <-time.After(60 * time.Second):
-		t.Fatal("gateway did not start within 60s")
-	}
-	return g
-}
-
-// readsLine is the gateway config's audit section for audit.reads (none for the default).
-func readsLine(reads string) string {
-	if reads == "" {
-		return ""
-	}
-	return fmt.Sprintf("audit: {reads: %s}\n", reads)
-}
-
-// Stop sends SIGTERM and waits for the process.
-func (g *gw) Stop() {
-	if g.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-g.exited:
-		return
-	default:
-	}
-	_ = g.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-g.exited:
-	case <-time.After(30 * time.Second):
-		_ = g.cmd.Process.Kill()
-		<-g.exited
-	}
+	return &gw{Gateway: sg, Brokers: brokers, prefix: prefix, fake: o.brokers != nil, cmd: sg.Cmd, exited: sg.Done()}
 }
 
 func (g *gw) token(sub string) string {
@@ -468,36 +272,4 @@ func (g *gw) token(sub string) string {
 // dsn is a libpq/pgx connection string through the gateway as role, with extra key=value settings.
 func (g *gw) dsn(role string, extra ...string) string {
 	return fmt.Sprintf("host=127.0.0.1 port=%s user=%s@pg dbname=%s sslmode=require password=%s %s", g.Port, role, database, g.token("h2-soundness"), strings.Join(extra, " "))
-}
-
-// devCert writes a self-signed certificate for 127.0.0.1.
-func devCert(t testing.TB, dir string) (certFile, keyFile string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "pangate h2 soundness"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
 }

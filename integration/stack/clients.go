@@ -124,7 +124,7 @@ func ClickHouseAs(t testing.TB, user, password string) driver.Conn {
 	db := "default"
 	switch user {
 	case ClickHouseIndexer:
-		db = "pangate_ingest" // the indexer may use only the ingest database (deploy/clickhouse/ingest.go)
+		db = "pangate_ingest" // the indexer may use only the ingest database (internal/auditstore/ingest.go)
 	case ClickHouseAuditor, ClickHouseReporter:
 		db = "pangate"
 	}

@@ -14,4 +14,15 @@
 // ClickHouse or ClickHouseAs has finished, and other such tests wait until the
 // stopping test has ended and the service is back. Tests that read raw
 // endpoints from Env are not covered by that coordination; use the helpers.
+//
+// StartGateway, StartApprover, StartIndexer and StartIssuer run pangate's own services for a test as real
+// processes, through internal/launch (which the demo and the benchmark use as well): the binary is built
+// once per test process, the config is the service's own config type marshalled (GatewayConfig,
+// ApproverConfig and IndexerConfig return it for tests that check or change it), the process is stopped
+// when the test ends and its log shown when the test failed (or PANGATE_TEST_SHOW_LOGS is set). Kill (kill
+// -9) and Restart come with every process. DevCert, DecisionKeys, PCIPolicy, FreePort, Eventually and
+// WaitTopics are the small helpers each integration package once copied. RunReporter runs a reporter
+// command (it is no daemon) with its marshalled config and returns its exit status and output.
+// ServiceTopics makes a prefix's service topics and ClickHouseDatabase a test's own ClickHouse database
+// (with the ingest database the indexer adds beside it), both removed when the test ends.
 package stack

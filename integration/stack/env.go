@@ -2,13 +2,14 @@ package stack
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/pangate/pangate/internal/gobuild"
 )
 
 // StartCommand is the command that starts (and installs) the local stack.
@@ -116,24 +117,9 @@ func LoadEndpoints() (Endpoints, error) {
 
 var envFilePath string
 
-// ModuleRoot returns the directory holding go.mod, found by walking up from
-// the working directory (go test runs each package in its own directory).
-func ModuleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod found above the working directory")
-		}
-		dir = parent
-	}
-}
+// ModuleRoot returns the directory holding go.mod, found by walking up from the working directory (go test
+// runs each package in its own directory).
+func ModuleRoot() (string, error) { return gobuild.ModuleRoot() }
 
 func readEnvFile() (map[string]string, error) {
 	root, err := ModuleRoot()

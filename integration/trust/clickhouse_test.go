@@ -11,10 +11,10 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	chddl "github.com/pangate/pangate/deploy/clickhouse"
 	"github.com/pangate/pangate/indexer/config"
 	"github.com/pangate/pangate/indexer/service"
 	"github.com/pangate/pangate/integration/stack"
+	chddl "github.com/pangate/pangate/internal/auditstore"
 )
 
 // hostile is what an attacker holding the indexer's password sends with every statement: ClickHouse 18.16
@@ -161,14 +161,7 @@ func TestIngestFailsWithoutAuditTable(t *testing.T) {
 	op := stack.ClickHouse(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db := stack.UniqueName(t, "h8audit")
-	if err := op.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = op.Exec(context.Background(), "DROP DATABASE IF EXISTS "+chddl.IngestDatabase(db))
-		_ = op.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
-	})
+	db := stack.ClickHouseDatabase(t, stack.UniqueName(t, "h8audit"))
 	if err := op.Exec(ctx, "CREATE TABLE "+db+".t (a UInt32, b String DEFAULT 'dflt') ENGINE = MergeTree ORDER BY a"); err != nil {
 		t.Fatal(err)
 	}

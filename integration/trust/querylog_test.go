@@ -9,8 +9,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	chddl "github.com/pangate/pangate/deploy/clickhouse"
 	"github.com/pangate/pangate/integration/stack"
+	chddl "github.com/pangate/pangate/internal/auditstore"
 )
 
 // TestQueryLogShowsAccessNotOtherUsersTexts is the regression test of issue 13.3's query log finding: the
@@ -60,8 +60,20 @@ func TestQueryLogShowsAccessNotOtherUsersTexts(t *testing.T) {
 			t.Errorf("%s reads system.query_log (%d rows): the server still logs there; restart ClickHouse with the stack's config.xml", who.user, n)
 		}
 		// What the evidence needs is there: who, when, what kind, masked.
+		// The server logs a query's finish just after the client has its result: flush again until it is
+		// there (bounded by ctx).
 		var kind, masked, user string
-		err := conn.QueryRow(ctx, "SELECT query_kind, query_masked, user FROM pangate_access.queries WHERE query_id = ? AND type = 2", marker).Scan(&kind, &masked, &user)
+		var err error
+		for {
+			err = conn.QueryRow(ctx, "SELECT query_kind, query_masked, user FROM pangate_access.queries WHERE query_id = ? AND type = 2", marker).Scan(&kind, &masked, &user)
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+			if ferr := op.Exec(ctx, "SYSTEM FLUSH LOGS"); ferr != nil {
+				t.Fatalf("flush logs: %v", ferr)
+			}
+		}
 		if err != nil {
 			t.Errorf("%s cannot read the operator's query in pangate_access.queries: %v", who.user, err)
 			continue

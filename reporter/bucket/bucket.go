@@ -47,6 +47,9 @@ type Config struct {
 	// Dir is the local directory for packages (used when S3.Bucket is empty).
 	Dir string `yaml:"dir"`
 	S3  S3     `yaml:"s3"`
+	// AccessLogs is where the package bucket's server access logs are read from, for the downloads of
+	// packages in 10.2.1.3 (optional; without it the package says downloads are not evidenced).
+	AccessLogs AccessLogs `yaml:"access_logs"`
 }
 
 // S3 is an S3-compatible bucket.
@@ -69,6 +72,9 @@ func (c Config) Validate() error {
 	if c.S3.Bucket == "" {
 		if c.Dir == "" {
 			return fmt.Errorf("%w: set bucket.dir (a local directory) or bucket.s3.bucket", ErrConfig)
+		}
+		if c.AccessLogs.Bucket != "" {
+			return fmt.Errorf("%w: bucket.access_logs.bucket %q is read from the package bucket's S3 server, but packages go to the directory %s: set bucket.s3 or use bucket.access_logs.file", ErrConfig, c.AccessLogs.Bucket, c.Dir)
 		}
 		return nil
 	}
@@ -93,9 +99,16 @@ func New(cfg Config) (Store, error) {
 		return nil, err
 	}
 	if cfg.S3.Bucket != "" {
-		return NewS3(cfg.S3)
+		s, err := NewS3(cfg.S3)
+		if err != nil {
+			return nil, err
+		}
+		s.logs = cfg.AccessLogs
+		return s, nil
 	}
-	return NewLocal(cfg.Dir), nil
+	l := NewLocal(cfg.Dir)
+	l.logs = cfg.AccessLogs
+	return l, nil
 }
 
 // PeriodName renders a period as a key segment: 2026-11-01_2026-12-01 (dates when both ends are midnight,
@@ -129,10 +142,19 @@ func nextVersion(names []string) int {
 }
 
 // Local keeps packages under a directory.
-type Local struct{ root string }
+type Local struct {
+	root string
+	logs AccessLogs
+}
 
 // NewLocal stores packages under root.
 func NewLocal(root string) *Local { return &Local{root: root} }
+
+// HasAccessLogs reports whether downloads can be listed (Config.AccessLogs is set).
+func (l *Local) HasAccessLogs() bool { return l.logs.Configured() }
+
+// WithAccessLogs sets where Downloads reads the access log (New sets Config.AccessLogs).
+func (l *Local) WithAccessLogs(a AccessLogs) *Local { l.logs = a; return l }
 
 // Prepare implements Store: it creates v<N> atomically (Mkdir fails if another run took it).
 func (l *Local) Prepare(ctx context.Context, kind, period string) (manifest.Storage, error) {

@@ -18,9 +18,16 @@ import (
 
 // S3Store keeps packages in an S3-compatible bucket.
 type S3Store struct {
-	cfg S3
-	cl  *minio.Client
+	cfg  S3
+	cl   *minio.Client
+	logs AccessLogs
 }
+
+// HasAccessLogs reports whether downloads can be listed (Config.AccessLogs is set).
+func (s *S3Store) HasAccessLogs() bool { return s.logs.Configured() }
+
+// WithAccessLogs sets where Downloads reads the server access logs (New sets Config.AccessLogs).
+func (s *S3Store) WithAccessLogs(a AccessLogs) *S3Store { s.logs = a; return s }
 
 // NewS3 connects to the bucket's server (no request is made until first use).
 func NewS3(cfg S3) (*S3Store, error) {

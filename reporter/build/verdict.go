@@ -24,13 +24,13 @@ type judgement struct {
 	pci, soc2, iso            []string
 }
 
-// judgePopulation applies a population's own rule (query.Population.Judge) or the default one: rows in the
+// populationJudge is a population's own rule (query.Population.Judge) or the default one: rows in the
 // period show the control operating, an empty population shows nothing either way.
-func judgePopulation(pop query.Population, t *query.Table) (string, string) {
+func populationJudge(pop query.Population) func(cols []string) query.RowJudge {
 	if pop.Judge != nil {
-		return pop.Judge(t)
+		return pop.Judge
 	}
-	return query.JudgeRows(t)
+	return query.JudgeRows
 }
 
 // verdicts folds the judgements into one row per requirement and framework: exceptions if any file mapped

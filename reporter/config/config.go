@@ -11,9 +11,10 @@
 //	bucket:
 //	  dir: ./evidence                   # default store
 //	  s3: {endpoint: s3.example:443, bucket: evidence, access_key: …, secret_key: …, secure: true}
-//	kafka:                              # optional: record runs as report.generated (PCI DSS 10.2.1.3)
+//	kafka:                              # record runs as report.generated (PCI DSS 10.2.1.3)
 //	  brokers: [127.0.0.1:9092]
-//	  topic: pangate.audit
+//	  topic_prefix: ""                  # the gateway's: events go to <prefix>pangate.audit
+//	  tls: {ca_file: …}                 # and sasl: the client block every service shares (internal/kafka)
 //	schedule:
 //	  daily: "15 0 * * *"               # daily review of the previous day (UTC)
 //	  monthly: "30 1 1 * *"             # package of the previous month
@@ -23,13 +24,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
-	"gopkg.in/yaml.v3"
 
+	"github.com/pangate/pangate/internal/configload"
+	"github.com/pangate/pangate/internal/kafka"
 	"github.com/pangate/pangate/reporter/bucket"
 	"github.com/pangate/pangate/reporter/query"
 	"github.com/pangate/pangate/schemas"
@@ -53,11 +55,18 @@ type Config struct {
 	Tolerance time.Duration `yaml:"tolerance"`
 }
 
-// Kafka is where the reporter records its own runs.
+// Kafka is where the reporter records its own runs: the client block every pangate service shares
+// (brokers, topic_prefix, tls, sasl; internal/kafka). The events go to topic_prefix + pangate.audit.
 type Kafka struct {
-	Brokers []string `yaml:"brokers"`
-	Topic   string   `yaml:"topic"`
+	kafka.Config `yaml:",inline"`
+	// RemovedTopic is the full topic name earlier versions read (kafka.topic); Validate refuses it and says
+	// which topic_prefix names the same topic.
+	RemovedTopic string `yaml:"topic,omitempty"`
 }
+
+// OperationsTopic is the topic report.generated events go to: the prefix followed by pangate.operations
+// (never the audit topic, which only gateways may write: deploy/kafkaacl).
+func (k Kafka) OperationsTopic() string { return k.Topic(schemas.TopicOperations) }
 
 // Schedule holds cron expressions (five fields, UTC).
 type Schedule struct {
@@ -71,7 +80,6 @@ func Defaults() Config {
 		Instance: hostname(), LogLevel: "info",
 		ClickHouse: query.Config{Addr: "127.0.0.1:9000", Database: "pangate", User: "reporter"},
 		Bucket:     bucket.Config{Dir: "evidence"},
-		Kafka:      Kafka{Topic: schemas.TopicAudit},
 		Schedule:   Schedule{Daily: "15 0 * * *", Monthly: "30 1 1 * *"},
 		Margin:     15 * time.Minute,
 	}
@@ -85,77 +93,45 @@ func hostname() string {
 	return "reporter-" + h
 }
 
-// Env lists the environment variables Load reads.
-var Env = []string{
-	"PANGATE_REPORTER_INSTANCE", "PANGATE_REPORTER_LOG_LEVEL", "PANGATE_REPORTER_CLICKHOUSE_ADDR", "PANGATE_REPORTER_DATABASE",
-	"PANGATE_REPORTER_CLICKHOUSE_USER", "PANGATE_REPORTER_CLICKHOUSE_PASSWORD", "PANGATE_REPORTER_SIGNING_KEY",
-	"PANGATE_REPORTER_GATEWAY_KEYS", "PANGATE_REPORTER_BUCKET_DIR", "PANGATE_REPORTER_S3_ENDPOINT", "PANGATE_REPORTER_S3_BUCKET",
-	"PANGATE_REPORTER_S3_ACCESS_KEY", "PANGATE_REPORTER_S3_SECRET_KEY", "PANGATE_REPORTER_S3_REGION", "PANGATE_REPORTER_S3_SECURE",
-	"PANGATE_REPORTER_KAFKA_BROKERS", "PANGATE_REPORTER_KAFKA_TOPIC", "PANGATE_REPORTER_DAILY", "PANGATE_REPORTER_MONTHLY",
+// EnvPrefix starts every environment override: PANGATE_REPORTER_<YAML PATH>, for example
+// PANGATE_REPORTER_CLICKHOUSE_PASSWORD or PANGATE_REPORTER_BUCKET_S3_SECRET_KEY.
+const EnvPrefix = "PANGATE_REPORTER_"
+
+// EnvAliases are the shorter names earlier versions documented (deploy/kubernetes uses the S3 ones);
+// each still sets the setting it names (without the prefix).
+var EnvAliases = map[string]string{
+	"DATABASE":      "CLICKHOUSE_DATABASE",
+	"S3_ENDPOINT":   "BUCKET_S3_ENDPOINT",
+	"S3_BUCKET":     "BUCKET_S3_BUCKET",
+	"S3_ACCESS_KEY": "BUCKET_S3_ACCESS_KEY",
+	"S3_SECRET_KEY": "BUCKET_S3_SECRET_KEY",
+	"S3_REGION":     "BUCKET_S3_REGION",
+	"S3_SECURE":     "BUCKET_S3_SECURE",
+	"DAILY":         "SCHEDULE_DAILY",
+	"MONTHLY":       "SCHEDULE_MONTHLY",
 }
 
-// Load reads path ("" for defaults only), applies the environment and validates.
-func Load(path string) (Config, error) {
-	c := Defaults()
-	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return c, fmt.Errorf("config: read %s: %w", path, err)
-		}
-		dec := yaml.NewDecoder(strings.NewReader(string(b)))
-		dec.KnownFields(true)
-		if err := dec.Decode(&c); err != nil {
-			return c, fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
-		}
+// Env lists the environment variables Load reads: every setting's PANGATE_REPORTER_<YAML PATH> name
+// and the aliases.
+var Env = func() []string {
+	env := configload.Vars(&Config{}, EnvPrefix)
+	for old := range EnvAliases {
+		env = append(env, EnvPrefix+old)
 	}
-	if err := c.applyEnv(os.LookupEnv); err != nil {
+	sort.Strings(env)
+	return env
+}()
+
+// Load reads path ("" for defaults only), applies the environment and validates.
+func Load(path string) (Config, error) { return LoadEnv(path, os.Environ()) }
+
+// LoadEnv is Load with the environment given (os.Environ() form).
+func LoadEnv(path string, environ []string) (Config, error) {
+	c := Defaults()
+	if err := configload.Load(path, &c, configload.Options{Prefix: EnvPrefix, Environ: environ, Aliases: EnvAliases, Err: ErrInvalid}); err != nil {
 		return c, err
 	}
 	return c, c.Validate()
-}
-
-func (c *Config) applyEnv(get func(string) (string, bool)) error {
-	set := func(key string, dst *string) {
-		if v, ok := get(key); ok {
-			*dst = v
-		}
-	}
-	list := func(key string, dst *[]string) {
-		if v, ok := get(key); ok {
-			*dst = nil
-			for _, s := range strings.Split(v, ",") {
-				if s = strings.TrimSpace(s); s != "" {
-					*dst = append(*dst, s)
-				}
-			}
-		}
-	}
-	set("PANGATE_REPORTER_INSTANCE", &c.Instance)
-	set("PANGATE_REPORTER_LOG_LEVEL", &c.LogLevel)
-	set("PANGATE_REPORTER_CLICKHOUSE_ADDR", &c.ClickHouse.Addr)
-	set("PANGATE_REPORTER_DATABASE", &c.ClickHouse.Database)
-	set("PANGATE_REPORTER_CLICKHOUSE_USER", &c.ClickHouse.User)
-	set("PANGATE_REPORTER_CLICKHOUSE_PASSWORD", &c.ClickHouse.Password)
-	set("PANGATE_REPORTER_SIGNING_KEY", &c.SigningKey)
-	list("PANGATE_REPORTER_GATEWAY_KEYS", &c.GatewayKeys)
-	set("PANGATE_REPORTER_BUCKET_DIR", &c.Bucket.Dir)
-	set("PANGATE_REPORTER_S3_ENDPOINT", &c.Bucket.S3.Endpoint)
-	set("PANGATE_REPORTER_S3_BUCKET", &c.Bucket.S3.Bucket)
-	set("PANGATE_REPORTER_S3_ACCESS_KEY", &c.Bucket.S3.AccessKey)
-	set("PANGATE_REPORTER_S3_SECRET_KEY", &c.Bucket.S3.SecretKey)
-	set("PANGATE_REPORTER_S3_REGION", &c.Bucket.S3.Region)
-	if v, ok := get("PANGATE_REPORTER_S3_SECURE"); ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("%w: PANGATE_REPORTER_S3_SECURE=%q: use true or false", ErrInvalid, v)
-		}
-		c.Bucket.S3.Secure = b
-	}
-	list("PANGATE_REPORTER_KAFKA_BROKERS", &c.Kafka.Brokers)
-	set("PANGATE_REPORTER_KAFKA_TOPIC", &c.Kafka.Topic)
-	set("PANGATE_REPORTER_DAILY", &c.Schedule.Daily)
-	set("PANGATE_REPORTER_MONTHLY", &c.Schedule.Monthly)
-	return nil
 }
 
 // Validate reports every problem at once. The signing key is checked by the commands that sign.
@@ -175,8 +151,16 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Sprintf("%s %q is not a cron expression (minute hour day month weekday): %v", name, spec, err))
 		}
 	}
-	if len(c.Kafka.Brokers) > 0 && c.Kafka.Topic == "" {
-		errs = append(errs, "kafka.topic is empty: set the audit topic (pangate.audit) to record report.generated events")
+	if c.Kafka.RemovedTopic != "" {
+		hint := ""
+		if p, ok := strings.CutSuffix(c.Kafka.RemovedTopic, schemas.TopicAudit); ok {
+			hint = fmt.Sprintf(" (for %q: topic_prefix: %q)", c.Kafka.RemovedTopic, p)
+		}
+		errs = append(errs, fmt.Sprintf("kafka.topic (or PANGATE_REPORTER_KAFKA_TOPIC) is no longer read: set kafka.topic_prefix (PANGATE_REPORTER_KAFKA_TOPIC_PREFIX) instead, the same prefix as the gateway's; the events go to the prefix followed by %s%s", schemas.TopicAudit, hint))
+	}
+	if len(c.Kafka.Brokers) > 0 {
+		// Kafka is optional here; the commands that sign packages require it (reporter/main.go).
+		errs = append(errs, c.Kafka.Problems(EnvPrefix)...)
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":

@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/pangate/pangate/internal/kafka"
 	"github.com/pangate/pangate/schemas"
 )
 
@@ -20,12 +21,13 @@ type Kafka struct {
 	source schemas.Source
 }
 
-// New connects a producer (acks=all, idempotent) to brokers.
-func New(brokers []string, topic string, source schemas.Source) (*Kafka, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RequiredAcks(kgo.AllISRAcks()),
+// New connects a producer (acks=all, idempotent) through the reporter's Kafka client block k (brokers,
+// TLS, SASL) that writes to topic.
+func New(k kafka.Config, topic string, source schemas.Source) (*Kafka, error) {
+	cl, err := k.NewClient(kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProduceRequestTimeout(10*time.Second), kgo.RecordDeliveryTimeout(20*time.Second))
 	if err != nil {
-		return nil, fmt.Errorf("emit: kafka client for %v: %w", brokers, err)
+		return nil, fmt.Errorf("emit: kafka client for %v: %w", k.Brokers, err)
 	}
 	return &Kafka{cl: cl, topic: topic, source: source}, nil
 }

@@ -2,6 +2,8 @@ package integrity_test
 
 import (
 	"crypto/ed25519"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -237,5 +239,117 @@ func TestRenumberedCheckpointIsNotTampering(t *testing.T) {
 	r = checkEvents(t, renumbered(t, key, other), pub)
 	if r.OK || len(findings(r, integrity.KindCheckpointChain)) != 1 {
 		t.Fatalf("duplicate checkpoint signed by another key not a failure:\n%s", dump(r))
+	}
+}
+
+// reapedEvent appends to run's chain (after its last event in events) the session.reaped a reaper of that
+// run writes for s of the crashed run, naming the last event of s in events.
+func reapedEvent(t *testing.T, events []schemas.Event, run, crashed *scenario.Gateway, s *scenario.Session, reads string, at time.Time, edit func(*schemas.SessionReaped)) schemas.Event {
+	t.Helper()
+	var runLast, sessLast *schemas.Event
+	for i := range events {
+		switch events[i].Session {
+		case run.Run:
+			runLast = &events[i]
+		case s.ID:
+			sessLast = &events[i]
+		}
+	}
+	if runLast == nil || sessLast == nil {
+		t.Fatal("run or session has no events")
+	}
+	r := schemas.SessionReaped{Session: s.ID, LastSeq: sessLast.Seq, LastHash: sessLast.Hash, LastType: sessLast.Type, LastTime: sessLast.Time,
+		Instance: sessLast.Gateway.Instance, Run: crashed.Run, Role: "pangate_jit_1", Target: "cards", Reads: reads, Unrecorded: 1}
+	if reads == schemas.ReadsStrict {
+		r.Unrecorded = 0
+	}
+	if edit != nil {
+		edit(&r)
+	}
+	c := schemas.ResumeChain(run.Run, runLast.Gateway, runLast.Seq, runLast.Hash)
+	c.Now = func() time.Time { return at }
+	e, err := c.Next(schemas.TypeSessionReaped, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestReapedSessionIsALostReadIncident: the crashed run's session recorded by the next run's reaper
+// (session.reaped naming its last acknowledged seq) is a session_crashed incident saying that reads after
+// that seq may be unrecorded, a warning, not tampering; a strict session says nothing may be; a reaper's
+// record of events the store no longer holds is a failure.
+func TestReapedSessionIsALostReadIncident(t *testing.T) {
+	w, runA, runB, s1, _ := crashWorld(t)
+	at := w.b.Now()
+	cases := []struct {
+		name      string
+		reads     string
+		edit      func(*schemas.SessionReaped)
+		drop      bool // delete s1's last event from the store
+		wantKind  string
+		wantSev   string
+		wantCause string
+	}{
+		{name: "pipelined", reads: schemas.ReadsPipelined, wantKind: integrity.KindSessionCrashed, wantSev: integrity.Warning,
+			wantCause: "session ended by crash; reads after seq %d may be unrecorded (pipelined)"},
+		{name: "unknown mode", reads: schemas.ReadsUnknown, wantKind: integrity.KindSessionCrashed, wantSev: integrity.Warning,
+			wantCause: "reads after seq %d may be unrecorded (pipelined)"},
+		{name: "strict", reads: schemas.ReadsStrict, wantKind: integrity.KindSessionCrashed, wantSev: integrity.Warning,
+			wantCause: "after seq %d; no statement unrecorded"},
+		{name: "events deleted after the reaper read them", reads: schemas.ReadsPipelined, drop: true,
+			wantKind: integrity.KindReapedMismatch, wantSev: integrity.Failure},
+		{name: "last event edited after the reaper read it", reads: schemas.ReadsPipelined,
+			edit: func(r *schemas.SessionReaped) { r.LastHash = "00" + r.LastHash[2:] }, wantKind: integrity.KindReapedMismatch, wantSev: integrity.Failure},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			events := append([]schemas.Event(nil), w.b.Events...)
+			var lastSeq uint64
+			for _, ev := range events {
+				if ev.Session == s1.ID {
+					lastSeq = ev.Seq
+				}
+			}
+			e := reapedEvent(t, events, runB, runA, s1, tc.reads, at, tc.edit)
+			events = append(events, e)
+			if tc.drop {
+				last := -1
+				for i, ev := range events {
+					if ev.Session == s1.ID {
+						last = i
+					}
+				}
+				events = append(events[:last], events[last+1:]...)
+			}
+			r := check(t, w, events, nil)
+			fs := findings(r, tc.wantKind)
+			if len(fs) != 1 || fs[0].Severity != tc.wantSev || fs[0].Session != s1.ID {
+				t.Fatalf("%s findings %+v, want one %s for %s:\n%s", tc.wantKind, fs, tc.wantSev, s1.ID, dump(r))
+			}
+			if tc.wantSev == integrity.Failure {
+				if r.OK {
+					t.Fatalf("report OK despite %s", tc.name)
+				}
+				return
+			}
+			if !r.OK || r.Failures != 0 {
+				t.Fatalf("a session ended by crash reported as %d failure(s):\n%s", r.Failures, dump(r))
+			}
+			var got *integrity.Incident
+			for i, in := range r.Incidents {
+				if in.Kind == integrity.IncidentSessionCrashed {
+					if got != nil {
+						t.Fatalf("two session_crashed incidents: %+v", r.Incidents)
+					}
+					got = &r.Incidents[i]
+				}
+			}
+			cause := fmt.Sprintf(tc.wantCause, lastSeq)
+			if got == nil || got.Session != s1.ID || got.LastSeq != lastSeq || got.Run != runA.Run || got.Gateway != "gw-1" ||
+				!strings.Contains(got.Cause, cause) || got.End != e.Time {
+				t.Fatalf("session_crashed incident %+v, want session %s last seq %d of run %s, cause containing %q", got, s1.ID, lastSeq, runA.Run, cause)
+			}
+		})
 	}
 }

@@ -3,6 +3,8 @@ package query
 import (
 	"fmt"
 	"strings"
+
+	"github.com/pangate/pangate/internal/auditstore"
 )
 
 // Results of a requirement in a package's verdict table (docs/evidence.md "Verdicts").
@@ -12,18 +14,40 @@ const (
 	ResultNotEvidenced = "not evidenced" // the package cannot show the control either way
 )
 
-// JudgeRows is the default rule: rows in the period show the logging control operating; an empty
-// population shows nothing either way (no such event happened, or it was not logged).
-func JudgeRows(t *Table) (result, why string) {
-	if len(t.Rows) == 0 {
-		return ResultNotEvidenced, "no rows in the period: either no such event happened or it was not logged; sample the system another way"
-	}
-	return ResultMet, fmt.Sprintf("%d row(s) recorded in the period", len(t.Rows))
+// RowJudge is fed a population's rows as they are read (the rows the CSV gets, masked) and then says what
+// they show for the population's requirements: the judge keeps counts and findings, never the rows, so a
+// population of millions of rows is judged in the memory of one (issue 16).
+type RowJudge interface {
+	Row(row []string) // row is only read during the call
+	Result() (result, why string)
 }
 
-// column returns the index of the column name in t, or -1.
-func (t *Table) column(name string) int {
-	for i, c := range t.Columns {
+// JudgeTable feeds every row of t to j and returns its result (small tables, tests).
+func JudgeTable(j RowJudge, t *Table) (result, why string) {
+	for _, r := range t.Rows {
+		j.Row(r)
+	}
+	return j.Result()
+}
+
+// JudgeRows is the default rule: rows in the period show the logging control operating; an empty
+// population shows nothing either way (no such event happened, or it was not logged).
+func JudgeRows(cols []string) RowJudge { return &rowsJudge{} }
+
+type rowsJudge struct{ n int }
+
+func (j *rowsJudge) Row([]string) { j.n++ }
+
+func (j *rowsJudge) Result() (string, string) {
+	if j.n == 0 {
+		return ResultNotEvidenced, "no rows in the period: either no such event happened or it was not logged; sample the system another way"
+	}
+	return ResultMet, fmt.Sprintf("%d row(s) recorded in the period", j.n)
+}
+
+// columnOf returns the index of the column name in cols, or -1.
+func columnOf(cols []string, name string) int {
+	for i, c := range cols {
 		if c == name {
 			return i
 		}
@@ -33,21 +57,31 @@ func (t *Table) column(name string) int {
 
 // judgeClock: a gateway whose clock the OS did not report synchronised, or whose source is unknown, is an
 // exception (PCI DSS 10.6.1: systems use synchronised time); the why names each with its raw record.
-func judgeClock(t *Table) (string, string) {
-	if len(t.Rows) == 0 {
+func judgeClock(cols []string) RowJudge {
+	return &clockJudge{inst: columnOf(cols, "instance"), src: columnOf(cols, "clock_source"), synced: columnOf(cols, "clock_synced"), raw: columnOf(cols, "clock_detail")}
+}
+
+type clockJudge struct {
+	inst, src, synced, raw int
+	n                      int
+	bad                    []string // one per gateway start with a bad clock (a few per period)
+}
+
+func (j *clockJudge) Row(r []string) {
+	j.n++
+	if r[j.synced] != "1" || r[j.src] == "" {
+		j.bad = append(j.bad, fmt.Sprintf("%s: clock unsynchronised or unknown (source %q, record %s)", r[j.inst], r[j.src], r[j.raw]))
+	}
+}
+
+func (j *clockJudge) Result() (string, string) {
+	if j.n == 0 {
 		return ResultNotEvidenced, "no gateway started in the period, so no clock was recorded; ask for the gateways' time-synchronisation settings"
 	}
-	inst, src, synced, raw := t.column("instance"), t.column("clock_source"), t.column("clock_synced"), t.column("clock_detail")
-	var bad []string
-	for _, r := range t.Rows {
-		if r[synced] != "1" || r[src] == "" {
-			bad = append(bad, fmt.Sprintf("%s: clock unsynchronised or unknown (source %q, record %s)", r[inst], r[src], r[raw]))
-		}
+	if len(j.bad) > 0 {
+		return ResultExceptions, strings.Join(j.bad, "; ")
 	}
-	if len(bad) > 0 {
-		return ResultExceptions, strings.Join(bad, "; ")
-	}
-	return ResultMet, fmt.Sprintf("%d gateway start(s), every clock reported synchronised", len(t.Rows))
+	return ResultMet, fmt.Sprintf("%d gateway start(s), every clock reported synchronised", j.n)
 }
 
 // Population is one CSV of an evidence package: the rows one requirement asks an assessor to sample from.
@@ -59,9 +93,10 @@ type Population struct {
 	SOC2        []string
 	ISO27001    []string
 	SQL         string // template: {from} {to} {from_us} {to_us}
-	// Judge says what the rows show for the requirements above (nil: JudgeRows); it feeds the package's
-	// verdict table, so the verdict comes from the same rows the assessor samples.
-	Judge func(t *Table) (result, why string)
+	// Judge makes the judge of the rows for the requirements above, given the result's columns (nil:
+	// JudgeRows); it feeds the package's verdict table, so the verdict comes from the same rows the
+	// assessor samples.
+	Judge func(cols []string) RowJudge
 	// Optional populations read tables the reporter user may be refused (system.query_log): an error
 	// leaves the file empty with its verdict "not evidenced" and the error, instead of failing the build.
 	Optional bool
@@ -81,7 +116,7 @@ const identity = `ANY LEFT JOIN
 ) USING session`
 
 // outcomeCols are the columns of a statement with its outcome, as the view statement_outcomes gives them
-// (deploy/clickhouse/migrations/0002_outcomes.sql).
+// (internal/auditstore/migrations/0002_outcomes.sql).
 const outcomeCols = `event_id, time, time_us, session, seq, gateway_instance, event_type, stmt_index, sql, params, kind, tables,
            columns, cardholder, risk_tags, protocol, role,
            if(completion_event_id = '', s_outcome, c_outcome) AS outcome,
@@ -473,30 +508,36 @@ ORDER BY first_at, session, step`
 
 // judgeSteps: the per-step view explains statements; it has no exception of its own (blocked statements,
 // refused approvals and unmasked results are in exceptions.csv). Empty means no workload named its steps.
-func judgeSteps(t *Table) (string, string) {
-	if len(t.Rows) == 0 {
+func judgeSteps(cols []string) RowJudge {
+	return &stepsJudge{chd: columnOf(cols, "cardholder_statements")}
+}
+
+type stepsJudge struct{ chd, n, cardholder int }
+
+func (j *stepsJudge) Row(r []string) {
+	j.n++
+	if r[j.chd] != "0" {
+		j.cardholder++
+	}
+}
+
+func (j *stepsJudge) Result() (string, string) {
+	if j.n == 0 {
 		return ResultNotEvidenced, "no statement in the period named a reasoning step (step, branch, thought or traceparent in a sqlcommenter comment, docs/context.md): the why of each statement is only its session's identity and claims"
 	}
-	chd := t.column("cardholder_statements")
-	n := 0
-	for _, r := range t.Rows {
-		if r[chd] != "0" {
-			n++
-		}
-	}
-	return ResultMet, fmt.Sprintf("%d reasoning step(s) named by their statements, %d of them touched cardholder data", len(t.Rows), n)
+	return ResultMet, fmt.Sprintf("%d reasoning step(s) named by their statements, %d of them touched cardholder data", j.n, j.cardholder)
 }
 
 // AuditStoreQueriesSQL reads ClickHouse's query log for the period as auditors and the reporter may see
 // it: pangate_access.queries, a copy of the server's query log with literals, numbers and comments replaced
-// by ? (deploy/clickhouse/access/query_log.sql; the log itself is the operator's alone, docs/deploy.md).
+// by ? (internal/auditstore/access/query_log.sql; the log itself is the operator's alone, docs/deploy.md).
 // It lists every finished or failed query by the users that exist to read the audit store (auditor,
 // reporter) and every query of any user naming the audit database, with time, user, client, kind, rows and
 // the masked text (capped at 2000 characters; the reporter re-masks card numbers in it, column sql).
 const AuditStoreQueriesSQL = `SELECT toUInt64(toUnixTimestamp(event_time)) * 1000000 AS ts, user, initial_user, address AS client_addr, client_name,
        query_kind, multiIf(type = 2, 'finished', type = 3, 'refused before start', type = 4, 'failed', toString(type)) AS result,
        exception_code, substring(query_masked, 1, 2000) AS sql, result_rows, read_rows, written_rows, duration_ms, query_id
-FROM pangate_access.queries
+FROM ` + auditstore.QueryLogAccessTable + `
 WHERE event_date >= toDate(toDateTime({from})) AND event_date <= toDate(toDateTime({to}))
   AND event_time >= toDateTime({from}) AND event_time < toDateTime({to})
   AND type IN (2, 3, 4)

@@ -1,4 +1,4 @@
-// Package query reads the audit store (ClickHouse, the indexer's tables in deploy/clickhouse) for the
+// Package query reads the audit store (ClickHouse, the tables of internal/auditstore the indexer writes) for the
 // reporter: the populations of each PCI DSS requirement as rows, the raw event records for the integrity
 // check, retention and clock facts, chart data and session transcripts. Every query reads with FINAL (the
 // exactly-once convention of the schema) and is rendered with its period as literal numbers, so the SQL
@@ -17,6 +17,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/pangate/pangate/internal/auditstore"
 	"github.com/pangate/pangate/schemas"
 )
 
@@ -37,6 +38,13 @@ type Config struct {
 	User     string        `yaml:"user"`
 	Password string        `yaml:"password"`
 	Timeout  time.Duration `yaml:"timeout"` // per round trip (default 5m: month-long scans)
+	// Readers is how many ranges of raw records the integrity check reads at once (default
+	// DefaultReaders); memory grows with it (docs/evidence.md, "Memory").
+	Readers int `yaml:"readers"`
+	// HTTPAddr is ClickHouse's HTTP interface (host:port, plain http) for the integrity check's raw records
+	// (RowBinary into reused buffers: about a fifth of the native client's allocation); empty reads them
+	// through Addr. Same user and password (docs/evidence.md, "Memory").
+	HTTPAddr string `yaml:"http_addr"`
 }
 
 // Validate checks the config.
@@ -94,13 +102,14 @@ func New(ctx context.Context, conn driver.Conn, cfg Config) (*DB, error) {
 	}
 	db := &DB{conn: conn, cfg: cfg}
 	var n uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name IN ('events','statements','completions','sessions','approvals','auth_events','credentials','checkpoints','lifecycle')").Scan(&n); err != nil {
+	names := auditstore.Names(auditstore.Reported)
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name IN ('"+strings.Join(names, "','")+"')").Scan(&n); err != nil {
 		return nil, fmt.Errorf("query: inspect database %s: %w", cfg.Database, err)
 	}
 	// completions arrived with schema version 2 (statement outcomes): a store an older indexer migrated
 	// lacks it until the indexer is upgraded.
-	if n < 9 {
-		return nil, fmt.Errorf("%w: database %s has %d of the 9 audit tables (completions needs schema version 2): run the current indexer (it applies deploy/clickhouse migrations) or fix clickhouse.database", ErrSchema, cfg.Database, n)
+	if n < uint64(len(names)) {
+		return nil, fmt.Errorf("%w: database %s has %d of the %d audit tables %v (completions needs schema version 2): run the current indexer (it applies the internal/auditstore migrations) or fix clickhouse.database", ErrSchema, cfg.Database, n, len(names), names)
 	}
 	return db, nil
 }
@@ -133,34 +142,19 @@ type Table struct {
 }
 
 // Rows runs sql and renders every cell as text: columns named ts or ending in _at hold epoch microseconds
-// and are rendered in the events' time format (empty for 0); arrays are joined with ";".
+// and are rendered in the events' time format (empty for 0); arrays are joined with ";". It holds the whole
+// result: for small results (facts, charts); populations are streamed (StreamRows).
 func (db *DB) Rows(ctx context.Context, sql string) (*Table, error) {
-	rows, err := db.conn.Query(ctx, sql)
+	t := &Table{}
+	err := db.StreamRows(ctx, sql, func(cols []string) error {
+		t.Columns = cols
+		return nil
+	}, func(r []string) error {
+		t.Rows = append(t.Rows, CopyRow(r))
+		return nil
+	})
 	if err != nil {
-		return nil, db.wrap(err, sql)
-	}
-	defer rows.Close()
-	cols := rows.Columns()
-	cts := rows.ColumnTypes()
-	t := &Table{Columns: cols}
-	ptrs := make([]any, len(cts))
-	fmts := make([]func() string, len(cts))
-	for i, ct := range cts {
-		ptrs[i] = reflect.New(ct.ScanType()).Interface()
-		fmts[i] = formatter(cols[i], ptrs[i])
-	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, db.wrap(err, sql)
-		}
-		rec := make([]string, len(cols))
-		for i, f := range fmts {
-			rec[i] = f()
-		}
-		t.Rows = append(t.Rows, rec)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, db.wrap(err, sql)
+		return nil, err
 	}
 	return t, nil
 }

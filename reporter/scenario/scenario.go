@@ -360,17 +360,17 @@ func (s *Session) Hold(st schemas.Statement, decision string, latency time.Durat
 	g.b.Advance(latency)
 	ref := &schemas.ApprovalRef{ID: approvalID, Decision: decision}
 	switch decision {
-	case "expired":
+	case string(schemas.OutcomeExpired):
 		unchained(schemas.TypeApprovalExpired, schemas.ApprovalExpired{ApprovalID: approvalID, Expires: req.Expires})
-		s.Blocked(st, "approval_expired", ref)
+		s.Blocked(st, string(schemas.BlockApprovalExpired), ref)
 	default:
 		ref.By, ref.ByEmail = "U042", "alice@example.com"
 		unchained(schemas.TypeApprovalDecided, schemas.ApprovalDecided{ApprovalID: approvalID, Decision: decision, By: "U042",
 			ByName: "Alice", ByEmail: "alice@example.com", Reason: "change ticket CHG-1", LatencyMS: latency.Milliseconds()})
-		if decision == "approved" {
+		if decision == string(schemas.OutcomeApproved) {
 			s.Query(st, "ok", 0, ref)
 		} else {
-			s.Blocked(st, "approval_denied", ref)
+			s.Blocked(st, string(schemas.BlockApprovalDenied), ref)
 		}
 	}
 	return approvalID
@@ -378,8 +378,8 @@ func (s *Session) Hold(st schemas.Statement, decision string, latency time.Durat
 
 // End writes session.ended and credential.revoked.
 func (s *Session) End() {
-	s.g.next(s.chain, schemas.TypeSessionEnded, schemas.SessionEnded{Reason: "client_terminate", Statements: s.stmts, Blocked: s.block, DurationUS: 1000})
-	s.g.next(s.chain, schemas.TypeCredentialRevoked, schemas.CredentialRevoked{Role: s.Role, Target: "cards", Reason: "session_end"})
+	s.g.next(s.chain, schemas.TypeSessionEnded, schemas.SessionEnded{Reason: string(schemas.EndClientTerminate), Statements: s.stmts, Blocked: s.block, DurationUS: 1000})
+	s.g.next(s.chain, schemas.TypeCredentialRevoked, schemas.CredentialRevoked{Role: s.Role, Target: "cards", Reason: string(schemas.RevokeSessionEnd)})
 }
 
 // BySession returns events grouped by session (sessions in order of first appearance, events in log

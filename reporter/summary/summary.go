@@ -148,7 +148,7 @@ the package:</p>
 {{range .Charts}}<h3>{{.Title}}</h3>{{.SVG}}<details><summary class="note">SQL</summary><pre>{{.SQL}}</pre></details>{{end}}{{end}}
 
 {{if .Clock.Rows}}<h2>Clock facts (PCI DSS 10.6)</h2>
-<div class="wide"><table><tr>{{range .Clock.Columns}}<th>{{.}}</th>{{end}}</tr>{{range .Clock.Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table></div>{{end}}
+<div class="wide"><table><tr>{{range .Clock.Columns}}<th>{{.}}</th>{{end}}</tr>{{range .Clock.Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table></div><p class="note">{{capped .Clock}}</p>{{end}}
 
 <h2>Index: files and the controls they serve</h2>
 <table><tr><th>file</th><th>content</th><th>rows</th><th>PCI DSS v4.0.1</th><th>SOC 2</th><th>ISO/IEC 27001:2022</th></tr>

@@ -134,6 +134,7 @@ func main() {
 		"v1 Secret":                              corev1.Secret{},
 		"v1 Service":                             corev1.Service{},
 		"apps/v1 Deployment":                     appsv1.Deployment{},
+		"apps/v1 StatefulSet":                    appsv1.StatefulSet{},
 		"batch/v1 CronJob":                       batchv1.CronJob{},
 		"policy/v1 PodDisruptionBudget":          policyv1.PodDisruptionBudget{},
 		"autoscaling/v2 HorizontalPodAutoscaler": autoscalingv2.HorizontalPodAutoscaler{},

@@ -5,19 +5,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pangate/pangate/internal/gobuild"
 )
 
 // Remote steers an issuer over HTTP (the steering endpoints), in-process or a separate process alike.
@@ -140,69 +138,15 @@ func StartIssuer(t testing.TB, alg string) (*TestIssuer, *Issuer) {
 	return ti, iss
 }
 
-var build struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// BuildIssuer builds ./deploy/issuer once per test binary and returns the executable's path.
-// The binary is $TMPDIR/pangate-issuer-bin/issuer, replaced atomically, so concurrent test processes share
-// it safely.
+// BuildIssuer builds ./deploy/issuer once per test binary and returns the executable's path (gobuild.Binary:
+// one stable path replaced atomically, shared safely by concurrent test processes).
 func BuildIssuer(t testing.TB) string {
 	t.Helper()
-	build.once.Do(func() {
-		root, err := moduleRoot()
-		if err != nil {
-			build.err = err
-			return
-		}
-		dir := filepath.Join(os.TempDir(), "pangate-issuer-bin")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			build.err = err
-			return
-		}
-		tmp := filepath.Join(dir, fmt.Sprintf("issuer.%d.tmp", os.Getpid()))
-		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goBin); err != nil {
-			goBin = "go"
-		}
-		cmd := exec.Command(goBin, "build", "-o", tmp, "./deploy/issuer")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			build.err = fmt.Errorf("go build ./deploy/issuer: %v\n%s", err, out)
-			return
-		}
-		// One stable name, replaced by an atomic rename: processes that exec it meanwhile get a whole binary
-		// (old or new, built from the same checkout) and /tmp does not fill up with copies.
-		final := filepath.Join(dir, "issuer")
-		if err := os.Rename(tmp, final); err != nil {
-			build.err = err
-			return
-		}
-		build.path = final
-	})
-	if build.err != nil {
-		t.Fatalf("authtest: %v", build.err)
-	}
-	return build.path
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
+	path, err := gobuild.Binary("./deploy/issuer")
 	if err != nil {
-		return "", err
+		t.Fatalf("authtest: %v", err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("authtest: go.mod not found above the working directory")
-		}
-		dir = parent
-	}
+	return path
 }
 
 // StartIssuerProcess runs the dev issuer (./deploy/issuer, built once per test binary) as a separate process

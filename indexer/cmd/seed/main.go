@@ -22,7 +22,6 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
-	"github.com/pangate/pangate/gateway/audit"
 	"github.com/pangate/pangate/indexer/config"
 	"github.com/pangate/pangate/indexer/seed"
 	"github.com/pangate/pangate/indexer/service"
@@ -65,11 +64,11 @@ func run(events int, from string, days, gateways int, interval time.Duration, ad
 		return fmt.Errorf("-from %q: use YYYY-MM-DD: %w", from, err)
 	}
 	if _, err := os.Stat(keyPath); os.IsNotExist(err) {
-		if _, err := audit.WriteKey(keyPath, keyPath+".pub"); err != nil {
+		if _, err := schemas.WriteKeyPair(keyPath, keyPath+".pub"); err != nil {
 			return err
 		}
 	}
-	key, err := audit.LoadKey(keyPath)
+	key, err := schemas.LoadPrivateKey(keyPath)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,7 @@ SELECT
     max(seq) AS last_seq,
     toInt64(max(seq) + 1) - toInt64(count()) AS missing
 FROM events FINAL
-WHERE kafka_topic NOT LIKE '%pangate.approvals'
+WHERE kafka_topic LIKE '%pangate.audit'
 GROUP BY session
 HAVING first_seq != 0 OR missing != 0
 ORDER BY session
