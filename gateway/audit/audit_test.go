@@ -181,6 +181,73 @@ func TestLostAckNeverForksTheChain(t *testing.T) {
 	}
 }
 
+// TestRefusedLoginStillEnds: auth.succeeded, the first event of a client session, was written but reported
+// failed (the outage of integration/kafkacluster's two-broker kill), and the gateway refused the login.
+// EndIfBegun must still end the chain: the first event is sent again and session.ended follows, in the
+// background once Kafka answers. Before, the log held a chain of one auth.succeeded that looked cut by a
+// crash.
+func TestRefusedLoginStillEnds(t *testing.T) {
+	p, c := newProducer(t)
+	s := p.Session(schemas.NewID(), schemas.Source{Instance: "unit"})
+	var lose atomic.Int32
+	lose.Store(2) // the first attempt and the first resend are reported failed, though written
+	p.ackFault = func(err error) error {
+		if err == nil && lose.Add(-1) >= 0 {
+			return kerr.NotEnoughReplicas
+		}
+		return err
+	}
+	if _, err := s.Emit(schemas.TypeAuthSucceeded, schemas.AuthSucceeded{Target: "pg"}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("want ErrUnavailable for an event reported failed, got %v", err)
+	}
+	_, begun, err := s.EndIfBegun(schemas.TypeSessionEnded, schemas.SessionEnded{Reason: string(schemas.EndAuditUnavailable)})
+	if !begun || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("EndIfBegun = begun %v, %v; want begun, ErrUnavailable while Kafka still fails", begun, err)
+	}
+	raw := readAll(t, c, 4)
+	var evs []schemas.Event
+	seen := map[string]bool{}
+	for _, e := range raw {
+		if !seen[e.ID] {
+			seen[e.ID] = true
+			evs = append(evs, e)
+		}
+	}
+	if len(evs) != 2 || evs[1].Type != schemas.TypeSessionEnded {
+		t.Fatalf("%d records, events %v; want auth.succeeded (sent three times) then session.ended", len(raw), types(evs))
+	}
+	if err := schemas.VerifySession(evs); err != nil {
+		t.Fatalf("chain: %v", err)
+	}
+}
+
+// TestRefusedForGoodHasNoChain: a first event refused with a non-retriable error was not written, so
+// EndIfBegun writes nothing (a chain of one session.ended would be noise).
+func TestRefusedForGoodHasNoChain(t *testing.T) {
+	p, c := newProducer(t)
+	p.ackFault = func(error) error { return kerr.MessageTooLarge }
+	s := p.Session(schemas.NewID(), schemas.Source{Instance: "unit"})
+	if _, err := s.Emit(schemas.TypeAuthSucceeded, schemas.AuthSucceeded{Target: "pg"}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("want ErrUnavailable, got %v", err)
+	}
+	p.ackFault = nil
+	if _, begun, err := s.EndIfBegun(schemas.TypeSessionEnded, schemas.SessionEnded{}); begun || err != nil {
+		t.Fatalf("EndIfBegun = begun %v, %v; want nothing written", begun, err)
+	}
+	// The fake wrote the record the fault reported refused; nothing else may follow it.
+	if evs := readAll(t, c, 2); len(evs) != 1 {
+		t.Fatalf("%d records, want only the refused one: %v", len(evs), types(evs))
+	}
+}
+
+func types(evs []schemas.Event) []string {
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = e.Type
+	}
+	return out
+}
+
 // TestLandedFromBuild: gateway/proxy asks Pending.Landed inside an EmitBuilt build function, where the
 // session's lock is held. Landed must not wait for that lock (it did once: the session hung for good).
 func TestLandedFromBuild(t *testing.T) {

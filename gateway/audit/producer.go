@@ -400,6 +400,24 @@ func (s *Session) End(typ string, data any) (schemas.Event, error) {
 	return e, err
 }
 
+// EndIfBegun is End for a session that stops because an event was not acknowledged: it ends the chain
+// only if one may exist, that is if an event was acknowledged or one's fate is unknown (in limbo: it may be
+// in the log already, or land from a retry). A session whose only attempts were refused for good has no
+// chain, and nothing is written (ok false). The gateway calls it when auth.succeeded, the first event of a
+// client session, was not acknowledged: that event can still land, and a chain without session.ended
+// would look cut by a crash (integration/kafkacluster found one).
+func (s *Session) EndIfBegun(typ string, data any) (e schemas.Event, ok bool, err error) {
+	s.mu.Lock()
+	next, _ := s.chain.Head()
+	begun := next > 0 || s.limbo != nil || (s.pending != nil && !s.pending.settled)
+	s.mu.Unlock()
+	if !begun {
+		return schemas.Event{}, false, nil
+	}
+	e, err = s.End(typ, data)
+	return e, true, err
+}
+
 // endRetry is how often a session's end is retried in the background.
 var endRetry = time.Second
 
@@ -410,10 +428,12 @@ func (s *Session) endLater(typ string, data any) {
 		defer p.bg.Done()
 		t := time.NewTicker(endRetry)
 		defer t.Stop()
-		for {
+		for last := false; !last; {
+			// Close asks for one last attempt (bounded by its context), so a gateway stopped soon after an
+			// outage still ends the sessions that ended during it.
 			select {
 			case <-p.quit:
-				return
+				last = true
 			case <-t.C:
 			}
 			s.mu.Lock()

@@ -312,6 +312,12 @@ func (ss *session) authenticate(ctx context.Context) error {
 	if _, err := ss.ev.Emit(schemas.TypeAuthSucceeded, as); err != nil {
 		s.m.refusals.WithLabelValues("audit_unavailable").Inc()
 		ss.writeRaw(errorFrame(SQLStateAuditUnavailable, "FATAL", "pangate: the audit log is unavailable, so no session can start; retry later"))
+		// auth.succeeded may still land (its fate unknown, it is sent again): then its chain must end too.
+		if _, begun, err := ss.ev.EndIfBegun(schemas.TypeSessionEnded, schemas.SessionEnded{
+			Reason: string(schemas.EndAuditUnavailable), DurationUS: time.Since(ss.start).Microseconds(),
+		}); begun && err != nil {
+			s.log.Warn("session.ended of a refused login not recorded yet; retrying in the background", "session", ss.id, "err", err)
+		}
 		return errHandled
 	}
 	return nil
