@@ -16,9 +16,9 @@ func TestCluster(t *testing.T) {
 		errText string // want in the error
 	}{
 		{"single server", nil, "", ""},
-		{"cluster", []string{"PANGATE_INDEXER_CLICKHOUSE_CLUSTER=pangate", "PANGATE_INDEXER_RETENTION_DISABLED=true"}, "pangate", ""},
-		{"retention on", []string{"PANGATE_INDEXER_CLICKHOUSE_CLUSTER=pangate"}, "", "retention.disabled"},
-		{"bad name", []string{"PANGATE_INDEXER_CLICKHOUSE_CLUSTER=a-b", "PANGATE_INDEXER_RETENTION_DISABLED=true"}, "", "clickhouse.cluster \"a-b\""},
+		{"cluster", []string{"PANGATE_INDEXER_CLICKHOUSE_CLUSTER=pangate"}, "pangate", ""}, // retention on: it drops *_local ON CLUSTER
+		{"cluster, retention off", []string{"PANGATE_INDEXER_CLICKHOUSE_CLUSTER=pangate", "PANGATE_INDEXER_RETENTION_DISABLED=true"}, "pangate", ""},
+		{"bad name", []string{"PANGATE_INDEXER_CLICKHOUSE_CLUSTER=a-b"}, "", "clickhouse.cluster \"a-b\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := LoadEnv("", append(append([]string{}, tc.env...), base...))

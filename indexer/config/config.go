@@ -184,11 +184,6 @@ func (c Config) Validate() error {
 	if c.ClickHouse.Cluster != "" && !validIdent(c.ClickHouse.Cluster) {
 		errs = append(errs, fmt.Sprintf("clickhouse.cluster %q: use the cluster's name in the servers' remote_servers (letters, digits and '_', starting with a letter), or leave it empty for one server", c.ClickHouse.Cluster))
 	}
-	if c.ClickHouse.Cluster != "" && !c.Retention.Disabled {
-		// The job reads one server's system.parts and drops partitions of the Distributed tables, which
-		// ClickHouse refuses: on a cluster, drop *_local partitions ON CLUSTER by hand (docs/scaling.md).
-		errs = append(errs, fmt.Sprintf("clickhouse.cluster %q with retention enabled: the retention job runs on one server only; set retention.disabled: true (PANGATE_INDEXER_RETENTION_DISABLED=true) and drop old partitions of the *_local tables ON CLUSTER as docs/scaling.md shows", c.ClickHouse.Cluster))
-	}
 	if c.ClickHouse.User == "" || c.ClickHouse.MigrateUser == "" {
 		errs = append(errs, "clickhouse.user and clickhouse.migrate_user must be set (indexer and operator)")
 	}

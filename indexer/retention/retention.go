@@ -1,6 +1,13 @@
 // Package retention drops monthly partitions older than the kept months from the audit store and records
 // every drop as a retention.dropped event on the operations topic, chained under the indexer's run (PCI DSS 10.5.1:
 // keep at least 12 months; the event makes the deletion itself auditable).
+//
+// On a ClickHouse cluster (Config.Cluster, internal/auditstore/cluster) a table T is a Distributed table over
+// T_local on every node: the job lists T_local's partitions on one replica of every shard (the cluster
+// table function) and drops each on one replica of every shard, connected to it directly; ZooKeeper's
+// replication log carries the drop to the other replicas. (ALTER … ON CLUSTER does not work on ClickHouse
+// 18.16 with password-protected users: a non-leader replica's DDL worker forwards the drop to its leader
+// as the user "default" without a password.) The retention.dropped event names T_local.
 package retention
 
 import (
@@ -8,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sort"
 	"strconv"
 	"sync"
@@ -31,6 +39,12 @@ type Config struct {
 	Tables     []string // partitioned tables (toYYYYMM) to prune
 	Topic      string   // operations topic (schemas.TopicOperations, prefixed) for retention.dropped
 	Source     schemas.Source
+	// Cluster names the ClickHouse cluster the tables are Distributed over (remote_servers); empty for one
+	// server. With it, Database names the audit database and Open connects to one server of the cluster
+	// (host:port as system.clusters lists it) as the operator.
+	Cluster  string
+	Database string
+	Open     func(addr string) (driver.Conn, error)
 }
 
 // Validate refuses a retention below 12 months.
@@ -40,6 +54,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.Tables) == 0 || c.Topic == "" {
 		return fmt.Errorf("%w: tables and topic are required", ErrConfig)
+	}
+	if c.Cluster != "" && (c.Database == "" || c.Open == nil) {
+		return fmt.Errorf("%w: cluster %q needs the audit database's name and a way to open its servers", ErrConfig, c.Cluster)
 	}
 	return nil
 }
@@ -101,7 +118,18 @@ func (j *Job) Once(ctx context.Context, now time.Time) ([]schemas.Event, error) 
 	defer j.mu.Unlock()
 	cutoff := Cutoff(now, j.cfg.KeepMonths)
 	var out []schemas.Event
+	var sh *shards
+	if j.cfg.Cluster != "" {
+		sh = &shards{open: j.cfg.Open, conns: map[string]driver.Conn{}}
+		defer sh.close()
+		if err := sh.load(ctx, j.conn, j.cfg.Cluster); err != nil {
+			return nil, err
+		}
+	}
 	for _, table := range j.cfg.Tables {
+		if j.cfg.Cluster != "" {
+			table += "_local"
+		}
 		parts, err := j.oldPartitions(ctx, table, cutoff)
 		if err != nil {
 			return out, err
@@ -112,7 +140,7 @@ func (j *Job) Once(ctx context.Context, now time.Time) ([]schemas.Event, error) 
 		var dropped []string
 		var dropErr error
 		for _, p := range parts {
-			if err := j.conn.Exec(ctx, "ALTER TABLE "+table+" DROP PARTITION "+p); err != nil {
+			if err := j.drop(ctx, sh, table, p); err != nil {
 				dropErr = fmt.Errorf("retention: drop partition %s of %s: %w", p, table, err)
 				break
 			}
@@ -142,8 +170,93 @@ func (j *Job) Once(ctx context.Context, now time.Time) ([]schemas.Event, error) 
 	return out, nil
 }
 
+// drop drops partition p (a checked YYYYMM number) of table: on this server, or on a cluster on one
+// replica of every shard.
+func (j *Job) drop(ctx context.Context, sh *shards, table, p string) error {
+	if sh == nil {
+		return j.conn.Exec(ctx, "ALTER TABLE "+table+" DROP PARTITION "+p)
+	}
+	return sh.each(func(c driver.Conn) error {
+		return c.Exec(ctx, "ALTER TABLE "+j.cfg.Database+"."+table+" DROP PARTITION "+p)
+	})
+}
+
+// shards are a cluster's replicas by shard (system.clusters), with the connections opened so far.
+type shards struct {
+	open     func(addr string) (driver.Conn, error)
+	replicas [][]string // per shard, host:port of each replica
+	conns    map[string]driver.Conn
+}
+
+func (s *shards) load(ctx context.Context, conn driver.Conn, cluster string) error {
+	rs, err := conn.Query(ctx, "SELECT shard_num, host_name, port FROM system.clusters WHERE cluster = ? ORDER BY shard_num, replica_num", cluster)
+	if err != nil {
+		return fmt.Errorf("retention: replicas of cluster %s: %w", cluster, err)
+	}
+	defer rs.Close()
+	byShard := map[uint32]int{}
+	for rs.Next() {
+		var shard uint32
+		var host string
+		var port uint16
+		if err := rs.Scan(&shard, &host, &port); err != nil {
+			return err
+		}
+		i, ok := byShard[shard]
+		if !ok {
+			i = len(s.replicas)
+			byShard[shard] = i
+			s.replicas = append(s.replicas, nil)
+		}
+		s.replicas[i] = append(s.replicas[i], net.JoinHostPort(host, strconv.Itoa(int(port))))
+	}
+	if err := rs.Err(); err != nil {
+		return err
+	}
+	if len(s.replicas) == 0 {
+		return fmt.Errorf("retention: cluster %s is not in system.clusters of the server the job connects to", cluster)
+	}
+	return nil
+}
+
+// each runs f on one replica of every shard, trying the next replica of a shard when one fails.
+func (s *shards) each(f func(driver.Conn) error) error {
+	for i, replicas := range s.replicas {
+		var err error
+		for _, addr := range replicas {
+			c, ok := s.conns[addr]
+			if !ok {
+				if c, err = s.open(addr); err != nil {
+					continue
+				}
+				s.conns[addr] = c
+			}
+			if err = f(c); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("shard %d of %d (replicas %v): %w", i+1, len(s.replicas), replicas, err)
+		}
+	}
+	return nil
+}
+
+func (s *shards) close() {
+	for _, c := range s.conns {
+		_ = c.Close()
+	}
+}
+
+// oldPartitions lists table's active monthly partitions older than cutoff: on this server, or on a cluster
+// on one replica of every shard (replicas of a shard hold the same partitions).
 func (j *Job) oldPartitions(ctx context.Context, table string, cutoff int) ([]string, error) {
-	rs, err := j.conn.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() AND table = ? AND active", table)
+	q, args := "SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() AND table = ? AND active", []any{table}
+	if j.cfg.Cluster != "" {
+		q = "SELECT DISTINCT partition FROM cluster('" + j.cfg.Cluster + "', system, parts) WHERE database = ? AND table = ? AND active"
+		args = []any{j.cfg.Database, table}
+	}
+	rs, err := j.conn.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("retention: list partitions of %s: %w", table, err)
 	}

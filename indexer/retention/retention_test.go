@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 func TestCutoff(t *testing.T) {
@@ -29,6 +31,17 @@ func TestValidateRefusesShortRetention(t *testing.T) {
 		t.Fatalf("11 months accepted: %v", err)
 	}
 	c.KeepMonths = 12
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestValidateCluster(t *testing.T) {
+	c := Config{KeepMonths: 12, Tables: []string{"events"}, Topic: "pangate.operations", Cluster: "pangate"}
+	if err := c.Validate(); !errors.Is(err, ErrConfig) {
+		t.Fatalf("a cluster without database and Open accepted: %v", err)
+	}
+	c.Database, c.Open = "pangate", func(string) (driver.Conn, error) { return nil, errors.New("unused") }
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}

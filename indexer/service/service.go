@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -243,7 +245,12 @@ func NewRetention(cfg config.Config, log *slog.Logger) (*retention.Job, func(), 
 		tables = append(tables, t.Name)
 	}
 	job, err := retention.New(retention.Config{KeepMonths: cfg.Retention.KeepMonths, Tables: tables,
-		Topic: cfg.OperationsTopic(), Source: schemas.Source{Instance: cfg.Instance, Version: Version}},
+		Topic: cfg.OperationsTopic(), Source: schemas.Source{Instance: cfg.Instance, Version: Version},
+		Cluster: cfg.ClickHouse.Cluster, Database: cfg.ClickHouse.Database,
+		Open: func(addr string) (driver.Conn, error) {
+			return store.Open(store.Config{Addrs: []string{addr}, Database: cfg.ClickHouse.Database,
+				User: cfg.ClickHouse.MigrateUser, Password: cfg.ClickHouse.MigratePassword})
+		}},
 		conn, retention.KafkaProducer{Client: prod}, log)
 	if err != nil {
 		prod.Close()
