@@ -2,11 +2,8 @@ package schemas
 
 import (
 	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -123,44 +120,6 @@ func VerifyDecision(d ApprovalDecided, keys DecisionKeys, request string) error 
 	return nil
 }
 
-// LoadPrivateKey reads an Ed25519 private key (PKCS #8 PEM) from path.
-func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("schemas: read private key: %w", err)
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, fmt.Errorf("schemas: private key %s holds no PEM block", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("schemas: private key %s: %w", path, err)
-	}
-	ek, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("schemas: private key %s is a %T, not Ed25519", path, k)
-	}
-	return ek, nil
-}
-
-// ParsePublicKey reads an Ed25519 public key from PKIX PEM.
-func ParsePublicKey(b []byte) (ed25519.PublicKey, error) {
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, errors.New("no PEM block")
-	}
-	k, err := x509.ParsePKIXPublicKey(blk.Bytes)
-	if err != nil {
-		return nil, err
-	}
-	ek, ok := k.(ed25519.PublicKey)
-	if !ok {
-		return nil, fmt.Errorf("PEM holds a %T, not an Ed25519 public key", k)
-	}
-	return ek, nil
-}
-
 // LoadDecisionKeys reads Ed25519 public keys (PKIX PEM) from paths.
 func LoadDecisionKeys(paths []string) (DecisionKeys, error) {
 	keys := DecisionKeys{}
@@ -176,38 +135,4 @@ func LoadDecisionKeys(paths []string) (DecisionKeys, error) {
 		keys.Add(pub)
 	}
 	return keys, nil
-}
-
-// WriteKeyPair generates an Ed25519 key and writes the private key (PKCS #8 PEM, mode 0600) to privPath
-// and the public key (PKIX PEM) to pubPath; it refuses to overwrite privPath. It returns the key id.
-func WriteKeyPair(privPath, pubPath string) (string, error) {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return "", err
-	}
-	pk, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return "", err
-	}
-	pb, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return "", err
-	}
-	f, err := os.OpenFile(privPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return "", fmt.Errorf("schemas: create %s (an existing signing key is never overwritten): %w", privPath, err)
-	}
-	if _, err := f.Write(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk})); err != nil {
-		f.Close()
-		return "", err
-	}
-	if err := f.Close(); err != nil {
-		return "", err
-	}
-	if pubPath != "" {
-		if err := os.WriteFile(pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pb}), 0o644); err != nil {
-			return "", err
-		}
-	}
-	return KeyID(pub), nil
 }

@@ -4,10 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/pangate/pangate/internal/cli"
-	"github.com/pangate/pangate/reporter/manifest"
 	"github.com/pangate/pangate/schemas"
 )
 
@@ -19,27 +17,10 @@ func Keygen(args []string, stdout io.Writer) error {
 	if _, err := cli.ParseInterleaved(fs, args); err != nil {
 		return err
 	}
-	pub, key, err := manifest.GenerateKey()
+	id, err := schemas.WriteKeyPair(*out+".key", *out+".pub")
 	if err != nil {
-		return err
+		return fmt.Errorf("keygen: %w", err)
 	}
-	kb, err := manifest.EncodePrivateKey(key)
-	if err != nil {
-		return err
-	}
-	pb, err := manifest.EncodePublicKey(pub)
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(*out + ".key"); err == nil {
-		return fmt.Errorf("keygen: %s.key exists: refusing to overwrite a signing key", *out)
-	}
-	if err := os.WriteFile(*out+".key", kb, 0o600); err != nil {
-		return err
-	}
-	if err := os.WriteFile(*out+".pub", pb, 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "wrote %s.key and %s.pub (key id %s)\n", *out, *out, schemas.KeyID(pub))
+	fmt.Fprintf(stdout, "wrote %s.key and %s.pub (key id %s)\n", *out, *out, id)
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"testing"
+
+	"github.com/pangate/pangate/schemas"
 )
 
 func TestMarshalParseRoundTrip(t *testing.T) {
@@ -25,9 +27,9 @@ func TestMarshalParseRoundTrip(t *testing.T) {
 }
 
 func TestKeysRoundTripAndSignature(t *testing.T) {
-	pub, key, _ := GenerateKey()
-	kb, _ := EncodePrivateKey(key)
-	pb, _ := EncodePublicKey(pub)
+	pub, key, _ := ed25519.GenerateKey(nil)
+	kb, _ := schemas.EncodePrivateKey(key)
+	pb, _ := schemas.EncodePublicKey(pub)
 	k2, err := ParsePrivateKey(kb)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +67,7 @@ func FuzzParse(f *testing.F) {
 }
 
 func FuzzVerifySignature(f *testing.F) {
-	pub, key, _ := GenerateKey()
+	pub, key, _ := ed25519.GenerateKey(nil)
 	sig, _ := Sign([]byte("manifest"), key)
 	f.Add([]byte("manifest"), sig)
 	f.Add([]byte("x"), []byte(`{"algorithm":"ed25519","key_id":"","signature":"AAAA"}`))

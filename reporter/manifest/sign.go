@@ -2,11 +2,8 @@ package manifest
 
 import (
 	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -71,61 +68,23 @@ func VerifySignature(manifestJSON, sig []byte, pub ed25519.PublicKey) error {
 	return nil
 }
 
-// GenerateKey makes a new signing key pair.
-func GenerateKey() (ed25519.PublicKey, ed25519.PrivateKey, error) {
-	return ed25519.GenerateKey(rand.Reader)
-}
-
-// EncodePrivateKey renders key as a PKCS #8 PEM block.
-func EncodePrivateKey(key ed25519.PrivateKey) ([]byte, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
-}
-
-// EncodePublicKey renders pub as a PKIX PEM block.
-func EncodePublicKey(pub ed25519.PublicKey) ([]byte, error) {
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
-}
-
-// ParsePrivateKey reads a PKCS #8 PEM Ed25519 private key.
+// ParsePrivateKey reads a PKCS #8 PEM Ed25519 private key (schemas.ParsePrivateKey, the format of every
+// pangate signing key); its errors match ErrKey.
 func ParsePrivateKey(b []byte) (ed25519.PrivateKey, error) {
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, fmt.Errorf("%w: no PEM block", ErrKey)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	k, err := schemas.ParsePrivateKey(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrKey, err)
 	}
-	ek, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("%w: PEM holds a %T", ErrKey, k)
-	}
-	return ek, nil
+	return k, nil
 }
 
-// ParsePublicKey reads a PKIX PEM Ed25519 public key.
+// ParsePublicKey reads a PKIX PEM Ed25519 public key (schemas.ParsePublicKey); its errors match ErrKey.
 func ParsePublicKey(b []byte) (ed25519.PublicKey, error) {
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, fmt.Errorf("%w: no PEM block", ErrKey)
-	}
-	k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	k, err := schemas.ParsePublicKey(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrKey, err)
 	}
-	ek, ok := k.(ed25519.PublicKey)
-	if !ok {
-		return nil, fmt.Errorf("%w: PEM holds a %T", ErrKey, k)
-	}
-	return ek, nil
+	return k, nil
 }
 
 // LoadPrivateKey reads a private key file.

@@ -38,7 +38,7 @@ func dailyPackage(t *testing.T, root string, day string, key ed25519.PrivateKey)
 }
 
 func keyPair(t *testing.T) (ed25519.PublicKey, ed25519.PrivateKey) {
-	pub, key, err := manifest.GenerateKey()
+	pub, key, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func writePkg(t *testing.T, dir string, key ed25519.PrivateKey, previous string)
 }
 
 func keys(t *testing.T) (ed25519.PublicKey, ed25519.PrivateKey) {
-	pub, key, err := manifest.GenerateKey()
+	pub, key, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
