@@ -234,9 +234,13 @@ func TestRefusedForGoodHasNoChain(t *testing.T) {
 	if _, begun, err := s.EndIfBegun(schemas.TypeSessionEnded, schemas.SessionEnded{}); begun || err != nil {
 		t.Fatalf("EndIfBegun = begun %v, %v; want nothing written", begun, err)
 	}
-	// The fake wrote the record the fault reported refused; nothing else may follow it.
-	if evs := readAll(t, c, 2); len(evs) != 1 {
-		t.Fatalf("%d records, want only the refused one: %v", len(evs), types(evs))
+	// The fake wrote the record the fault reported refused. A sentinel on the same session (so the same
+	// partition, in order) must follow it directly: a session.ended would stand between them.
+	if _, err := s.Emit(schemas.TypeSessionStarted, schemas.SessionStarted{}); err != nil {
+		t.Fatal(err)
+	}
+	if evs := readAll(t, c, 2); len(evs) != 2 || evs[1].Type != schemas.TypeSessionStarted {
+		t.Fatalf("records %v, want the refused auth.succeeded then the sentinel session.started", types(evs))
 	}
 }
 

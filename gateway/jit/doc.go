@@ -6,8 +6,9 @@
 //	        GRANT <each policy role> TO it        (membership only in those roles)
 //	        COMMENT ON ROLE it IS '{"pangate":"jit","instance":…,"session":…,"expires":…}'
 //	        — one transaction: a failure leaves no role behind.
-//	Revoke: pg_terminate_backend of its sessions, REASSIGN OWNED + DROP OWNED (in the admin connection's
-//	        database), DROP ROLE.
+//	Disable: ALTER ROLE it NOLOGIN, pg_terminate_backend of its sessions; the role stays (a session's end:
+//	        the gateway drops it only once session.ended is acknowledged).
+//	Revoke: the same, then REASSIGN OWNED + DROP OWNED (in the admin connection's database), DROP ROLE.
 //	Reap:   the same for every role with the prefix and the marker comment whose VALID UNTIL has passed
 //	        and that has no session left (or passed it by more than LiveGrace), whichever gateway instance
 //	        created it: the gateway is stateless, any instance cleans up after a crashed one.

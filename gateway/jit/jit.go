@@ -368,22 +368,82 @@ func (m *Manager) checkGrants(grants []string) ([]string, error) {
 // Revoke ends the role's sessions, reassigns and drops what it owns and drops it. Revoking a role that no
 // longer exists (already reaped) returns nil; a role without the prefix or pangate's marker is ErrNotManaged.
 func (m *Manager) Revoke(ctx context.Context, c Credential) error {
-	if !strings.HasPrefix(c.Role, m.cfg.Prefix) {
-		return fmt.Errorf("%w: %q lacks the prefix %q", ErrNotManaged, c.Role, m.cfg.Prefix)
+	if ok, err := m.managed(ctx, c.Role); !ok || err != nil {
+		return err
+	}
+	_, err := m.drop(ctx, c.Role, nil)
+	return err
+}
+
+// Disable ends the role's access at once, no new logins (NOLOGIN) and its backends terminated, and keeps
+// the role: a session's gateway disables its role, records credential.revoked and session.ended, and only
+// then drops it (Revoke). A gateway that dies in between leaves the role to the reaper, which finds the
+// session's chain without its end and records it (gateway/audit.RecordReaped); had the role been dropped
+// first, nothing would point at the session. Disabling a role that no longer exists returns nil; a role
+// without the prefix or pangate's marker is ErrNotManaged.
+func (m *Manager) Disable(ctx context.Context, c Credential) error {
+	if ok, err := m.managed(ctx, c.Role); !ok || err != nil {
+		return err
+	}
+	err := m.withRole(ctx, c.Role, func(conn *pgxpool.Conn) error {
+		_, err := disableOn(ctx, conn, c.Role)
+		return err
+	})
+	if err != nil && !benignConcurrent(err) {
+		return fmt.Errorf("jit: disable role %s: %w", c.Role, err)
+	}
+	return nil
+}
+
+// managed reports whether role exists and is one of pangate's (prefix and marker): false with nil if it no
+// longer exists, ErrNotManaged if it is not pangate's.
+func (m *Manager) managed(ctx context.Context, role string) (bool, error) {
+	if !strings.HasPrefix(role, m.cfg.Prefix) {
+		return false, fmt.Errorf("%w: %q lacks the prefix %q", ErrNotManaged, role, m.cfg.Prefix)
 	}
 	var comment *string
-	err := m.admin.QueryRow(ctx, "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1", c.Role).Scan(&comment)
+	err := m.admin.QueryRow(ctx, "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1", role).Scan(&comment)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("jit: look up role %s: %w", c.Role, err)
+		return false, fmt.Errorf("jit: look up role %s: %w", role, err)
 	}
 	if _, ok := parseMarker(comment); !ok {
-		return fmt.Errorf("%w: %q has no pangate marker comment", ErrNotManaged, c.Role)
+		return false, fmt.Errorf("%w: %q has no pangate marker comment", ErrNotManaged, role)
 	}
-	_, err = m.drop(ctx, c.Role, nil)
-	return err
+	return true, nil
+}
+
+// withRole runs f on an admin connection holding the role's advisory lock (which serialises gateways and
+// reapers acting on the same role), if the role still exists then.
+func (m *Manager) withRole(ctx context.Context, role string, f func(conn *pgxpool.Conn) error) error {
+	conn, err := m.admin.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("admin connection: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1, hashtext($2))", lockSpace, role); err != nil {
+		return err
+	}
+	defer func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1, hashtext($2))", lockSpace, role)
+	}()
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", role).Scan(&exists); err != nil || !exists {
+		return err
+	}
+	return f(conn)
+}
+
+// disableOn makes role unable to log in and terminates its backends; it returns how many it ended.
+func disableOn(ctx context.Context, conn *pgxpool.Conn, role string) (terminated int, err error) {
+	if _, err := conn.Exec(ctx, "ALTER ROLE "+ident(role)+" NOLOGIN"); err != nil {
+		return 0, err
+	}
+	err = conn.QueryRow(ctx, "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, $2)) FROM pg_stat_activity WHERE usename = $1",
+		role, terminateWait.Milliseconds()).Scan(&terminated)
+	return terminated, err
 }
 
 // drop removes a JIT role: no new logins, its backends terminated, its objects reassigned to the admin and
@@ -393,32 +453,14 @@ func (m *Manager) Revoke(ctx context.Context, c Credential) error {
 // before, if set, runs once the lock is held and the role is known to exist; its error keeps the role.
 func (m *Manager) drop(ctx context.Context, role string, before func(context.Context) error) (terminated int, err error) {
 	id := ident(role)
-	conn, err := m.admin.Acquire(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("jit: drop role %s: admin connection: %w", role, err)
-	}
-	defer conn.Release()
-	err = func() error {
-		if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1, hashtext($2))", lockSpace, role); err != nil {
-			return err
-		}
-		defer func() {
-			_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1, hashtext($2))", lockSpace, role)
-		}()
-		var exists bool
-		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", role).Scan(&exists); err != nil || !exists {
-			return err
-		}
+	err = m.withRole(ctx, role, func(conn *pgxpool.Conn) error {
 		if before != nil {
 			if err := before(ctx); err != nil {
 				return fmt.Errorf("%w: %w", errKept, err)
 			}
 		}
-		if _, err := conn.Exec(ctx, "ALTER ROLE "+id+" NOLOGIN"); err != nil {
-			return err
-		}
-		if err := conn.QueryRow(ctx, "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, $2)) FROM pg_stat_activity WHERE usename = $1",
-			role, terminateWait.Milliseconds()).Scan(&terminated); err != nil {
+		var err error
+		if terminated, err = disableOn(ctx, conn, role); err != nil {
 			return err
 		}
 		// Other databases first: a role that created a large object after connecting to database=postgres
@@ -446,7 +488,7 @@ func (m *Manager) drop(ctx context.Context, role string, before func(context.Con
 			}
 			return nil
 		})
-	}()
+	})
 	if benignConcurrent(err) && !errors.Is(err, errKept) {
 		return terminated, nil
 	}

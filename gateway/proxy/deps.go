@@ -20,9 +20,12 @@ type Verifier interface {
 	VerifyToken(ctx context.Context, token string) (auth.Claims, error)
 }
 
-// Credentials issues and revokes the JIT role a session connects as (gateway/jit.Manager), per target.
+// Credentials issues and revokes the JIT role a session connects as (gateway/jit.Manager), per target. At a
+// session's end the role is disabled, the end recorded, and only then dropped (Revoke): see
+// session.close.
 type Credentials interface {
 	Issue(ctx context.Context, session string, grants []string, notAfter time.Time) (jit.Credential, error)
+	Disable(ctx context.Context, c jit.Credential) error
 	Revoke(ctx context.Context, c jit.Credential) error
 }
 

@@ -16,7 +16,7 @@
 //	          └─────────────────────────────────────────────────────┘   │ match to the queue head               │
 //	client ◀──────────────────────────────────────────────────────────── │ read: hold result ─▶ record, ack ─▶ send│
 //	                                                                     └───────────────────────────────────────┘
-//	end: jit.Revoke ──▶ credential.revoked ──▶ session.ended
+//	end: jit.Disable ──▶ credential.revoked ──▶ session.ended acknowledged ──▶ jit.Revoke (drop)
 //
 // The startup user names the target and the role: "role@target" (the last '@' splits them, so roles may
 // contain '@'); the database is the startup "database" parameter or the target's default.

@@ -40,8 +40,9 @@ func (fakeVerifier) VerifyToken(_ context.Context, token string) (auth.Claims, e
 }
 
 type fakeCreds struct {
-	issued, revoked atomic.Int64
-	issueErr        error // returned by Issue when set
+	issued, disabled, revoked atomic.Int64
+	issueErr                  error // returned by Issue when set
+	dropHook                  func(jit.Credential)
 }
 
 func (f *fakeCreds) Issue(_ context.Context, session string, grants []string, _ time.Time) (jit.Credential, error) {
@@ -53,7 +54,19 @@ func (f *fakeCreds) Issue(_ context.Context, session string, grants []string, _ 
 	return jit.Credential{Role: "pangate_jit_test", Password: "pw", ValidUntil: now.Add(time.Hour), IssuedAt: now, Granted: grants, Session: session}, nil
 }
 
-func (f *fakeCreds) Revoke(context.Context, jit.Credential) error { f.revoked.Add(1); return nil }
+func (f *fakeCreds) Disable(context.Context, jit.Credential) error {
+	f.disabled.Add(1)
+	return nil
+}
+
+// Revoke drops the role; dropHook, if set, sees the order (a session's end must be recorded first).
+func (f *fakeCreds) Revoke(ctx context.Context, c jit.Credential) error {
+	if f.dropHook != nil {
+		f.dropHook(c)
+	}
+	f.revoked.Add(1)
+	return nil
+}
 
 // fakePG is a minimal PostgreSQL backend. It reports every message it receives on got.
 type fakePG struct {

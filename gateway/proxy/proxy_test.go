@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/pangate/pangate/gateway/jit"
 	"github.com/pangate/pangate/schemas"
 )
 
@@ -401,4 +402,47 @@ func TestUpstreamRefusedEndsChain(t *testing.T) {
 	if se.Reason != string(schemas.EndError) {
 		t.Fatalf("session.ended reason %q, want %q", se.Reason, schemas.EndError)
 	}
+}
+
+// TestRoleDroppedAfterEndRecorded: at a session's end the JIT role is disabled first and dropped only once
+// credential.revoked and session.ended are acknowledged, so a gateway killed in between leaves the role
+// for the reaper, which then records the session (docs/evidence.md "Sessions ended by a crash").
+func TestRoleDroppedAfterEndRecorded(t *testing.T) {
+	h := newHarness(t)
+	var atDrop []string
+	var disabledAtDrop int64
+	h.creds.dropHook = func(jit.Credential) {
+		disabledAtDrop = h.creds.disabled.Load()
+		for _, e := range h.events(t, 5) {
+			atDrop = append(atDrop, e.Type)
+		}
+	}
+	fe, c, done := h.client(t, "good")
+	untilReady(t, fe)
+	_, err := c.Write([]byte{'X', 0, 0, 0, 4})
+	must(t, err)
+	<-done
+	if disabledAtDrop != 1 || h.creds.revoked.Load() != 1 {
+		t.Fatalf("disabled %d times before the drop, dropped %d times; want 1 and 1", disabledAtDrop, h.creds.revoked.Load())
+	}
+	want := []string{schemas.TypeAuthSucceeded, schemas.TypeCredentialIssued, schemas.TypeSessionStarted, schemas.TypeCredentialRevoked, schemas.TypeSessionEnded}
+	if !slices.Equal(atDrop, want) {
+		t.Fatalf("the role was dropped when the topic held %v, want %v", atDrop, want)
+	}
+}
+
+// TestRoleKeptWhenEndUnacknowledged: Kafka does not acknowledge session.ended; the role is disabled but not
+// dropped, so the reaper finds it (and records the session if the gateway dies before the end lands).
+func TestRoleKeptWhenEndUnacknowledged(t *testing.T) {
+	h := newHarness(t)
+	fe, c, done := h.client(t, "good")
+	untilReady(t, fe)
+	h.holdIn.Store(2) // credential.revoked is acknowledged, session.ended is not
+	_, err := c.Write([]byte{'X', 0, 0, 0, 4})
+	must(t, err)
+	<-done
+	if h.creds.disabled.Load() != 1 || h.creds.revoked.Load() != 0 {
+		t.Fatalf("disabled %d, dropped %d; want the role disabled and kept", h.creds.disabled.Load(), h.creds.revoked.Load())
+	}
+	h.relOnce.Do(func() { close(h.release) })
 }

@@ -123,8 +123,7 @@ func (ss *session) run(ctx context.Context) error {
 	}
 	defer s.untrack(ss)
 	if err := ss.connectUpstream(ctx); err != nil {
-		ss.revoke(schemas.RevokeSessionEnd)
-		ss.end(schemas.EndError)
+		ss.close(schemas.EndError)
 		return err
 	}
 	_ = ss.raw.SetDeadline(time.Time{})
@@ -136,13 +135,29 @@ func (ss *session) run(ctx context.Context) error {
 	ss.endOutcomes()
 
 	reason, _ := ss.stopReason.Load().(schemas.EndReason)
-	ss.revoke(revokeReason(reason))
-	ss.end(reason)
+	ss.close(reason)
 	return nil
 }
 
-// end records session.ended, the last event of the session's chain.
-func (ss *session) end(reason schemas.EndReason) {
+// close ends a session that has a JIT role: the role is disabled (no login, backends terminated) and that
+// recorded (credential.revoked), then session.ended, and only once session.ended is acknowledged is the
+// role dropped. A gateway killed before that leaves the disabled role to the reaper, which finds the
+// session's chain without its end and records it (session.reaped); a role dropped first would have left
+// no trace of the session to find. If Kafka has not acknowledged session.ended (it goes on trying in the
+// background), the role is kept for the reaper too, which drops it once it has expired and the end is in
+// the log (docs/evidence.md "Sessions ended by a crash").
+func (ss *session) close(reason schemas.EndReason) {
+	ss.revoke(revokeReason(reason))
+	if ss.end(reason) {
+		ss.dropRole()
+	} else if ss.cred.Role != "" {
+		ss.srv.log.Warn("JIT role kept for the reaper: session.ended not acknowledged yet", "session", ss.id, "role", ss.cred.Role)
+	}
+}
+
+// end records session.ended, the last event of the session's chain, and reports whether Kafka
+// acknowledged it.
+func (ss *session) end(reason schemas.EndReason) bool {
 	_, err := ss.ev.End(schemas.TypeSessionEnded, schemas.SessionEnded{
 		Reason: string(reason), Statements: ss.statements.Load(), Blocked: ss.blocked.Load(),
 		DurationUS: time.Since(ss.start).Microseconds(), BytesIn: ss.bytesIn.Load(), BytesOut: ss.bytesOut.Load(),
@@ -151,6 +166,7 @@ func (ss *session) end(reason schemas.EndReason) {
 		ss.srv.log.Error("session.ended not recorded", "session", ss.id, "err", err)
 	}
 	ss.srv.m.sessionsT.WithLabelValues(string(reason)).Inc()
+	return err == nil
 }
 
 func revokeReason(stop schemas.EndReason) schemas.RevokeReason {
@@ -546,7 +562,8 @@ func (ss *session) stop(reason schemas.EndReason) {
 	})
 }
 
-// revoke drops the JIT role and records it.
+// revoke disables the JIT role (no login, its backends terminated) and records it; dropRole drops it
+// once the session's end is recorded (close).
 func (ss *session) revoke(reason schemas.RevokeReason) {
 	if !ss.credOK {
 		return
@@ -554,7 +571,7 @@ func (ss *session) revoke(reason schemas.RevokeReason) {
 	ss.credOK = false
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := ss.tgt.Credentials.Revoke(ctx, ss.cred)
+	err := ss.tgt.Credentials.Disable(ctx, ss.cred)
 	cr := schemas.CredentialRevoked{Role: ss.cred.Role, Target: ss.target, Reason: string(reason), IssuedAt: schemas.FormatTime(ss.cred.IssuedAt)}
 	if err != nil {
 		cr.Error = maskText(ss.srv, err.Error())
@@ -562,6 +579,19 @@ func (ss *session) revoke(reason schemas.RevokeReason) {
 	}
 	if _, err := ss.ev.Emit(schemas.TypeCredentialRevoked, cr); err != nil {
 		ss.srv.log.Error("credential.revoked not recorded", "session", ss.id, "role", ss.cred.Role, "err", err)
+	}
+}
+
+// dropRole drops the session's JIT role, disabled by revoke, once the session's end is recorded. A failure
+// is logged: the role can no longer log in, and the reaper drops it once it has expired.
+func (ss *session) dropRole() {
+	if ss.cred.Role == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := ss.tgt.Credentials.Revoke(ctx, ss.cred); err != nil {
+		ss.srv.log.Error("JIT role disabled but not dropped (the reaper will drop it once expired)", "session", ss.id, "role", ss.cred.Role, "err", err)
 	}
 }
 

@@ -293,6 +293,53 @@ func TestIssueRefusals(t *testing.T) {
 	}
 }
 
+// TestDisableThenRevoke: Disable ends the role's access in PostgreSQL at once (its live session is
+// terminated, logins are refused) and keeps the role for Revoke, which the gateway calls once the session's
+// end is recorded; both refuse roles pangate did not make, and both are no-ops on a role already gone.
+func TestDisableThenRevoke(t *testing.T) {
+	p := newPG(t)
+	ctx := context.Background()
+	reader := p.role("pgtreader")
+	m := p.manager("gw-test", "")
+	c, err := m.Issue(ctx, "session-"+stack.UniqueName(t, "d"), []string{reader}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := p.login(c.Role, c.Password)
+	if err != nil {
+		t.Fatalf("login as %s: %v", c.Role, err)
+	}
+	defer conn.Close(ctx)
+	if err := m.Disable(ctx, c); err != nil {
+		t.Fatalf("Disable: %v", err)
+	}
+	var login bool
+	if err := p.pool.QueryRow(ctx, "SELECT rolcanlogin FROM pg_roles WHERE rolname = $1", c.Role).Scan(&login); err != nil {
+		t.Fatalf("role %s after Disable: %v (it must still exist)", c.Role, err)
+	}
+	if login {
+		t.Fatalf("role %s can still log in after Disable", c.Role)
+	}
+	if err := conn.Ping(ctx); err == nil {
+		t.Fatalf("the JIT role's session survived Disable")
+	}
+	if again, err := p.login(c.Role, c.Password); err == nil {
+		again.Close(ctx)
+		t.Fatalf("login after Disable succeeded")
+	} else if sqlstate(err) != "28000" {
+		t.Fatalf("login after Disable: %v, want 28000 (role not permitted to log in)", err)
+	}
+	if err := m.Revoke(ctx, c); err != nil || p.exists(c.Role) {
+		t.Fatalf("Revoke after Disable: %v (role exists %v)", err, p.exists(c.Role))
+	}
+	if err := m.Disable(ctx, c); err != nil {
+		t.Fatalf("Disable of a role already dropped should be a no-op: %v", err)
+	}
+	if err := m.Disable(ctx, jit.Credential{Role: reader}); !errors.Is(err, jit.ErrNotManaged) {
+		t.Fatalf("Disable of a non-JIT role: %v, want ErrNotManaged", err)
+	}
+}
+
 // TestRevokeReassignsOwnedObjects: a table the JIT role created survives its role, owned by the admin.
 func TestRevokeReassignsOwnedObjects(t *testing.T) {
 	p := newPG(t)
