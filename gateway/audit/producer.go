@@ -92,6 +92,7 @@ type Producer struct {
 	quit     chan struct{}
 	quitOnce sync.Once
 	bg       sync.WaitGroup
+	ending   sync.Map // session id → struct{}: its end is being retried in the background
 
 	ackLatency prometheus.Histogram
 	batchSize  prometheus.Histogram
@@ -424,8 +425,10 @@ var endRetry = time.Second
 func (s *Session) endLater(typ string, data any) {
 	p := s.p
 	p.bg.Add(1)
+	p.ending.Store(s.ID(), struct{}{})
 	go func() {
 		defer p.bg.Done()
+		defer p.ending.Delete(s.ID())
 		t := time.NewTicker(endRetry)
 		defer t.Stop()
 		for last := false; !last; {

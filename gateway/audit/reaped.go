@@ -156,6 +156,11 @@ const readBackMargin = 5 * time.Minute
 // naming the session's highest acknowledged seq. It returns whether it wrote one. An error (Kafka
 // unavailable) means nothing was recorded: the caller keeps the role so that the next reap tries again.
 func (p *Producer) RecordReaped(ctx context.Context, run *Session, o Orphan) (bool, error) {
+	if _, ok := p.ending.Load(o.Session); ok {
+		// This gateway is still writing the session's end (Kafka did not take it yet; its role was kept
+		// for the reaper in case the gateway dies first): not orphaned, look again next round.
+		return false, fmt.Errorf("%w: session %s is still ending on this gateway", ErrTooRecent, o.Session)
+	}
 	since := time.Time{}
 	if !o.Issued.IsZero() {
 		since = o.Issued.Add(-readBackMargin)

@@ -3,10 +3,12 @@ package audit
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pangate/pangate/schemas"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // TestRecordReaped: of sessions spread over the topic's partitions, only the one without session.ended
@@ -107,5 +109,52 @@ func TestRecordReaped(t *testing.T) {
 		if seq, hash, _ := tc.s.Head(); r.LastHash != hash || r.LastSeq != seq {
 			t.Errorf("session.reaped names seq %d hash %s, the session's head is seq %d hash %s", r.LastSeq, r.LastHash, seq, hash)
 		}
+	}
+}
+
+// TestReaperWaitsForAnEndInProgress: a session whose session.ended Kafka did not take yet is being ended in
+// the background by this gateway (its JIT role kept for the reaper in case the gateway dies first). The
+// reaper of the same gateway must not record it as ended by a crash; once the end lands it has nothing to do.
+func TestReaperWaitsForAnEndInProgress(t *testing.T) {
+	p, _ := newProducer(t)
+	quiet := ReapQuiet
+	ReapQuiet = 0
+	t.Cleanup(func() { ReapQuiet = quiet })
+	s := p.Session(schemas.NewID(), schemas.Source{Instance: "unit"})
+	if _, err := s.Emit(schemas.TypeSessionStarted, schemas.SessionStarted{Target: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	var failing atomic.Bool
+	failing.Store(true)
+	p.ackFault = func(err error) error {
+		if failing.Load() {
+			return kerr.NotEnoughReplicas
+		}
+		return err
+	}
+	if _, err := s.End(schemas.TypeSessionEnded, schemas.SessionEnded{Reason: "client_terminate"}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("End with Kafka failing: %v, want ErrUnavailable", err)
+	}
+	run := p.Run(schemas.NewID(), schemas.Source{Instance: "unit", Version: "test"})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	o := Orphan{Session: s.ID(), Role: "pangate_jit_x", Target: "t", Instance: "unit"}
+	if ok, err := p.RecordReaped(ctx, run, o); ok || !errors.Is(err, ErrTooRecent) {
+		t.Fatalf("RecordReaped while the end is retried: %v, %v; want nothing written, ErrTooRecent", ok, err)
+	}
+	failing.Store(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, err := p.RecordReaped(ctx, run, o)
+		if err == nil {
+			if ok {
+				t.Fatal("session.reaped written for a session whose end landed")
+			}
+			break
+		}
+		if !errors.Is(err, ErrTooRecent) || time.Now().After(deadline) {
+			t.Fatalf("RecordReaped after the end landed: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
