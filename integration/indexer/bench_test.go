@@ -3,6 +3,8 @@ package indexer_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -62,8 +64,15 @@ func BenchmarkIngestThroughput(b *testing.B) {
 			start := time.Now()
 			p := en.start("GOGC="+envStr("PANGATE_BENCH_GOGC", "400"), "PANGATE_INDEXER_BATCH_SIZE="+envStr("PANGATE_BENCH_BATCH", "100000"),
 				"PANGATE_INDEXER_FLUSH_INTERVAL=1s", "PANGATE_INDEXER_LOG_LEVEL="+envStr("PANGATE_BENCH_LOG", "info"))
+			profiled := make(chan struct{})
+			if dir := os.Getenv("PANGATE_BENCH_PROFILE"); dir != "" {
+				go profileIndexer(b, p, filepath.Join(dir, fmt.Sprintf("indexer-round%d.pprof", round)), profiled)
+			} else {
+				close(profiled)
+			}
 			en.waitCount(10*time.Minute, total, "SELECT count() FROM events")
 			el := time.Since(start)
+			<-profiled
 			p.stop(b)
 			chCPU := procCPU(b, "clickhouse") - chBefore
 			ixCPU := p.Cmd.ProcessState.UserTime() + p.Cmd.ProcessState.SystemTime()
@@ -85,6 +94,37 @@ func BenchmarkIngestThroughput(b *testing.B) {
 				kEl.Round(time.Millisecond), kRate, perEvent(kCPU), perEvent(ixCPU)/perEvent(kCPU), (perEvent(ixCPU)+perEvent(chCPU))/perEvent(kCPU), rate/kRate)
 		}
 	}
+}
+
+// profileIndexer saves a CPU profile of the indexer's first seconds of ingestion (PANGATE_BENCH_PROFILE=DIR,
+// PANGATE_BENCH_PROFILE_SECONDS, default 4) from its ops listener's /debug/pprof, for `go tool pprof`.
+func profileIndexer(b *testing.B, p *proc, file string, done chan struct{}) {
+	defer close(done)
+	var addr string
+	select {
+	case addr = <-p.addr:
+	case <-time.After(30 * time.Second):
+		b.Logf("profile: the indexer did not report its listen address")
+		return
+	}
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, envInt("PANGATE_BENCH_PROFILE_SECONDS", 4)))
+	if err != nil {
+		b.Logf("profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("status %s", resp.Status)
+	}
+	if err == nil {
+		err = os.WriteFile(file, body, 0o644)
+	}
+	if err != nil {
+		b.Logf("profile: %v", err)
+		return
+	}
+	b.Logf("indexer CPU profile: %s", file)
 }
 
 // kafkaEngineAnchor consumes topic with ClickHouse's Kafka table engine (18.16: Kafka(brokers, topic, group,
