@@ -71,7 +71,7 @@ func BenchmarkPackage30Days(b *testing.B) {
 		}
 		b.Cleanup(func() { conn.Close() })
 		readers, _ := strconv.Atoi(os.Getenv("PANGATE_BENCH_READERS"))
-		httpAddr := os.Getenv("PANGATE_CLICKHOUSE_HTTP_ADDR")
+		httpAddr := en.ep.ClickHouseHTTPAddr // the environment or .stack/env, as the other endpoints
 		if os.Getenv("PANGATE_BENCH_NATIVE") == "1" {
 			httpAddr = ""
 		}

@@ -224,7 +224,7 @@ func (en *env) useDatabase(db string) {
 	en.t.Cleanup(func() { conn.Close() })
 	en.db, en.ch = db, conn
 	readers, _ := strconv.Atoi(os.Getenv("PANGATE_BENCH_READERS")) // 0: query.DefaultReaders
-	httpAddr := os.Getenv("PANGATE_CLICKHOUSE_HTTP_ADDR")          // raw records over HTTP, unless PANGATE_BENCH_NATIVE=1
+	httpAddr := en.ep.ClickHouseHTTPAddr                           // raw records over HTTP, unless PANGATE_BENCH_NATIVE=1
 	if os.Getenv("PANGATE_BENCH_NATIVE") == "1" {
 		httpAddr = ""
 	}

@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -26,25 +23,11 @@ import (
 // environment or .stack/env).
 func clickHouseHTTP(t testing.TB) string {
 	t.Helper()
-	const key = "PANGATE_CLICKHOUSE_HTTP_ADDR"
-	if v := os.Getenv(key); v != "" {
-		return v
+	addr := stack.Env(t).ClickHouseHTTPAddr
+	if addr == "" {
+		t.Fatalf("PANGATE_CLICKHOUSE_HTTP_ADDR is in neither the environment nor .stack/env: restart the stack with %s", stack.StartCommand)
 	}
-	root, err := stack.ModuleRoot()
-	if err == nil {
-		var b []byte
-		if b, err = os.ReadFile(filepath.Join(root, ".stack", "env")); err == nil {
-			for _, l := range strings.Split(string(b), "\n") {
-				l = strings.TrimPrefix(strings.TrimSpace(l), "export ")
-				if v, ok := strings.CutPrefix(l, key+"="); ok {
-					return strings.Trim(v, `'"`)
-				}
-			}
-			err = fmt.Errorf("no %s in .stack/env", key)
-		}
-	}
-	t.Fatalf("ClickHouse HTTP address: %v: start the stack with: %s", err, stack.StartCommand)
-	return ""
+	return addr
 }
 
 // TestIntegrityOverHTTPMatchesNative: issue 16.4, the raw records streamed over ClickHouse's HTTP

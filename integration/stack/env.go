@@ -28,6 +28,7 @@ type Endpoints struct {
 	KafkaBrokers []string // PANGATE_KAFKA_BROKERS, comma-separated host:port
 
 	ClickHouseAddr             string // PANGATE_CLICKHOUSE_ADDR: native protocol host:port
+	ClickHouseHTTPAddr         string // PANGATE_CLICKHOUSE_HTTP_ADDR: HTTP interface host:port (optional in old stacks)
 	ClickHouseUser             string // PANGATE_CLICKHOUSE_USER: the operator, may run DDL
 	ClickHousePassword         string // PANGATE_CLICKHOUSE_PASSWORD
 	ClickHouseIndexerPassword  string // PANGATE_CLICKHOUSE_INDEXER_PASSWORD: user "indexer"
@@ -88,6 +89,7 @@ func LoadEndpoints() (Endpoints, error) {
 		PGAdminDSN:                 need("PANGATE_PG_ADMIN_DSN"),
 		PGCAFile:                   get("PANGATE_PG_CA_FILE"),
 		ClickHouseAddr:             need("PANGATE_CLICKHOUSE_ADDR"),
+		ClickHouseHTTPAddr:         get("PANGATE_CLICKHOUSE_HTTP_ADDR"),
 		ClickHouseUser:             need("PANGATE_CLICKHOUSE_USER"),
 		ClickHousePassword:         need("PANGATE_CLICKHOUSE_PASSWORD"),
 		ClickHouseIndexerPassword:  need("PANGATE_CLICKHOUSE_INDEXER_PASSWORD"),
