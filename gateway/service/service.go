@@ -170,6 +170,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, o Options) er
 	// Targets: admin pool, JIT manager, column catalog.
 	var targets []proxy.Target
 	var targetNames, cardholderTables []string
+	var reapers []func() // started once gateway.started is acknowledged
 	checks := map[string]ops.Check{"kafka": prod.Ping}
 	for _, t := range cfg.Targets {
 		dsn, err := t.ResolveAdminDSN()
@@ -217,18 +218,22 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, o Options) er
 			}
 			return err
 		})
-		go mgr.Run(ctx, func(r jit.Reaped) {
-			cr := schemas.CredentialRevoked{Role: r.Role, Target: tname, Reason: string(schemas.RevokeReaped)}
-			if r.Terminated > 0 {
-				// Backends still connected past the live grace, or not served by any gateway.
-				cr.Reason = "reaped_sessions_ended"
-				log.Warn("expired JIT role had sessions; ended them before dropping it", "role", r.Role, "target", tname, "sessions", r.Terminated)
-			}
-			if r.Err != nil {
-				cr.Error = r.Err.Error()
-			}
-			reaped.WithLabelValues(tname, cr.Reason, fmt.Sprint(r.Err == nil)).Inc()
-			emitRetry(ctx, runChain, log, schemas.TypeCredentialRevoked, cr)
+		// The reaper writes on the run chain (credential.revoked, session.reaped): it starts once
+		// gateway.started is in the log, so that the run chain begins with it.
+		reapers = append(reapers, func() {
+			go mgr.Run(ctx, func(r jit.Reaped) {
+				cr := schemas.CredentialRevoked{Role: r.Role, Target: tname, Reason: string(schemas.RevokeReaped)}
+				if r.Terminated > 0 {
+					// Backends still connected past the live grace, or not served by any gateway.
+					cr.Reason = "reaped_sessions_ended"
+					log.Warn("expired JIT role had sessions; ended them before dropping it", "role", r.Role, "target", tname, "sessions", r.Terminated)
+				}
+				if r.Err != nil {
+					cr.Error = r.Err.Error()
+				}
+				reaped.WithLabelValues(tname, cr.Reason, fmt.Sprint(r.Err == nil)).Inc()
+				emitRetry(ctx, runChain, log, schemas.TypeCredentialRevoked, cr)
+			})
 		})
 	}
 	for _, c := range cfg.Mask.Columns {
@@ -251,6 +256,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, o Options) er
 		return ctx.Err()
 	}
 	emitRetry(ctx, runChain, log, schemas.TypePolicyLoaded, schemas.PolicyLoaded{Hash: policyHash, Source: policySource, Rules: policyRules})
+	for _, start := range reapers {
+		start()
+	}
 
 	var holder proxy.Holder
 	if cfg.Approvals.Enabled {
