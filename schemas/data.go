@@ -173,7 +173,9 @@ type CredentialIssued struct {
 	ForSession string   `json:"for_session,omitempty"`
 }
 
-// CredentialRevoked records a JIT role dropped at session end, by the reaper, or at shutdown.
+// CredentialRevoked records a JIT role's access ended: at session end (login disabled and backends
+// terminated; the role is dropped once session.ended is acknowledged), by the reaper (dropped), or at
+// shutdown.
 type CredentialRevoked struct {
 	Role     string `json:"role"`
 	Target   string `json:"target"`

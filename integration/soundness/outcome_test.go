@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,7 +37,7 @@ type step struct {
 // expect is what the audit log must say about one statement of the script.
 type expect struct {
 	SQL      string
-	Outcome  string // ok, error, skipped
+	Outcome  string // ok, error, skipped; alternatives separated by "|"
 	Tag      string // command tag; "" not checked
 	Rows     int64  // -1: not checked
 	SQLState string
@@ -99,7 +100,11 @@ func outcomeScript(f *fixture, tag, tbl, ddl string) ([]step, []expect) {
 		{SQL: errRead, Outcome: "error", SQLState: "22012", Rows: -1, Masked: -1},
 		{SQL: errWrite, Outcome: "error", SQLState: "23505", Rows: -1, Masked: -1, Ahead: "ahead"},
 		{SQL: skipFirst, Outcome: "error", SQLState: "23505", Rows: -1, Masked: -1, Ahead: "ahead"},
-		{SQL: skipped, Outcome: "skipped", Rows: 0, Masked: -1, Ahead: "ahead"},
+		// Not run (the test checks PostgreSQL has no row 7). Recorded "skipped" when the gateway saw the
+		// server void it; psycopg closes the connection as soon as the pipeline's error arrives, and when
+		// that happens before the server answered the statement the gateway cannot know and says "unknown"
+		// (seen in 1–4 of 10 runs; closing note of session 5).
+		{SQL: skipped, Outcome: "skipped|unknown", Rows: 0, Masked: -1, Ahead: "ahead"},
 	}
 	return steps, exps
 }
@@ -378,7 +383,7 @@ func checkOutcomes(t *testing.T, client string, evs []schemas.Event, exps []expe
 			c := cs[0]
 			got.outcome, got.tag, got.sqlstate, got.rows, got.masked = c.Outcome, c.CommandTag, c.SQLState, c.Rows, c.Masked
 		}
-		if got.outcome != want.Outcome {
+		if !slices.Contains(strings.Split(want.Outcome, "|"), got.outcome) {
 			t.Errorf("%s: outcome of %q is %q, want %q", client, want.SQL, got.outcome, want.Outcome)
 		}
 		if want.Tag != "" && got.tag != want.Tag {
