@@ -410,7 +410,7 @@ func (s *Session) End(typ string, data any) (schemas.Event, error) {
 func (s *Session) EndIfBegun(typ string, data any) (e schemas.Event, ok bool, err error) {
 	s.mu.Lock()
 	next, _ := s.chain.Head()
-	begun := next > 0 || s.limbo != nil || (s.pending != nil && !s.pending.settled)
+	begun := next > 0 || s.limbo != nil || s.pending != nil
 	s.mu.Unlock()
 	if !begun {
 		return schemas.Event{}, false, nil

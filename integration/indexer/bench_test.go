@@ -127,6 +127,24 @@ func profileIndexer(b *testing.B, p *proc, file string, done chan struct{}) {
 	b.Logf("indexer CPU profile: %s", file)
 }
 
+// anchorView is the Kafka-engine anchor's materialized view: the events table's envelope columns, data and
+// record, extracted from each record (BenchmarkIngestThroughput and the lag benchmark).
+const anchorView = `CREATE MATERIALIZED VIEW anchor_mv TO anchor_raw AS SELECT
+		visitParamExtractString(record, 'id') AS event_id,
+		parseDateTimeBestEffort(substring(visitParamExtractString(record, 'time'), 1, 19)) AS time,
+		toUInt64(toUnixTimestamp(time)) * 1000000 + toUInt64(substring(visitParamExtractString(record, 'time'), 21, 6)) AS time_us,
+		toUInt8(visitParamExtractUInt(record, 'v')) AS envelope_version,
+		visitParamExtractString(record, 'type') AS event_type,
+		visitParamExtractString(record, 'session') AS session,
+		visitParamExtractUInt(record, 'seq') AS seq,
+		visitParamExtractString(record, 'prev') AS prev,
+		visitParamExtractString(record, 'hash') AS hash,
+		visitParamExtractString(record, 'instance') AS source_instance,
+		visitParamExtractRaw(record, 'data') AS data,
+		record,
+		toUInt64(toUnixTimestamp(now())) * 1000000 AS ingested_us
+	FROM anchor_kafka`
+
 // kafkaEngineAnchor consumes topic with ClickHouse's Kafka table engine (18.16: Kafka(brokers, topic, group,
 // format, row delimiter)) and a materialized view into anchor_raw, a MergeTree with the events table's
 // envelope columns and the record, until it holds want rows; it returns the time that took and the
@@ -166,21 +184,7 @@ func (en *env) kafkaEngineAnchor(b *testing.B, topic string, want uint64) (time.
 	}
 	chBefore := procCPU(b, "clickhouse")
 	start := time.Now()
-	mv := `CREATE MATERIALIZED VIEW anchor_mv TO anchor_raw AS SELECT
-		visitParamExtractString(record, 'id') AS event_id,
-		parseDateTimeBestEffort(substring(visitParamExtractString(record, 'time'), 1, 19)) AS time,
-		toUInt64(toUnixTimestamp(time)) * 1000000 + toUInt64(substring(visitParamExtractString(record, 'time'), 21, 6)) AS time_us,
-		toUInt8(visitParamExtractUInt(record, 'v')) AS envelope_version,
-		visitParamExtractString(record, 'type') AS event_type,
-		visitParamExtractString(record, 'session') AS session,
-		visitParamExtractUInt(record, 'seq') AS seq,
-		visitParamExtractString(record, 'prev') AS prev,
-		visitParamExtractString(record, 'hash') AS hash,
-		visitParamExtractString(record, 'instance') AS source_instance,
-		visitParamExtractRaw(record, 'data') AS data,
-		record,
-		toUInt64(toUnixTimestamp(now())) * 1000000 AS ingested_us
-	FROM anchor_kafka`
+	mv := anchorView
 	if err := en.ch.Exec(ctx, mv); err != nil {
 		b.Fatalf("%s: %v", mv, err)
 	}

@@ -194,21 +194,7 @@ func (en *env) startAnchor(topic string, warm []*kgo.Record) {
 		 ENGINE = MergeTree() PARTITION BY toYYYYMM(time) ORDER BY (session, seq, event_id)`,
 		fmt.Sprintf("CREATE TABLE anchor_kafka (record String) ENGINE = Kafka('%s', '%s', '%s', 'TabSeparated', '\n')",
 			strings.Join(en.ep.KafkaBrokers, ","), topic, group),
-		`CREATE MATERIALIZED VIEW anchor_mv TO anchor_raw AS SELECT
-		visitParamExtractString(record, 'id') AS event_id,
-		parseDateTimeBestEffort(substring(visitParamExtractString(record, 'time'), 1, 19)) AS time,
-		toUInt64(toUnixTimestamp(time)) * 1000000 + toUInt64(substring(visitParamExtractString(record, 'time'), 21, 6)) AS time_us,
-		toUInt8(visitParamExtractUInt(record, 'v')) AS envelope_version,
-		visitParamExtractString(record, 'type') AS event_type,
-		visitParamExtractString(record, 'session') AS session,
-		visitParamExtractUInt(record, 'seq') AS seq,
-		visitParamExtractString(record, 'prev') AS prev,
-		visitParamExtractString(record, 'hash') AS hash,
-		visitParamExtractString(record, 'instance') AS source_instance,
-		visitParamExtractRaw(record, 'data') AS data,
-		record,
-		toUInt64(toUnixTimestamp(now())) * 1000000 AS ingested_us
-		FROM anchor_kafka`,
+		anchorView,
 	} {
 		if err := en.ch.Exec(ctx, q); err != nil {
 			en.t.Fatalf("%s: %v", q, err)
